@@ -1,0 +1,194 @@
+//! The `lookout` command line: `serve`, `query`, `top`, `headers`.
+
+mod headers;
+pub mod serve;
+mod show;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::report::{ReportType, Timestamp, parse_site};
+use crate::store::embedded::EmbeddedStore;
+use crate::store::{RecentQuery, ReportStore, TopQuery};
+
+/// Lookout: collect browser reports (CSP, Reporting API, NEL, certificate reports).
+#[derive(Debug, Parser)]
+#[command(name = "lookout", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the collector locally, with the embedded store.
+    Serve(serve::ServeArgs),
+    /// Show recent reports of a site.
+    Query(QueryArgs),
+    /// Show the most frequent problems of a site.
+    Top(TopArgs),
+    /// Print the response headers that make browsers send reports here.
+    Headers(headers::HeadersArgs),
+}
+
+/// Where the reports are.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StoreArgs {
+    /// Directory of the embedded store.
+    #[arg(long, env = "LOOKOUT_DATA", default_value = "lookout-data")]
+    pub data: PathBuf,
+}
+
+impl StoreArgs {
+    fn open(&self) -> anyhow_like::Result<Arc<dyn ReportStore>> {
+        Ok(Arc::new(EmbeddedStore::open(&self.data)?))
+    }
+}
+
+#[derive(Debug, clap::Args)]
+struct QueryArgs {
+    /// The site (host name) to show.
+    #[arg(long)]
+    site: String,
+    /// Only this report type (`csp-violation`, `network-error`, ...).
+    #[arg(long = "type")]
+    report_type: Option<String>,
+    /// How far back: `30m`, `24h`, `7d`.
+    #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+    since: Duration,
+    /// The most reports shown.
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+    /// One JSON report per line instead of a table.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+#[derive(Debug, clap::Args)]
+struct TopArgs {
+    /// The site (host name) to show.
+    #[arg(long)]
+    site: String,
+    /// Only this report type.
+    #[arg(long = "type")]
+    report_type: Option<String>,
+    /// How far back: `24h`, `7d`.
+    #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
+    since: Duration,
+    /// The most groups shown.
+    #[arg(long, default_value_t = 20)]
+    limit: usize,
+    /// One JSON group per line instead of a table.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+/// Small error plumbing for the command line: any error, shown with its causes.
+mod anyhow_like {
+    /// Any error.
+    pub type Error = Box<dyn std::error::Error + Send + Sync>;
+    /// A result with any error.
+    pub type Result<T> = std::result::Result<T, Error>;
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    crate::telemetry::init_terminal();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            let mut source = e.source();
+            while let Some(s) = source {
+                eprintln!("  caused by: {s}");
+                source = s.source();
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow_like::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve::run(args).await,
+        Command::Query(args) => query(args).await,
+        Command::Top(args) => top(args).await,
+        Command::Headers(args) => headers::run(&args),
+    }
+}
+
+fn type_arg(t: Option<&str>) -> anyhow_like::Result<Option<ReportType>> {
+    t.map(|t| ReportType::from_name(t).ok_or_else(|| format!("invalid report type {t:?}").into()))
+        .transpose()
+}
+
+fn since(d: Duration) -> Timestamp {
+    Timestamp::now().minus_millis(d.as_millis().min(u64::MAX as u128) as u64)
+}
+
+async fn query(args: QueryArgs) -> anyhow_like::Result<()> {
+    let store = args.store.open()?;
+    let q = RecentQuery {
+        site: parse_site(&args.site)?,
+        report_type: type_arg(args.report_type.as_deref())?,
+        since: since(args.since),
+        limit: args.limit,
+    };
+    let reports = store.recent(&q).await?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        show::reports_json(&mut out, &reports)?;
+    } else {
+        show::reports_table(&mut out, &reports)?;
+        eprintln!(
+            "{} report(s) for {} since {}",
+            reports.len(),
+            q.site,
+            q.since
+        );
+    }
+    Ok(())
+}
+
+async fn top(args: TopArgs) -> anyhow_like::Result<()> {
+    let store = args.store.open()?;
+    let q = TopQuery {
+        site: parse_site(&args.site)?,
+        report_type: type_arg(args.report_type.as_deref())?,
+        since: since(args.since),
+        limit: args.limit,
+    };
+    let groups = store.top(&q).await?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        show::groups_json(&mut out, &groups)?;
+    } else {
+        show::groups_table(&mut out, &groups)?;
+        eprintln!(
+            "{} problem(s) for {} since {}",
+            groups.len(),
+            q.site,
+            q.since
+        );
+    }
+    Ok(())
+}

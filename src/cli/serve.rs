@@ -1,0 +1,191 @@
+//! `lookout serve`: the HTTP app on a local socket, plain or TLS, with the embedded store.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum_server::Handle;
+use axum_server::tls_rustls::RustlsConfig;
+
+use super::StoreArgs;
+use super::anyhow_like::Result;
+use crate::config::CollectArgs;
+use crate::http::{AppState, app};
+use crate::store::embedded::EmbeddedStore;
+
+/// Arguments of `lookout serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "LOOKOUT_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Serve https with this certificate chain (PEM).
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve https with a certificate generated at start for localhost and 127.0.0.1.
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    pub self_signed: bool,
+    #[command(flatten)]
+    pub collect: CollectArgs,
+}
+
+/// A running server.
+pub struct Server {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// `http` or `https`.
+    pub scheme: &'static str,
+    handle: Handle<SocketAddr>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// The base URL (`http://127.0.0.1:8080`).
+    pub fn url(&self) -> String {
+        format!("{}://{}", self.scheme, self.addr)
+    }
+
+    /// Stops accepting, lets requests in flight finish (up to 10 s), and waits.
+    pub async fn shutdown(self) -> std::io::Result<()> {
+        self.handle
+            .graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+        self.wait().await
+    }
+
+    /// Waits until the server stops.
+    pub async fn wait(self) -> std::io::Result<()> {
+        self.task.await.map_err(std::io::Error::other)?
+    }
+
+    /// A handle that can stop the server from elsewhere (a signal handler).
+    pub fn handle(&self) -> Handle<SocketAddr> {
+        self.handle.clone()
+    }
+}
+
+/// A TLS certificate and key, PEM-encoded.
+pub struct Pem {
+    /// The certificate chain.
+    pub cert: Vec<u8>,
+    /// The private key.
+    pub key: Vec<u8>,
+}
+
+/// Generates a self-signed certificate for `localhost` and `127.0.0.1`.
+pub fn self_signed() -> Result<Pem> {
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])?;
+    Ok(Pem {
+        cert: certified.cert.pem().into_bytes(),
+        key: certified.signing_key.serialize_pem().into_bytes(),
+    })
+}
+
+/// Starts serving `router` on `listener`, over TLS when `tls` is given.
+pub async fn start(
+    listener: std::net::TcpListener,
+    router: Router,
+    tls: Option<Pem>,
+) -> Result<Server> {
+    install_crypto_provider();
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let handle = Handle::new();
+    let service = router.into_make_service();
+    let (scheme, task) = match tls {
+        Some(pem) => {
+            let config = RustlsConfig::from_pem(pem.cert, pem.key).await?;
+            let server = axum_server::from_tcp_rustls(listener, config)?.handle(handle.clone());
+            ("https", tokio::spawn(server.serve(service)))
+        }
+        None => {
+            let server = axum_server::from_tcp(listener)?.handle(handle.clone());
+            ("http", tokio::spawn(server.serve(service)))
+        }
+    };
+    Ok(Server {
+        addr,
+        scheme,
+        handle,
+        task,
+    })
+}
+
+/// Uses aws-lc-rs for TLS (the provider the AWS SDK already brings).
+fn install_crypto_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
+/// Runs `lookout serve` until Ctrl-C or SIGTERM.
+pub async fn run(args: ServeArgs) -> Result<()> {
+    let opts = args.collect.options()?;
+    let store = EmbeddedStore::open(&args.store.data)?;
+    let db = store.path().display().to_string();
+    let state = AppState::new(opts, Arc::new(store));
+    let tls = if args.self_signed {
+        let pem = self_signed()?;
+        let cert_path = args.store.data.join("self-signed-cert.pem");
+        std::fs::write(&cert_path, &pem.cert)?;
+        eprintln!("self-signed certificate: {}", cert_path.display());
+        Some(pem)
+    } else if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        Some(Pem {
+            cert: std::fs::read(cert)?,
+            key: std::fs::read(key)?,
+        })
+    } else {
+        None
+    };
+    let listener = std::net::TcpListener::bind(args.addr)?;
+    let server = start(listener, app(state), tls).await?;
+    let url = server.url();
+    eprintln!("Lookout is listening on {url} (store: {db})");
+    eprintln!("Send reports to {url}/r/<your-site> ; headers to paste:\n");
+    eprintln!(
+        "{}",
+        super::headers::render(
+            &super::headers::report_url(&url, Some("example.com")),
+            "default-src 'self'"
+        )
+        .lines()
+        .take(9)
+        .collect::<Vec<_>>()
+        .join("\n")
+    );
+    eprintln!("(`lookout headers --endpoint {url} --site <your-site>` prints them all.)");
+    let handle = server.handle();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        eprintln!("shutting down");
+        handle.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+    });
+    server.wait().await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

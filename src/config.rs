@@ -1,0 +1,98 @@
+//! Configuration shared by `lookout serve` (flags) and the Lambda function (environment):
+//! each flag also reads the environment variable named beside it.
+
+use thiserror::Error;
+
+use crate::report::{InvalidPattern, InvalidSite, NoiseFilter, Options, SiteList, SizeLimits};
+
+/// A configuration value that does not parse.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// A bad allowed site.
+    #[error("LOOKOUT_ALLOWED_SITES / --allowed-sites: {0}")]
+    Site(#[from] InvalidSite),
+    /// A bad ignore pattern.
+    #[error("LOOKOUT_IGNORE / --ignore: {0}")]
+    Pattern(#[from] InvalidPattern),
+    /// A limit of zero.
+    #[error("{0} must be greater than zero")]
+    Zero(&'static str),
+}
+
+/// What is accepted and kept.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CollectArgs {
+    /// Sites to accept reports for, comma-separated (subdomains included); empty: any site.
+    #[arg(long, env = "LOOKOUT_ALLOWED_SITES", value_delimiter = ',')]
+    pub allowed_sites: Vec<String>,
+    /// Treat reports whose URL is not on the site named in the path (or a subdomain) as noise.
+    #[arg(long, env = "LOOKOUT_STRICT_SITE")]
+    pub strict_site: bool,
+    /// Keep query strings and fragments in URLs (stripped by default: they may hold secrets).
+    #[arg(long, env = "LOOKOUT_KEEP_QUERY")]
+    pub keep_query: bool,
+    /// Turn off the default noise list (browser extensions, injected adware).
+    #[arg(long, env = "LOOKOUT_NO_DEFAULT_NOISE")]
+    pub no_default_noise: bool,
+    /// More sources to ignore, comma-separated: `scheme://host:port`, `*.example.com`, `host`.
+    #[arg(long = "ignore", env = "LOOKOUT_IGNORE", value_delimiter = ',')]
+    pub ignore: Vec<String>,
+    /// The largest request body accepted, in bytes.
+    #[arg(long, env = "LOOKOUT_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// The most reports accepted in one request.
+    #[arg(long, env = "LOOKOUT_MAX_REPORTS", default_value_t = 1000)]
+    pub max_reports: usize,
+    /// The longest string kept in a report body, in bytes (longer ones are cut and marked).
+    #[arg(long, env = "LOOKOUT_MAX_FIELD_BYTES", default_value_t = 8 * 1024)]
+    pub max_field_bytes: usize,
+}
+
+impl Default for CollectArgs {
+    fn default() -> Self {
+        let o = Options::default();
+        Self {
+            allowed_sites: Vec::new(),
+            strict_site: false,
+            keep_query: false,
+            no_default_noise: false,
+            ignore: Vec::new(),
+            max_body_bytes: o.max_body_bytes,
+            max_reports: o.max_reports,
+            max_field_bytes: o.size.max_string_bytes,
+        }
+    }
+}
+
+impl CollectArgs {
+    /// Validates the arguments into decoding options.
+    pub fn options(&self) -> Result<Options, ConfigError> {
+        let non_empty = |v: &[String]| -> Vec<String> {
+            v.iter()
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect()
+        };
+        for (value, name) in [
+            (self.max_body_bytes, "max body bytes"),
+            (self.max_reports, "max reports"),
+            (self.max_field_bytes, "max field bytes"),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Zero(name));
+            }
+        }
+        Ok(Options {
+            strip_query: !self.keep_query,
+            noise: NoiseFilter::new(!self.no_default_noise, &non_empty(&self.ignore))?,
+            allowed_sites: SiteList::new(non_empty(&self.allowed_sites))?,
+            strict_site: self.strict_site,
+            max_body_bytes: self.max_body_bytes,
+            max_reports: self.max_reports,
+            size: SizeLimits {
+                max_string_bytes: self.max_field_bytes,
+                ..SizeLimits::default()
+            },
+        })
+    }
+}

@@ -1,0 +1,226 @@
+//! The HTTP app: one axum `Router` that the local server and the Lambda function both run.
+//!
+//! Routes: `POST /r/{site}` and `POST /` (site from each report's URL), `OPTIONS` on both for
+//! the CORS preflight, `GET /health`. Every answer is decided in [`respond`].
+
+mod respond;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::Response;
+use axum::routing::{get, post};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+
+use crate::report::{self, Endpoint, Options, RequestMeta, Timestamp};
+use crate::store::ReportStore;
+use crate::telemetry::{self, RequestCounts};
+pub use respond::ApiError;
+
+/// What every request needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// Decoding options.
+    pub opts: Arc<Options>,
+    /// Where reports go.
+    pub store: Arc<dyn ReportStore>,
+    /// How long storing one request's reports may take, retries included.
+    pub store_timeout: Duration,
+    /// Attempts at storing before giving up (at least 1).
+    pub store_attempts: u32,
+}
+
+impl AppState {
+    /// State with the default timeout (5 s) and attempts (3).
+    pub fn new(opts: Options, store: Arc<dyn ReportStore>) -> Self {
+        Self {
+            opts: Arc::new(opts),
+            store,
+            store_timeout: Duration::from_secs(5),
+            store_attempts: 3,
+        }
+    }
+}
+
+/// Builds the app.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/", post(collect_any).options(respond::preflight))
+        .route("/r/{site}", post(collect_site).options(respond::preflight))
+        .route("/health", get(health))
+        .method_not_allowed_fallback(respond::method_not_allowed)
+        .fallback(respond::not_found)
+        .with_state(state)
+}
+
+async fn health() -> Response {
+    respond::json(StatusCode::OK, &serde_json::json!({"status": "ok"}))
+}
+
+async fn collect_site(
+    State(state): State<AppState>,
+    Path(site): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let site = match report::parse_site(&site) {
+        Ok(site) => site,
+        Err(e) => return respond::error(&headers, ApiError::InvalidSite(e)),
+    };
+    if !state.opts.allowed_sites.allows(&site) {
+        return respond::error(&headers, ApiError::SiteNotAllowed);
+    }
+    collect(state, Some(site), uri, headers, body).await
+}
+
+async fn collect_any(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    collect(state, None, uri, headers, body).await
+}
+
+/// Reads, decodes, filters and stores one request's reports.
+async fn collect(
+    state: AppState,
+    site: Option<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let received_at = Timestamp::now();
+    let bytes = match read_body(&state.opts, &headers, body).await {
+        Ok(b) => b,
+        Err(e) => return respond::error(&headers, e),
+    };
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    let host = request_host(&uri, &headers);
+    let meta = RequestMeta {
+        site: site.as_deref(),
+        user_agent,
+        received_at,
+        endpoint: host.as_deref().map(|host| Endpoint {
+            host,
+            path: uri.path(),
+        }),
+    };
+    let batch = match report::decode(&bytes, &meta, &state.opts) {
+        Ok(batch) => batch,
+        Err(e) => {
+            telemetry::rejected_request(site.as_deref(), e.code());
+            return respond::error(&headers, ApiError::Decode(e));
+        }
+    };
+    let counts = RequestCounts::of(&batch);
+    if batch.reports.is_empty()
+        && batch
+            .filtered
+            .iter()
+            .all(|f| f.reason == report::FilterReason::SiteNotAllowed)
+    {
+        counts.log(site.as_deref());
+        return respond::error(&headers, ApiError::SiteNotAllowed);
+    }
+    if let Err(e) = store_with_retries(&state, &batch.reports).await {
+        counts.log(site.as_deref());
+        return respond::error(&headers, e);
+    }
+    counts.log(site.as_deref());
+    respond::accepted(&headers)
+}
+
+/// Reads the body, refusing it as soon as it passes the limit (before buffering it whole).
+async fn read_body(opts: &Options, headers: &HeaderMap, body: Body) -> Result<Vec<u8>, ApiError> {
+    let limit = opts.max_body_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::TooLarge { limit });
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes().to_vec()),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(ApiError::TooLarge { limit })
+        }
+        Err(_) => Err(ApiError::BodyUnreadable),
+    }
+}
+
+/// The host the request was sent to (without port), from the URI or the Host header.
+fn request_host(uri: &Uri, headers: &HeaderMap) -> Option<String> {
+    let authority = uri.authority().map(|a| a.host().to_owned()).or_else(|| {
+        let h = headers.get(header::HOST)?.to_str().ok()?;
+        let host = match h.rsplit_once(':') {
+            Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+            _ => h,
+        };
+        Some(host.to_owned())
+    })?;
+    Some(authority.to_ascii_lowercase())
+}
+
+/// Stores reports, retrying what failed with backoff, within the store timeout. What still
+/// fails is logged in full, one recovery line per report, and answered with 503.
+async fn store_with_retries(state: &AppState, reports: &[report::Report]) -> Result<(), ApiError> {
+    if reports.is_empty() {
+        return Ok(());
+    }
+    let deadline = tokio::time::Instant::now() + state.store_timeout;
+    let mut pending: Vec<report::Report> = reports.to_vec();
+    let mut backoff = Duration::from_millis(50);
+    let mut last_error = String::from("not attempted");
+    for attempt in 1..=state.store_attempts.max(1) {
+        match tokio::time::timeout_at(deadline, state.store.put(&pending)).await {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(e)) => {
+                last_error = e.to_string();
+                let unwritten: std::collections::HashSet<usize> = e.unwritten.into_iter().collect();
+                pending = pending
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(i, _)| unwritten.contains(i))
+                    .map(|(_, r)| r)
+                    .collect();
+                tracing::warn!(attempt, remaining = pending.len(), error = %last_error, "store failed");
+            }
+            Err(_) => {
+                last_error = format!("timed out after {:?}", state.store_timeout);
+                tracing::warn!(attempt, "store timed out");
+                break;
+            }
+        }
+        if pending.is_empty() {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() + backoff >= deadline {
+            break;
+        }
+        tokio::time::sleep(backoff).await;
+        backoff *= 4;
+    }
+    telemetry::recovery(&pending, &last_error);
+    Err(ApiError::StoreUnavailable)
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("store_timeout", &self.store_timeout)
+            .field("store_attempts", &self.store_attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The allowed methods, for answers and tests.
+pub const ALLOWED_METHODS: [Method; 2] = [Method::POST, Method::OPTIONS];

@@ -1,0 +1,13 @@
+//! Lookout: a collector of browser incident reports.
+//!
+//! - [`report`]: the pure domain (decode, normalize, filter, fingerprint).
+//! - [`store`]: where reports go (the `ReportStore` port and its backends).
+//! - [`http`]: the one HTTP app that both Lambda and the local server run.
+//! - [`cli`]: the `lookout` command line.
+
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod report;
+pub mod store;
+pub mod telemetry;

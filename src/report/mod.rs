@@ -1,0 +1,339 @@
+//! The domain: decoding, normalizing, filtering and fingerprinting browser reports.
+//!
+//! Pure and synchronous: bytes and request metadata in, normalized [`Report`]s out. Nothing
+//! here knows about HTTP, Lambda or storage.
+
+mod browser;
+mod error;
+mod fields;
+pub mod filter;
+mod fingerprint;
+mod model;
+pub mod privacy;
+mod schema;
+mod shape;
+pub mod site;
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+pub use browser::browser_of;
+pub use error::{DecodeError, RejectReason, Rejection};
+pub use filter::{InvalidPattern, NoiseFilter, SourcePattern};
+pub use fingerprint::{fingerprint, group_key};
+pub use model::{Disposition, Report, ReportType, SourceFormat, Timestamp};
+pub use privacy::SizeLimits;
+pub use site::{InvalidSite, SiteList, host_of, parse_site};
+
+use fields::str_of;
+use shape::Draft;
+
+/// How reports are decoded and what is kept. Built once from configuration.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Remove query strings and fragments from every URL (on by default).
+    pub strip_query: bool,
+    /// The noise filter (default list on by default).
+    pub noise: NoiseFilter,
+    /// Sites reports may be collected for; empty allows all.
+    pub allowed_sites: SiteList,
+    /// Treat a report whose URL's host is not the site (or a subdomain) as noise.
+    pub strict_site: bool,
+    /// The largest body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// The most reports accepted in one request.
+    pub max_reports: usize,
+    /// Bounds on one stored report.
+    pub size: SizeLimits,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            strip_query: true,
+            noise: NoiseFilter::default(),
+            allowed_sites: SiteList::default(),
+            strict_site: false,
+            max_body_bytes: 1024 * 1024,
+            max_reports: 1000,
+            size: SizeLimits::default(),
+        }
+    }
+}
+
+/// The collector's own report endpoint, to recognise NEL reports about report uploads.
+#[derive(Debug, Clone, Copy)]
+pub struct Endpoint<'a> {
+    /// Host the request was sent to (no port).
+    pub host: &'a str,
+    /// Path the request was sent to.
+    pub path: &'a str,
+}
+
+/// What the transport knows about one request.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestMeta<'a> {
+    /// The site named by the request (`/r/{site}`), already validated; `None` derives the site
+    /// from each report's URL.
+    pub site: Option<&'a str>,
+    /// The request's User-Agent, used when a report carries none.
+    pub user_agent: Option<&'a str>,
+    /// When the request arrived.
+    pub received_at: Timestamp,
+    /// Where the request was sent.
+    pub endpoint: Option<Endpoint<'a>>,
+}
+
+/// Why a valid report was not stored. Filtered reports are still answered as accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FilterReason {
+    /// A `blockedURL` or `sourceFile` matched a noise pattern.
+    Noise(String),
+    /// The document is `about:blank`.
+    AboutBlank,
+    /// A NEL report about an upload to this collector.
+    OwnEndpoint,
+    /// Strict mode: the report's URL belongs to another site.
+    ForeignSite,
+    /// The site is not in the allowlist.
+    SiteNotAllowed,
+}
+
+impl FilterReason {
+    /// A short machine-readable code for metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Noise(_) => "noise",
+            Self::AboutBlank => "about_blank",
+            Self::OwnEndpoint => "own_endpoint",
+            Self::ForeignSite => "foreign_site",
+            Self::SiteNotAllowed => "site_not_allowed",
+        }
+    }
+}
+
+/// A valid report that was filtered out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filtered {
+    /// Its type.
+    pub report_type: ReportType,
+    /// Why.
+    pub reason: FilterReason,
+}
+
+/// The outcome of decoding one request body.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// Reports to store.
+    pub reports: Vec<Report>,
+    /// Valid reports dropped by a filter.
+    pub filtered: Vec<Filtered>,
+    /// Elements that were not reports.
+    pub rejected: Vec<Rejection>,
+}
+
+/// Decodes a request body into normalized reports.
+///
+/// The body's shape decides the format: `{"csp-report": ...}`, a Reporting API array or single
+/// object, HPKP, Expect-CT or Expect-Staple. One bad element of a batch is rejected on its own;
+/// the good ones beside it are kept. Errors are for bodies with no usable report at all.
+pub fn decode(body: &[u8], meta: &RequestMeta<'_>, opts: &Options) -> Result<Batch, DecodeError> {
+    if body.len() > opts.max_body_bytes {
+        return Err(DecodeError::TooLarge {
+            limit: opts.max_body_bytes,
+        });
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(DecodeError::Empty);
+    }
+    let value: Value = serde_json::from_slice(body).map_err(DecodeError::NotJson)?;
+    let (items, in_array) = match value {
+        Value::Array(items) => {
+            if items.is_empty() {
+                return Err(DecodeError::NoReport("an empty array".into()));
+            }
+            if items.len() > opts.max_reports {
+                return Err(DecodeError::TooManyReports {
+                    count: items.len(),
+                    limit: opts.max_reports,
+                });
+            }
+            (items, true)
+        }
+        obj @ Value::Object(_) => (vec![obj], false),
+        other => {
+            return Err(DecodeError::NoReport(format!(
+                "a JSON {}, not an object or array",
+                json_kind(&other)
+            )));
+        }
+    };
+    let mut batch = Batch::default();
+    for (index, item) in items.into_iter().enumerate() {
+        match shape::recognise(item, in_array).and_then(|d| finish(d, meta, opts)) {
+            Ok(Ok(report)) => batch.reports.push(report),
+            Ok(Err(filtered)) => batch.filtered.push(filtered),
+            Err(reason) => batch.rejected.push(Rejection { index, reason }),
+        }
+    }
+    if batch.reports.is_empty() && batch.filtered.is_empty() {
+        let reason = batch
+            .rejected
+            .first()
+            .map(|r| r.reason.to_string())
+            .unwrap_or_default();
+        let detail = if in_array {
+            format!("no element of the array is a report (first: {reason})")
+        } else {
+            reason
+        };
+        return Err(DecodeError::NoReport(detail));
+    }
+    Ok(batch)
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Turns a recognised draft into a stored report, or says why it is filtered or rejected.
+fn finish(
+    mut d: Draft,
+    meta: &RequestMeta<'_>,
+    opts: &Options,
+) -> Result<Result<Report, Filtered>, RejectReason> {
+    let filtered = |reason| {
+        Ok(Err(Filtered {
+            report_type: d.report_type.clone(),
+            reason,
+        }))
+    };
+    if let Some(reason) = noise(&d, meta, opts) {
+        return filtered(reason);
+    }
+    let report_host = host_of(&d.url);
+    let site = match meta.site {
+        Some(s) => s.to_owned(),
+        None => report_host.clone().ok_or(RejectReason::NoSite)?,
+    };
+    if !opts.allowed_sites.allows(&site) {
+        return filtered(FilterReason::SiteNotAllowed);
+    }
+    if opts.strict_site
+        && meta.site.is_some()
+        && !report_host
+            .as_deref()
+            .is_some_and(|h| site::is_same_or_subdomain(h, &site))
+    {
+        return filtered(FilterReason::ForeignSite);
+    }
+
+    let disposition = take_disposition(&mut d.body);
+    if opts.strip_query {
+        privacy::strip_query(&mut d.url);
+        privacy::strip_body_urls(&mut d.body, schema::url_fields_of(&d.report_type));
+    }
+    let group = group_key(&d.report_type, &d.url, &d.body);
+    let truncated = privacy::bound_body(&mut d.body, &opts.size);
+
+    let received_at = meta.received_at;
+    let (occurred_at, age_ms) = match d.stated_time {
+        Some(t) if t <= received_at => (t, (received_at.millis() - t.millis()) as u64),
+        _ => (received_at.minus_millis(d.age_ms), d.age_ms),
+    };
+    let user_agent = d
+        .user_agent
+        .or_else(|| meta.user_agent.map(str::to_owned))
+        .map(|mut ua| {
+            privacy::cut(&mut ua, 512);
+            ua
+        });
+    let mut report = Report {
+        id: String::new(),
+        site,
+        browser: user_agent.as_deref().and_then(browser_of),
+        report_type: d.report_type,
+        url: d.url,
+        user_agent,
+        received_at,
+        occurred_at,
+        age_ms,
+        disposition,
+        format: d.format,
+        fingerprint: fingerprint(&group),
+        group,
+        body: d.body,
+        truncated,
+    };
+    privacy::cut(&mut report.url, opts.size.max_string_bytes);
+    report.id = report_id(&report);
+    Ok(Ok(report))
+}
+
+/// Noise rules: extension and adware sources, `about:blank` documents, and NEL reports about
+/// the collector's own endpoint.
+fn noise(d: &Draft, meta: &RequestMeta<'_>, opts: &Options) -> Option<FilterReason> {
+    for key in ["blockedURL", "sourceFile"] {
+        if let Some(v) = str_of(&d.body, key)
+            && let Some(p) = opts.noise.matching(v)
+        {
+            return Some(FilterReason::Noise(p.as_str().to_owned()));
+        }
+    }
+    let document = str_of(&d.body, "documentURL").unwrap_or(&d.url);
+    if document == "about:blank" {
+        return Some(FilterReason::AboutBlank);
+    }
+    if d.report_type == ReportType::NetworkError
+        && let Some(ep) = meta.endpoint
+        && let Ok(u) = url::Url::parse(&d.url)
+        && u.host_str()
+            .is_some_and(|h| h.eq_ignore_ascii_case(ep.host))
+        && (u.path() == ep.path || u.path().starts_with("/r/"))
+    {
+        return Some(FilterReason::OwnEndpoint);
+    }
+    None
+}
+
+/// Moves the body's disposition (in any of its vocabularies) to the report level.
+fn take_disposition(body: &mut serde_json::Map<String, Value>) -> Option<Disposition> {
+    if let Some(Value::Bool(report_only)) = body.get("reportOnly") {
+        let d = if *report_only {
+            Disposition::Report
+        } else {
+            Disposition::Enforce
+        };
+        body.remove("reportOnly");
+        return Some(d);
+    }
+    let d = body
+        .get("disposition")
+        .and_then(Value::as_str)
+        .and_then(Disposition::from_word)?;
+    body.remove("disposition");
+    Some(d)
+}
+
+/// A stable identity: the same report delivered again (a browser retry, with a larger `age`)
+/// gets the same id, as long as its occurrence time falls in the same second.
+fn report_id(r: &Report) -> String {
+    let mut h = Sha256::new();
+    for part in [r.site.as_str(), r.report_type.as_str(), r.url.as_str()] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    h.update(r.user_agent.as_deref().unwrap_or("").as_bytes());
+    h.update([0]);
+    h.update((r.occurred_at.millis() / 1000).to_le_bytes());
+    // Serializing a map cannot fail; the hasher is an infallible writer.
+    let _ = serde_json::to_writer(&mut h, &r.body);
+    fingerprint::hex(&h.finalize(), 16)
+}

@@ -1,0 +1,265 @@
+//! The normalized report: one shape for every format a browser sends.
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+
+/// The kind of a report, in the Reporting API's vocabulary.
+///
+/// Draft-era names (`csp`, `nel`) map to their current names; any other type is kept as
+/// [`ReportType::Other`] so that reports of types not yet invented are stored, never dropped.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ReportType {
+    CspViolation,
+    CspHash,
+    NetworkError,
+    Deprecation,
+    Intervention,
+    Crash,
+    Coep,
+    Coop,
+    PermissionsPolicyViolation,
+    PotentialPermissionsPolicyViolation,
+    DocumentPolicyViolation,
+    IntegrityViolation,
+    Hpkp,
+    ExpectCt,
+    ExpectStaple,
+    /// A type Lookout has no rules for; its body is kept as sent.
+    Other(String),
+}
+
+impl ReportType {
+    /// The name stored and shown for this type.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::CspViolation => "csp-violation",
+            Self::CspHash => "csp-hash",
+            Self::NetworkError => "network-error",
+            Self::Deprecation => "deprecation",
+            Self::Intervention => "intervention",
+            Self::Crash => "crash",
+            Self::Coep => "coep",
+            Self::Coop => "coop",
+            Self::PermissionsPolicyViolation => "permissions-policy-violation",
+            Self::PotentialPermissionsPolicyViolation => "potential-permissions-policy-violation",
+            Self::DocumentPolicyViolation => "document-policy-violation",
+            Self::IntegrityViolation => "integrity-violation",
+            Self::Hpkp => "hpkp",
+            Self::ExpectCt => "expect-ct",
+            Self::ExpectStaple => "expect-staple",
+            Self::Other(name) => name,
+        }
+    }
+
+    /// Maps a type name as sent (current or draft-era) to a type.
+    ///
+    /// Returns `None` for a name that is not a plausible type token (empty, too long, or with
+    /// characters outside `[A-Za-z0-9._-]`), since the type becomes part of a storage key.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "csp-violation" | "csp" => Self::CspViolation,
+            "csp-hash" => Self::CspHash,
+            "network-error" | "nel" => Self::NetworkError,
+            "deprecation" => Self::Deprecation,
+            "intervention" => Self::Intervention,
+            "crash" => Self::Crash,
+            "coep" => Self::Coep,
+            "coop" => Self::Coop,
+            "permissions-policy-violation" => Self::PermissionsPolicyViolation,
+            "potential-permissions-policy-violation" => Self::PotentialPermissionsPolicyViolation,
+            "document-policy-violation" => Self::DocumentPolicyViolation,
+            "integrity-violation" => Self::IntegrityViolation,
+            "hpkp" => Self::Hpkp,
+            "expect-ct" => Self::ExpectCt,
+            "expect-staple" => Self::ExpectStaple,
+            other => {
+                let plausible = !other.is_empty()
+                    && other.len() <= 64
+                    && other
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+                if !plausible {
+                    return None;
+                }
+                Self::Other(other.to_ascii_lowercase())
+            }
+        })
+    }
+}
+
+impl fmt::Display for ReportType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for ReportType {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ReportType {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        Self::from_name(&name).ok_or_else(|| serde::de::Error::custom("invalid report type"))
+    }
+}
+
+/// Whether the policy behind a report was enforced or only reported.
+///
+/// Normalized from the three vocabularies browsers use: `enforce`/`report` (CSP, permissions and
+/// document policy), `enforce`/`reporting` (COOP, COEP) and the boolean `reportOnly` (integrity).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Disposition {
+    Enforce,
+    Report,
+}
+
+impl Disposition {
+    /// Parses any of the disposition words browsers send.
+    pub fn from_word(word: &str) -> Option<Self> {
+        match word.trim().to_ascii_lowercase().as_str() {
+            "enforce" => Some(Self::Enforce),
+            "report" | "reporting" | "report-only" => Some(Self::Report),
+            _ => None,
+        }
+    }
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Enforce => "enforce",
+            Self::Report => "report",
+        }
+    }
+}
+
+/// The wire format a report arrived in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceFormat {
+    /// `{"csp-report": {...}}` sent to a CSP `report-uri`.
+    LegacyCsp,
+    /// An element of a Reporting API array (`application/reports+json`).
+    ReportingApi,
+    /// A single Reporting API object, not in an array (Safari).
+    ReportingApiSingle,
+    /// An HPKP violation report (RFC 7469).
+    Hpkp,
+    /// An Expect-CT report (RFC 9163).
+    ExpectCt,
+    /// An Expect-Staple report.
+    ExpectStaple,
+}
+
+/// A point in time, in milliseconds since the Unix epoch; serialized as RFC 3339 in UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// The current time.
+    pub fn now() -> Self {
+        Self::from_system_time(SystemTime::now())
+    }
+
+    /// Converts a `SystemTime`, clamping times before 1970 to the epoch.
+    pub fn from_system_time(t: SystemTime) -> Self {
+        let ms = t
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis().min(i64::MAX as u128) as i64)
+            .unwrap_or(0);
+        Self(ms)
+    }
+
+    /// Milliseconds since the Unix epoch.
+    pub fn millis(self) -> i64 {
+        self.0
+    }
+
+    /// This time minus `ms` milliseconds, never before the epoch.
+    pub fn minus_millis(self, ms: u64) -> Self {
+        Self(self.0.saturating_sub(ms.min(i64::MAX as u64) as i64).max(0))
+    }
+
+    /// Parses an RFC 3339 date-time (`2014-04-06T13:00:50Z`).
+    pub fn parse_rfc3339(s: &str) -> Option<Self> {
+        humantime::parse_rfc3339_weak(s.trim())
+            .ok()
+            .map(Self::from_system_time)
+    }
+
+    /// The UTC day, `YYYY-MM-DD`.
+    pub fn day(self) -> String {
+        let mut s = self.to_string();
+        s.truncate(10);
+        s
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = UNIX_EPOCH + Duration::from_millis(self.0.max(0) as u64);
+        write!(f, "{}", humantime::format_rfc3339_millis(t))
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse_rfc3339(&s).ok_or_else(|| serde::de::Error::custom("invalid RFC 3339 time"))
+    }
+}
+
+/// One normalized report, as stored.
+///
+/// Every format becomes this shape: the Reporting API's envelope (`type`, `url`, `user_agent`,
+/// `body`) plus what Lookout derives (site, times, disposition, grouping keys).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// Stable identity: the same report delivered twice gets the same id.
+    pub id: String,
+    /// The host name the report belongs to.
+    pub site: String,
+    /// The report type.
+    #[serde(rename = "type")]
+    pub report_type: ReportType,
+    /// The document (or, for NEL, the request) the report is about.
+    pub url: String,
+    /// The browser's User-Agent, from the report or else from the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// Browser family and major version derived from `user_agent` (`Chrome 120`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub browser: Option<String>,
+    /// When Lookout received the report.
+    pub received_at: Timestamp,
+    /// When the browser saw the problem: `received_at` minus the report's `age`.
+    pub occurred_at: Timestamp,
+    /// The report's age in milliseconds when it was delivered.
+    pub age_ms: u64,
+    /// Enforced or report-only, where the format says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disposition: Option<Disposition>,
+    /// The wire format it arrived in.
+    pub format: SourceFormat,
+    /// A short hash of `group`: reports with the same fingerprint are the same problem.
+    pub fingerprint: String,
+    /// The readable grouping key behind `fingerprint`.
+    pub group: String,
+    /// The report body: known fields typed, unknown fields kept as sent.
+    pub body: Map<String, Value>,
+    /// Paths of fields that were cut to keep the item small; empty when nothing was cut.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub truncated: Vec<String>,
+}

@@ -1,0 +1,178 @@
+//! Privacy and size rules: query strings and fragments out of URLs, over-long fields cut with a
+//! marker, and a hard bound on a stored body's size.
+
+use serde_json::{Map, Value};
+
+/// Size bounds for one stored report.
+#[derive(Debug, Clone, Copy)]
+pub struct SizeLimits {
+    /// Longest string kept in a body, in bytes; longer ones are cut and marked.
+    pub max_string_bytes: usize,
+    /// Largest body kept, as an estimate of its JSON size in bytes; a larger body is replaced
+    /// by a cut copy of its JSON text under `_truncated_json`.
+    pub max_body_bytes: usize,
+}
+
+impl Default for SizeLimits {
+    fn default() -> Self {
+        Self {
+            max_string_bytes: 8 * 1024,
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// What marks the end of a cut string.
+pub const CUT_MARK: &str = "…";
+
+/// Removes the query string and fragment of a URL in place (`https://a/b?c#d` → `https://a/b`).
+///
+/// Values that are not URLs (`inline`, `eval`, `data`) have neither and are left as they are.
+pub fn strip_query(url: &mut String) {
+    if let Some(i) = url.find(['?', '#']) {
+        url.truncate(i);
+    }
+}
+
+/// Strips query and fragment from the named string fields of `body`.
+pub(crate) fn strip_body_urls<'a>(
+    body: &mut Map<String, Value>,
+    names: impl Iterator<Item = &'a str>,
+) {
+    for name in names {
+        if let Some(Value::String(s)) = body.get_mut(name) {
+            strip_query(s);
+        }
+    }
+}
+
+/// Cuts `s` to at most `max` bytes on a character boundary, appending [`CUT_MARK`].
+/// Returns whether it cut.
+pub fn cut(s: &mut String, max: usize) -> bool {
+    if s.len() <= max {
+        return false;
+    }
+    let mut end = max.saturating_sub(CUT_MARK.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.truncate(end);
+    s.push_str(CUT_MARK);
+    true
+}
+
+/// Applies `limits` to `body`, returning the paths of what was cut (`body.originalPolicy`).
+pub(crate) fn bound_body(body: &mut Map<String, Value>, limits: &SizeLimits) -> Vec<String> {
+    let mut cut_paths = Vec::new();
+    let mut size = 2;
+    for (key, value) in body.iter_mut() {
+        size += key.len() + 4;
+        size += bound_value(value, limits, &mut || format!("body.{key}"), &mut cut_paths);
+    }
+    if size > limits.max_body_bytes {
+        let mut text = serde_json::to_string(body).unwrap_or_default();
+        cut(&mut text, limits.max_body_bytes);
+        body.clear();
+        body.insert("_truncated_json".to_owned(), Value::String(text));
+        cut_paths.push("body".to_owned());
+    }
+    cut_paths
+}
+
+/// Cuts long strings inside `v`, returning an estimate of its JSON size.
+fn bound_value(
+    v: &mut Value,
+    limits: &SizeLimits,
+    path: &mut dyn FnMut() -> String,
+    cut_paths: &mut Vec<String>,
+) -> usize {
+    match v {
+        Value::String(s) => {
+            if cut(s, limits.max_string_bytes) {
+                cut_paths.push(path());
+            }
+            s.len() + 2
+        }
+        Value::Array(items) => {
+            let mut size = 2;
+            for (i, item) in items.iter_mut().enumerate() {
+                size +=
+                    1 + bound_value(item, limits, &mut || format!("{}[{i}]", path()), cut_paths);
+            }
+            size
+        }
+        Value::Object(map) => {
+            let mut size = 2;
+            for (k, item) in map.iter_mut() {
+                size += k.len() + 4;
+                size += bound_value(item, limits, &mut || format!("{}.{k}", path()), cut_paths);
+            }
+            size
+        }
+        Value::Number(_) => 24,
+        Value::Bool(_) | Value::Null => 5,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn strips_query_and_fragment() {
+        for (input, want) in [
+            ("https://a.example/p?q=1#f", "https://a.example/p"),
+            ("https://a.example/p#f?x", "https://a.example/p"),
+            ("https://a.example/p", "https://a.example/p"),
+            ("inline", "inline"),
+            ("", ""),
+        ] {
+            let mut s = input.to_owned();
+            strip_query(&mut s);
+            assert_eq!(s, want, "{input}");
+        }
+    }
+
+    #[test]
+    fn cuts_on_char_boundaries_with_a_mark() {
+        let mut s = "ééééé".to_owned(); // 10 bytes
+        assert!(cut(&mut s, 6));
+        assert!(s.ends_with(CUT_MARK));
+        assert!(s.len() <= 6);
+        let mut short = "abc".to_owned();
+        assert!(!cut(&mut short, 6));
+        assert_eq!(short, "abc");
+    }
+
+    #[test]
+    fn long_strings_are_cut_and_named() {
+        let limits = SizeLimits {
+            max_string_bytes: 10,
+            max_body_bytes: 10_000,
+        };
+        let mut body = json!({"a": "x".repeat(50), "n": {"deep": ["y".repeat(20)]}, "ok": "short"})
+            .as_object()
+            .unwrap()
+            .clone();
+        let paths = bound_body(&mut body, &limits);
+        assert_eq!(paths, vec!["body.a", "body.n.deep[0]"]);
+        assert_eq!(body["ok"], "short");
+        assert!(body["a"].as_str().unwrap().len() <= 10);
+    }
+
+    #[test]
+    fn an_oversized_body_is_replaced_by_cut_json_text() {
+        let limits = SizeLimits {
+            max_string_bytes: 100,
+            max_body_bytes: 500,
+        };
+        let items: Vec<Value> = (0..100).map(|i| json!(format!("item-{i}"))).collect();
+        let mut body = json!({ "items": items }).as_object().unwrap().clone();
+        let paths = bound_body(&mut body, &limits);
+        assert_eq!(paths, vec!["body"]);
+        let text = body["_truncated_json"].as_str().unwrap();
+        assert!(text.starts_with("{\"items\":[\"item-0\""));
+        assert!(text.len() <= 500);
+    }
+}

@@ -1,0 +1,201 @@
+//! The known body fields of every report type, with the older spellings they replace.
+
+use super::fields::{Field, Kind, f, fa};
+use super::model::ReportType;
+
+const CSP_VIOLATION: &[Field] = &[
+    fa("documentURL", Kind::Url, &["document-uri", "documentUri"]),
+    f("referrer", Kind::Url),
+    fa(
+        "blockedURL",
+        Kind::Url,
+        &["blocked-uri", "blocked", "blockedUri"],
+    ),
+    fa(
+        "effectiveDirective",
+        Kind::Str,
+        &["effective-directive", "directive"],
+    ),
+    fa("violatedDirective", Kind::Str, &["violated-directive"]),
+    fa("originalPolicy", Kind::Str, &["original-policy", "policy"]),
+    fa("sourceFile", Kind::Url, &["source-file"]),
+    fa("sample", Kind::Str, &["script-sample"]),
+    f("disposition", Kind::Str),
+    fa("statusCode", Kind::Int, &["status-code", "status"]),
+    fa("lineNumber", Kind::Int, &["line-number"]),
+    fa("columnNumber", Kind::Int, &["column-number"]),
+];
+
+const CSP_HASH: &[Field] = &[
+    f("documentURL", Kind::Url),
+    f("subresourceURL", Kind::Url),
+    f("hash", Kind::Str),
+    f("type", Kind::Str),
+    f("destination", Kind::Str),
+];
+
+const NETWORK_ERROR: &[Field] = &[
+    f("referrer", Kind::Url),
+    fa("sampling_fraction", Kind::Num, &["sampling-fraction"]),
+    fa("server_ip", Kind::Str, &["server-ip"]),
+    f("protocol", Kind::Str),
+    f("method", Kind::Str),
+    fa("request_headers", Kind::Any, &["request-headers"]),
+    fa("response_headers", Kind::Any, &["response-headers"]),
+    fa("status_code", Kind::Int, &["status-code"]),
+    fa("elapsed_time", Kind::Int, &["elapsed-time"]),
+    f("phase", Kind::Str),
+    f("type", Kind::Str),
+];
+
+const DEPRECATION: &[Field] = &[
+    f("id", Kind::Str),
+    f("anticipatedRemoval", Kind::Date),
+    f("message", Kind::Str),
+    f("sourceFile", Kind::Url),
+    f("lineNumber", Kind::Int),
+    f("columnNumber", Kind::Int),
+];
+
+const INTERVENTION: &[Field] = &[
+    f("id", Kind::Str),
+    f("message", Kind::Str),
+    f("sourceFile", Kind::Url),
+    f("lineNumber", Kind::Int),
+    f("columnNumber", Kind::Int),
+];
+
+const CRASH: &[Field] = &[
+    f("reason", Kind::Str),
+    f("stack", Kind::Str),
+    f("is_top_level", Kind::Bool),
+    fa("visibility_state", Kind::Str, &["page_visibility"]),
+    f("crash_report_api", Kind::Any),
+];
+
+const COEP: &[Field] = &[
+    f("type", Kind::Str),
+    f("blockedURL", Kind::Url),
+    f("destination", Kind::Str),
+    f("disposition", Kind::Str),
+];
+
+const COOP: &[Field] = &[
+    f("disposition", Kind::Str),
+    f("effectivePolicy", Kind::Str),
+    fa("type", Kind::Str, &["violation"]),
+    f("previousResponseURL", Kind::Url),
+    f("nextResponseURL", Kind::Url),
+    f("referrer", Kind::Url),
+    f("property", Kind::Str),
+    f("openerURL", Kind::Url),
+    f("openeeURL", Kind::Url),
+    f("otherDocumentURL", Kind::Url),
+    f("initialPopupURL", Kind::Url),
+    f("sourceFile", Kind::Url),
+    f("lineNumber", Kind::Int),
+    f("columnNumber", Kind::Int),
+];
+
+const PERMISSIONS_POLICY: &[Field] = &[
+    fa("featureId", Kind::Str, &["policyId"]),
+    f("sourceFile", Kind::Url),
+    f("lineNumber", Kind::Int),
+    f("columnNumber", Kind::Int),
+    f("disposition", Kind::Str),
+    f("message", Kind::Str),
+];
+
+const POTENTIAL_PERMISSIONS_POLICY: &[Field] = &[
+    fa("featureId", Kind::Str, &["policyId"]),
+    f("sourceFile", Kind::Url),
+    f("lineNumber", Kind::Int),
+    f("columnNumber", Kind::Int),
+    f("disposition", Kind::Str),
+    f("message", Kind::Str),
+    f("allowAttribute", Kind::Str),
+    f("srcAttribute", Kind::Url),
+];
+
+const DOCUMENT_POLICY: &[Field] = &[
+    f("featureId", Kind::Str),
+    f("sourceFile", Kind::Url),
+    f("lineNumber", Kind::Int),
+    f("columnNumber", Kind::Int),
+    f("disposition", Kind::Str),
+    f("message", Kind::Str),
+];
+
+const INTEGRITY: &[Field] = &[
+    f("documentURL", Kind::Url),
+    f("blockedURL", Kind::Url),
+    f("destination", Kind::Str),
+    f("reportOnly", Kind::Bool),
+];
+
+const HPKP: &[Field] = &[
+    f("date-time", Kind::Str),
+    f("hostname", Kind::Str),
+    f("port", Kind::Int),
+    f("effective-expiration-date", Kind::Str),
+    f("include-subdomains", Kind::Bool),
+    f("noted-hostname", Kind::Str),
+    f("served-certificate-chain", Kind::Any),
+    f("validated-certificate-chain", Kind::Any),
+    f("known-pins", Kind::Any),
+];
+
+const EXPECT_CT: &[Field] = &[
+    f("date-time", Kind::Str),
+    f("hostname", Kind::Str),
+    f("port", Kind::Int),
+    f("scheme", Kind::Str),
+    f("effective-expiration-date", Kind::Str),
+    f("served-certificate-chain", Kind::Any),
+    f("validated-certificate-chain", Kind::Any),
+    f("scts", Kind::Any),
+    f("failure-mode", Kind::Str),
+    f("test-report", Kind::Bool),
+];
+
+const EXPECT_STAPLE: &[Field] = &[
+    f("date-time", Kind::Str),
+    f("hostname", Kind::Str),
+    f("port", Kind::Int),
+    f("effective-expiration-date", Kind::Str),
+    f("response-status", Kind::Str),
+    f("ocsp-response", Kind::Str),
+    f("cert-status", Kind::Str),
+    f("served-certificate-chain", Kind::Any),
+    f("validated-certificate-chain", Kind::Any),
+];
+
+/// The known fields of a type's body; empty for types Lookout has no rules for.
+pub(crate) fn fields_of(t: &ReportType) -> &'static [Field] {
+    match t {
+        ReportType::CspViolation => CSP_VIOLATION,
+        ReportType::CspHash => CSP_HASH,
+        ReportType::NetworkError => NETWORK_ERROR,
+        ReportType::Deprecation => DEPRECATION,
+        ReportType::Intervention => INTERVENTION,
+        ReportType::Crash => CRASH,
+        ReportType::Coep => COEP,
+        ReportType::Coop => COOP,
+        ReportType::PermissionsPolicyViolation => PERMISSIONS_POLICY,
+        ReportType::PotentialPermissionsPolicyViolation => POTENTIAL_PERMISSIONS_POLICY,
+        ReportType::DocumentPolicyViolation => DOCUMENT_POLICY,
+        ReportType::IntegrityViolation => INTEGRITY,
+        ReportType::Hpkp => HPKP,
+        ReportType::ExpectCt => EXPECT_CT,
+        ReportType::ExpectStaple => EXPECT_STAPLE,
+        ReportType::Other(_) => &[],
+    }
+}
+
+/// The body fields that hold URLs, for privacy stripping (all types share these names).
+pub(crate) fn url_fields_of(t: &ReportType) -> impl Iterator<Item = &'static str> {
+    fields_of(t)
+        .iter()
+        .filter(|f| f.kind == Kind::Url)
+        .map(|f| f.name)
+}

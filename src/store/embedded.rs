@@ -1,0 +1,308 @@
+//! The embedded store: one SQLite file, no server, browsable with `sqlite3`.
+//!
+//! Durability: WAL journal with `synchronous=FULL`, so a request is answered only after its
+//! reports reached the disk. Writes go through one writer thread that commits concurrent
+//! requests together (group commit): one fsync serves many requests under load.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread;
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::oneshot;
+
+use super::{GroupSummary, PutError, RecentQuery, ReportStore, StoreError, TopQuery};
+use crate::report::{Report, ReportType, Timestamp};
+
+/// The database file name inside the data directory.
+pub const DB_FILE: &str = "lookout.db";
+
+/// Requests committed together at most.
+const MAX_GROUP: usize = 256;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS reports (
+    id          TEXT PRIMARY KEY,
+    site        TEXT NOT NULL,
+    type        TEXT NOT NULL,
+    occurred_at INTEGER NOT NULL,
+    received_at INTEGER NOT NULL,
+    fingerprint TEXT NOT NULL,
+    grp         TEXT NOT NULL,
+    browser     TEXT,
+    url         TEXT NOT NULL,
+    disposition TEXT,
+    report      TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS reports_by_site_type_time ON reports (site, type, occurred_at);
+CREATE INDEX IF NOT EXISTS reports_by_site_time ON reports (site, occurred_at);
+CREATE VIEW IF NOT EXISTS reports_readable AS
+    SELECT site, type,
+           strftime('%Y-%m-%dT%H:%M:%fZ', occurred_at / 1000.0, 'unixepoch') AS occurred,
+           url, disposition, browser, grp AS problem, report
+    FROM reports ORDER BY occurred_at DESC;
+";
+
+type Reply = oneshot::Sender<Result<(), String>>;
+
+struct WriteJob {
+    rows: Vec<Row>,
+    reply: Reply,
+}
+
+/// One report, ready to insert.
+struct Row {
+    id: String,
+    site: String,
+    report_type: String,
+    occurred_at: i64,
+    received_at: i64,
+    fingerprint: String,
+    group: String,
+    browser: Option<String>,
+    url: String,
+    disposition: Option<&'static str>,
+    json: String,
+}
+
+impl Row {
+    fn of(r: &Report) -> Result<Self, serde_json::Error> {
+        Ok(Self {
+            id: r.id.clone(),
+            site: r.site.clone(),
+            report_type: r.report_type.as_str().to_owned(),
+            occurred_at: r.occurred_at.millis(),
+            received_at: r.received_at.millis(),
+            fingerprint: r.fingerprint.clone(),
+            group: r.group.clone(),
+            browser: r.browser.clone(),
+            url: r.url.clone(),
+            disposition: r.disposition.map(|d| d.as_str()),
+            json: serde_json::to_string(r)?,
+        })
+    }
+}
+
+/// The SQLite-backed store.
+pub struct EmbeddedStore {
+    writer: mpsc::SyncSender<WriteJob>,
+    reader: Arc<Mutex<Connection>>,
+    path: PathBuf,
+}
+
+impl EmbeddedStore {
+    /// Opens (creating if needed) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir).map_err(StoreError::backend)?;
+        let path = dir.join(DB_FILE);
+        let conn = open_connection(&path)?;
+        conn.execute_batch(SCHEMA).map_err(StoreError::backend)?;
+        let reader = open_connection(&path)?;
+        let (tx, rx) = mpsc::sync_channel::<WriteJob>(4 * MAX_GROUP);
+        thread::Builder::new()
+            .name("lookout-writer".into())
+            .spawn(move || writer_loop(conn, rx))
+            .map_err(StoreError::backend)?;
+        Ok(Self {
+            writer: tx,
+            reader: Arc::new(Mutex::new(reader)),
+            path,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let reader = Arc::clone(&self.reader);
+        tokio::task::spawn_blocking(move || {
+            let conn = reader.lock().unwrap_or_else(|p| p.into_inner());
+            f(&conn).map_err(StoreError::backend)
+        })
+        .await
+        .map_err(StoreError::backend)?
+    }
+}
+
+fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(StoreError::backend)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
+    )
+    .map_err(StoreError::backend)?;
+    Ok(conn)
+}
+
+/// Commits queued jobs in groups. If a group fails, each job is retried alone, so one bad
+/// job cannot fail the others.
+fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<WriteJob>) {
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        let all: Vec<&Row> = jobs.iter().flat_map(|j| &j.rows).collect();
+        match insert(&mut conn, &all) {
+            Ok(()) => {
+                for job in jobs {
+                    let _ = job.reply.send(Ok(()));
+                }
+            }
+            Err(_) if jobs.len() > 1 => {
+                for job in jobs {
+                    let rows: Vec<&Row> = job.rows.iter().collect();
+                    let result = insert(&mut conn, &rows).map_err(|e| e.to_string());
+                    let _ = job.reply.send(result);
+                }
+            }
+            Err(e) => {
+                for job in jobs {
+                    let _ = job.reply.send(Err(e.to_string()));
+                }
+            }
+        }
+    }
+}
+
+fn insert(conn: &mut Connection, rows: &[&Row]) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    {
+        let mut stmt = tx.prepare_cached(
+            "INSERT OR IGNORE INTO reports (id, site, type, occurred_at, received_at, fingerprint,
+                 grp, browser, url, disposition, report)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )?;
+        for r in rows {
+            stmt.execute(params![
+                r.id,
+                r.site,
+                r.report_type,
+                r.occurred_at,
+                r.received_at,
+                r.fingerprint,
+                r.group,
+                r.browser,
+                r.url,
+                r.disposition,
+                r.json
+            ])?;
+        }
+    }
+    tx.commit()
+}
+
+/// A failure to write, as the writer thread reports it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct WriteFailed(String);
+
+#[async_trait]
+impl ReportStore for EmbeddedStore {
+    async fn put(&self, reports: &[Report]) -> Result<(), PutError> {
+        if reports.is_empty() {
+            return Ok(());
+        }
+        let rows = reports
+            .iter()
+            .map(Row::of)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| PutError::all(reports.len(), StoreError::backend(e)))?;
+        let (reply, answer) = oneshot::channel();
+        let writer = self.writer.clone();
+        // The queue is bounded: when it is full, wait off the async threads.
+        tokio::task::spawn_blocking(move || writer.send(WriteJob { rows, reply }))
+            .await
+            .map_err(|e| PutError::all(reports.len(), StoreError::backend(e)))?
+            .map_err(|_| PutError::all(reports.len(), StoreError::Closed))?;
+        match answer.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(msg)) => Err(PutError::all(
+                reports.len(),
+                StoreError::backend(WriteFailed(msg)),
+            )),
+            Err(_) => Err(PutError::all(reports.len(), StoreError::Closed)),
+        }
+    }
+
+    async fn recent(&self, q: &RecentQuery) -> Result<Vec<Report>, StoreError> {
+        let q = q.clone();
+        let rows: Vec<String> = self
+            .read(move |conn| {
+                let t = q.report_type.as_ref().map(ReportType::as_str);
+                let mut stmt = conn.prepare_cached(
+                    "SELECT report FROM reports
+                     WHERE site = ?1 AND (?2 IS NULL OR type = ?2) AND occurred_at >= ?3
+                     ORDER BY occurred_at DESC, id LIMIT ?4",
+                )?;
+                let rows = stmt.query_map(
+                    params![q.site, t, q.since.millis(), q.limit as i64],
+                    |row| row.get::<_, String>(0),
+                )?;
+                rows.collect()
+            })
+            .await?;
+        rows.iter()
+            .map(|json| serde_json::from_str(json).map_err(StoreError::backend))
+            .collect()
+    }
+
+    async fn top(&self, q: &TopQuery) -> Result<Vec<GroupSummary>, StoreError> {
+        let q = q.clone();
+        self.read(move |conn| {
+            let t = q.report_type.as_ref().map(ReportType::as_str);
+            let mut stmt = conn.prepare_cached(
+                "SELECT type, fingerprint, MIN(grp), COUNT(*), MIN(occurred_at), MAX(occurred_at),
+                        GROUP_CONCAT(DISTINCT browser)
+                 FROM reports
+                 WHERE site = ?1 AND (?2 IS NULL OR type = ?2) AND occurred_at >= ?3
+                 GROUP BY type, fingerprint
+                 ORDER BY COUNT(*) DESC, MAX(occurred_at) DESC LIMIT ?4",
+            )?;
+            let rows = stmt.query_map(
+                params![q.site, t, q.since.millis(), q.limit as i64],
+                |row| {
+                    let type_name: String = row.get(0)?;
+                    let browsers: Option<String> = row.get(6)?;
+                    let mut browsers: Vec<String> = browsers
+                        .map(|b| b.split(',').map(str::to_owned).collect())
+                        .unwrap_or_default();
+                    browsers.sort();
+                    Ok(GroupSummary {
+                        report_type: ReportType::from_name(&type_name)
+                            .unwrap_or(ReportType::Other(type_name)),
+                        fingerprint: row.get(1)?,
+                        group: row.get(2)?,
+                        count: row.get::<_, i64>(3)? as u64,
+                        first_seen: Timestamp(row.get(4)?),
+                        last_seen: Timestamp(row.get(5)?),
+                        browsers,
+                    })
+                },
+            )?;
+            rows.collect()
+        })
+        .await
+    }
+}
+
+impl EmbeddedStore {
+    /// The number of stored reports (for tests and the health answer).
+    pub async fn count(&self) -> Result<u64, StoreError> {
+        self.read(|conn| {
+            conn.query_row("SELECT COUNT(*) FROM reports", [], |r| r.get::<_, i64>(0))
+                .optional()
+                .map(|n| n.unwrap_or(0) as u64)
+        })
+        .await
+    }
+}

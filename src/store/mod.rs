@@ -1,0 +1,111 @@
+//! Where reports go: the [`ReportStore`] port and its implementations.
+
+pub mod embedded;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::report::{Report, ReportType, Timestamp};
+
+/// A failure of the store itself (not of the data).
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The backend failed; the source says how.
+    #[error("the store failed: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The store did not answer in time.
+    #[error("the store did not answer within {0:?}")]
+    Timeout(std::time::Duration),
+    /// The store's worker is gone (shut down or crashed).
+    #[error("the store is closed")]
+    Closed,
+}
+
+impl StoreError {
+    /// Wraps any backend error.
+    pub fn backend(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Backend(Box::new(e))
+    }
+}
+
+/// A `put` that did not store everything.
+#[derive(Debug, Error)]
+#[error("{} of the batch's reports were not stored: {source}", unwritten.len())]
+pub struct PutError {
+    /// Positions (in the batch given to `put`) of the reports that were not stored.
+    pub unwritten: Vec<usize>,
+    /// Why.
+    #[source]
+    pub source: StoreError,
+}
+
+impl PutError {
+    /// Every report of a batch of `n` failed for `source`.
+    pub fn all(n: usize, source: StoreError) -> Self {
+        Self {
+            unwritten: (0..n).collect(),
+            source,
+        }
+    }
+}
+
+/// Recent reports for one site.
+#[derive(Debug, Clone)]
+pub struct RecentQuery {
+    /// The site.
+    pub site: String,
+    /// Only this type, or every type.
+    pub report_type: Option<ReportType>,
+    /// Oldest occurrence time included.
+    pub since: Timestamp,
+    /// The most reports returned, newest first.
+    pub limit: usize,
+}
+
+/// The most frequent problems of one site.
+#[derive(Debug, Clone)]
+pub struct TopQuery {
+    /// The site.
+    pub site: String,
+    /// Only this type, or every type.
+    pub report_type: Option<ReportType>,
+    /// Oldest occurrence time included.
+    pub since: Timestamp,
+    /// The most groups returned, most frequent first.
+    pub limit: usize,
+}
+
+/// One group of identical problems, as `lookout top` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GroupSummary {
+    /// The report type.
+    #[serde(rename = "type")]
+    pub report_type: ReportType,
+    /// The group's fingerprint.
+    pub fingerprint: String,
+    /// The readable grouping key.
+    pub group: String,
+    /// Reports in the group.
+    pub count: u64,
+    /// The first occurrence.
+    pub first_seen: Timestamp,
+    /// The last occurrence.
+    pub last_seen: Timestamp,
+    /// Browsers that sent it (`Chrome 120`), sorted.
+    pub browsers: Vec<String>,
+}
+
+/// The storage port. Object-safe: the app holds an `Arc<dyn ReportStore>`.
+#[async_trait]
+pub trait ReportStore: Send + Sync {
+    /// Stores a batch durably. Storing a report that is already stored (same id) is a no-op.
+    /// On failure, says which reports were not stored so that the caller can log them.
+    async fn put(&self, reports: &[Report]) -> Result<(), PutError>;
+
+    /// Recent reports of a site, newest first.
+    async fn recent(&self, query: &RecentQuery) -> Result<Vec<Report>, StoreError>;
+
+    /// The most frequent groups of a site, most frequent first.
+    async fn top(&self, query: &TopQuery) -> Result<Vec<GroupSummary>, StoreError>;
+}

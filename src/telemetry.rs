@@ -1,0 +1,95 @@
+//! Logging: set-up for the terminal and for Lambda, per-request counts, and the recovery line
+//! for reports that could not be stored.
+//!
+//! Logs carry counts and types, never report bodies, except the recovery line, whose report
+//! is JSON-encoded (control characters escaped) so that nothing a browser sent reaches the log
+//! raw.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use tracing_subscriber::EnvFilter;
+
+use crate::report::{Batch, Report};
+
+/// The tracing target of recovery lines: `lookout::recovery`.
+pub const RECOVERY_TARGET: &str = "lookout::recovery";
+
+/// Logs for a terminal: human-readable, to stderr, `RUST_LOG` or `info`.
+pub fn init_terminal() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Logs for Lambda: JSON when `AWS_LAMBDA_LOG_FORMAT=JSON`, no timestamps (CloudWatch adds
+/// them), level from `AWS_LAMBDA_LOG_LEVEL`, then `RUST_LOG`, else `info`.
+pub fn init_lambda() {
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".into())
+        .to_ascii_lowercase();
+    let filter = EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .without_time();
+    let _ = if json {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.with_ansi(false).try_init()
+    };
+}
+
+/// What happened to one request's reports.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct RequestCounts {
+    /// Reports stored (or to be stored), by type.
+    pub accepted: BTreeMap<String, u64>,
+    /// Reports filtered out, by reason.
+    pub filtered: BTreeMap<&'static str, u64>,
+    /// Elements that were not reports, by reason.
+    pub rejected: BTreeMap<&'static str, u64>,
+}
+
+impl RequestCounts {
+    /// Counts a decoded batch.
+    pub fn of(batch: &Batch) -> Self {
+        let mut c = Self::default();
+        for r in &batch.reports {
+            *c.accepted
+                .entry(r.report_type.as_str().to_owned())
+                .or_default() += 1;
+        }
+        for f in &batch.filtered {
+            *c.filtered.entry(f.reason.code()).or_default() += 1;
+        }
+        for r in &batch.rejected {
+            *c.rejected.entry(r.reason.code()).or_default() += 1;
+        }
+        c
+    }
+
+    /// Logs the counts as one line.
+    pub fn log(&self, site: Option<&str>) {
+        let counts = serde_json::to_string(self).unwrap_or_default();
+        tracing::info!(target: "lookout::requests", site = site.unwrap_or("-"), counts = %counts, "reports");
+    }
+}
+
+/// Logs a request refused as a whole.
+pub fn rejected_request(site: Option<&str>, code: &str) {
+    tracing::info!(target: "lookout::requests", site = site.unwrap_or("-"), rejected = code, "request refused");
+}
+
+/// Logs every report that could not be stored, one line each, marked for recovery
+/// (`recovery=true`, target `lookout::recovery`), with the whole normalized report as JSON.
+pub fn recovery(reports: &[Report], error: &str) {
+    for r in reports {
+        let json = serde_json::to_string(r).unwrap_or_default();
+        tracing::error!(target: RECOVERY_TARGET, recovery = true, error = %error.escape_debug(), report = %json, "report not stored");
+    }
+}
