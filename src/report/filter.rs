@@ -272,7 +272,7 @@ impl Default for NoiseFilter {
 impl NoiseFilter {
     /// A filter with the default patterns (when `defaults`) and `extra` user patterns.
     pub fn new<S: AsRef<str>>(defaults: bool, extra: &[S]) -> Result<Self, InvalidPattern> {
-        let defaults = defaults.then_some(DEFAULT_PATTERNS).unwrap_or_default();
+        let defaults: &[&str] = if defaults { DEFAULT_PATTERNS } else { &[] };
         let patterns = defaults
             .iter()
             .copied()

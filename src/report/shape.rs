@@ -136,6 +136,13 @@ fn reporting_api(mut obj: Map<String, Value>, format: SourceFormat) -> Result<Dr
         // Some senders leave the envelope URL out; the body names the document.
         _ => str_of(&body, "documentURL").unwrap_or_default().to_owned(),
     };
+    if report_type == ReportType::CspViolation
+        && str_of(&body, "documentURL").is_none()
+        && !url.is_empty()
+    {
+        // Draft-era `csp` reports named the document only in the envelope.
+        body.insert("documentURL".to_owned(), Value::String(url.clone()));
+    }
     let user_agent = match obj.remove("user_agent") {
         Some(Value::String(ua)) if !ua.is_empty() => Some(ua),
         _ => None,

@@ -1,0 +1,413 @@
+//! The decode library through its public API: formats, quirks, filters, limits, errors.
+
+use lookout::report::{
+    self, Batch, DecodeError, Disposition, Endpoint, FilterReason, NoiseFilter, Options,
+    RejectReason, ReportType, RequestMeta, SiteList, SizeLimits, SourceFormat, Timestamp,
+};
+use proptest::prelude::*;
+use serde_json::json;
+
+const T0: i64 = 1_795_305_600_000; // 2026-11-21T00:00:00Z
+
+fn meta(site: Option<&str>) -> RequestMeta<'_> {
+    RequestMeta {
+        site,
+        user_agent: Some("Mozilla/5.0 (X11; Linux x86_64; rv:149.0) Gecko/20100101 Firefox/149.0"),
+        received_at: Timestamp(T0),
+        endpoint: None,
+    }
+}
+
+fn decode(body: &str) -> Result<Batch, DecodeError> {
+    report::decode(body.as_bytes(), &meta(None), &Options::default())
+}
+
+fn one(body: &str) -> report::Report {
+    let mut batch = decode(body).expect("decodes");
+    assert_eq!(batch.reports.len(), 1, "{batch:?}");
+    batch.reports.remove(0)
+}
+
+#[test]
+fn legacy_csp_becomes_a_csp3_violation() {
+    let r = one(
+        r#"{"csp-report":{"document-uri":"https://example.com/a?x=1","referrer":"","blocked-uri":"https://evil.example/x.js","violated-directive":"script-src-elem","effective-directive":"script-src-elem","original-policy":"script-src 'self'","disposition":"report","status-code":200}}"#,
+    );
+    assert_eq!(r.report_type, ReportType::CspViolation);
+    assert_eq!(r.format, SourceFormat::LegacyCsp);
+    assert_eq!(r.site, "example.com");
+    assert_eq!(r.url, "https://example.com/a");
+    assert_eq!(r.disposition, Some(Disposition::Report));
+    assert_eq!(r.body["blockedURL"], "https://evil.example/x.js");
+    assert_eq!(r.body["effectiveDirective"], "script-src-elem");
+    assert!(!r.body.contains_key("disposition"));
+    assert_eq!(r.browser.as_deref(), Some("Firefox 149"));
+    assert_eq!(r.occurred_at, r.received_at);
+}
+
+#[test]
+fn missing_effective_directive_is_taken_from_violated_directive() {
+    let r = one(
+        r#"{"csp-report":{"document-uri":"https://e.com/","violated-directive":"style-src cdn.example.com","blocked-uri":"https://x.example/s.css"}}"#,
+    );
+    assert_eq!(r.body["effectiveDirective"], "style-src");
+    assert_eq!(r.body["violatedDirective"], "style-src cdn.example.com");
+    assert_eq!(r.disposition, None);
+}
+
+#[test]
+fn empty_or_self_blocked_uri_on_scripts_is_inline() {
+    for blocked in ["", "self"] {
+        let body = format!(
+            r#"{{"csp-report":{{"document-uri":"https://e.com/","effective-directive":"script-src","blocked-uri":"{blocked}"}}}}"#
+        );
+        let r = one(&body);
+        assert_eq!(r.body["blockedURL"], "inline", "{blocked:?}");
+        assert!(r.group.contains("'unsafe-inline'"));
+    }
+}
+
+#[test]
+fn the_body_decides_the_format_not_the_content_type() {
+    // Same bytes, whatever header came with them: the library never looks at it.
+    let r = one(
+        r#"{"type":"csp-violation","url":"https://e.com/","body":{"documentURL":"https://e.com/","effectiveDirective":"img-src","blockedURL":"data","disposition":"enforce"}}"#,
+    );
+    assert_eq!(r.format, SourceFormat::ReportingApiSingle);
+    assert_eq!(r.group, "csp-violation img-src data: https://e.com/");
+}
+
+#[test]
+fn age_sets_the_occurrence_time_and_a_retry_keeps_the_id() {
+    let first = report::decode(
+        br#"[{"type":"deprecation","age":5000,"url":"https://e.com/","body":{"id":"websql"}}]"#,
+        &meta(None),
+        &Options::default(),
+    )
+    .unwrap()
+    .reports
+    .remove(0);
+    assert_eq!(first.occurred_at, Timestamp(T0 - 5000));
+    // Delivered again 30 s later, its age grew by 30 s.
+    let later = RequestMeta {
+        received_at: Timestamp(T0 + 30_000),
+        ..meta(None)
+    };
+    let retry = report::decode(
+        br#"[{"type":"deprecation","age":35000,"url":"https://e.com/","body":{"id":"websql"}}]"#,
+        &later,
+        &Options::default(),
+    )
+    .unwrap()
+    .reports
+    .remove(0);
+    assert_eq!(retry.occurred_at, first.occurred_at);
+    assert_eq!(retry.id, first.id);
+    // A different problem gets a different id.
+    let other =
+        one(r#"[{"type":"deprecation","age":5000,"url":"https://e.com/","body":{"id":"other"}}]"#);
+    assert_ne!(other.id, first.id);
+}
+
+#[test]
+fn user_agent_comes_from_the_report_else_the_request() {
+    let r = one(
+        r#"[{"type":"x-new","url":"https://e.com/","user_agent":"Mozilla/5.0 Chrome/120.0 Safari/537.36","body":{}}]"#,
+    );
+    assert_eq!(r.browser.as_deref(), Some("Chrome 120"));
+    let r = one(r#"[{"type":"x-new","url":"https://e.com/","body":{}}]"#);
+    assert_eq!(r.browser.as_deref(), Some("Firefox 149"));
+}
+
+#[test]
+fn dispositions_from_three_vocabularies() {
+    let cases = [
+        (
+            r#"{"type":"coep","url":"https://e.com/","body":{"disposition":"reporting"}}"#,
+            Some(Disposition::Report),
+        ),
+        (
+            r#"{"type":"coop","url":"https://e.com/","body":{"disposition":"enforce"}}"#,
+            Some(Disposition::Enforce),
+        ),
+        (
+            r#"{"type":"integrity-violation","url":"https://e.com/","body":{"reportOnly":false}}"#,
+            Some(Disposition::Enforce),
+        ),
+        (
+            r#"{"type":"integrity-violation","url":"https://e.com/","body":{"reportOnly":true}}"#,
+            Some(Disposition::Report),
+        ),
+        (
+            r#"{"type":"deprecation","url":"https://e.com/","body":{}}"#,
+            None,
+        ),
+    ];
+    for (body, want) in cases {
+        assert_eq!(one(body).disposition, want, "{body}");
+    }
+}
+
+#[test]
+fn query_strings_are_stripped_unless_configured_off() {
+    let body = r#"{"csp-report":{"document-uri":"https://e.com/p?token=s3cret#frag","referrer":"https://r.example/?q=1","source-file":"https://e.com/a.js?v=1","blocked-uri":"https://b.example/x?y=2","effective-directive":"img-src"}}"#;
+    let r = one(body);
+    let text = serde_json::to_string(&r).unwrap();
+    assert!(
+        !text.contains("s3cret") && !text.contains("q=1") && !text.contains("y=2"),
+        "{text}"
+    );
+    let keep = Options {
+        strip_query: false,
+        ..Options::default()
+    };
+    let r = report::decode(body.as_bytes(), &meta(None), &keep)
+        .unwrap()
+        .reports
+        .remove(0);
+    assert_eq!(r.body["documentURL"], "https://e.com/p?token=s3cret#frag");
+}
+
+#[test]
+fn noise_is_counted_not_stored() {
+    let batch = decode(
+        r#"[{"type":"csp-violation","url":"https://e.com/","body":{"blockedURL":"moz-extension://abc/x.js","effectiveDirective":"script-src"}},
+            {"type":"intervention","url":"https://e.com/","body":{"id":"x","sourceFile":"chrome-extension://abc/y.js"}},
+            {"type":"csp-violation","url":"https://e.com/","body":{"blockedURL":"https://ok.example/x.js","effectiveDirective":"script-src"}},
+            {"type":"csp-violation","url":"about:blank","body":{"documentURL":"about:blank","blockedURL":"https://ok.example/x.js"}}]"#,
+    )
+    .unwrap();
+    assert_eq!(batch.reports.len(), 1);
+    let reasons: Vec<_> = batch.filtered.iter().map(|f| f.reason.clone()).collect();
+    assert_eq!(
+        reasons,
+        vec![
+            FilterReason::Noise("moz-extension://*".into()),
+            FilterReason::Noise("chrome-extension://*".into()),
+            FilterReason::AboutBlank,
+        ]
+    );
+}
+
+#[test]
+fn user_patterns_and_turning_defaults_off() {
+    let opts = Options {
+        noise: NoiseFilter::new(false, &["*.ads.example"]).unwrap(),
+        ..Options::default()
+    };
+    let body = br#"[{"type":"csp-violation","url":"https://e.com/","body":{"blockedURL":"https://x.ads.example/a.js"}},
+                    {"type":"csp-violation","url":"https://e.com/","body":{"blockedURL":"moz-extension://abc/x.js"}}]"#;
+    let batch = report::decode(body, &meta(None), &opts).unwrap();
+    assert_eq!(batch.filtered.len(), 1);
+    assert_eq!(batch.reports.len(), 1);
+    assert_eq!(
+        batch.reports[0].body["blockedURL"],
+        "moz-extension://abc/x.js"
+    );
+}
+
+#[test]
+fn nel_reports_about_the_collector_itself_are_filtered() {
+    let body = br#"[{"type":"network-error","url":"https://collector.example/r/e.com","body":{"type":"ok","phase":"application","status_code":204}},
+                    {"type":"network-error","url":"https://collector.example/other","body":{"type":"ok","phase":"application"}},
+                    {"type":"network-error","url":"https://e.com/r/x","body":{"type":"http.error","phase":"application"}}]"#;
+    let m = RequestMeta {
+        endpoint: Some(Endpoint {
+            host: "collector.example",
+            path: "/r/e.com",
+        }),
+        ..meta(Some("e.com"))
+    };
+    let batch = report::decode(body, &m, &Options::default()).unwrap();
+    assert_eq!(batch.filtered.len(), 1);
+    assert_eq!(batch.filtered[0].reason, FilterReason::OwnEndpoint);
+    assert_eq!(batch.reports.len(), 2);
+}
+
+#[test]
+fn strict_mode_and_allowlist() {
+    let body = br#"[{"type":"x","url":"https://www.e.com/","body":{}},{"type":"x","url":"https://evil.test/","body":{}}]"#;
+    let strict = Options {
+        strict_site: true,
+        ..Options::default()
+    };
+    let batch = report::decode(body, &meta(Some("e.com")), &strict).unwrap();
+    assert_eq!(batch.reports.len(), 1);
+    assert_eq!(batch.filtered[0].reason, FilterReason::ForeignSite);
+    // Without a site in the path, the allowlist applies to each report's own host.
+    let allow = Options {
+        allowed_sites: SiteList::new(["e.com"]).unwrap(),
+        ..Options::default()
+    };
+    let batch = report::decode(body, &meta(None), &allow).unwrap();
+    assert_eq!(batch.reports.len(), 1);
+    assert_eq!(batch.reports[0].site, "www.e.com");
+    assert_eq!(batch.filtered[0].reason, FilterReason::SiteNotAllowed);
+}
+
+#[test]
+fn a_report_without_a_host_needs_a_site_in_the_path() {
+    let body =
+        br#"[{"type":"x","url":"","body":{}},{"type":"x","url":"https://e.com/","body":{}}]"#;
+    let batch = report::decode(body, &meta(None), &Options::default()).unwrap();
+    assert_eq!(batch.reports.len(), 1);
+    assert_eq!(batch.rejected[0].reason, RejectReason::NoSite);
+    let batch = report::decode(body, &meta(Some("e.com")), &Options::default()).unwrap();
+    assert_eq!(batch.reports.len(), 2);
+}
+
+#[test]
+fn long_fields_are_cut_with_a_marker() {
+    let policy = "x".repeat(20_000);
+    let body = format!(
+        r#"{{"csp-report":{{"document-uri":"https://e.com/","effective-directive":"img-src","original-policy":"{policy}"}}}}"#
+    );
+    let opts = Options {
+        size: SizeLimits {
+            max_string_bytes: 1000,
+            ..SizeLimits::default()
+        },
+        ..Options::default()
+    };
+    let r = report::decode(body.as_bytes(), &meta(None), &opts)
+        .unwrap()
+        .reports
+        .remove(0);
+    assert_eq!(r.truncated, vec!["body.originalPolicy"]);
+    let p = r.body["originalPolicy"].as_str().unwrap();
+    assert!(p.len() <= 1000 && p.ends_with('…'));
+    // Whatever is sent, a stored report stays far below DynamoDB's 400 KB item limit.
+    let huge = format!(
+        r#"{{"type":"x-new","url":"https://e.com/","body":{{"list":[{}]}}}}"#,
+        vec![format!("\"{}\"", "y".repeat(5000)); 150].join(",")
+    );
+    let r = one(&huge);
+    assert!(serde_json::to_vec(&r).unwrap().len() < 100 * 1024);
+    assert_eq!(r.truncated, vec!["body"]);
+}
+
+#[test]
+fn one_bad_element_does_not_reject_its_neighbours() {
+    let batch = decode(r#"[1, "x", null, {"type": 5}, {"type":"a b"}, {"type":"x","body":[]}, {"type":"deprecation","url":"https://e.com/","body":{"id":"a"}}]"#).unwrap();
+    assert_eq!(batch.reports.len(), 1);
+    let reasons: Vec<_> = batch
+        .rejected
+        .iter()
+        .map(|r| (r.index, r.reason.clone()))
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![
+            (0, RejectReason::NotAnObject),
+            (1, RejectReason::NotAnObject),
+            (2, RejectReason::NotAnObject),
+            (3, RejectReason::MissingType),
+            (4, RejectReason::InvalidType),
+            (5, RejectReason::BodyNotObject),
+        ]
+    );
+}
+
+#[test]
+fn bodies_without_reports_are_errors() {
+    let deep = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (b"".to_vec(), "empty_body"),
+        (b" \n\t ".to_vec(), "empty_body"),
+        (b"not json".to_vec(), "not_json"),
+        (b"{\"csp-report\": {".to_vec(), "not_json"),
+        (vec![b'"', 0xff, 0xfe, b'"'], "not_json"),
+        (deep.into_bytes(), "not_json"),
+        (b"null".to_vec(), "no_report"),
+        (b"42".to_vec(), "no_report"),
+        (b"\"a string\"".to_vec(), "no_report"),
+        (b"[]".to_vec(), "no_report"),
+        (b"[1,2,3]".to_vec(), "no_report"),
+        (b"{}".to_vec(), "no_report"),
+        (b"{\"csp-report\": 5}".to_vec(), "no_report"),
+    ];
+    for (body, code) in cases {
+        let err = report::decode(&body, &meta(None), &Options::default()).unwrap_err();
+        assert_eq!(err.code(), code, "{:?}", String::from_utf8_lossy(&body));
+    }
+}
+
+#[test]
+fn limits_on_size_and_count() {
+    let opts = Options {
+        max_body_bytes: 100,
+        max_reports: 3,
+        ..Options::default()
+    };
+    let big = vec![b' '; 101];
+    assert!(matches!(
+        report::decode(&big, &meta(None), &opts),
+        Err(DecodeError::TooLarge { limit: 100 })
+    ));
+    let many = json!([{"type":"x"},{"type":"x"},{"type":"x"},{"type":"x"}]).to_string();
+    assert!(matches!(
+        report::decode(many.as_bytes(), &meta(None), &opts),
+        Err(DecodeError::TooManyReports { count: 4, limit: 3 })
+    ));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let _ = report::decode(&bytes, &meta(None), &Options::default());
+        let _ = report::decode(&bytes, &meta(Some("e.com")), &Options::default());
+    }
+
+    #[test]
+    fn arbitrary_json_never_panics(v in json_value()) {
+        let text = v.to_string();
+        let _ = report::decode(text.as_bytes(), &meta(None), &Options::default());
+        // The same value as a report body and as a legacy CSP report.
+        let as_report = json!([{"type": "csp-violation", "url": "https://e.com/", "age": v.clone(), "body": v.clone()}]).to_string();
+        let _ = report::decode(as_report.as_bytes(), &meta(Some("e.com")), &Options::default());
+        let as_legacy = json!({"csp-report": v}).to_string();
+        let _ = report::decode(as_legacy.as_bytes(), &meta(None), &Options::default());
+    }
+}
+
+/// Arbitrary JSON, biased towards the keys and values reports use.
+fn json_value() -> impl Strategy<Value = serde_json::Value> {
+    let key = prop_oneof![
+        Just("type".to_owned()),
+        Just("body".to_owned()),
+        Just("url".to_owned()),
+        Just("age".to_owned()),
+        Just("blockedURL".to_owned()),
+        Just("documentURL".to_owned()),
+        Just("blocked-uri".to_owned()),
+        Just("effective-directive".to_owned()),
+        Just("lineNumber".to_owned()),
+        Just("disposition".to_owned()),
+        Just("hostname".to_owned()),
+        Just("known-pins".to_owned()),
+        ".{0,12}",
+    ];
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::from),
+        any::<i64>().prop_map(serde_json::Value::from),
+        any::<f64>().prop_map(serde_json::Value::from),
+        prop_oneof![
+            Just("csp-violation".to_owned()),
+            Just("https://e.com/p?q#f".to_owned()),
+            Just("inline".to_owned()),
+            Just("report".to_owned()),
+            ".{0,20}",
+        ]
+        .prop_map(serde_json::Value::from),
+    ];
+    leaf.prop_recursive(4, 64, 8, move |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..8).prop_map(serde_json::Value::Array),
+            proptest::collection::btree_map(key.clone(), inner, 0..8)
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    })
+}

@@ -1,0 +1,4 @@
+//! Lookout's integration tests, in one binary (one link step).
+
+mod decode;
+mod golden;
