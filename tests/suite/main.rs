@@ -2,3 +2,5 @@
 
 mod decode;
 mod golden;
+mod http;
+mod support;
