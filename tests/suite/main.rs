@@ -1,6 +1,8 @@
 //! Lookout's integration tests, in one binary (one link step).
 
+mod cli;
 mod decode;
 mod golden;
 mod http;
+mod store;
 mod support;
