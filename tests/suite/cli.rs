@@ -15,7 +15,10 @@ fn serve_then_query_and_top_read_the_same_store() {
         addr,
         "POST",
         "/r/example.com",
-        &[("Content-Type", "application/csp-report"), ("User-Agent", "Mozilla/5.0 Firefox/149.0")],
+        &[
+            ("Content-Type", "application/csp-report"),
+            ("User-Agent", "Mozilla/5.0 Firefox/149.0"),
+        ],
         legacy,
     );
     assert_eq!(status, 204);
@@ -36,22 +39,46 @@ fn serve_then_query_and_top_read_the_same_store() {
     let (ok, out, err) = run_lookout(&["query", "--site", "example.com", "--data", data_dir]);
     assert!(ok, "{err}");
     assert!(out.starts_with("OCCURRED"), "{out}");
-    assert!(out.contains("csp-violation") && out.contains("network-error"), "{out}");
+    assert!(
+        out.contains("csp-violation") && out.contains("network-error"),
+        "{out}"
+    );
     assert!(out.contains("Firefox 149"), "{out}");
     assert!(err.contains("2 report(s)"), "{err}");
 
     let (ok, out, _) = run_lookout(&[
-        "query", "--site", "example.com", "--type", "network-error", "--json", "--data", data_dir,
+        "query",
+        "--site",
+        "example.com",
+        "--type",
+        "network-error",
+        "--json",
+        "--data",
+        data_dir,
     ]);
     assert!(ok);
-    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0]["type"], "network-error");
     assert_eq!(lines[0]["body"]["type"], "tcp.refused");
 
-    let (ok, out, _) = run_lookout(&["top", "--site", "example.com", "--since", "1h", "--data", data_dir]);
+    let (ok, out, _) = run_lookout(&[
+        "top",
+        "--site",
+        "example.com",
+        "--since",
+        "1h",
+        "--data",
+        data_dir,
+    ]);
     assert!(ok);
-    assert!(out.contains("img-src https://t.example https://example.com/p"), "{out}");
+    assert!(
+        out.contains("img-src https://t.example https://example.com/p"),
+        "{out}"
+    );
     assert!(out.contains("tcp.refused connection example.com"), "{out}");
 }
 
@@ -62,7 +89,9 @@ fn errors_and_exit_codes() {
     let (ok, _, err) = run_lookout(&["query", "--site", "not a host", "--data", data_dir]);
     assert!(!ok);
     assert!(err.starts_with("error:"), "{err}");
-    let (ok, _, err) = run_lookout(&["query", "--site", "e.com", "--since", "soon", "--data", data_dir]);
+    let (ok, _, err) = run_lookout(&[
+        "query", "--site", "e.com", "--since", "soon", "--data", data_dir,
+    ]);
     assert!(!ok);
     assert!(err.contains("--since"), "{err}");
     let (ok, _, err) = run_lookout(&["headers", "--endpoint", "ftp://x"]);
@@ -76,12 +105,27 @@ fn errors_and_exit_codes() {
 #[test]
 fn headers_prints_ready_to_paste_snippets() {
     let (ok, out, _) = run_lookout(&[
-        "headers", "--endpoint", "https://reports.example.net", "--site", "example.com",
+        "headers",
+        "--endpoint",
+        "https://reports.example.net",
+        "--site",
+        "example.com",
     ]);
     assert!(ok);
-    assert!(out.contains("Reporting-Endpoints: lookout=\"https://reports.example.net/r/example.com\""));
-    assert!(out.contains("report-uri https://reports.example.net/r/example.com; report-to lookout"));
-    for needle in ["## nginx", "## Apache", "## Express", "## django-csp", "NEL:", "Report-To:"] {
+    assert!(
+        out.contains("Reporting-Endpoints: lookout=\"https://reports.example.net/r/example.com\"")
+    );
+    assert!(
+        out.contains("report-uri https://reports.example.net/r/example.com; report-to lookout")
+    );
+    for needle in [
+        "## nginx",
+        "## Apache",
+        "## Express",
+        "## django-csp",
+        "NEL:",
+        "Report-To:",
+    ] {
         assert!(out.contains(needle), "{needle}");
     }
 }

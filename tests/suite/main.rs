@@ -1,5 +1,6 @@
 //! Lookout's integration tests, in one binary (one link step).
 
+mod browser;
 mod cli;
 mod decode;
 mod golden;

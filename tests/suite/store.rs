@@ -53,15 +53,27 @@ async fn reads_filter_by_type_time_and_limit() {
     let dir = tempfile::tempdir().unwrap();
     let store = EmbeddedStore::open(dir.path()).unwrap();
     for i in 0..10 {
-        let body = format!(r#"[{{"type":"deprecation","url":"https://e.com/","body":{{"id":"d{i}"}}}}]"#);
-        store.put(&reports_at(1_000_000 + i * 1000, &body)).await.unwrap();
+        let body =
+            format!(r#"[{{"type":"deprecation","url":"https://e.com/","body":{{"id":"d{i}"}}}}]"#);
+        store
+            .put(&reports_at(1_000_000 + i * 1000, &body))
+            .await
+            .unwrap();
     }
     store
-        .put(&reports_at(5_000_000, r#"[{"type":"crash","url":"https://e.com/","body":{}}]"#))
+        .put(&reports_at(
+            5_000_000,
+            r#"[{"type":"crash","url":"https://e.com/","body":{}}]"#,
+        ))
         .await
         .unwrap();
     let dep = store
-        .recent(&recent("e.com", Some(ReportType::Deprecation), 1_005_000, 100))
+        .recent(&recent(
+            "e.com",
+            Some(ReportType::Deprecation),
+            1_005_000,
+            100,
+        ))
         .await
         .unwrap();
     assert_eq!(dep.len(), 5);
@@ -69,7 +81,13 @@ async fn reads_filter_by_type_time_and_limit() {
     let limited = store.recent(&recent("e.com", None, 0, 3)).await.unwrap();
     assert_eq!(limited.len(), 3);
     assert_eq!(limited[0].report_type, ReportType::Crash);
-    assert!(store.recent(&recent("other.com", None, 0, 3)).await.unwrap().is_empty());
+    assert!(
+        store
+            .recent(&recent("other.com", None, 0, 3))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -80,7 +98,9 @@ async fn concurrent_writers_are_committed_together_and_all_land() {
     for i in 0..200 {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
-            let body = format!(r#"[{{"type":"deprecation","url":"https://e.com/","body":{{"id":"c{i}"}}}}]"#);
+            let body = format!(
+                r#"[{{"type":"deprecation","url":"https://e.com/","body":{{"id":"c{i}"}}}}]"#
+            );
             store.put(&reports_at(1_000_000, &body)).await
         }));
     }
