@@ -1,40 +1,50 @@
 //! Browser family and major version from a User-Agent string, for grouping and display.
 
 /// `Chrome 120`, `Firefox 149`, `Safari 17`, `Edge 120`, ...; `None` when not recognised.
+///
+/// One pass over the `Name/Version` product tokens. Edge and Opera also say Chrome, and Chrome
+/// also says Safari, so the most specific token wins.
 pub fn browser_of(user_agent: &str) -> Option<String> {
-    // Order matters: Edge and Opera also say Chrome; Chrome also says Safari.
-    const TOKENS: &[(&str, &str)] = &[
-        ("Edg/", "Edge"),
-        ("EdgA/", "Edge"),
-        ("OPR/", "Opera"),
-        ("SamsungBrowser/", "Samsung Internet"),
-        ("Firefox/", "Firefox"),
-        ("FxiOS/", "Firefox"),
-        ("CriOS/", "Chrome"),
-        ("HeadlessChrome/", "HeadlessChrome"),
-        ("Chrome/", "Chrome"),
-    ];
-    for (token, name) in TOKENS {
-        if let Some(v) = version_after(user_agent, token) {
-            return Some(format!("{name} {v}"));
+    let mut best: Option<(u8, &str, &str)> = None;
+    let mut safari_version = None;
+    let mut says_safari = false;
+    for token in user_agent.split([' ', '(', ')', ';']) {
+        let Some((name, version)) = token.split_once('/') else {
+            continue;
+        };
+        let major = &version[..version
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(version.len())];
+        if major.is_empty() {
+            continue;
+        }
+        let (rank, family) = match name {
+            "Edg" | "EdgA" | "EdgiOS" => (0, "Edge"),
+            "OPR" => (1, "Opera"),
+            "SamsungBrowser" => (2, "Samsung Internet"),
+            "Firefox" | "FxiOS" => (3, "Firefox"),
+            "CriOS" => (4, "Chrome"),
+            "HeadlessChrome" => (5, "HeadlessChrome"),
+            "Chrome" => (6, "Chrome"),
+            "Version" => {
+                safari_version = Some(major);
+                continue;
+            }
+            "Safari" => {
+                says_safari = true;
+                continue;
+            }
+            _ => continue,
+        };
+        if best.is_none_or(|(r, _, _)| rank < r) {
+            best = Some((rank, family, major));
         }
     }
-    if user_agent.contains("Safari/")
-        && let Some(v) = version_after(user_agent, "Version/")
-    {
-        return Some(format!("Safari {v}"));
+    match (best, safari_version) {
+        (Some((_, family, major)), _) => Some(format!("{family} {major}")),
+        (None, Some(major)) if says_safari => Some(format!("Safari {major}")),
+        _ => None,
     }
-    None
-}
-
-/// The major version number following `token`.
-fn version_after<'a>(ua: &'a str, token: &str) -> Option<&'a str> {
-    let start = ua.find(token)? + token.len();
-    let rest = &ua[start..];
-    let end = rest
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(rest.len());
-    (end > 0).then(|| &rest[..end])
 }
 
 #[cfg(test)]

@@ -55,82 +55,103 @@ pub(crate) const INVALID_KEY: &str = "_invalid";
 
 /// Applies `fields` to `body`: renames aliases, coerces kinds, drops nulls everywhere at the top
 /// level, and moves values that cannot be coerced under `_invalid`.
+///
+/// One pass over the body's entries (no per-field map searches): reports arrive by the
+/// thousand, and most of their keys are known.
 pub(crate) fn apply(body: &mut Map<String, Value>, fields: &[Field]) {
+    let old = std::mem::take(body);
+    // An alias yields to its field's current name when both were sent.
+    let mut current_sent = [false; 32];
+    for (i, field) in fields.iter().enumerate().take(32) {
+        current_sent[i] = !field.aliases.is_empty()
+            && old.get(field.name).is_some_and(|v| !v.is_null());
+    }
     let mut invalid = Map::new();
-    for field in fields {
-        let mut value = body.remove(field.name);
-        for alias in field.aliases {
-            match body.remove(*alias) {
-                Some(v) if value.as_ref().is_none_or(Value::is_null) => value = Some(v),
-                Some(v) if !v.is_null() => {
-                    // Both spellings present: keep the other one as sent.
-                    body.insert((*alias).to_owned(), v);
-                }
-                _ => {}
-            }
+    for (key, mut value) in old {
+        if value.is_null() {
+            continue;
         }
-        let Some(value) = value else { continue };
-        match coerce(value, field.kind) {
-            Coerced::Keep(v) => {
-                body.insert(field.name.to_owned(), v);
+        let found = fields.iter().enumerate().find_map(|(i, f)| {
+            if f.name == key {
+                Some((i, f, false))
+            } else if f.aliases.contains(&key.as_str()) {
+                Some((i, f, true))
+            } else {
+                None
+            }
+        });
+        let Some((i, field, is_alias)) = found else {
+            body.insert(key, value);
+            continue;
+        };
+        if is_alias && current_sent.get(i).copied().unwrap_or(false) {
+            body.insert(key, value);
+            continue;
+        }
+        let name = if is_alias { field.name.to_owned() } else { key };
+        match coerce(&mut value, field.kind) {
+            Coerced::Keep => {
+                body.insert(name, value);
             }
             Coerced::Drop => {}
-            Coerced::Invalid(v) => {
-                invalid.insert(field.name.to_owned(), v);
+            Coerced::Invalid => {
+                invalid.insert(name, value);
             }
         }
     }
-    body.retain(|_, v| !v.is_null());
     if !invalid.is_empty() {
         body.insert(INVALID_KEY.to_owned(), Value::Object(invalid));
     }
 }
 
 enum Coerced {
-    Keep(Value),
+    Keep,
     Drop,
-    Invalid(Value),
+    Invalid,
 }
 
-fn coerce(value: Value, kind: Kind) -> Coerced {
-    match (kind, value) {
-        (_, Value::Null) => Coerced::Drop,
-        (Kind::Any, v) => Coerced::Keep(v),
-        (Kind::Str | Kind::Url, Value::String(s)) if s.is_empty() => Coerced::Drop,
-        (Kind::Str | Kind::Url | Kind::Date, Value::String(s)) => Coerced::Keep(Value::String(s)),
-        (Kind::Str | Kind::Url, Value::Number(n)) => Coerced::Keep(Value::String(n.to_string())),
-        (Kind::Str, Value::Bool(b)) => Coerced::Keep(Value::String(b.to_string())),
-        (Kind::Int, Value::Number(n)) => match int_of(&n) {
-            Some(i) => Coerced::Keep(Value::from(i)),
-            None => Coerced::Invalid(Value::Number(n)),
+/// Coerces `value` in place to `kind`, or says to drop it or set it aside.
+fn coerce(value: &mut Value, kind: Kind) -> Coerced {
+    let replacement = match (kind, &*value) {
+        (_, Value::Null) => return Coerced::Drop,
+        (Kind::Any, _) => return Coerced::Keep,
+        (Kind::Str | Kind::Url, Value::String(s)) if s.is_empty() => return Coerced::Drop,
+        (Kind::Str | Kind::Url | Kind::Date, Value::String(_)) => return Coerced::Keep,
+        (Kind::Str | Kind::Url, Value::Number(n)) => Value::String(n.to_string()),
+        (Kind::Str, Value::Bool(b)) => Value::String(b.to_string()),
+        (Kind::Int, Value::Number(n)) => match int_of(n) {
+            Some(_) if n.is_i64() => return Coerced::Keep,
+            Some(i) => Value::from(i),
+            None => return Coerced::Invalid,
         },
         (Kind::Int, Value::String(s)) => match s.trim() {
-            "" => Coerced::Drop,
+            "" => return Coerced::Drop,
             t => match t.parse::<i64>() {
-                Ok(i) => Coerced::Keep(Value::from(i)),
-                Err(_) => Coerced::Invalid(Value::String(s)),
+                Ok(i) => Value::from(i),
+                Err(_) => return Coerced::Invalid,
             },
         },
-        (Kind::Num, Value::Number(n)) => Coerced::Keep(Value::Number(n)),
+        (Kind::Num, Value::Number(_)) | (Kind::Bool, Value::Bool(_)) => return Coerced::Keep,
         (Kind::Num, Value::String(s)) => match s.trim() {
-            "" => Coerced::Drop,
+            "" => return Coerced::Drop,
             t => match t.parse::<f64>().ok().and_then(Number::from_f64) {
-                Some(n) => Coerced::Keep(Value::Number(n)),
-                None => Coerced::Invalid(Value::String(s)),
+                Some(n) => Value::Number(n),
+                None => return Coerced::Invalid,
             },
         },
-        (Kind::Bool, Value::Bool(b)) => Coerced::Keep(Value::Bool(b)),
         (Kind::Bool, Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
-            "true" => Coerced::Keep(Value::Bool(true)),
-            "false" => Coerced::Keep(Value::Bool(false)),
-            _ => Coerced::Invalid(Value::String(s)),
+            "true" => Value::Bool(true),
+            "false" => Value::Bool(false),
+            _ => return Coerced::Invalid,
         },
         (Kind::Date, Value::Number(n)) => match n.as_i64() {
-            Some(ms) if ms >= 0 => Coerced::Keep(Value::String(Timestamp(ms).to_string())),
-            _ => Coerced::Invalid(Value::Number(n)),
+            Some(ms) if ms >= 0 => Value::String(Timestamp(ms).to_string()),
+            _ => return Coerced::Invalid,
         },
-        (_, v) => Coerced::Invalid(v),
-    }
+        _ => return Coerced::Invalid,
+    };
+    *value = replacement;
+    Coerced::Keep
 }
 
 /// A number as a whole number, if it is one (a float like `36.0` counts).

@@ -5,6 +5,8 @@
 //! scheme and port; a bare word without dots (`about`, `ms-browser-extension`) matches that
 //! scheme as well as that host; matching is case-insensitive.
 
+use std::collections::HashMap;
+
 use thiserror::Error;
 
 /// Sentry's default disallowed sources, plus the extension schemes and injected hosts that
@@ -258,45 +260,106 @@ impl<'a> Source<'a> {
 }
 
 /// The noise filter: the default list (unless turned off) plus user patterns.
-#[derive(Debug, Clone)]
+///
+/// The common pattern shapes (a scheme, an exact host, a domain with its subdomains, a bare
+/// word) are looked up in hash maps, so a source is checked in a few lookups however long the
+/// list; other shapes are tried in order.
+#[derive(Debug, Clone, Default)]
 pub struct NoiseFilter {
     patterns: Vec<SourcePattern>,
-}
-
-impl Default for NoiseFilter {
-    fn default() -> Self {
-        Self::new::<&str>(true, &[]).expect("the default patterns parse")
-    }
+    by_scheme: HashMap<String, usize>,
+    by_host: HashMap<String, usize>,
+    by_domain: HashMap<String, usize>,
+    by_word: HashMap<String, usize>,
+    others: Vec<usize>,
 }
 
 impl NoiseFilter {
     /// A filter with the default patterns (when `defaults`) and `extra` user patterns.
     pub fn new<S: AsRef<str>>(defaults: bool, extra: &[S]) -> Result<Self, InvalidPattern> {
         let defaults: &[&str] = if defaults { DEFAULT_PATTERNS } else { &[] };
-        let patterns = defaults
+        let mut filter = Self::default();
+        for text in defaults
             .iter()
             .copied()
             .chain(extra.iter().map(AsRef::as_ref))
-            .map(SourcePattern::parse)
-            .collect::<Result<_, _>>()?;
-        Ok(Self { patterns })
+        {
+            filter.push(SourcePattern::parse(text)?);
+        }
+        Ok(filter)
+    }
+
+    /// The default patterns only.
+    pub fn defaults() -> Self {
+        Self::new::<&str>(true, &[]).expect("the default patterns parse")
     }
 
     /// A filter that lets everything through.
     pub fn none() -> Self {
-        Self {
-            patterns: Vec::new(),
-        }
+        Self::default()
     }
 
-    /// The first pattern matching `source`, if any.
+    fn push(&mut self, p: SourcePattern) {
+        let i = self.patterns.len();
+        let first = |map: &mut HashMap<String, usize>, k: &str| {
+            map.entry(k.to_owned()).or_insert(i);
+        };
+        match &p.kind {
+            PatternKind::Word(w) => first(&mut self.by_word, w),
+            PatternKind::Parts {
+                scheme: Some(s),
+                host: HostPattern::Any,
+                port: None,
+            } => first(&mut self.by_scheme, s),
+            PatternKind::Parts {
+                scheme: None,
+                host: HostPattern::Exact(h),
+                port: None,
+            } => first(&mut self.by_host, h),
+            PatternKind::Parts {
+                scheme: None,
+                host: HostPattern::Suffix(d),
+                port: None,
+            } => first(&mut self.by_domain, d),
+            _ => self.others.push(i),
+        }
+        self.patterns.push(p);
+    }
+
+    /// The first pattern (in list order) matching `source`, if any.
     pub fn matching(&self, source: &str) -> Option<&SourcePattern> {
         if self.patterns.is_empty() || source.is_empty() {
             return None;
         }
         let lower = source.to_ascii_lowercase();
-        let parsed = Source::parse(&lower);
-        self.patterns.iter().find(|p| p.matches(&parsed))
+        let s = Source::parse(&lower);
+        let mut best: Option<usize> = None;
+        let mut consider = |i: Option<&usize>| {
+            if let Some(&i) = i {
+                best = Some(best.map_or(i, |b| b.min(i)));
+            }
+        };
+        if let Some(scheme) = s.scheme {
+            consider(self.by_scheme.get(scheme));
+            consider(self.by_word.get(scheme));
+        }
+        if !s.host.is_empty() {
+            consider(self.by_host.get(s.host));
+            consider(self.by_word.get(s.host));
+            let mut domain = s.host;
+            loop {
+                consider(self.by_domain.get(domain));
+                match domain.split_once('.') {
+                    Some((_, parent)) if !parent.is_empty() => domain = parent,
+                    _ => break,
+                }
+            }
+        }
+        consider(self.by_word.get(s.whole));
+        if let Some(&i) = self.others.iter().find(|&&i| self.patterns[i].matches(&s)) {
+            consider(Some(&i));
+        }
+        best.map(|i| &self.patterns[i])
     }
 }
 
@@ -310,7 +373,7 @@ mod tests {
 
     #[test]
     fn defaults_catch_extensions_and_adware() {
-        let f = NoiseFilter::default();
+        let f = NoiseFilter::defaults();
         for noise in [
             "chrome-extension://aapbdbdomjkkjkaonfhkkikfgjllcleb/bubble_compiled.js",
             "moz-extension://0d2d0e7f/content.js",

@@ -6,73 +6,88 @@
 //! - NEL: error type + phase + host of the failing request.
 //! - Others: type + the field naming the problem (deprecation id, feature id, ...).
 
-use std::fmt::Write as _;
-
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::fields::str_of;
 use super::model::ReportType;
+use super::weburl::WebUrl;
 
 /// The readable grouping key of a report.
 pub fn group_key(t: &ReportType, url: &str, body: &Map<String, Value>) -> String {
     let get = |k: &str| str_of(body, k).unwrap_or("");
-    let parts: Vec<String> = match t {
-        ReportType::CspViolation => vec![
-            get("effectiveDirective").to_owned(),
-            blocked_source(get("blockedURL")),
-            origin_and_path(if get("documentURL").is_empty() {
-                url
-            } else {
-                get("documentURL")
-            }),
-        ],
-        ReportType::CspHash => vec![
-            get("destination").to_owned(),
-            origin_and_path(get("subresourceURL")),
-        ],
-        ReportType::Hpkp | ReportType::ExpectCt | ReportType::ExpectStaple => {
-            vec![get("hostname").to_ascii_lowercase()]
+    let mut key = Key(String::with_capacity(96));
+    key.0.push_str(t.as_str());
+    match t {
+        ReportType::CspViolation => {
+            let document = match get("documentURL") {
+                "" => url,
+                d => d,
+            };
+            key.text(get("effectiveDirective"));
+            key.part(|k| push_blocked_source(k, get("blockedURL")));
+            key.part(|k| push_origin_and_path(k, document));
         }
-        ReportType::NetworkError => vec![
-            get("type").to_owned(),
-            get("phase").to_owned(),
-            super::site::host_of(url).unwrap_or_default(),
-        ],
-        ReportType::Deprecation | ReportType::Intervention => vec![get("id").to_owned()],
+        ReportType::CspHash => {
+            key.text(get("destination"));
+            key.part(|k| push_origin_and_path(k, get("subresourceURL")));
+        }
+        ReportType::Hpkp | ReportType::ExpectCt | ReportType::ExpectStaple => {
+            key.text(&get("hostname").to_ascii_lowercase());
+        }
+        ReportType::NetworkError => {
+            key.text(get("type"));
+            key.text(get("phase"));
+            key.text(&WebUrl::parse(url).map_or(String::new(), |u| u.host.to_ascii_lowercase()));
+        }
+        ReportType::Deprecation | ReportType::Intervention => key.text(get("id")),
         ReportType::PermissionsPolicyViolation
         | ReportType::PotentialPermissionsPolicyViolation
-        | ReportType::DocumentPolicyViolation => vec![get("featureId").to_owned()],
-        ReportType::Crash => vec![
-            body.get("reason")
-                .and_then(Value::as_str)
-                .unwrap_or("unknown")
-                .to_owned(),
-            origin_and_path(url),
-        ],
-        ReportType::Coep => vec![
-            get("type").to_owned(),
-            get("destination").to_owned(),
-            blocked_source(get("blockedURL")),
-        ],
-        ReportType::Coop => vec![
-            get("type").to_owned(),
-            get("effectivePolicy").to_owned(),
-            get("property").to_owned(),
-            origin_and_path(url),
-        ],
-        ReportType::IntegrityViolation => vec![
-            get("destination").to_owned(),
-            origin_and_path(get("blockedURL")),
-        ],
-        ReportType::Other(_) => vec![origin_and_path(url)],
-    };
-    let mut key = t.as_str().to_owned();
-    for p in parts {
-        key.push(' ');
-        key.push_str(if p.is_empty() { "-" } else { &p });
+        | ReportType::DocumentPolicyViolation => key.text(get("featureId")),
+        ReportType::Crash => {
+            key.text(
+                body.get("reason")
+                    .and_then(Value::as_str)
+                    .unwrap_or("unknown"),
+            );
+            key.part(|k| push_origin_and_path(k, url));
+        }
+        ReportType::Coep => {
+            key.text(get("type"));
+            key.text(get("destination"));
+            key.part(|k| push_blocked_source(k, get("blockedURL")));
+        }
+        ReportType::Coop => {
+            key.text(get("type"));
+            key.text(get("effectivePolicy"));
+            key.text(get("property"));
+            key.part(|k| push_origin_and_path(k, url));
+        }
+        ReportType::IntegrityViolation => {
+            key.text(get("destination"));
+            key.part(|k| push_origin_and_path(k, get("blockedURL")));
+        }
+        ReportType::Other(_) => key.part(|k| push_origin_and_path(k, url)),
     }
-    key
+    key.0
+}
+
+/// A grouping key under construction: space-separated parts, `-` for an empty one.
+struct Key(String);
+
+impl Key {
+    fn part(&mut self, write: impl FnOnce(&mut String)) {
+        self.0.push(' ');
+        let before = self.0.len();
+        write(&mut self.0);
+        if self.0.len() == before {
+            self.0.push('-');
+        }
+    }
+
+    fn text(&mut self, s: &str) {
+        self.part(|k| k.push_str(s));
+    }
 }
 
 /// The fingerprint of a grouping key: 16 hex digits of its SHA-256.
@@ -82,37 +97,43 @@ pub fn fingerprint(group: &str) -> String {
 
 /// The first `bytes` bytes of a digest in hex.
 pub(crate) fn hex(digest: &[u8], bytes: usize) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes * 2);
     for b in &digest[..bytes] {
-        let _ = write!(s, "{b:02x}");
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 0xf)] as char);
     }
     s
 }
 
 /// What a blocked URL stands for in a group: its origin, or the CSP keyword for inline and
 /// eval violations, or its scheme (`data:`).
-fn blocked_source(blocked: &str) -> String {
+fn push_blocked_source(out: &mut String, blocked: &str) {
     match blocked {
-        "" | "inline" | "self" => "'unsafe-inline'".to_owned(),
-        "eval" => "'unsafe-eval'".to_owned(),
-        "wasm-eval" => "'wasm-unsafe-eval'".to_owned(),
-        b if b.starts_with("trusted-types-") => b.to_owned(),
-        b => match url::Url::parse(b) {
-            Ok(u) if u.has_host() => u.origin().ascii_serialization(),
-            Ok(u) => format!("{}:", u.scheme()),
-            // Scheme-only values: `data`, `blob`, `filesystem`.
-            Err(_) => format!("{}:", b.trim_end_matches(':')),
+        "" | "inline" | "self" => out.push_str("'unsafe-inline'"),
+        "eval" => out.push_str("'unsafe-eval'"),
+        "wasm-eval" => out.push_str("'wasm-unsafe-eval'"),
+        b if b.starts_with("trusted-types-") => out.push_str(b),
+        b => match WebUrl::parse(b) {
+            Some(u) => u.push_origin(out),
+            // Scheme-only values (`data`, `blob`) and URLs without a host (`data:image/png...`).
+            None => {
+                let scheme = b.split(':').next().unwrap_or(b);
+                out.push_str(&scheme.to_ascii_lowercase());
+                out.push(':');
+            }
         },
     }
 }
 
 /// `https://example.com/path` without query or fragment; the value itself if it is no URL.
-fn origin_and_path(u: &str) -> String {
-    match url::Url::parse(u) {
-        Ok(parsed) if parsed.has_host() => {
-            format!("{}{}", parsed.origin().ascii_serialization(), parsed.path())
+fn push_origin_and_path(out: &mut String, u: &str) {
+    match WebUrl::parse(u) {
+        Some(parsed) => {
+            parsed.push_origin(out);
+            out.push_str(parsed.path);
         }
-        _ => u.split(['?', '#']).next().unwrap_or_default().to_owned(),
+        None => out.push_str(u.split(['?', '#']).next().unwrap_or_default()),
     }
 }
 

@@ -13,6 +13,7 @@ pub mod privacy;
 mod schema;
 mod shape;
 pub mod site;
+mod weburl;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -51,7 +52,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             strip_query: true,
-            noise: NoiseFilter::default(),
+            noise: NoiseFilter::defaults(),
             allowed_sites: SiteList::default(),
             strict_site: false,
             max_body_bytes: 1024 * 1024,
@@ -293,10 +294,9 @@ fn noise(d: &Draft, meta: &RequestMeta<'_>, opts: &Options) -> Option<FilterReas
     }
     if d.report_type == ReportType::NetworkError
         && let Some(ep) = meta.endpoint
-        && let Ok(u) = url::Url::parse(&d.url)
-        && u.host_str()
-            .is_some_and(|h| h.eq_ignore_ascii_case(ep.host))
-        && (u.path() == ep.path || u.path().starts_with("/r/"))
+        && let Some(u) = weburl::WebUrl::parse(&d.url)
+        && u.host.eq_ignore_ascii_case(ep.host)
+        && (u.path == ep.path || u.path.starts_with("/r/"))
     {
         return Some(FilterReason::OwnEndpoint);
     }
@@ -333,7 +333,45 @@ fn report_id(r: &Report) -> String {
     h.update(r.user_agent.as_deref().unwrap_or("").as_bytes());
     h.update([0]);
     h.update((r.occurred_at.millis() / 1000).to_le_bytes());
-    // Serializing a map cannot fail; the hasher is an infallible writer.
-    let _ = serde_json::to_writer(&mut h, &r.body);
+    for (k, v) in &r.body {
+        hash_str(&mut h, k);
+        hash_value(&mut h, v);
+    }
     fingerprint::hex(&h.finalize(), 16)
+}
+
+/// Feeds a JSON value to the hasher, unambiguously (tagged, strings length-prefixed).
+fn hash_value(h: &mut Sha256, v: &Value) {
+    match v {
+        Value::Null => h.update([0]),
+        Value::Bool(b) => h.update([1, u8::from(*b)]),
+        Value::Number(n) => {
+            h.update([2]);
+            hash_str(h, &n.to_string());
+        }
+        Value::String(s) => {
+            h.update([3]);
+            hash_str(h, s);
+        }
+        Value::Array(items) => {
+            h.update([4]);
+            h.update((items.len() as u64).to_le_bytes());
+            for item in items {
+                hash_value(h, item);
+            }
+        }
+        Value::Object(map) => {
+            h.update([5]);
+            h.update((map.len() as u64).to_le_bytes());
+            for (k, item) in map {
+                hash_str(h, k);
+                hash_value(h, item);
+            }
+        }
+    }
+}
+
+fn hash_str(h: &mut Sha256, s: &str) {
+    h.update((s.len() as u64).to_le_bytes());
+    h.update(s.as_bytes());
 }

@@ -31,12 +31,7 @@ pub fn parse_site(s: &str) -> Result<String, InvalidSite> {
 
 /// The host name of a URL, lowercased, if it has one that is a valid site.
 pub fn host_of(url: &str) -> Option<String> {
-    let parsed = url::Url::parse(url).ok()?;
-    match parsed.host()? {
-        url::Host::Domain(d) => parse_site(d).ok(),
-        url::Host::Ipv4(ip) => Some(ip.to_string()),
-        url::Host::Ipv6(_) => None,
-    }
+    parse_site(super::weburl::WebUrl::parse(url)?.host).ok()
 }
 
 /// Whether `host` is `site` itself or one of its subdomains.

@@ -1,0 +1,123 @@
+//! A light, allocation-free reading of `scheme://host:port/path` URLs: what grouping, site
+//! derivation and filters need, many times per report, without a full WHATWG parse.
+//!
+//! Only hierarchical URLs with an authority are read; anything else (`about:blank`,
+//! `data:...`, `inline`) gives `None`. Hosts are returned as sent: compare them
+//! case-insensitively, or validate them with [`super::site::parse_site`].
+
+/// The parts of a URL that Lookout uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WebUrl<'a> {
+    pub scheme: &'a str,
+    pub host: &'a str,
+    pub port: Option<&'a str>,
+    /// The path without query or fragment; `/` when empty.
+    pub path: &'a str,
+}
+
+impl<'a> WebUrl<'a> {
+    /// Reads `s`, or `None` when it has no `scheme://authority`.
+    pub fn parse(s: &'a str) -> Option<Self> {
+        let (scheme, rest) = s.split_once("://")?;
+        let valid_scheme = scheme
+            .as_bytes()
+            .first()
+            .is_some_and(u8::is_ascii_alphabetic)
+            && scheme
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+        if !valid_scheme {
+            return None;
+        }
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let mut authority = &rest[..end];
+        if let Some(at) = authority.rfind('@') {
+            authority = &authority[at + 1..];
+        }
+        let (host, port) = match authority.rfind(':') {
+            Some(i) if !authority[i + 1..].contains(']') => (
+                &authority[..i],
+                Some(&authority[i + 1..]).filter(|p| !p.is_empty()),
+            ),
+            _ => (authority, None),
+        };
+        if host.is_empty() {
+            return None;
+        }
+        let tail = &rest[end..];
+        let path_end = tail.find(['?', '#']).unwrap_or(tail.len());
+        let path = if path_end == 0 {
+            "/"
+        } else {
+            &tail[..path_end]
+        };
+        Some(Self {
+            scheme,
+            host,
+            port,
+            path,
+        })
+    }
+
+    /// The port unless it is the scheme's default.
+    fn explicit_port(&self) -> Option<&'a str> {
+        let scheme = |names: [&str; 2]| names.iter().any(|n| self.scheme.eq_ignore_ascii_case(n));
+        match self.port {
+            Some("80") if scheme(["http", "ws"]) => None,
+            Some("443") if scheme(["https", "wss"]) => None,
+            p => p,
+        }
+    }
+
+    /// Appends `scheme://host[:port]` (scheme and host lowercased) to `out`.
+    pub fn push_origin(&self, out: &mut String) {
+        push_lower(out, self.scheme);
+        out.push_str("://");
+        push_lower(out, self.host);
+        if let Some(p) = self.explicit_port() {
+            out.push(':');
+            out.push_str(p);
+        }
+    }
+}
+
+fn push_lower(out: &mut String, s: &str) {
+    if s.bytes().any(|b| b.is_ascii_uppercase()) {
+        out.push_str(&s.to_ascii_lowercase());
+    } else {
+        out.push_str(s);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_parts() {
+        let u = WebUrl::parse("HTTPS://user@WWW.Example.com:443/a/b?q=1#f").unwrap();
+        assert_eq!(u.host, "WWW.Example.com");
+        assert_eq!(u.path, "/a/b");
+        let mut o = String::new();
+        u.push_origin(&mut o);
+        assert_eq!(o, "https://www.example.com");
+        let u = WebUrl::parse("http://127.0.0.1:9999").unwrap();
+        assert_eq!((u.host, u.port, u.path), ("127.0.0.1", Some("9999"), "/"));
+        let mut o = String::new();
+        u.push_origin(&mut o);
+        assert_eq!(o, "http://127.0.0.1:9999");
+        let u = WebUrl::parse("http://[::1]:8080/x").unwrap();
+        assert_eq!((u.host, u.port), ("[::1]", Some("8080")));
+        for none in [
+            "about:blank",
+            "inline",
+            "data:text/html,x",
+            "",
+            "://x",
+            "1a://x",
+            "https:///p",
+        ] {
+            assert_eq!(WebUrl::parse(none), None, "{none}");
+        }
+    }
+}
