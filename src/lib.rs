@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod lambda;
 pub mod report;
 pub mod store;
 pub mod telemetry;

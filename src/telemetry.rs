@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use tracing_subscriber::EnvFilter;
 
-use crate::report::{Batch, Report};
+use crate::report::{Batch, Report, ReportType, Timestamp};
 
 /// The tracing target of recovery lines: `lookout::recovery`.
 pub const RECOVERY_TARGET: &str = "lookout::recovery";
@@ -77,6 +77,72 @@ impl RequestCounts {
     pub fn log(&self, site: Option<&str>) {
         let counts = serde_json::to_string(self).unwrap_or_default();
         tracing::info!(target: "lookout::requests", site = site.unwrap_or("-"), counts = %counts, "reports");
+    }
+}
+
+impl RequestCounts {
+    /// Prints the counts as CloudWatch Embedded Metric Format lines on stdout, namespace
+    /// `Lookout`: `Accepted`, `Filtered`, `Rejected` without dimensions, and `Accepted` per
+    /// `Type`. Sites are never a dimension (anyone can invent site names, and every dimension
+    /// value is a billed metric); types outside the known list count as `other`.
+    pub fn emit_emf(&self, at: Timestamp) {
+        for line in self.emf_lines(at) {
+            println!("{line}");
+        }
+    }
+
+    /// The EMF lines (one JSON document each).
+    pub fn emf_lines(&self, at: Timestamp) -> Vec<String> {
+        let sum = |m: &BTreeMap<&'static str, u64>| m.values().sum::<u64>();
+        let accepted: u64 = self.accepted.values().sum();
+        let mut lines = vec![
+            serde_json::json!({
+                "_aws": {
+                    "Timestamp": at.millis(),
+                    "CloudWatchMetrics": [{
+                        "Namespace": "Lookout",
+                        "Dimensions": [[]],
+                        "Metrics": [
+                            {"Name": "Accepted", "Unit": "Count"},
+                            {"Name": "Filtered", "Unit": "Count"},
+                            {"Name": "Rejected", "Unit": "Count"}
+                        ]
+                    }]
+                },
+                "Accepted": accepted,
+                "Filtered": sum(&self.filtered),
+                "Rejected": sum(&self.rejected),
+                "filtered_by_reason": self.filtered,
+                "rejected_by_reason": self.rejected,
+            })
+            .to_string(),
+        ];
+        let mut by_type: BTreeMap<&str, u64> = BTreeMap::new();
+        for (t, n) in &self.accepted {
+            let known =
+                ReportType::from_name(t).is_some_and(|t| !matches!(t, ReportType::Other(_)));
+            *by_type
+                .entry(if known { t.as_str() } else { "other" })
+                .or_default() += n;
+        }
+        for (t, n) in by_type {
+            lines.push(
+                serde_json::json!({
+                    "_aws": {
+                        "Timestamp": at.millis(),
+                        "CloudWatchMetrics": [{
+                            "Namespace": "Lookout",
+                            "Dimensions": [["Type"]],
+                            "Metrics": [{"Name": "Accepted", "Unit": "Count"}]
+                        }]
+                    },
+                    "Type": t,
+                    "Accepted": n,
+                })
+                .to_string(),
+            );
+        }
+        lines
     }
 }
 

@@ -12,6 +12,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 use crate::report::{ReportType, Timestamp, parse_site};
+use crate::store::dynamodb::{Connection, DynamoSettings, DynamoStore, table};
 use crate::store::embedded::EmbeddedStore;
 use crate::store::{RecentQuery, ReportStore, TopQuery};
 
@@ -33,20 +34,81 @@ enum Command {
     Top(TopArgs),
     /// Print the response headers that make browsers send reports here.
     Headers(headers::HeadersArgs),
+    /// Create a DynamoDB table exactly as template.yaml defines it (for DynamoDB Local, moto,
+    /// or an account without SAM).
+    CreateTable(CreateTableArgs),
 }
 
-/// Where the reports are.
+/// Where the reports are: the embedded store, or a DynamoDB table with `--table`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct StoreArgs {
     /// Directory of the embedded store.
     #[arg(long, env = "LOOKOUT_DATA", default_value = "lookout-data")]
     pub data: PathBuf,
+    /// Use this DynamoDB table instead of the embedded store.
+    #[arg(long, env = "LOOKOUT_TABLE")]
+    pub table: Option<String>,
+    /// DynamoDB endpoint (DynamoDB Local, moto); AWS when absent.
+    #[arg(long, env = "LOOKOUT_ENDPOINT_URL", requires = "table")]
+    pub endpoint_url: Option<String>,
+    /// AWS region; from the environment or profile when absent.
+    #[arg(long, requires = "table")]
+    pub region: Option<String>,
+    /// Write shards per site and type (must match the deployed function's).
+    #[arg(long, env = "LOOKOUT_WRITE_SHARDS", default_value_t = 1)]
+    pub write_shards: u16,
+    /// Days a report is kept (DynamoDB TTL).
+    #[arg(long, env = "LOOKOUT_RETENTION_DAYS", default_value_t = 30)]
+    pub retention_days: u32,
 }
 
 impl StoreArgs {
-    fn open(&self) -> anyhow_like::Result<Arc<dyn ReportStore>> {
-        Ok(Arc::new(EmbeddedStore::open(&self.data)?))
+    /// Where the store is, for messages.
+    pub fn describe(&self) -> String {
+        match (&self.table, &self.endpoint_url) {
+            (Some(t), Some(url)) => format!("DynamoDB table {t} at {url}"),
+            (Some(t), None) => format!("DynamoDB table {t}"),
+            _ => self
+                .data
+                .join(crate::store::embedded::DB_FILE)
+                .display()
+                .to_string(),
+        }
     }
+
+    fn connection(&self) -> Connection {
+        Connection {
+            endpoint_url: self.endpoint_url.clone(),
+            region: self.region.clone(),
+        }
+    }
+
+    /// Opens the store.
+    pub async fn open(&self) -> anyhow_like::Result<Arc<dyn ReportStore>> {
+        match &self.table {
+            Some(table) => {
+                let mut settings = DynamoSettings::new(table);
+                settings.shards = self.write_shards.max(1);
+                settings.retention_days = self.retention_days.max(1);
+                let client = self.connection().client().await;
+                Ok(Arc::new(DynamoStore::new(client, settings)))
+            }
+            None => Ok(Arc::new(EmbeddedStore::open(&self.data)?)),
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+struct CreateTableArgs {
+    /// The table to create.
+    #[arg(long)]
+    table: String,
+    /// DynamoDB endpoint (DynamoDB Local, moto); AWS when absent.
+    #[arg(long)]
+    endpoint_url: Option<String>,
+    /// AWS region; from the environment or profile when absent.
+    #[arg(long)]
+    region: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -133,6 +195,17 @@ async fn run(cli: Cli) -> anyhow_like::Result<()> {
         Command::Query(args) => query(args).await,
         Command::Top(args) => top(args).await,
         Command::Headers(args) => headers::run(&args),
+        Command::CreateTable(args) => {
+            let client = Connection {
+                endpoint_url: args.endpoint_url,
+                region: args.region,
+            }
+            .client()
+            .await;
+            table::create(&client, &args.table).await?;
+            eprintln!("created table {}", args.table);
+            Ok(())
+        }
     }
 }
 
@@ -146,7 +219,7 @@ fn since(d: Duration) -> Timestamp {
 }
 
 async fn query(args: QueryArgs) -> anyhow_like::Result<()> {
-    let store = args.store.open()?;
+    let store = args.store.open().await?;
     let q = RecentQuery {
         site: parse_site(&args.site)?,
         report_type: type_arg(args.report_type.as_deref())?,
@@ -170,7 +243,7 @@ async fn query(args: QueryArgs) -> anyhow_like::Result<()> {
 }
 
 async fn top(args: TopArgs) -> anyhow_like::Result<()> {
-    let store = args.store.open()?;
+    let store = args.store.open().await?;
     let q = TopQuery {
         site: parse_site(&args.site)?,
         report_type: type_arg(args.report_type.as_deref())?,

@@ -2,7 +2,6 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use axum::Router;
 use axum_server::Handle;
@@ -12,7 +11,6 @@ use super::StoreArgs;
 use super::anyhow_like::Result;
 use crate::config::CollectArgs;
 use crate::http::{AppState, app};
-use crate::store::embedded::EmbeddedStore;
 
 /// Arguments of `lookout serve`.
 #[derive(Debug, clap::Args)]
@@ -125,11 +123,12 @@ fn install_crypto_provider() {
 /// Runs `lookout serve` until Ctrl-C or SIGTERM.
 pub async fn run(args: ServeArgs) -> Result<()> {
     let opts = args.collect.options()?;
-    let store = EmbeddedStore::open(&args.store.data)?;
-    let db = store.path().display().to_string();
-    let state = AppState::new(opts, Arc::new(store));
+    let store = args.store.open().await?;
+    let db = args.store.describe();
+    let state = AppState::new(opts, store);
     let tls = if args.self_signed {
         let pem = self_signed()?;
+        std::fs::create_dir_all(&args.store.data)?;
         let cert_path = args.store.data.join("self-signed-cert.pem");
         std::fs::write(&cert_path, &pem.cert)?;
         eprintln!("self-signed certificate: {}", cert_path.display());

@@ -32,6 +32,8 @@ pub struct AppState {
     pub store_timeout: Duration,
     /// Attempts at storing before giving up (at least 1).
     pub store_attempts: u32,
+    /// Also print per-request counts as CloudWatch Embedded Metric Format lines (Lambda).
+    pub emf: bool,
 }
 
 impl AppState {
@@ -42,6 +44,7 @@ impl AppState {
             store,
             store_timeout: Duration::from_secs(5),
             store_attempts: 3,
+            emf: false,
         }
     }
 }
@@ -121,21 +124,23 @@ async fn collect(
         }
     };
     let counts = RequestCounts::of(&batch);
-    if batch.reports.is_empty()
+    let response = if batch.reports.is_empty()
         && batch
             .filtered
             .iter()
             .all(|f| f.reason == report::FilterReason::SiteNotAllowed)
     {
-        counts.log(site.as_deref());
-        return respond::error(&headers, ApiError::SiteNotAllowed);
-    }
-    if let Err(e) = store_with_retries(&state, &batch.reports).await {
-        counts.log(site.as_deref());
-        return respond::error(&headers, e);
-    }
+        respond::error(&headers, ApiError::SiteNotAllowed)
+    } else if let Err(e) = store_with_retries(&state, &batch.reports).await {
+        respond::error(&headers, e)
+    } else {
+        respond::accepted(&headers)
+    };
     counts.log(site.as_deref());
-    respond::accepted(&headers)
+    if state.emf {
+        counts.emit_emf(received_at);
+    }
+    response
 }
 
 /// Reads the body, refusing it as soon as it passes the limit (before buffering it whole).

@@ -63,8 +63,8 @@ pub(crate) fn apply(body: &mut Map<String, Value>, fields: &[Field]) {
     // An alias yields to its field's current name when both were sent.
     let mut current_sent = [false; 32];
     for (i, field) in fields.iter().enumerate().take(32) {
-        current_sent[i] = !field.aliases.is_empty()
-            && old.get(field.name).is_some_and(|v| !v.is_null());
+        current_sent[i] =
+            !field.aliases.is_empty() && old.get(field.name).is_some_and(|v| !v.is_null());
     }
     let mut invalid = Map::new();
     for (key, mut value) in old {

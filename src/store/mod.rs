@@ -1,5 +1,6 @@
 //! Where reports go: the [`ReportStore`] port and its implementations.
 
+pub mod dynamodb;
 pub mod embedded;
 
 use async_trait::async_trait;

@@ -3,7 +3,10 @@
 mod browser;
 mod cli;
 mod decode;
+mod dynamo;
+mod emulator;
 mod golden;
 mod http;
 mod store;
 mod support;
+mod template;

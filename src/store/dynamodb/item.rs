@@ -1,0 +1,182 @@
+//! The DynamoDB item layout: keys, attributes, and the conversions to and from reports.
+//!
+//! | item | `pk` | `sk` |
+//! | --- | --- | --- |
+//! | report | `{site}#{type}#{shard}` | `{occurred_at}#{id}` (RFC 3339, so newest first with `ScanIndexForward=false`) |
+//! | aggregate | `AGG#{site}#{shard}` | `{day}#{type}#{fingerprint}` |
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::{Map, Number, Value};
+
+use crate::report::{Report, ReportType, Timestamp};
+
+/// Partition key attribute.
+pub const PK: &str = "pk";
+/// Sort key attribute.
+pub const SK: &str = "sk";
+/// TTL attribute (epoch seconds).
+pub const TTL: &str = "expires_at";
+
+/// A DynamoDB item.
+pub type Item = HashMap<String, AttributeValue>;
+
+/// The write shard of a report: spread by its id, so a retry lands on the same shard.
+pub fn shard_of(report: &Report, shards: u16) -> u16 {
+    let prefix = report.id.get(..4).unwrap_or("0");
+    u16::from_str_radix(prefix, 16).unwrap_or(0) % shards.max(1)
+}
+
+/// The partition key of a report.
+pub fn report_pk(site: &str, t: &ReportType, shard: u16) -> String {
+    format!("{site}#{}#{shard}", t.as_str())
+}
+
+/// The sort key of a report.
+pub fn report_sk(report: &Report) -> String {
+    format!("{}#{}", report.occurred_at, report.id)
+}
+
+/// The partition key of a site's aggregates.
+pub fn aggregate_pk(site: &str, shard: u16) -> String {
+    format!("AGG#{site}#{shard}")
+}
+
+/// The sort key of one aggregate.
+pub fn aggregate_sk(day: &str, t: &ReportType, fingerprint: &str) -> String {
+    format!("{day}#{}#{fingerprint}", t.as_str())
+}
+
+/// The TTL value: `t` plus the retention, in epoch seconds.
+pub fn expiry(t: Timestamp, retention_days: u32) -> i64 {
+    t.millis() / 1000 + i64::from(retention_days) * 86_400
+}
+
+/// A report as an item: flat, readable attributes plus the body as a Map.
+pub fn report_item(report: &Report, shards: u16, retention_days: u32) -> Item {
+    let mut item = match json_to_av(serde_json::to_value(report).unwrap_or(Value::Null)) {
+        AttributeValue::M(m) => m,
+        _ => HashMap::new(),
+    };
+    let shard = shard_of(report, shards);
+    item.insert(
+        PK.into(),
+        AttributeValue::S(report_pk(&report.site, &report.report_type, shard)),
+    );
+    item.insert(SK.into(), AttributeValue::S(report_sk(report)));
+    item.insert(
+        TTL.into(),
+        AttributeValue::N(expiry(report.occurred_at, retention_days).to_string()),
+    );
+    item
+}
+
+/// A report read back from its item.
+pub fn report_of(item: &Item) -> Result<Report, serde_json::Error> {
+    let mut map = Map::new();
+    for (k, v) in item {
+        if k != PK && k != SK && k != TTL {
+            map.insert(k.clone(), av_to_json(v));
+        }
+    }
+    serde_json::from_value(Value::Object(map))
+}
+
+/// JSON to a DynamoDB attribute value (numbers as `N`, objects as `M`, arrays as `L`).
+pub fn json_to_av(v: Value) -> AttributeValue {
+    match v {
+        Value::Null => AttributeValue::Null(true),
+        Value::Bool(b) => AttributeValue::Bool(b),
+        Value::Number(n) => AttributeValue::N(n.to_string()),
+        Value::String(s) => AttributeValue::S(s),
+        Value::Array(items) => AttributeValue::L(items.into_iter().map(json_to_av).collect()),
+        Value::Object(map) => {
+            AttributeValue::M(map.into_iter().map(|(k, v)| (k, json_to_av(v))).collect())
+        }
+    }
+}
+
+/// A DynamoDB attribute value back to JSON (sets become arrays).
+pub fn av_to_json(v: &AttributeValue) -> Value {
+    match v {
+        AttributeValue::S(s) => Value::String(s.clone()),
+        AttributeValue::N(n) => number(n),
+        AttributeValue::Bool(b) => Value::Bool(*b),
+        AttributeValue::L(items) => Value::Array(items.iter().map(av_to_json).collect()),
+        AttributeValue::M(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), av_to_json(v)))
+                .collect(),
+        ),
+        AttributeValue::Ss(items) => {
+            Value::Array(items.iter().cloned().map(Value::String).collect())
+        }
+        AttributeValue::Ns(items) => Value::Array(items.iter().map(|n| number(n)).collect()),
+        _ => Value::Null,
+    }
+}
+
+fn number(n: &str) -> Value {
+    if let Ok(i) = n.parse::<i64>() {
+        return Value::from(i);
+    }
+    if let Ok(u) = n.parse::<u64>() {
+        return Value::from(u);
+    }
+    n.parse::<f64>()
+        .ok()
+        .and_then(Number::from_f64)
+        .map_or_else(|| Value::String(n.to_owned()), Value::Number)
+}
+
+/// A string attribute.
+pub fn s(item: &Item, key: &str) -> Option<String> {
+    match item.get(key) {
+        Some(AttributeValue::S(v)) => Some(v.clone()),
+        _ => None,
+    }
+}
+
+/// A numeric attribute as `i64`.
+pub fn n(item: &Item, key: &str) -> Option<i64> {
+    match item.get(key) {
+        Some(AttributeValue::N(v)) => v.parse().ok(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{Options, RequestMeta, decode};
+
+    #[test]
+    fn a_report_round_trips_through_its_item() {
+        let meta = RequestMeta {
+            site: Some("example.com"),
+            user_agent: Some("Mozilla/5.0 Chrome/120.0 Safari/537.36"),
+            received_at: Timestamp(1_795_305_600_000),
+            endpoint: None,
+        };
+        let body = br#"[{"type":"network-error","age":1500,"url":"https://example.com/x","body":{"type":"http.error","phase":"application","status_code":502,"sampling_fraction":0.25,"elapsed_time":30,"extra":{"nested":[1,"a",null,true]}}}]"#;
+        let report = decode(body, &meta, &Options::default())
+            .unwrap()
+            .reports
+            .remove(0);
+        let item = report_item(&report, 4, 30);
+        assert_eq!(
+            s(&item, PK).unwrap(),
+            format!("example.com#network-error#{}", shard_of(&report, 4))
+        );
+        assert!(
+            s(&item, SK)
+                .unwrap()
+                .starts_with("2026-11-20T23:59:58.500Z#")
+        );
+        assert_eq!(n(&item, TTL), Some(1_795_305_598 + 30 * 86_400));
+        assert!(matches!(item.get("body"), Some(AttributeValue::M(_))));
+        assert_eq!(s(&item, "site").as_deref(), Some("example.com"));
+        assert_eq!(report_of(&item).unwrap(), report);
+    }
+}

@@ -1,0 +1,177 @@
+//! The table definition, read from the SAM template itself (`template.yaml`, embedded at build
+//! time), so that `lookout create-table` and the tests create exactly the deployed table.
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    TimeToLiveSpecification,
+};
+use serde::Deserialize;
+use thiserror::Error;
+
+/// The SAM template, as shipped.
+pub const TEMPLATE: &str = include_str!("../../../template.yaml");
+
+/// The logical id of the table resource in the template.
+pub const TABLE_RESOURCE: &str = "ReportsTable";
+
+/// A template whose table cannot be read, or a failed creation.
+#[derive(Debug, Error)]
+pub enum TableError {
+    /// The template does not parse or lacks the table.
+    #[error("template.yaml: {0}")]
+    Template(String),
+    /// DynamoDB refused.
+    #[error("creating the table failed: {0}")]
+    Create(String),
+}
+
+/// The key and TTL layout of the table, as the template defines it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TableDefinition {
+    /// Key attributes and their types.
+    pub attribute_definitions: Vec<AttributeDef>,
+    /// Partition and sort key.
+    pub key_schema: Vec<KeyDef>,
+    /// `PAY_PER_REQUEST`.
+    pub billing_mode: String,
+    /// The TTL attribute.
+    pub time_to_live_specification: Option<TtlDef>,
+}
+
+/// One key attribute.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AttributeDef {
+    /// Name.
+    pub attribute_name: String,
+    /// `S`, `N` or `B`.
+    pub attribute_type: String,
+}
+
+/// One key schema element.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyDef {
+    /// Name.
+    pub attribute_name: String,
+    /// `HASH` or `RANGE`.
+    pub key_type: String,
+}
+
+/// The TTL specification.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TtlDef {
+    /// Attribute holding the expiry time.
+    pub attribute_name: String,
+    /// Whether TTL is on.
+    pub enabled: bool,
+}
+
+/// Reads the table definition from a template's text.
+pub fn definition_from(template: &str) -> Result<TableDefinition, TableError> {
+    let doc: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(template).map_err(|e| TableError::Template(e.to_string()))?;
+    let props = doc
+        .get("Resources")
+        .and_then(|r| r.get(TABLE_RESOURCE))
+        .and_then(|t| t.get("Properties"))
+        .ok_or_else(|| TableError::Template(format!("no Resources.{TABLE_RESOURCE}.Properties")))?;
+    serde_yaml_ng::from_value(props.clone()).map_err(|e| TableError::Template(e.to_string()))
+}
+
+/// The definition of the shipped template.
+pub fn definition() -> Result<TableDefinition, TableError> {
+    definition_from(TEMPLATE)
+}
+
+/// Creates `name` with the template's definition and turns TTL on; waits until it is active.
+pub async fn create(client: &Client, name: &str) -> Result<(), TableError> {
+    let def = definition()?;
+    let err = |e: String| TableError::Create(e);
+    let mut req = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::from(def.billing_mode.as_str()));
+    for a in &def.attribute_definitions {
+        req = req.attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(&a.attribute_name)
+                .attribute_type(ScalarAttributeType::from(a.attribute_type.as_str()))
+                .build()
+                .map_err(|e| err(e.to_string()))?,
+        );
+    }
+    for k in &def.key_schema {
+        req = req.key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(&k.attribute_name)
+                .key_type(KeyType::from(k.key_type.as_str()))
+                .build()
+                .map_err(|e| err(e.to_string()))?,
+        );
+    }
+    req.send()
+        .await
+        .map_err(|e| err(aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string()))?;
+    for _ in 0..100 {
+        let d = client
+            .describe_table()
+            .table_name(name)
+            .send()
+            .await
+            .map_err(|e| err(aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string()))?;
+        let active = d
+            .table()
+            .and_then(|t| t.table_status())
+            .is_some_and(|s| s.as_str() == "ACTIVE");
+        if active {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    if let Some(ttl) = def.time_to_live_specification.filter(|t| t.enabled) {
+        client
+            .update_time_to_live()
+            .table_name(name)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .attribute_name(ttl.attribute_name)
+                    .enabled(true)
+                    .build()
+                    .map_err(|e| err(e.to_string()))?,
+            )
+            .send()
+            .await
+            .map_err(|e| err(aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_template_defines_the_table_the_store_uses() {
+        let def = definition().unwrap();
+        assert_eq!(def.billing_mode, "PAY_PER_REQUEST");
+        let keys: Vec<(&str, &str)> = def
+            .key_schema
+            .iter()
+            .map(|k| (k.attribute_name.as_str(), k.key_type.as_str()))
+            .collect();
+        assert_eq!(
+            keys,
+            vec![
+                (super::super::item::PK, "HASH"),
+                (super::super::item::SK, "RANGE")
+            ]
+        );
+        let ttl = def.time_to_live_specification.unwrap();
+        assert!(ttl.enabled);
+        assert_eq!(ttl.attribute_name, super::super::item::TTL);
+    }
+}

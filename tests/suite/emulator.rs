@@ -1,0 +1,227 @@
+//! A real DynamoDB-API server for the tests: AWS's DynamoDB Local when its jar is installed
+//! (`scripts/setup-test-tools`), else moto's server; `LOOKOUT_TEST_DYNAMODB=local|moto` forces
+//! one. Started once per test process on a free loopback port, under a small shell watchdog
+//! that kills the server's PID when the test process ends (its stdin pipe closes), however it
+//! ends. Also: the fault-injecting proxy (`tests/tools/faultproxy.py`).
+
+use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::Client;
+use lookout::store::dynamodb::{Connection, DynamoSettings, DynamoStore, table};
+
+use crate::support::Process;
+
+/// A running emulator.
+pub struct Emulator {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    _watchdog: Mutex<(Child, ChildStdin)>,
+    _log: tempfile::TempDir,
+}
+
+static EMULATOR: OnceLock<Emulator> = OnceLock::new();
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn jar_dir() -> PathBuf {
+    repo().join(".cache/dynamodb-local/package/aws_dynamodb_local")
+}
+
+/// The shared emulator, started on first use.
+pub fn emulator() -> &'static Emulator {
+    EMULATOR.get_or_init(|| {
+        let kind = match std::env::var("LOOKOUT_TEST_DYNAMODB").as_deref() {
+            Ok("moto") => "moto",
+            Ok("local") => "local",
+            Ok(other) => panic!("LOOKOUT_TEST_DYNAMODB={other}: use local or moto"),
+            Err(_) if jar_dir().join("DynamoDBLocal.jar").exists() => "local",
+            Err(_) => "moto",
+        };
+        start(kind)
+    })
+}
+
+/// Runs `cmd` under `sh`, killed when our end of its stdin closes.
+fn watchdog(cmd: &[String], log: &Path) -> (Child, ChildStdin) {
+    let script = r#"log="$1"; shift; "$@" >"$log" 2>&1 & pid=$!; read -r _; kill "$pid" 2>/dev/null; wait "$pid""#;
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .arg("sh")
+        .arg(log)
+        .args(cmd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sh starts");
+    let stdin = child.stdin.take().unwrap();
+    (child, stdin)
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start(kind: &'static str) -> Emulator {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("emulator.log");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (watch, url) = match kind {
+        "local" => {
+            let jar = jar_dir();
+            assert!(
+                jar.join("DynamoDBLocal.jar").exists(),
+                "DynamoDB Local missing at {}: run scripts/setup-test-tools",
+                jar.display()
+            );
+            let port = free_port();
+            let cmd: Vec<String> = vec![
+                "java".into(),
+                format!(
+                    "-Djava.library.path={}",
+                    jar.join("DynamoDBLocal_lib").display()
+                ),
+                "-jar".into(),
+                jar.join("DynamoDBLocal.jar").display().to_string(),
+                "-inMemory".into(),
+                "-sharedDb".into(),
+                "-port".into(),
+                port.to_string(),
+            ];
+            let watch = watchdog(&cmd, &log);
+            while TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(
+                    Instant::now() < deadline,
+                    "DynamoDB Local did not listen: {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            (watch, format!("http://127.0.0.1:{port}"))
+        }
+        _ => {
+            let cmd: Vec<String> = ["moto_server", "-H", "127.0.0.1", "-p", "0"]
+                .map(String::from)
+                .to_vec();
+            let watch = watchdog(&cmd, &log);
+            let url = loop {
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                if let Some(rest) = text.split("Running on http://127.0.0.1:").nth(1) {
+                    let port: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                    break format!("http://127.0.0.1:{port}");
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "moto_server did not start (run scripts/setup-test-tools): {text}"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            };
+            (watch, url)
+        }
+    };
+    eprintln!("DynamoDB emulator: {kind} at {url}");
+    Emulator {
+        url,
+        _watchdog: Mutex::new(watch),
+        _log: dir,
+    }
+}
+
+/// A fresh table name.
+pub fn table_name() -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "t{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// A client for `url`.
+pub async fn client(url: &str) -> Client {
+    Connection {
+        endpoint_url: Some(url.to_owned()),
+        region: Some("us-east-1".into()),
+    }
+    .client()
+    .await
+}
+
+/// A new table (from the template's definition) and a store over it.
+pub async fn store_with(shards: u16) -> (DynamoStore, Client, String) {
+    let em = emulator();
+    let client = client(&em.url).await;
+    let name = table_name();
+    table::create(&client, &name).await.unwrap();
+    let mut settings = DynamoSettings::new(&name);
+    settings.shards = shards;
+    settings.initial_backoff = Duration::from_millis(5);
+    (DynamoStore::new(client.clone(), settings), client, name)
+}
+
+/// The fault proxy in front of the emulator.
+pub struct FaultProxy {
+    pub url: String,
+    _process: Process,
+}
+
+impl FaultProxy {
+    pub fn start() -> Self {
+        let script = repo().join("tests/tools/faultproxy.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .arg(&emulator().url)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3 starts the fault proxy");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .expect("the proxy prints its address")
+            .to_owned();
+        Self {
+            url: format!("http://{addr}"),
+            _process: Process(child),
+        }
+    }
+
+    /// Arms faults (see the proxy's docstring).
+    pub fn arm(&self, faults: serde_json::Value) {
+        let addr = self.url.trim_start_matches("http://");
+        let body = faults.to_string();
+        let (status, _) = crate::support::http_request(
+            addr,
+            "POST",
+            "/__fault",
+            &[("Content-Type", "application/json")],
+            body.as_bytes(),
+        );
+        assert_eq!(status, 200);
+    }
+
+    /// The proxy's counters.
+    pub fn counters(&self) -> serde_json::Value {
+        let addr = self.url.trim_start_matches("http://");
+        let (_, body) = crate::support::http_request(addr, "GET", "/__fault", &[], b"");
+        serde_json::from_str(&body).unwrap()
+    }
+}
