@@ -7,7 +7,7 @@ use lookout::report::{
 use proptest::prelude::*;
 use serde_json::json;
 
-const T0: i64 = 1_795_305_600_000; // 2026-11-21T00:00:00Z
+const T0: i64 = 1_795_305_600_000; // 2026-11-22T00:00:00Z
 
 fn meta(site: Option<&str>) -> RequestMeta<'_> {
     RequestMeta {

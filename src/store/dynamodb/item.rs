@@ -172,7 +172,7 @@ mod tests {
         assert!(
             s(&item, SK)
                 .unwrap()
-                .starts_with("2026-11-20T23:59:58.500Z#")
+                .starts_with("2026-11-21T23:59:58.500Z#")
         );
         assert_eq!(n(&item, TTL), Some(1_795_305_598 + 30 * 86_400));
         assert!(matches!(item.get("body"), Some(AttributeValue::M(_))));
