@@ -17,6 +17,9 @@ pub enum ConfigError {
     /// A limit of zero.
     #[error("{0} must be greater than zero")]
     Zero(&'static str),
+    /// A bad sample rate.
+    #[error("LOOKOUT_SAMPLE / --sample: {0:?} is not TYPE=RATE with RATE from 0 to 1")]
+    Sample(String),
 }
 
 /// What is accepted and kept.
@@ -46,6 +49,15 @@ pub struct CollectArgs {
     /// The longest string kept in a report body, in bytes (longer ones are cut and marked).
     #[arg(long, env = "LOOKOUT_MAX_FIELD_BYTES", default_value_t = 8 * 1024)]
     pub max_field_bytes: usize,
+    /// Keep only a share of some types, comma-separated `TYPE=RATE` (`network-error=0.1`).
+    #[arg(long, env = "LOOKOUT_SAMPLE", value_delimiter = ',')]
+    pub sample: Vec<String>,
+    /// Most reports stored per site per minute (per process); 0: no cap.
+    #[arg(long, env = "LOOKOUT_SITE_CAP_PER_MINUTE", default_value_t = 0)]
+    pub site_cap_per_minute: u64,
+    /// Most reports stored per minute in all (per process); 0: no cap.
+    #[arg(long, env = "LOOKOUT_GLOBAL_CAP_PER_MINUTE", default_value_t = 0)]
+    pub global_cap_per_minute: u64,
 }
 
 impl Default for CollectArgs {
@@ -60,6 +72,9 @@ impl Default for CollectArgs {
             max_body_bytes: o.max_body_bytes,
             max_reports: o.max_reports,
             max_field_bytes: o.size.max_string_bytes,
+            sample: Vec::new(),
+            site_cap_per_minute: 0,
+            global_cap_per_minute: 0,
         }
     }
 }
@@ -82,6 +97,18 @@ impl CollectArgs {
                 return Err(ConfigError::Zero(name));
             }
         }
+        let mut sample_rates = std::collections::BTreeMap::new();
+        for entry in non_empty(&self.sample) {
+            let parsed = entry.split_once('=').and_then(|(t, r)| {
+                let rate: f64 = r.trim().parse().ok()?;
+                let t = crate::report::ReportType::from_name(t.trim())?;
+                (0.0..=1.0)
+                    .contains(&rate)
+                    .then(|| (t.as_str().to_owned(), rate))
+            });
+            let (t, rate) = parsed.ok_or_else(|| ConfigError::Sample(entry.clone()))?;
+            sample_rates.insert(t, rate);
+        }
         Ok(Options {
             strip_query: !self.keep_query,
             noise: NoiseFilter::new(!self.no_default_noise, &non_empty(&self.ignore))?,
@@ -93,6 +120,12 @@ impl CollectArgs {
                 max_string_bytes: self.max_field_bytes,
                 ..SizeLimits::default()
             },
+            sample_rates,
         })
+    }
+
+    /// The per-minute budgets.
+    pub fn budget(&self) -> crate::limits::Budget {
+        crate::limits::Budget::new(self.site_cap_per_minute, self.global_cap_per_minute)
     }
 }

@@ -48,6 +48,7 @@ impl LambdaConfig {
         settings.shards = self.write_shards.max(1);
         let mut state = AppState::new(opts, Arc::new(DynamoStore::new(client, settings)));
         state.emf = true;
+        state.budget = Arc::new(self.collect.budget());
         Ok(state)
     }
 }

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod lambda;
+pub mod limits;
 pub mod report;
 pub mod store;
 pub mod telemetry;

@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand};
 
 use crate::report::{ReportType, Timestamp, parse_site};
 use crate::store::dynamodb::{Connection, DynamoSettings, DynamoStore, table};
-use crate::store::embedded::EmbeddedStore;
+use crate::store::embedded::{EmbeddedOptions, EmbeddedStore};
 use crate::store::{RecentQuery, ReportStore, TopQuery};
 
 /// Lookout: collect browser reports (CSP, Reporting API, NEL, certificate reports).
@@ -60,6 +60,9 @@ pub struct StoreArgs {
     /// Days a report is kept (DynamoDB TTL).
     #[arg(long, env = "LOOKOUT_RETENTION_DAYS", default_value_t = 30)]
     pub retention_days: u32,
+    /// Cap on the embedded store's file size in bytes; past it, reports are refused with 503.
+    #[arg(long, env = "LOOKOUT_MAX_STORE_BYTES")]
+    pub max_store_bytes: Option<u64>,
 }
 
 impl StoreArgs {
@@ -83,6 +86,18 @@ impl StoreArgs {
         }
     }
 
+    /// Opens the store for reading (`query`, `top`): the embedded store must exist.
+    pub async fn open_for_reading(&self) -> anyhow_like::Result<Arc<dyn ReportStore>> {
+        if self.table.is_some() {
+            return self.open().await;
+        }
+        let options = EmbeddedOptions {
+            read_only: true,
+            ..EmbeddedOptions::default()
+        };
+        Ok(Arc::new(EmbeddedStore::open_with(&self.data, options)?))
+    }
+
     /// Opens the store.
     pub async fn open(&self) -> anyhow_like::Result<Arc<dyn ReportStore>> {
         match &self.table {
@@ -93,7 +108,13 @@ impl StoreArgs {
                 let client = self.connection().client().await;
                 Ok(Arc::new(DynamoStore::new(client, settings)))
             }
-            None => Ok(Arc::new(EmbeddedStore::open(&self.data)?)),
+            None => {
+                let options = EmbeddedOptions {
+                    max_bytes: self.max_store_bytes,
+                    ..EmbeddedOptions::default()
+                };
+                Ok(Arc::new(EmbeddedStore::open_with(&self.data, options)?))
+            }
         }
     }
 }
@@ -219,7 +240,7 @@ fn since(d: Duration) -> Timestamp {
 }
 
 async fn query(args: QueryArgs) -> anyhow_like::Result<()> {
-    let store = args.store.open().await?;
+    let store = args.store.open_for_reading().await?;
     let q = RecentQuery {
         site: parse_site(&args.site)?,
         report_type: type_arg(args.report_type.as_deref())?,
@@ -243,7 +264,7 @@ async fn query(args: QueryArgs) -> anyhow_like::Result<()> {
 }
 
 async fn top(args: TopArgs) -> anyhow_like::Result<()> {
-    let store = args.store.open().await?;
+    let store = args.store.open_for_reading().await?;
     let q = TopQuery {
         site: parse_site(&args.site)?,
         report_type: type_arg(args.report_type.as_deref())?,

@@ -125,7 +125,8 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let opts = args.collect.options()?;
     let store = args.store.open().await?;
     let db = args.store.describe();
-    let state = AppState::new(opts, store);
+    let mut state = AppState::new(opts, store);
+    state.budget = std::sync::Arc::new(args.collect.budget());
     let tls = if args.self_signed {
         let pem = self_signed()?;
         std::fs::create_dir_all(&args.store.data)?;

@@ -16,6 +16,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
+use crate::limits::Budget;
 use crate::report::{self, Endpoint, Options, RequestMeta, Timestamp};
 use crate::store::ReportStore;
 use crate::telemetry::{self, RequestCounts};
@@ -34,6 +35,8 @@ pub struct AppState {
     pub store_attempts: u32,
     /// Also print per-request counts as CloudWatch Embedded Metric Format lines (Lambda).
     pub emf: bool,
+    /// Per-minute report budgets.
+    pub budget: Arc<Budget>,
 }
 
 impl AppState {
@@ -45,6 +48,7 @@ impl AppState {
             store_timeout: Duration::from_secs(5),
             store_attempts: 3,
             emf: false,
+            budget: Arc::new(Budget::default()),
         }
     }
 }
@@ -116,13 +120,14 @@ async fn collect(
             path: uri.path(),
         }),
     };
-    let batch = match report::decode(&bytes, &meta, &state.opts) {
+    let mut batch = match report::decode(&bytes, &meta, &state.opts) {
         Ok(batch) => batch,
         Err(e) => {
             telemetry::rejected_request(site.as_deref(), e.code());
             return respond::error(&headers, ApiError::Decode(e));
         }
     };
+    apply_budget(&state.budget, &mut batch, received_at);
     let counts = RequestCounts::of(&batch);
     let response = if batch.reports.is_empty()
         && batch
@@ -141,6 +146,37 @@ async fn collect(
         counts.emit_emf(received_at);
     }
     response
+}
+
+/// Drops the reports over the per-minute budgets (counted as filtered).
+fn apply_budget(budget: &Budget, batch: &mut report::Batch, now: Timestamp) {
+    if !budget.is_limited() || batch.reports.is_empty() {
+        return;
+    }
+    let mut per_site: std::collections::BTreeMap<String, u64> = Default::default();
+    for r in &batch.reports {
+        *per_site.entry(r.site.clone()).or_default() += 1;
+    }
+    let mut allowed: std::collections::BTreeMap<String, u64> = per_site
+        .into_iter()
+        .map(|(site, n)| {
+            let ok = budget.admit(&site, n, now);
+            (site, ok)
+        })
+        .collect();
+    let reports = std::mem::take(&mut batch.reports);
+    for r in reports {
+        match allowed.get_mut(&r.site) {
+            Some(left) if *left > 0 => {
+                *left -= 1;
+                batch.reports.push(r);
+            }
+            _ => batch.filtered.push(report::Filtered {
+                report_type: r.report_type,
+                reason: report::FilterReason::OverBudget,
+            }),
+        }
+    }
 }
 
 /// Reads the body, refusing it as soon as it passes the limit (before buffering it whole).

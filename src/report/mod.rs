@@ -15,6 +15,8 @@ mod shape;
 pub mod site;
 mod weburl;
 
+use std::collections::BTreeMap;
+
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -46,6 +48,9 @@ pub struct Options {
     pub max_reports: usize,
     /// Bounds on one stored report.
     pub size: SizeLimits,
+    /// Share of reports kept, per type name (`network-error` → 0.1); unlisted types keep all.
+    /// The decision follows the report's id, so a re-delivered report gets the same one.
+    pub sample_rates: BTreeMap<String, f64>,
 }
 
 impl Default for Options {
@@ -58,6 +63,7 @@ impl Default for Options {
             max_body_bytes: 1024 * 1024,
             max_reports: 1000,
             size: SizeLimits::default(),
+            sample_rates: BTreeMap::new(),
         }
     }
 }
@@ -98,6 +104,10 @@ pub enum FilterReason {
     ForeignSite,
     /// The site is not in the allowlist.
     SiteNotAllowed,
+    /// Left out by the type's sample rate.
+    Sampled,
+    /// Over the site's or the collector's per-minute budget.
+    OverBudget,
 }
 
 impl FilterReason {
@@ -109,6 +119,8 @@ impl FilterReason {
             Self::OwnEndpoint => "own_endpoint",
             Self::ForeignSite => "foreign_site",
             Self::SiteNotAllowed => "site_not_allowed",
+            Self::Sampled => "sampled",
+            Self::OverBudget => "over_budget",
         }
     }
 }
@@ -275,6 +287,14 @@ fn finish(
     };
     privacy::cut(&mut report.url, opts.size.max_string_bytes);
     report.id = report_id(&report);
+    if let Some(&rate) = opts.sample_rates.get(report.report_type.as_str())
+        && !sampled_in(&report.id, rate)
+    {
+        return Ok(Err(Filtered {
+            report_type: report.report_type,
+            reason: FilterReason::Sampled,
+        }));
+    }
     Ok(Ok(report))
 }
 
@@ -301,6 +321,18 @@ fn noise(d: &Draft, meta: &RequestMeta<'_>, opts: &Options) -> Option<FilterReas
         return Some(FilterReason::OwnEndpoint);
     }
     None
+}
+
+/// Whether a report with this id is kept at `rate` (0.0 keeps none, 1.0 all).
+fn sampled_in(id: &str, rate: f64) -> bool {
+    if rate >= 1.0 {
+        return true;
+    }
+    let x = id
+        .get(..8)
+        .and_then(|h| u32::from_str_radix(h, 16).ok())
+        .unwrap_or(0);
+    f64::from(x) < rate * f64::from(u32::MAX)
 }
 
 /// Moves the body's disposition (in any of its vocabularies) to the report level.

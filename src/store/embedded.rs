@@ -91,14 +91,47 @@ pub struct EmbeddedStore {
     path: PathBuf,
 }
 
+/// How the embedded store is opened.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EmbeddedOptions {
+    /// Cap on the database file's size; writes past it fail (and are answered 503).
+    pub max_bytes: Option<u64>,
+    /// Open an existing store for reading only (`query`, `top`): writes fail.
+    pub read_only: bool,
+}
+
 impl EmbeddedStore {
     /// Opens (creating if needed) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir).map_err(StoreError::backend)?;
+        Self::open_with(dir, EmbeddedOptions::default())
+    }
+
+    /// Opens the store in `dir` with options.
+    pub fn open_with(dir: &Path, options: EmbeddedOptions) -> Result<Self, StoreError> {
         let path = dir.join(DB_FILE);
-        let conn = open_connection(&path)?;
-        conn.execute_batch(SCHEMA).map_err(StoreError::backend)?;
-        let reader = open_connection(&path)?;
+        if options.read_only {
+            if !path.exists() {
+                return Err(StoreError::backend(WriteFailed(format!(
+                    "no store at {} (run `lookout serve` first, or pass --data)",
+                    path.display()
+                ))));
+            }
+        } else {
+            std::fs::create_dir_all(dir).map_err(StoreError::backend)?;
+        }
+        let conn = open_connection(&path, options.read_only)?;
+        if !options.read_only {
+            conn.execute_batch(SCHEMA).map_err(StoreError::backend)?;
+        }
+        if let Some(max) = options.max_bytes {
+            let page: i64 = conn
+                .query_row("PRAGMA page_size", [], |r| r.get(0))
+                .map_err(StoreError::backend)?;
+            let pages = (max / page.max(1) as u64).max(1);
+            conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))
+                .map_err(StoreError::backend)?;
+        }
+        let reader = open_connection(&path, true)?;
         let (tx, rx) = mpsc::sync_channel::<WriteJob>(4 * MAX_GROUP);
         thread::Builder::new()
             .name("lookout-writer".into())
@@ -131,12 +164,20 @@ impl EmbeddedStore {
     }
 }
 
-fn open_connection(path: &Path) -> Result<Connection, StoreError> {
-    let conn = Connection::open(path).map_err(StoreError::backend)?;
-    conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
-    )
-    .map_err(StoreError::backend)?;
+fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
+    use rusqlite::OpenFlags;
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::default()
+    };
+    let conn = Connection::open_with_flags(path, flags).map_err(StoreError::backend)?;
+    let pragmas = if read_only {
+        "PRAGMA busy_timeout = 5000;"
+    } else {
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;"
+    };
+    conn.execute_batch(pragmas).map_err(StoreError::backend)?;
     Ok(conn)
 }
 

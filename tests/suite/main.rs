@@ -6,6 +6,7 @@ mod decode;
 mod dynamo;
 mod emulator;
 mod golden;
+mod hostile;
 mod http;
 mod store;
 mod support;

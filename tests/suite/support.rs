@@ -92,6 +92,24 @@ impl LogCapture {
         Self { buf, _guard: guard }
     }
 
+    /// Plain-text log lines, as a terminal shows them.
+    pub fn plain() -> Self {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let writer = BufWriter(buf.clone());
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(move || writer.clone())
+            .finish();
+        let guard = tracing::subscriber::set_default(subscriber);
+        Self { buf, _guard: guard }
+    }
+
+    /// Everything captured, as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.buf.lock().unwrap()).into_owned()
+    }
+
     /// The captured lines, parsed.
     pub fn lines(&self) -> Vec<serde_json::Value> {
         let text = String::from_utf8(self.buf.lock().unwrap().clone()).unwrap();
