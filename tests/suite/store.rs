@@ -109,3 +109,89 @@ async fn concurrent_writers_are_committed_together_and_all_land() {
     }
     assert_eq!(store.count().await.unwrap(), 200);
 }
+
+mod faults {
+    //! The embedded store when its disk is full or read-only: what the client gets, what is
+    //! stored, what is logged for recovery. Every report sent is stored or logged: zero lost.
+
+    use std::collections::HashSet;
+    use std::sync::Arc;
+
+    use axum::http::StatusCode;
+    use lookout::report::{Options, Timestamp};
+    use lookout::store::embedded::{EmbeddedOptions, EmbeddedStore};
+    use lookout::store::{RecentQuery, ReportStore};
+
+    use crate::support::{LogCapture, post, send, state_with};
+
+    fn batch(from: usize, n: usize) -> String {
+        let items: Vec<String> = (from..from + n)
+            .map(|i| {
+                format!(
+                    r#"{{"type":"csp-violation","url":"https://example.com/p{i}","body":{{"effectiveDirective":"img-src","blockedURL":"https://t.example/{i}.gif","originalPolicy":"{}"}}}}"#,
+                    "x".repeat(2000)
+                )
+            })
+            .collect();
+        format!("[{}]", items.join(","))
+    }
+
+    async fn stored_ids(store: &EmbeddedStore) -> HashSet<String> {
+        store
+            .recent(&RecentQuery {
+                site: "example.com".into(),
+                report_type: None,
+                since: Timestamp(0),
+                limit: 1_000_000,
+            })
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_full_disk_answers_503_and_loses_nothing() {
+        let logs = LogCapture::json();
+        let dir = tempfile::tempdir().unwrap();
+        let options = EmbeddedOptions {
+            max_bytes: Some(256 * 1024),
+            ..EmbeddedOptions::default()
+        };
+        let store = Arc::new(EmbeddedStore::open_with(dir.path(), options).unwrap());
+        let state = state_with(store.clone(), Options::default());
+        let (mut ok, mut refused, mut sent) = (0, 0, 0);
+        for round in 0..20 {
+            let (res, _) = send(&state, post("/r/example.com", "application/reports+json", batch(round * 20, 20))).await;
+            sent += 20;
+            match res.status() {
+                StatusCode::NO_CONTENT => ok += 1,
+                StatusCode::SERVICE_UNAVAILABLE => refused += 1,
+                other => panic!("unexpected {other}"),
+            }
+        }
+        assert!(ok > 0 && refused > 0, "the disk filled up part way: {ok} ok, {refused} refused");
+        let stored = stored_ids(&store).await;
+        let recovered: HashSet<String> = logs.recovered().into_iter().map(|r| r.id).collect();
+        assert_eq!(stored.len() + recovered.len(), sent, "zero lost");
+        assert!(stored.is_disjoint(&recovered));
+    }
+
+    #[tokio::test]
+    async fn a_read_only_store_answers_503_and_logs_the_reports() {
+        let logs = LogCapture::json();
+        let dir = tempfile::tempdir().unwrap();
+        drop(EmbeddedStore::open(dir.path()).unwrap());
+        let options = EmbeddedOptions {
+            read_only: true,
+            ..EmbeddedOptions::default()
+        };
+        let store = Arc::new(EmbeddedStore::open_with(dir.path(), options).unwrap());
+        let state = state_with(store.clone(), Options::default());
+        let (res, _) = send(&state, post("/r/example.com", "application/reports+json", batch(0, 5))).await;
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(stored_ids(&store).await.is_empty());
+        assert_eq!(logs.recovered().len(), 5);
+    }
+}
