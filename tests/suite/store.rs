@@ -163,7 +163,15 @@ mod faults {
         let state = state_with(store.clone(), Options::default());
         let (mut ok, mut refused, mut sent) = (0, 0, 0);
         for round in 0..20 {
-            let (res, _) = send(&state, post("/r/example.com", "application/reports+json", batch(round * 20, 20))).await;
+            let (res, _) = send(
+                &state,
+                post(
+                    "/r/example.com",
+                    "application/reports+json",
+                    batch(round * 20, 20),
+                ),
+            )
+            .await;
             sent += 20;
             match res.status() {
                 StatusCode::NO_CONTENT => ok += 1,
@@ -171,7 +179,10 @@ mod faults {
                 other => panic!("unexpected {other}"),
             }
         }
-        assert!(ok > 0 && refused > 0, "the disk filled up part way: {ok} ok, {refused} refused");
+        assert!(
+            ok > 0 && refused > 0,
+            "the disk filled up part way: {ok} ok, {refused} refused"
+        );
         let stored = stored_ids(&store).await;
         let recovered: HashSet<String> = logs.recovered().into_iter().map(|r| r.id).collect();
         assert_eq!(stored.len() + recovered.len(), sent, "zero lost");
@@ -189,7 +200,11 @@ mod faults {
         };
         let store = Arc::new(EmbeddedStore::open_with(dir.path(), options).unwrap());
         let state = state_with(store.clone(), Options::default());
-        let (res, _) = send(&state, post("/r/example.com", "application/reports+json", batch(0, 5))).await;
+        let (res, _) = send(
+            &state,
+            post("/r/example.com", "application/reports+json", batch(0, 5)),
+        )
+        .await;
         assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert!(stored_ids(&store).await.is_empty());
         assert_eq!(logs.recovered().len(), 5);
