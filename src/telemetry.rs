@@ -159,3 +159,50 @@ pub fn recovery(reports: &[Report], error: &str) {
         tracing::error!(target: RECOVERY_TARGET, recovery = true, error = %error.escape_debug(), report = %json, "report not stored");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{FilterReason, Filtered, Options, RequestMeta, decode};
+
+    #[test]
+    fn emf_lines_count_by_type_without_site_dimensions() {
+        let meta = RequestMeta {
+            site: Some("example.com"),
+            user_agent: None,
+            received_at: Timestamp(1_795_305_600_000),
+            endpoint: None,
+        };
+        let body = br#"[{"type":"deprecation","url":"https://example.com/","body":{"id":"a"}},
+                        {"type":"deprecation","url":"https://example.com/","body":{"id":"b"}},
+                        {"type":"x-invented","url":"https://example.com/","body":{}},
+                        {"type":"x-other","url":"https://example.com/","body":{}},
+                        7]"#;
+        let mut batch = decode(body, &meta, &Options::default()).unwrap();
+        batch.filtered.push(Filtered {
+            report_type: ReportType::Crash,
+            reason: FilterReason::Sampled,
+        });
+        let lines: Vec<serde_json::Value> = RequestCounts::of(&batch)
+            .emf_lines(meta.received_at)
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 3);
+        let total = &lines[0];
+        assert_eq!(total["Accepted"], 4);
+        assert_eq!(total["Filtered"], 1);
+        assert_eq!(total["Rejected"], 1);
+        assert_eq!(
+            total["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+            "Lookout"
+        );
+        assert_eq!(total["_aws"]["Timestamp"], 1_795_305_600_000i64);
+        assert_eq!(lines[1]["Type"], "deprecation");
+        assert_eq!(lines[1]["Accepted"], 2);
+        assert_eq!(lines[2]["Type"], "other", "invented types share one metric");
+        assert_eq!(lines[2]["Accepted"], 2);
+        let text = lines.iter().map(ToString::to_string).collect::<String>();
+        assert!(!text.contains("example.com"), "sites are never dimensions");
+    }
+}
