@@ -26,7 +26,7 @@ write_lua() { # name content-type reports-per-request body-template
 local n = 0
 function request()
   n = n + 1
-  local body = string.gsub([[$4]], "{N}", n)
+  local body = string.gsub([=[$4]=], "{N}", n)
   return wrk.format("POST", "/r/example.com", {["Content-Type"] = "$2"}, body)
 end
 LUA
@@ -34,7 +34,7 @@ LUA
 legacy='{"csp-report":{"document-uri":"https://example.com/page/{N}","referrer":"","violated-directive":"img-src","effective-directive":"img-src","original-policy":"default-src '"'"'self'"'"'; report-uri /r/example.com","disposition":"report","blocked-uri":"https://tracker.example.net/pixel.gif","status-code":200,"script-sample":""}}'
 write_lua legacy application/csp-report 1 "$legacy"
 item='{"type":"csp-violation","age":1200,"url":"https://example.com/app/{N}/ITEM","user_agent":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36","body":{"blockedURL":"https://cdn.example.net/lib.js","disposition":"report","documentURL":"https://example.com/app","effectiveDirective":"script-src-elem","originalPolicy":"script-src '"'"'self'"'"'; report-to lookout","statusCode":200}}'
-batch="[$(for i in $(seq 20); do printf '%s' "${item/ITEM/$i}"; [ "$i" -lt 20 ] && printf ','; done)]"
+batch="[$(for i in $(seq 20); do printf '%s\n' "${item/ITEM/$i}"; done | paste -sd, -)]"
 write_lua batch20 application/reports+json 20 "$batch"
 
 run() { # name connections
