@@ -11,8 +11,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use axum::http::StatusCode;
 use lookout::http::{AppState, app};
 use lookout::report::{self, Options, Report, ReportType, RequestMeta, Timestamp};
+use lookout::store::dynamodb::DynamoStore;
 use lookout::store::dynamodb::item::{self, PK, TTL};
-use lookout::store::dynamodb::{DynamoSettings, DynamoStore};
 use lookout::store::{RecentQuery, ReportStore, TopQuery};
 use serde_json::json;
 use tower::ServiceExt;
@@ -240,14 +240,7 @@ async fn a_redelivered_report_is_one_item_and_duplicates_in_a_batch_are_fine() {
 #[tokio::test]
 async fn throttling_and_5xx_are_retried() {
     let proxy = FaultProxy::start();
-    let client = emulator::client(&proxy.url).await;
-    let table = emulator::table_name();
-    lookout::store::dynamodb::table::create(&client, &table)
-        .await
-        .unwrap();
-    let mut settings = DynamoSettings::new(&table);
-    settings.initial_backoff = Duration::from_millis(5);
-    let store = DynamoStore::new(client.clone(), settings);
+    let (store, client, table) = emulator::store_at(&proxy.url, 1).await;
     proxy.arm(json!({"throttle": 2, "op": "BatchWriteItem"}));
     store
         .put(&reports(5, "example.com", now_ms()))
@@ -265,14 +258,7 @@ async fn throttling_and_5xx_are_retried() {
 #[tokio::test]
 async fn unprocessed_items_are_resent_until_written() {
     let proxy = FaultProxy::start();
-    let client = emulator::client(&proxy.url).await;
-    let table = emulator::table_name();
-    lookout::store::dynamodb::table::create(&client, &table)
-        .await
-        .unwrap();
-    let mut settings = DynamoSettings::new(&table);
-    settings.initial_backoff = Duration::from_millis(5);
-    let store = DynamoStore::new(client.clone(), settings);
+    let (store, client, table) = emulator::store_at(&proxy.url, 1).await;
     proxy.arm(json!({"unprocessed": 3, "op": "BatchWriteItem"}));
     store
         .put(&reports(25, "example.com", now_ms()))
@@ -286,13 +272,8 @@ async fn unprocessed_items_are_resent_until_written() {
 async fn a_store_that_keeps_failing_answers_503_and_logs_every_report() {
     let logs = LogCapture::json();
     let proxy = FaultProxy::start();
-    let client = emulator::client(&proxy.url).await;
-    let table = emulator::table_name();
-    lookout::store::dynamodb::table::create(&client, &table)
-        .await
-        .unwrap();
-    let mut settings = DynamoSettings::new(&table);
-    settings.initial_backoff = Duration::from_millis(5);
+    let (store, client, table) = emulator::store_at(&proxy.url, 1).await;
+    let mut settings = store.settings().clone();
     settings.write_deadline = Duration::from_millis(500);
     let store = Arc::new(DynamoStore::new(client.clone(), settings));
     // The first call stores half its items; every later one stores nothing: some reports

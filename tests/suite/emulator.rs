@@ -160,10 +160,15 @@ pub async fn client(url: &str) -> Client {
     .await
 }
 
-/// A new table (from the template's definition) and a store over it.
+/// A new table (from the template's definition) on the emulator, and a store over it.
 pub async fn store_with(shards: u16) -> (DynamoStore, Client, String) {
-    let em = emulator();
-    let client = client(&em.url).await;
+    store_at(&emulator().url, shards).await
+}
+
+/// A new table at `url` (the emulator, or a fault proxy in front of it), and a store over it
+/// with quick backoffs.
+pub async fn store_at(url: &str, shards: u16) -> (DynamoStore, Client, String) {
+    let client = client(url).await;
     let name = table_name();
     table::create(&client, &name).await.unwrap();
     let mut settings = DynamoSettings::new(&name);
