@@ -11,7 +11,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::Response;
 use axum::routing::{get, post};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -218,22 +218,28 @@ async fn store_with_retries(state: &AppState, reports: &[report::Report]) -> Res
         return Ok(());
     }
     let deadline = tokio::time::Instant::now() + state.store_timeout;
-    let mut pending: Vec<report::Report> = reports.to_vec();
+    // The first attempt stores the batch as given; only a failure copies what is left.
+    let mut pending: Option<Vec<report::Report>> = None;
     let mut backoff = Duration::from_millis(50);
     let mut last_error = String::from("not attempted");
     for attempt in 1..=state.store_attempts.max(1) {
-        match tokio::time::timeout_at(deadline, state.store.put(&pending)).await {
+        let current = pending.as_deref().unwrap_or(reports);
+        match tokio::time::timeout_at(deadline, state.store.put(current)).await {
             Ok(Ok(())) => return Ok(()),
             Ok(Err(e)) => {
                 last_error = e.to_string();
                 let unwritten: std::collections::HashSet<usize> = e.unwritten.into_iter().collect();
-                pending = pending
-                    .into_iter()
+                let left: Vec<report::Report> = current
+                    .iter()
                     .enumerate()
                     .filter(|(i, _)| unwritten.contains(i))
-                    .map(|(_, r)| r)
+                    .map(|(_, r)| r.clone())
                     .collect();
-                tracing::warn!(attempt, remaining = pending.len(), error = %last_error, "store failed");
+                tracing::warn!(attempt, remaining = left.len(), error = %last_error, "store failed");
+                if left.is_empty() {
+                    return Ok(());
+                }
+                pending = Some(left);
             }
             Err(_) => {
                 last_error = format!("timed out after {:?}", state.store_timeout);
@@ -241,16 +247,13 @@ async fn store_with_retries(state: &AppState, reports: &[report::Report]) -> Res
                 break;
             }
         }
-        if pending.is_empty() {
-            return Ok(());
-        }
         if tokio::time::Instant::now() + backoff >= deadline {
             break;
         }
         tokio::time::sleep(backoff).await;
         backoff *= 4;
     }
-    telemetry::recovery(&pending, &last_error);
+    telemetry::recovery(pending.as_deref().unwrap_or(reports), &last_error);
     Err(ApiError::StoreUnavailable)
 }
 
@@ -262,6 +265,3 @@ impl std::fmt::Debug for AppState {
             .finish_non_exhaustive()
     }
 }
-
-/// The allowed methods, for answers and tests.
-pub const ALLOWED_METHODS: [Method; 2] = [Method::POST, Method::OPTIONS];
