@@ -20,6 +20,9 @@ pub enum ConfigError {
     /// A bad sample rate.
     #[error("LOOKOUT_SAMPLE / --sample: {0:?} is not TYPE=RATE with RATE from 0 to 1")]
     Sample(String),
+    /// The DynamoDB client cannot be built (Lambda only).
+    #[error(transparent)]
+    Client(#[from] crate::store::dynamodb::ClientError),
 }
 
 /// What is accepted and kept.

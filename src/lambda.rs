@@ -41,8 +41,7 @@ impl LambdaConfig {
             endpoint_url: self.endpoint_url.clone(),
             region: None,
         }
-        .client()
-        .await;
+        .from_environment()?;
         let mut settings = DynamoSettings::new(&self.table);
         settings.retention_days = self.retention_days.max(1);
         settings.shards = self.write_shards.max(1);

@@ -3,8 +3,10 @@
 //! - [`report`]: the pure domain (decode, normalize, filter, fingerprint).
 //! - [`store`]: where reports go (the `ReportStore` port and its backends).
 //! - [`http`]: the one HTTP app that both Lambda and the local server run.
-//! - [`cli`]: the `lookout` command line.
+//! - `cli`: the `lookout` command line (feature `local`, on by default; the Lambda bootstrap
+//!   is built without it).
 
+#[cfg(feature = "local")]
 pub mod cli;
 pub mod config;
 pub mod http;

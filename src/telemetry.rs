@@ -8,7 +8,9 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::report::{Batch, Report, ReportType, Timestamp};
 
@@ -17,11 +19,21 @@ pub const RECOVERY_TARGET: &str = "lookout::recovery";
 
 /// Logs for a terminal: human-readable, to stderr, `RUST_LOG` or `info`.
 pub fn init_terminal() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+    let filter = log_filter(std::env::var("RUST_LOG").ok().as_deref());
+    let _ = tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(filter)
         .try_init();
+}
+
+/// A `RUST_LOG`-style filter (`info`, `lookout=debug,warn`), `info` when absent or unreadable.
+/// `Targets` rather than `EnvFilter`: the same directives without span-field matching, and
+/// without the regex engine in the Lambda artifact.
+fn log_filter(spec: Option<&str>) -> Targets {
+    spec.map(str::trim)
+        .filter(|s| !s.is_empty())
+        .and_then(|s| s.to_ascii_lowercase().parse().ok())
+        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO))
 }
 
 /// Logs for Lambda: JSON when `AWS_LAMBDA_LOG_FORMAT=JSON`, no timestamps (CloudWatch adds
@@ -29,18 +41,17 @@ pub fn init_terminal() {
 pub fn init_lambda() {
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "info".into())
-        .to_ascii_lowercase();
-    let filter = EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new("info"));
+        .ok();
+    let filter = log_filter(level.as_deref());
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let layer = tracing_subscriber::fmt::layer()
         .with_target(false)
         .without_time();
+    let registry = tracing_subscriber::registry().with(filter);
     let _ = if json {
-        builder.json().flatten_event(true).try_init()
+        registry.with(layer.json().flatten_event(true)).try_init()
     } else {
-        builder.with_ansi(false).try_init()
+        registry.with(layer.with_ansi(false)).try_init()
     };
 }
 
@@ -164,6 +175,22 @@ pub fn recovery(reports: &[Report], error: &str) {
 mod tests {
     use super::*;
     use crate::report::{FilterReason, Filtered, Options, RequestMeta, decode};
+    use tracing::Level;
+
+    #[test]
+    fn log_filter_reads_rust_log_directives_and_falls_back_to_info() {
+        let f = log_filter(Some("WARN"));
+        assert!(f.would_enable("lookout", &Level::WARN));
+        assert!(!f.would_enable("lookout", &Level::INFO));
+        let f = log_filter(Some("lookout=debug,error"));
+        assert!(f.would_enable("lookout::http", &Level::DEBUG));
+        assert!(!f.would_enable("hyper", &Level::WARN));
+        for unreadable in [None, Some("lookout=loud"), Some("")] {
+            let f = log_filter(unreadable);
+            assert!(f.would_enable("lookout", &Level::INFO), "{unreadable:?}");
+            assert!(!f.would_enable("lookout", &Level::DEBUG), "{unreadable:?}");
+        }
+    }
 
     #[test]
     fn emf_lines_count_by_type_without_site_dimensions() {

@@ -115,9 +115,9 @@ pub async fn start(
     })
 }
 
-/// Uses aws-lc-rs for TLS (the provider the AWS SDK already brings).
+/// Uses ring for TLS (the provider the DynamoDB client uses too).
 fn install_crypto_provider() {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// Runs `lookout serve` until Ctrl-C or SIGTERM.

@@ -21,9 +21,16 @@ pub const DB_FILE: &str = "lookout.db";
 /// Requests committed together at most.
 const MAX_GROUP: usize = 256;
 
+/// The schema, version [`SCHEMA_VERSION`] (kept in `PRAGMA user_version`).
+///
+/// Rows are appended in arrival order (rowid table): a report's JSON is written once, into
+/// the newest pages. The duplicate check is a unique index that starts with the occurrence
+/// second, so its inserts land near its end too, instead of anywhere in a tree keyed by a
+/// random id (version 1's layout, which wrote a page per report to the WAL).
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS reports (
-    id          TEXT PRIMARY KEY,
+    seq         INTEGER PRIMARY KEY,
+    id          TEXT NOT NULL,
     site        TEXT NOT NULL,
     type        TEXT NOT NULL,
     occurred_at INTEGER NOT NULL,
@@ -34,7 +41,8 @@ CREATE TABLE IF NOT EXISTS reports (
     url         TEXT NOT NULL,
     disposition TEXT,
     report      TEXT NOT NULL
-) WITHOUT ROWID;
+);
+CREATE UNIQUE INDEX IF NOT EXISTS reports_once ON reports (occurred_at / 1000, id);
 CREATE INDEX IF NOT EXISTS reports_by_site_type_time ON reports (site, type, occurred_at);
 CREATE INDEX IF NOT EXISTS reports_by_site_time ON reports (site, occurred_at);
 CREATE VIEW IF NOT EXISTS reports_readable AS
@@ -43,6 +51,46 @@ CREATE VIEW IF NOT EXISTS reports_readable AS
            url, disposition, browser, grp AS problem, report
     FROM reports ORDER BY occurred_at DESC;
 ";
+
+/// The schema version this build writes.
+const SCHEMA_VERSION: i64 = 2;
+
+/// Version 1 (no `user_version`, `id` the primary key of a `WITHOUT ROWID` table) is copied
+/// into the current layout once, in one transaction.
+const MIGRATE_FROM_V1: &str = "
+ALTER TABLE reports RENAME TO reports_v1;
+DROP VIEW IF EXISTS reports_readable;
+DROP INDEX IF EXISTS reports_by_site_type_time;
+DROP INDEX IF EXISTS reports_by_site_time;
+";
+const COPY_FROM_V1: &str = "
+INSERT OR IGNORE INTO reports (id, site, type, occurred_at, received_at, fingerprint, grp,
+        browser, url, disposition, report)
+    SELECT id, site, type, occurred_at, received_at, fingerprint, grp, browser, url,
+           disposition, report
+    FROM reports_v1 ORDER BY received_at;
+DROP TABLE reports_v1;
+";
+
+/// Creates the schema, or brings an older one to the current version.
+fn prepare_schema(conn: &mut Connection) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let has_reports: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'reports')",
+        [],
+        |r| r.get(0),
+    )?;
+    if version < SCHEMA_VERSION && has_reports {
+        tx.execute_batch(MIGRATE_FROM_V1)?;
+        tx.execute_batch(SCHEMA)?;
+        tx.execute_batch(COPY_FROM_V1)?;
+    } else {
+        tx.execute_batch(SCHEMA)?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()
+}
 
 type Reply = oneshot::Sender<Result<(), String>>;
 
@@ -119,9 +167,9 @@ impl EmbeddedStore {
         } else {
             std::fs::create_dir_all(dir).map_err(StoreError::backend)?;
         }
-        let conn = open_connection(&path, options.read_only)?;
+        let mut conn = open_connection(&path, options.read_only)?;
         if !options.read_only {
-            conn.execute_batch(SCHEMA).map_err(StoreError::backend)?;
+            prepare_schema(&mut conn).map_err(StoreError::backend)?;
         }
         if let Some(max) = options.max_bytes {
             let page: i64 = conn
@@ -259,12 +307,19 @@ impl ReportStore for EmbeddedStore {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| PutError::all(reports.len(), StoreError::backend(e)))?;
         let (reply, answer) = oneshot::channel();
-        let writer = self.writer.clone();
-        // The queue is bounded: when it is full, wait off the async threads.
-        tokio::task::spawn_blocking(move || writer.send(WriteJob { rows, reply }))
-            .await
-            .map_err(|e| PutError::all(reports.len(), StoreError::backend(e)))?
-            .map_err(|_| PutError::all(reports.len(), StoreError::Closed))?;
+        let closed = || PutError::all(reports.len(), StoreError::Closed);
+        match self.writer.try_send(WriteJob { rows, reply }) {
+            Ok(()) => {}
+            Err(mpsc::TrySendError::Disconnected(_)) => return Err(closed()),
+            Err(mpsc::TrySendError::Full(job)) => {
+                // The queue is bounded: when it is full, wait off the async threads.
+                let writer = self.writer.clone();
+                tokio::task::spawn_blocking(move || writer.send(job))
+                    .await
+                    .map_err(|e| PutError::all(reports.len(), StoreError::backend(e)))?
+                    .map_err(|_| closed())?;
+            }
+        }
         match answer.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(msg)) => Err(PutError::all(

@@ -1,6 +1,7 @@
 //! Where reports go: the [`ReportStore`] port and its implementations.
 
 pub mod dynamodb;
+#[cfg(feature = "local")]
 pub mod embedded;
 
 use async_trait::async_trait;

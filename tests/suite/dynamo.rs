@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use lookout::http::{AppState, app};
 use lookout::report::{self, Options, Report, ReportType, RequestMeta, Timestamp};
 use lookout::store::dynamodb::DynamoStore;
-use lookout::store::dynamodb::item::{self, PK, TTL};
+use lookout::store::dynamodb::item::{self, PK, SK, TTL};
 use lookout::store::{RecentQuery, ReportStore, TopQuery};
 use serde_json::json;
 use tower::ServiceExt;
@@ -224,6 +224,27 @@ async fn sharded_writes_spread_and_reads_fan_out() {
         .await
         .unwrap();
     assert_eq!(top.iter().map(|g| g.count).sum::<u64>(), 200);
+    // Each aggregate names one of its reports by key, whatever shard that report is on.
+    let keys: HashSet<(String, String)> = report_items(&items)
+        .iter()
+        .map(|i| (item::s(i, PK).unwrap(), item::s(i, SK).unwrap()))
+        .collect();
+    let aggregates: Vec<_> = items
+        .iter()
+        .filter(|i| item::s(i, PK).unwrap().starts_with("AGG#"))
+        .collect();
+    assert!(!aggregates.is_empty());
+    for agg in aggregates {
+        let Some(AttributeValue::M(sample)) = agg.get("sample") else {
+            panic!("no sample key: {agg:?}");
+        };
+        let key = (item::s(sample, PK).unwrap(), item::s(sample, SK).unwrap());
+        assert!(keys.contains(&key), "sample {key:?} is not a stored report");
+        assert!(
+            item::item_size(agg) < 1024,
+            "an aggregate is one write unit"
+        );
+    }
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@ mod emulator;
 mod golden;
 mod hostile;
 mod http;
+mod lambda_runtime;
 mod store;
 mod support;
 mod template;

@@ -210,3 +210,66 @@ mod faults {
         assert_eq!(logs.recovered().len(), 5);
     }
 }
+
+#[tokio::test]
+async fn a_first_version_store_is_migrated_in_place_and_keeps_its_duplicate_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let batch = reports_at(
+        2_000_000,
+        r#"[{"type":"deprecation","age":10,"url":"https://e.com/","body":{"id":"old"}}]"#,
+    );
+    let r = &batch[0];
+    {
+        // Version 1's layout, as `lookout serve` created it before the rowid table.
+        let conn = rusqlite::Connection::open(dir.path().join("lookout.db")).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE reports (id TEXT PRIMARY KEY, site TEXT NOT NULL, type TEXT NOT NULL,
+                 occurred_at INTEGER NOT NULL, received_at INTEGER NOT NULL,
+                 fingerprint TEXT NOT NULL, grp TEXT NOT NULL, browser TEXT, url TEXT NOT NULL,
+                 disposition TEXT, report TEXT NOT NULL) WITHOUT ROWID;
+             CREATE INDEX reports_by_site_type_time ON reports (site, type, occurred_at);
+             CREATE INDEX reports_by_site_time ON reports (site, occurred_at);
+             CREATE VIEW reports_readable AS SELECT site, type, report FROM reports;",
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO reports VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, ?8, NULL, ?9)",
+            rusqlite::params![
+                r.id,
+                r.site,
+                r.report_type.as_str(),
+                r.occurred_at.millis(),
+                r.received_at.millis(),
+                r.fingerprint,
+                r.group,
+                r.url,
+                serde_json::to_string(r).unwrap()
+            ],
+        )
+        .unwrap();
+    }
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    assert_eq!(store.count().await.unwrap(), 1);
+    store.put(&batch).await.unwrap();
+    assert_eq!(
+        store.count().await.unwrap(),
+        1,
+        "the migrated row still folds duplicates"
+    );
+    let got = store.recent(&recent("e.com", None, 0, 10)).await.unwrap();
+    assert_eq!(got, batch);
+    drop(store);
+    let conn = rusqlite::Connection::open(dir.path().join("lookout.db")).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+    let readable: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM reports_readable WHERE problem IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(readable, 1, "the view is the current one");
+}

@@ -130,6 +130,51 @@ fn number(n: &str) -> Value {
         .map_or_else(|| Value::String(n.to_owned()), Value::Number)
 }
 
+/// The size DynamoDB bills an item at, in bytes, by its documented rules: attribute names
+/// plus values; strings and binaries by their bytes, numbers one byte per two significant
+/// digits plus one, booleans and nulls one byte, lists and maps 3 bytes plus one per element.
+/// Writes cost one write unit per started kilobyte (1,024 bytes) of this.
+pub fn item_size(item: &Item) -> usize {
+    item.iter().map(|(k, v)| k.len() + value_size(v)).sum()
+}
+
+/// Write request units of one write of `item` (standard table class).
+pub fn write_units(item: &Item) -> usize {
+    item_size(item).div_ceil(1024).max(1)
+}
+
+fn value_size(v: &AttributeValue) -> usize {
+    match v {
+        AttributeValue::S(s) => s.len(),
+        AttributeValue::N(n) => number_size(n),
+        AttributeValue::B(b) => b.as_ref().len(),
+        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+        AttributeValue::L(items) => 3 + items.iter().map(|i| 1 + value_size(i)).sum::<usize>(),
+        AttributeValue::M(map) => {
+            3 + map
+                .iter()
+                .map(|(k, i)| 1 + k.len() + value_size(i))
+                .sum::<usize>()
+        }
+        AttributeValue::Ss(items) => items.iter().map(String::len).sum(),
+        AttributeValue::Ns(items) => items.iter().map(|n| number_size(n)).sum(),
+        AttributeValue::Bs(items) => items.iter().map(|b| b.as_ref().len()).sum(),
+        _ => 0,
+    }
+}
+
+/// A number's size: one byte per two significant digits, plus one.
+fn number_size(n: &str) -> usize {
+    let mantissa = n.split(['e', 'E']).next().unwrap_or(n);
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let significant = digits
+        .trim_start_matches('0')
+        .trim_end_matches('0')
+        .len()
+        .max(1);
+    significant.div_ceil(2) + 1
+}
+
 /// A string attribute.
 pub fn s(item: &Item, key: &str) -> Option<String> {
     match item.get(key) {
@@ -150,6 +195,37 @@ pub fn n(item: &Item, key: &str) -> Option<i64> {
 mod tests {
     use super::*;
     use crate::report::{Options, RequestMeta, decode};
+
+    #[test]
+    fn item_sizes_follow_dynamodb_rules() {
+        let item: Item = [
+            ("pk".to_owned(), AttributeValue::S("abc".into())), // 2 + 3
+            ("n".to_owned(), AttributeValue::N("12345".into())), // 1 + 4
+            ("z".to_owned(), AttributeValue::N("-0.00100".into())), // 1 + 2
+            ("b".to_owned(), AttributeValue::Bool(true)),       // 1 + 1
+            (
+                "m".to_owned(),
+                // 1 + 3 + (1 + 1 + 1) + (1 + 2 + 2)
+                AttributeValue::M(
+                    [
+                        ("x".to_owned(), AttributeValue::S("y".into())),
+                        ("yy".to_owned(), AttributeValue::N("7".into())),
+                    ]
+                    .into(),
+                ),
+            ),
+            (
+                "l".to_owned(),
+                // 1 + 3 + (1 + 2)
+                AttributeValue::L(vec![AttributeValue::S("ab".into())]),
+            ),
+        ]
+        .into();
+        assert_eq!(item_size(&item), 5 + 5 + 3 + 2 + 12 + 7);
+        assert_eq!(write_units(&item), 1);
+        let big: Item = [("s".to_owned(), AttributeValue::S("x".repeat(1024)))].into();
+        assert_eq!(write_units(&big), 2, "1,025 bytes start a second kilobyte");
+    }
 
     #[test]
     fn a_report_round_trips_through_its_item() {

@@ -6,7 +6,9 @@
 //! and 5xx. Item keys are deterministic (the report's id), so a re-delivered report overwrites
 //! its own item instead of adding a second one.
 
+mod client;
 pub mod item;
+#[cfg(feature = "local")]
 pub mod table;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -17,6 +19,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 
+pub use self::client::{ClientError, Connection};
 use self::item::{Item, PK, SK};
 use super::{GroupSummary, PutError, RecentQuery, ReportStore, StoreError, TopQuery};
 use crate::report::{Report, ReportType, Timestamp};
@@ -50,63 +53,6 @@ impl DynamoSettings {
             write_deadline: Duration::from_secs(3),
             initial_backoff: Duration::from_millis(25),
         }
-    }
-}
-
-/// Where the DynamoDB API is.
-#[derive(Debug, Clone, Default)]
-pub struct Connection {
-    /// A local endpoint (DynamoDB Local, moto) instead of AWS.
-    pub endpoint_url: Option<String>,
-    /// The region; from the environment or profile when absent.
-    pub region: Option<String>,
-}
-
-impl Connection {
-    /// Builds a client: the standard credential chain, standard retries (3 attempts),
-    /// bounded timeouts. For a local endpoint with no credentials in the environment, static
-    /// dummy credentials and `us-east-1` are used, as local emulators expect.
-    pub async fn client(&self) -> Client {
-        use aws_config::BehaviorVersion;
-        use aws_sdk_dynamodb::config::retry::RetryConfig;
-        use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
-        let region = self.region.clone().or_else(|| {
-            (self.endpoint_url.is_some()
-                && std::env::var_os("AWS_REGION").is_none()
-                && std::env::var_os("AWS_DEFAULT_REGION").is_none())
-            .then(|| "us-east-1".to_owned())
-        });
-        if let Some(region) = region {
-            loader = loader.region(aws_config::Region::new(region));
-        }
-        if let Some(url) = &self.endpoint_url {
-            loader = loader.endpoint_url(url);
-            if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
-                loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                    "local",
-                    "local",
-                    None,
-                    None,
-                    "lookout-local",
-                ));
-            }
-        }
-        let shared = loader.load().await;
-        let conf = aws_sdk_dynamodb::config::Builder::from(&shared)
-            .retry_config(
-                RetryConfig::standard()
-                    .with_max_attempts(3)
-                    .with_initial_backoff(Duration::from_millis(50)),
-            )
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .operation_attempt_timeout(Duration::from_secs(2))
-                    .operation_timeout(Duration::from_secs(5))
-                    .build(),
-            )
-            .build();
-        Client::from_conf(conf)
     }
 }
 
@@ -220,7 +166,7 @@ impl DynamoStore {
             );
             groups
                 .entry(key)
-                .or_insert_with(|| Aggregate::new(r))
+                .or_insert_with(|| Aggregate::new(r, self.settings.shards))
                 .add(r);
         }
         let shard = if self.settings.shards > 1 {
@@ -351,18 +297,27 @@ struct Aggregate {
     first: Timestamp,
     last: Timestamp,
     browsers: BTreeSet<String>,
+    /// The key of one report item of the problem (not the report: an aggregate stays one
+    /// write unit however large its reports are).
     sample: AttributeValue,
 }
 
 impl Aggregate {
-    fn new(r: &Report) -> Self {
+    fn new(r: &Report, shards: u16) -> Self {
+        let pk = item::report_pk(&r.site, &r.report_type, item::shard_of(r, shards));
         Self {
             group: r.group.clone(),
             count: 0,
             first: r.occurred_at,
             last: r.occurred_at,
             browsers: BTreeSet::new(),
-            sample: item::json_to_av(serde_json::to_value(r).unwrap_or_default()),
+            sample: AttributeValue::M(
+                [
+                    (PK.to_owned(), AttributeValue::S(pk)),
+                    (SK.to_owned(), AttributeValue::S(item::report_sk(r))),
+                ]
+                .into(),
+            ),
         }
     }
 

@@ -1,0 +1,118 @@
+//! DynamoDB clients: one HTTP stack (rustls with ring) and one retry and timeout policy for
+//! every client, and two ways to find credentials.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+use thiserror::Error;
+
+/// Where the DynamoDB API is.
+#[derive(Debug, Clone, Default)]
+pub struct Connection {
+    /// A local endpoint (DynamoDB Local, moto) instead of AWS.
+    pub endpoint_url: Option<String>,
+    /// The region; from the environment (or, for [`Connection::client`], the profile) when
+    /// absent.
+    pub region: Option<String>,
+}
+
+/// A client that cannot be built from the environment.
+#[derive(Debug, Error)]
+pub enum ClientError {
+    /// Neither the connection nor `AWS_REGION` names a region.
+    #[error("no region: set AWS_REGION (Lambda sets it) or name an endpoint")]
+    NoRegion,
+}
+
+impl Connection {
+    /// A client for a terminal or a test: the standard credential chain (environment,
+    /// profiles, SSO, `credential_process`, web identity, container and instance roles).
+    /// For a local endpoint with no credentials in the environment, static dummy credentials
+    /// and `us-east-1` are used, as local emulators expect.
+    #[cfg(feature = "local")]
+    pub async fn client(&self) -> Client {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(https());
+        if let Some(region) = self.region_or_local_default() {
+            loader = loader.region(Region::new(region));
+        }
+        if let Some(url) = &self.endpoint_url {
+            loader = loader.endpoint_url(url);
+            if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+                loader = loader.credentials_provider(local_credentials());
+            }
+        }
+        let shared = loader.load().await;
+        Client::from_conf(policy(aws_sdk_dynamodb::config::Builder::from(&shared)).build())
+    }
+
+    /// A client for the Lambda function: region and credentials from the environment, where
+    /// Lambda puts the function role's credentials, and nowhere else. The bootstrap neither
+    /// carries nor tries profile files, SSO, STS or instance metadata, which keeps it small
+    /// and its cold start short.
+    pub fn from_environment(&self) -> Result<Client, ClientError> {
+        let region = self
+            .region_or_local_default()
+            .or_else(|| std::env::var("AWS_REGION").ok())
+            .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
+            .filter(|r| !r.is_empty())
+            .ok_or(ClientError::NoRegion)?;
+        let mut builder = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region))
+            .http_client(https());
+        builder = match &self.endpoint_url {
+            Some(url) if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() => builder
+                .endpoint_url(url)
+                .credentials_provider(local_credentials()),
+            Some(url) => builder.endpoint_url(url).credentials_provider(
+                aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+            ),
+            None => builder.credentials_provider(
+                aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+            ),
+        };
+        Ok(Client::from_conf(policy(builder).build()))
+    }
+
+    fn region_or_local_default(&self) -> Option<String> {
+        self.region.clone().or_else(|| {
+            (self.endpoint_url.is_some()
+                && std::env::var_os("AWS_REGION").is_none()
+                && std::env::var_os("AWS_DEFAULT_REGION").is_none())
+            .then(|| "us-east-1".to_owned())
+        })
+    }
+}
+
+/// HTTPS with rustls on ring: the SDK's default stack uses aws-lc, which is much larger in
+/// the Lambda artifact for the same TLS 1.3 connections.
+fn https() -> aws_sdk_dynamodb::config::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
+/// Standard retries (3 attempts), bounded timeouts.
+fn policy(builder: aws_sdk_dynamodb::config::Builder) -> aws_sdk_dynamodb::config::Builder {
+    builder
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(3)
+                .with_initial_backoff(Duration::from_millis(50)),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(1))
+                .operation_attempt_timeout(Duration::from_secs(2))
+                .operation_timeout(Duration::from_secs(5))
+                .build(),
+        )
+}
+
+fn local_credentials() -> Credentials {
+    Credentials::new("local", "local", None, None, "lookout-local")
+}

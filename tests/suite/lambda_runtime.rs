@@ -1,0 +1,205 @@
+//! The real `bootstrap` binary, as Lambda runs it: a Lambda Runtime API served here on
+//! loopback hands it the API Gateway events in `events/`, the function writes to the DynamoDB
+//! emulator with the configuration and credentials it reads from its environment, and its
+//! answers come back through the Runtime API.
+
+use std::collections::VecDeque;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::Value;
+use tokio::sync::{Notify, mpsc};
+
+use lookout::report::{Options, RequestMeta, Timestamp, decode};
+
+use crate::emulator::{self, emulator};
+use crate::support::Process;
+
+/// What the function sent back for one invocation.
+#[derive(Debug)]
+enum Outcome {
+    Response(Value),
+    Error(String),
+}
+
+#[derive(Clone)]
+struct Runtime {
+    events: Arc<Mutex<VecDeque<(String, Value)>>>,
+    more: Arc<Notify>,
+    outcomes: mpsc::UnboundedSender<(String, Outcome)>,
+}
+
+async fn next(State(rt): State<Runtime>) -> Response {
+    loop {
+        let notified = rt.more.notified();
+        if let Some((id, event)) = rt.events.lock().unwrap().pop_front() {
+            let deadline = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as u64
+                + 30_000;
+            let mut headers = HeaderMap::new();
+            headers.insert("lambda-runtime-aws-request-id", id.parse().unwrap());
+            headers.insert("lambda-runtime-deadline-ms", deadline.into());
+            headers.insert(
+                "lambda-runtime-invoked-function-arn",
+                "arn:aws:lambda:us-east-1:123456789012:function:lookout"
+                    .parse()
+                    .unwrap(),
+            );
+            headers.insert("lambda-runtime-trace-id", "Root=1-0-0".parse().unwrap());
+            return (headers, event.to_string()).into_response();
+        }
+        notified.await;
+    }
+}
+
+async fn response(State(rt): State<Runtime>, Path(id): Path<String>, body: String) -> StatusCode {
+    let value = serde_json::from_str(&body).unwrap_or(Value::String(body));
+    let _ = rt.outcomes.send((id, Outcome::Response(value)));
+    StatusCode::ACCEPTED
+}
+
+async fn error(State(rt): State<Runtime>, Path(id): Path<String>, body: String) -> StatusCode {
+    let _ = rt.outcomes.send((id, Outcome::Error(body)));
+    StatusCode::ACCEPTED
+}
+
+async fn init_error(State(rt): State<Runtime>, body: String) -> StatusCode {
+    let _ = rt.outcomes.send(("init".into(), Outcome::Error(body)));
+    StatusCode::ACCEPTED
+}
+
+fn event(name: &str) -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("events")
+        .join(name);
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn the_bootstrap_serves_api_gateway_events_and_writes_to_dynamodb() {
+    let (_store, client, table) = emulator::store_with(1).await;
+    let invocations = [
+        ("health.json", 200),
+        ("legacy-csp.json", 204),
+        ("chrome-batch.json", 204),
+        ("bad-body.json", 400),
+        ("oversized-body.json", 413),
+    ];
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let rt = Runtime {
+        events: Arc::new(Mutex::new(
+            invocations
+                .iter()
+                .enumerate()
+                .map(|(i, (name, _))| (format!("req-{i}"), event(name)))
+                .collect(),
+        )),
+        more: Arc::new(Notify::new()),
+        outcomes: tx,
+    };
+    let router = Router::new()
+        .route("/2018-06-01/runtime/invocation/next", get(next))
+        .route(
+            "/2018-06-01/runtime/invocation/{id}/response",
+            post(response),
+        )
+        .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
+        .route("/2018-06-01/runtime/init/error", post(init_error))
+        .with_state(rt);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_bootstrap"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("AWS_LAMBDA_RUNTIME_API", api.to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "lookout")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/lookout")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
+        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "local")
+        .env("AWS_SECRET_ACCESS_KEY", "local")
+        .env("AWS_SESSION_TOKEN", "local")
+        .env("LOOKOUT_TABLE", &table)
+        .env("LOOKOUT_ENDPOINT_URL", &emulator().url)
+        .stdin(Stdio::null())
+        .stdout(log.reopen().unwrap())
+        .stderr(log.reopen().unwrap())
+        .spawn()
+        .expect("the bootstrap binary starts");
+    let _child = Process(child);
+
+    for (i, (name, status)) in invocations.iter().enumerate() {
+        let (id, outcome) = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "no answer to {name}; function log:\n{}",
+                    std::fs::read_to_string(log.path()).unwrap_or_default()
+                )
+            })
+            .unwrap();
+        assert_eq!(id, format!("req-{i}"), "{name}");
+        let resp = match outcome {
+            Outcome::Response(resp) => resp,
+            Outcome::Error(e) => panic!("{name}: the function reported an error: {e}"),
+        };
+        assert_eq!(resp["statusCode"], *status, "{name}: {resp}");
+    }
+
+    // The legacy report and the batch's reports are in the table.
+    let scanned = client.scan().table_name(&table).send().await.unwrap();
+    let reports: Vec<_> = scanned
+        .items()
+        .iter()
+        .filter(|i| {
+            !lookout::store::dynamodb::item::s(i, "pk")
+                .unwrap()
+                .starts_with("AGG#")
+        })
+        .collect();
+    let expected: usize = ["legacy-csp.json", "chrome-batch.json"]
+        .iter()
+        .map(|name| {
+            let e = event(name);
+            let meta = RequestMeta {
+                site: Some("example.com"),
+                user_agent: e["headers"]["user-agent"].as_str(),
+                received_at: Timestamp::now(),
+                endpoint: None,
+            };
+            decode(
+                e["body"].as_str().unwrap().as_bytes(),
+                &meta,
+                &Options::default(),
+            )
+            .unwrap()
+            .reports
+            .len()
+        })
+        .sum();
+    assert!(expected > 2);
+    assert_eq!(reports.len(), expected, "every accepted report is an item");
+    // Logs are JSON lines, as CloudWatch's JSON log format expects.
+    let text = std::fs::read_to_string(log.path()).unwrap();
+    assert!(text.contains("lookout ready"), "{text}");
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        assert!(
+            serde_json::from_str::<Value>(line).is_ok(),
+            "not a JSON log line: {line}"
+        );
+    }
+}
