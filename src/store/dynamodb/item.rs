@@ -1,5 +1,11 @@
 //! The DynamoDB item layout: keys, attributes, and the conversions to and from reports.
 //!
+//! A report item holds the report's attributes except what its keys already say (`site` and
+//! `type` are in `pk`, `occurred_at` and `id` in `sk`) and a CSP body's `documentURL` when it
+//! is the report's `url`: each costs bytes on every write and would be read back identical.
+//! Reading restores them, so a report reads back exactly as it was stored; items that still
+//! carry them (written before) read the same.
+//!
 //! | item | `pk` | `sk` |
 //! | --- | --- | --- |
 //! | report | `{site}#{type}#{shard}` | `{occurred_at}#{id}` (RFC 3339, so newest first with `ScanIndexForward=false`) |
@@ -53,12 +59,27 @@ pub fn expiry(t: Timestamp, retention_days: u32) -> i64 {
     t.millis() / 1000 + i64::from(retention_days) * 86_400
 }
 
+/// Attributes a report item leaves out because its keys hold them.
+const IN_KEYS: [&str; 4] = ["site", "type", "occurred_at", "id"];
+
+/// The body field of a CSP report that repeats the report's URL.
+const DOCUMENT_URL: &str = "documentURL";
+
 /// A report as an item: flat, readable attributes plus the body as a Map.
 pub fn report_item(report: &Report, shards: u16, retention_days: u32) -> Item {
     let mut item = match json_to_av(serde_json::to_value(report).unwrap_or(Value::Null)) {
         AttributeValue::M(m) => m,
         _ => HashMap::new(),
     };
+    for key in IN_KEYS {
+        item.remove(key);
+    }
+    if report.report_type == ReportType::CspViolation
+        && let Some(AttributeValue::M(body)) = item.get_mut("body")
+        && matches!(body.get(DOCUMENT_URL), Some(AttributeValue::S(d)) if *d == report.url)
+    {
+        body.remove(DOCUMENT_URL);
+    }
     let shard = shard_of(report, shards);
     item.insert(
         PK.into(),
@@ -79,6 +100,25 @@ pub fn report_of(item: &Item) -> Result<Report, serde_json::Error> {
         if k != PK && k != SK && k != TTL {
             map.insert(k.clone(), av_to_json(v));
         }
+    }
+    // What the keys hold: `{site}#{type}#{shard}` (neither a site nor a type name has `#`) and
+    // `{occurred_at}#{id}`.
+    if let Some((site, rest)) = s(item, PK).as_deref().and_then(|pk| pk.split_once('#'))
+        && let Some((type_name, _shard)) = rest.rsplit_once('#')
+    {
+        map.entry("site").or_insert_with(|| site.into());
+        map.entry("type").or_insert_with(|| type_name.into());
+    }
+    if let Some((occurred, id)) = s(item, SK).as_deref().and_then(|sk| sk.rsplit_once('#')) {
+        map.entry("occurred_at").or_insert_with(|| occurred.into());
+        map.entry("id").or_insert_with(|| id.into());
+    }
+    if map.get("type").and_then(Value::as_str) == Some(ReportType::CspViolation.as_str())
+        && let Some(url) = map.get("url").and_then(Value::as_str).map(str::to_owned)
+        && !url.is_empty()
+        && let Some(Value::Object(body)) = map.get_mut("body")
+    {
+        body.entry(DOCUMENT_URL).or_insert(Value::String(url));
     }
     serde_json::from_value(Value::Object(map))
 }
@@ -252,7 +292,65 @@ mod tests {
         );
         assert_eq!(n(&item, TTL), Some(1_795_305_598 + 30 * 86_400));
         assert!(matches!(item.get("body"), Some(AttributeValue::M(_))));
-        assert_eq!(s(&item, "site").as_deref(), Some("example.com"));
+        for in_keys in IN_KEYS {
+            assert!(!item.contains_key(in_keys), "{in_keys} is in the keys");
+        }
         assert_eq!(report_of(&item).unwrap(), report);
+    }
+
+    #[test]
+    fn a_csp_report_leaves_out_its_repeated_document_url_and_gets_it_back() {
+        let meta = RequestMeta {
+            site: Some("example.com"),
+            user_agent: None,
+            received_at: Timestamp(1_795_305_600_000),
+            endpoint: None,
+        };
+        let body = br#"[{"type":"csp-violation","url":"https://example.com/a","body":{"documentURL":"https://example.com/a","blockedURL":"inline","effectiveDirective":"script-src"}},
+                        {"type":"csp-violation","url":"https://example.com/a","body":{"documentURL":"https://example.com/b","blockedURL":"inline","effectiveDirective":"script-src"}},
+                        {"type":"x-future-kind","url":"https://example.com/a","body":{"documentURL":"https://example.com/a"}}]"#;
+        let reports = decode(body, &meta, &Options::default()).unwrap().reports;
+        assert_eq!(reports.len(), 3);
+        let items: Vec<Item> = reports.iter().map(|r| report_item(r, 2, 30)).collect();
+        let has_document_url = |i: &Item| match i.get("body") {
+            Some(AttributeValue::M(b)) => b.contains_key(DOCUMENT_URL),
+            _ => panic!("no body"),
+        };
+        assert!(!has_document_url(&items[0]), "the same as url: left out");
+        assert!(has_document_url(&items[1]), "another document: kept");
+        assert!(has_document_url(&items[2]), "not a CSP report: kept");
+        for (item, report) in items.iter().zip(&reports) {
+            assert_eq!(&report_of(item).unwrap(), report);
+            assert!(item_size(item) < item_size(&legacy_item(report)));
+        }
+    }
+
+    #[test]
+    fn items_written_with_every_attribute_read_the_same() {
+        let meta = RequestMeta {
+            site: Some("example.com"),
+            user_agent: None,
+            received_at: Timestamp(1_795_305_600_000),
+            endpoint: None,
+        };
+        let body = br#"{"csp-report":{"document-uri":"https://example.com/","blocked-uri":"https://x.example/","effective-directive":"img-src"}}"#;
+        let report = decode(body, &meta, &Options::default())
+            .unwrap()
+            .reports
+            .remove(0);
+        assert_eq!(report_of(&legacy_item(&report)).unwrap(), report);
+    }
+
+    /// The item as the first layout wrote it: every attribute of the report.
+    fn legacy_item(report: &Report) -> Item {
+        let AttributeValue::M(mut item) = json_to_av(serde_json::to_value(report).unwrap()) else {
+            unreachable!()
+        };
+        item.insert(
+            PK.into(),
+            AttributeValue::S(report_pk(&report.site, &report.report_type, 0)),
+        );
+        item.insert(SK.into(), AttributeValue::S(report_sk(report)));
+        item
     }
 }
