@@ -17,8 +17,8 @@ wait_http() { # url
 # Reports per request of each payload kind.
 declare -A per_request=([legacy]=1 [batch20]=20)
 
-# One Lua script per payload kind; {N} (the request number, with a per-run prefix) makes every
-# request's reports unique, so no store folds a duplicate.
+# One Lua script per payload kind; {N} (the thread and request numbers) makes every request's
+# reports unique, so no store folds a duplicate.
 write_payloads() {
   local legacy item batch
   legacy='{"csp-report":{"document-uri":"https://example.com/page/{N}","referrer":"","violated-directive":"img-src","effective-directive":"img-src","original-policy":"default-src '"'"'self'"'"'; report-uri /r/example.com","disposition":"report","blocked-uri":"https://tracker.example.net/pixel.gif","status-code":200,"script-sample":""}}'
@@ -30,11 +30,17 @@ write_payloads() {
 
 write_lua() { # name content-type body-template
   cat >"$work/$1.lua" <<LUA
+-- Each wrk thread gets its own number (setup runs in the main state, once per thread), so
+-- threads never send the same report.
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
 local n = 0
-local prefix = tostring(math.random(1, 1000000000))
 function request()
   n = n + 1
-  local body = string.gsub([=[$3]=], "{N}", prefix .. "-" .. n)
+  local body = string.gsub([=[$3]=], "{N}", tid .. "-" .. n)
   return wrk.format("POST", wrk.path, {["Content-Type"] = "$2"}, body)
 end
 LUA
