@@ -40,9 +40,48 @@ fn bench(c: &mut Criterion) {
         endpoint: None,
     };
     let batch = batch20();
+    let fixture = |path: &str| {
+        std::fs::read_to_string(format!(
+            "{}/tests/fixtures/{path}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    };
+    // One group per format: the whole request body, its report count, next to its floor.
     for (name, body, n) in [
         ("legacy_csp", LEGACY.to_owned(), 1u64),
         ("batch20", batch, 20),
+        (
+            "reporting_csp",
+            fixture("peers/icco-reportd__reportto__real-life.json"),
+            1,
+        ),
+        (
+            "reporting_nel",
+            fixture("peers/icco-reportd__reportto__nel.json"),
+            36,
+        ),
+        (
+            "safari_single",
+            fixture("lookout/safari-single-object.json"),
+            1,
+        ),
+        (
+            "deprecation",
+            fixture("peers/icco-reportd__reporting__deprecation.json"),
+            1,
+        ),
+        ("hpkp", fixture("peers/django-lookout__hpkp_1.json"), 1),
+        (
+            "expect_ct",
+            fixture("peers/django-lookout__expect_ct_1.json"),
+            1,
+        ),
+        (
+            "expect_staple",
+            fixture("peers/django-lookout__expect_staple_1.json"),
+            1,
+        ),
     ] {
         let mut g = c.benchmark_group(name);
         g.throughput(Throughput::Elements(n));

@@ -331,7 +331,12 @@ impl NoiseFilter {
         if self.patterns.is_empty() || source.is_empty() {
             return None;
         }
-        let lower = source.to_ascii_lowercase();
+        // Most sources are lower case already: no copy for them.
+        let lower = if source.bytes().any(|b| b.is_ascii_uppercase()) {
+            std::borrow::Cow::Owned(source.to_ascii_lowercase())
+        } else {
+            std::borrow::Cow::Borrowed(source)
+        };
         let s = Source::parse(&lower);
         let mut best: Option<usize> = None;
         let mut consider = |i: Option<&usize>| {

@@ -231,19 +231,16 @@ fn finish(
     if let Some(reason) = noise(&d, meta, opts) {
         return filtered(reason);
     }
-    let report_host = host_of(&d.url);
     let site = match meta.site {
         Some(s) => s.to_owned(),
-        None => report_host.clone().ok_or(RejectReason::NoSite)?,
+        None => host_of(&d.url).ok_or(RejectReason::NoSite)?,
     };
     if !opts.allowed_sites.allows(&site) {
         return filtered(FilterReason::SiteNotAllowed);
     }
     if opts.strict_site
         && meta.site.is_some()
-        && !report_host
-            .as_deref()
-            .is_some_and(|h| site::is_same_or_subdomain(h, &site))
+        && !host_of(&d.url).is_some_and(|h| site::is_same_or_subdomain(&h, &site))
     {
         return filtered(FilterReason::ForeignSite);
     }
