@@ -7,7 +7,8 @@
   exec -> first `GET /runtime/invocation/next` (init done: configuration, DynamoDB client,
   logging), -> first response (the `events/health.json` invocation), -> second response (the
   `events/legacy-csp.json` invocation, whose report is written to the DynamoDB endpoint
-  given: the first connection and signed request included).
+  given: the first connection and signed request included). Then two warm invocations (the
+  legacy report again, and `events/chrome-batch.json`), timed from event handed out to answer.
 
 Not a test: a script that measures. Usage:
 
@@ -110,7 +111,8 @@ def bootstrap_once(bootstrap, dynamodb, table):
         "lock": lock,
         "answered": threading.Condition(lock),
         "idle": threading.Event(),
-        "events": [("health", event("health.json")), ("report", event("legacy-csp.json"))],
+        "events": [("health", event("health.json")), ("report", event("legacy-csp.json")),
+                   ("warm", event("legacy-csp.json")), ("batch", event("chrome-batch.json"))],
         "next_calls": [],
         "answers": [],
     }
@@ -138,7 +140,7 @@ def bootstrap_once(bootstrap, dynamodb, table):
     proc = subprocess.Popen([bootstrap], env=env, stdout=log, stderr=log)
     try:
         with lock:
-            ok = state["answered"].wait_for(lambda: len(state["answers"]) >= 2, timeout=20)
+            ok = state["answered"].wait_for(lambda: len(state["answers"]) >= 4, timeout=20)
         if not ok:
             log.seek(0)
             raise RuntimeError(f"bootstrap answered {state['answers']}: "
@@ -150,10 +152,12 @@ def bootstrap_once(bootstrap, dynamodb, table):
         init = state["next_calls"][0] - t0
         first = state["answers"][0][0] - t0
         stored = state["answers"][1][0] - t0
+        warm = state["answers"][2][0] - state["next_calls"][2]
+        batch = state["answers"][3][0] - state["next_calls"][3]
         log.seek(0)
         lines = log.read().decode(errors="replace").splitlines()
         after_init = [line for line in lines if "lookout ready" not in line]
-        return init, first, stored, sum(len(line) + 1 for line in after_init)
+        return init, first, stored, sum(len(line) + 1 for line in after_init) / 4, warm, batch
     finally:
         proc.terminate()
         proc.wait()
@@ -180,8 +184,10 @@ def main():
     summary("`bootstrap`: first invocation answered (`health.json`)", [x[1] for x in lam])
     summary("`bootstrap`: first report stored in DynamoDB (`legacy-csp.json`)",
             [x[2] for x in lam])
-    print(f"\nfunction log bytes for the two invocations (the function's own lines; Lambda adds"
-          f" its platform lines): {statistics.median(x[3] for x in lam):.0f}")
+    summary("`bootstrap`, warm: one legacy report, event to answer", [x[4] for x in lam])
+    summary("`bootstrap`, warm: `chrome-batch.json`, event to answer", [x[5] for x in lam])
+    print(f"\nfunction log bytes per invocation (its own lines; Lambda adds its platform lines):"
+          f" {statistics.median(x[3] for x in lam):.0f}")
 
 
 if __name__ == "__main__":
