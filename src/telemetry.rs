@@ -92,42 +92,24 @@ impl RequestCounts {
 }
 
 impl RequestCounts {
-    /// Prints the counts as CloudWatch Embedded Metric Format lines on stdout, namespace
-    /// `Lookout`: `Accepted`, `Filtered`, `Rejected` without dimensions, and `Accepted` per
-    /// `Type`. Sites are never a dimension (anyone can invent site names, and every dimension
-    /// value is a billed metric); types outside the known list count as `other`.
-    pub fn emit_emf(&self, at: Timestamp) {
-        for line in self.emf_lines(at) {
+    /// Prints the counts as CloudWatch Embedded Metric Format on stdout, namespace `Lookout`:
+    /// `Accepted`, `Filtered`, `Rejected` without dimensions, and `Accepted` per `Type`. The
+    /// document is also the request's log line (site, counts by type and reason as plain
+    /// properties), so Lambda logs one line per request instead of a line plus metrics.
+    /// Sites are never a dimension (anyone can invent site names, and every dimension value is
+    /// a billed metric); types outside the known list count as `other`.
+    pub fn emit_emf(&self, at: Timestamp, site: Option<&str>) {
+        for line in self.emf_lines(at, site) {
             println!("{line}");
         }
     }
 
-    /// The EMF lines (one JSON document each).
-    pub fn emf_lines(&self, at: Timestamp) -> Vec<String> {
+    /// The EMF documents: one with the request's counts, which also carries the per-type
+    /// metric when every accepted report has one type (the usual case), then one per type
+    /// when there are several.
+    pub fn emf_lines(&self, at: Timestamp, site: Option<&str>) -> Vec<String> {
         let sum = |m: &BTreeMap<&'static str, u64>| m.values().sum::<u64>();
         let accepted: u64 = self.accepted.values().sum();
-        let mut lines = vec![
-            serde_json::json!({
-                "_aws": {
-                    "Timestamp": at.millis(),
-                    "CloudWatchMetrics": [{
-                        "Namespace": "Lookout",
-                        "Dimensions": [[]],
-                        "Metrics": [
-                            {"Name": "Accepted", "Unit": "Count"},
-                            {"Name": "Filtered", "Unit": "Count"},
-                            {"Name": "Rejected", "Unit": "Count"}
-                        ]
-                    }]
-                },
-                "Accepted": accepted,
-                "Filtered": sum(&self.filtered),
-                "Rejected": sum(&self.rejected),
-                "filtered_by_reason": self.filtered,
-                "rejected_by_reason": self.rejected,
-            })
-            .to_string(),
-        ];
         let mut by_type: BTreeMap<&str, u64> = BTreeMap::new();
         for (t, n) in &self.accepted {
             let known =
@@ -136,22 +118,56 @@ impl RequestCounts {
                 .entry(if known { t.as_str() } else { "other" })
                 .or_default() += n;
         }
-        for (t, n) in by_type {
-            lines.push(
-                serde_json::json!({
-                    "_aws": {
-                        "Timestamp": at.millis(),
-                        "CloudWatchMetrics": [{
-                            "Namespace": "Lookout",
-                            "Dimensions": [["Type"]],
-                            "Metrics": [{"Name": "Accepted", "Unit": "Count"}]
-                        }]
-                    },
-                    "Type": t,
-                    "Accepted": n,
-                })
-                .to_string(),
-            );
+        let per_type_directive = serde_json::json!({
+            "Namespace": "Lookout",
+            "Dimensions": [["Type"]],
+            "Metrics": [{"Name": "Accepted", "Unit": "Count"}]
+        });
+        let mut directives = vec![serde_json::json!({
+            "Namespace": "Lookout",
+            "Dimensions": [[]],
+            "Metrics": [
+                {"Name": "Accepted", "Unit": "Count"},
+                {"Name": "Filtered", "Unit": "Count"},
+                {"Name": "Rejected", "Unit": "Count"}
+            ]
+        })];
+        let single_type = match by_type.len() {
+            1 => by_type.keys().next().copied(),
+            _ => None,
+        };
+        if single_type.is_some() {
+            directives.push(per_type_directive.clone());
+        }
+        let mut first = serde_json::json!({
+            "_aws": {"Timestamp": at.millis(), "CloudWatchMetrics": directives},
+            "message": "reports",
+            "site": site.unwrap_or("-"),
+            "Accepted": accepted,
+            "Filtered": sum(&self.filtered),
+            "Rejected": sum(&self.rejected),
+            "accepted_by_type": self.accepted,
+            "filtered_by_reason": self.filtered,
+            "rejected_by_reason": self.rejected,
+        });
+        if let Some(t) = single_type {
+            first["Type"] = t.into();
+        }
+        let mut lines = vec![first.to_string()];
+        if single_type.is_none() {
+            for (t, n) in by_type {
+                lines.push(
+                    serde_json::json!({
+                        "_aws": {
+                            "Timestamp": at.millis(),
+                            "CloudWatchMetrics": [per_type_directive.clone()]
+                        },
+                        "Type": t,
+                        "Accepted": n,
+                    })
+                    .to_string(),
+                );
+            }
         }
         lines
     }
@@ -211,7 +227,7 @@ mod tests {
             reason: FilterReason::Sampled,
         });
         let lines: Vec<serde_json::Value> = RequestCounts::of(&batch)
-            .emf_lines(meta.received_at)
+            .emf_lines(meta.received_at, Some("example.com"))
             .iter()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
@@ -220,16 +236,47 @@ mod tests {
         assert_eq!(total["Accepted"], 4);
         assert_eq!(total["Filtered"], 1);
         assert_eq!(total["Rejected"], 1);
+        assert_eq!(total["site"], "example.com", "the request's log line");
+        assert_eq!(total["accepted_by_type"]["x-invented"], 1);
         assert_eq!(
             total["_aws"]["CloudWatchMetrics"][0]["Namespace"],
             "Lookout"
         );
+        assert!(total.get("Type").is_none(), "several types: one line each");
         assert_eq!(total["_aws"]["Timestamp"], 1_795_305_600_000i64);
         assert_eq!(lines[1]["Type"], "deprecation");
         assert_eq!(lines[1]["Accepted"], 2);
         assert_eq!(lines[2]["Type"], "other", "invented types share one metric");
         assert_eq!(lines[2]["Accepted"], 2);
-        let text = lines.iter().map(ToString::to_string).collect::<String>();
-        assert!(!text.contains("example.com"), "sites are never dimensions");
+        let dimensions: Vec<&serde_json::Value> = lines
+            .iter()
+            .flat_map(|l| l["_aws"]["CloudWatchMetrics"].as_array().unwrap())
+            .map(|d| &d["Dimensions"])
+            .collect();
+        let text = dimensions
+            .iter()
+            .map(ToString::to_string)
+            .collect::<String>();
+        assert!(!text.contains("site"), "sites are never dimensions");
+    }
+
+    #[test]
+    fn a_request_of_one_type_is_one_emf_line() {
+        let meta = RequestMeta {
+            site: Some("example.com"),
+            user_agent: None,
+            received_at: Timestamp(1_795_305_600_000),
+            endpoint: None,
+        };
+        let body = br#"{"csp-report":{"document-uri":"https://example.com/","blocked-uri":"https://x.example/","effective-directive":"img-src"}}"#;
+        let batch = decode(body, &meta, &Options::default()).unwrap();
+        let lines = RequestCounts::of(&batch).emf_lines(meta.received_at, Some("example.com"));
+        assert_eq!(lines.len(), 1);
+        let doc: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+        assert_eq!(doc["Type"], "csp-violation");
+        assert_eq!(doc["Accepted"], 1);
+        let directives = doc["_aws"]["CloudWatchMetrics"].as_array().unwrap();
+        assert_eq!(directives.len(), 2);
+        assert_eq!(directives[1]["Dimensions"], serde_json::json!([["Type"]]));
     }
 }

@@ -141,9 +141,10 @@ async fn collect(
     } else {
         respond::accepted(&headers)
     };
-    counts.log(site.as_deref());
     if state.emf {
-        counts.emit_emf(received_at);
+        counts.emit_emf(received_at, site.as_deref());
+    } else {
+        counts.log(site.as_deref());
     }
     response
 }
