@@ -193,6 +193,16 @@ mod tests {
     use crate::report::{FilterReason, Filtered, Options, RequestMeta, decode};
     use tracing::Level;
 
+    /// A request for `example.com` at a fixed time.
+    fn meta() -> RequestMeta<'static> {
+        RequestMeta {
+            site: Some("example.com"),
+            user_agent: None,
+            received_at: Timestamp(1_795_305_600_000),
+            endpoint: None,
+        }
+    }
+
     #[test]
     fn log_filter_reads_rust_log_directives_and_falls_back_to_info() {
         let f = log_filter(Some("WARN"));
@@ -210,12 +220,7 @@ mod tests {
 
     #[test]
     fn emf_lines_count_by_type_without_site_dimensions() {
-        let meta = RequestMeta {
-            site: Some("example.com"),
-            user_agent: None,
-            received_at: Timestamp(1_795_305_600_000),
-            endpoint: None,
-        };
+        let meta = meta();
         let body = br#"[{"type":"deprecation","url":"https://example.com/","body":{"id":"a"}},
                         {"type":"deprecation","url":"https://example.com/","body":{"id":"b"}},
                         {"type":"x-invented","url":"https://example.com/","body":{}},
@@ -248,26 +253,23 @@ mod tests {
         assert_eq!(lines[1]["Accepted"], 2);
         assert_eq!(lines[2]["Type"], "other", "invented types share one metric");
         assert_eq!(lines[2]["Accepted"], 2);
-        let dimensions: Vec<&serde_json::Value> = lines
+        // Sites are never dimensions: every dimension set is none, or the type alone.
+        for directive in lines
             .iter()
             .flat_map(|l| l["_aws"]["CloudWatchMetrics"].as_array().unwrap())
-            .map(|d| &d["Dimensions"])
-            .collect();
-        let text = dimensions
-            .iter()
-            .map(ToString::to_string)
-            .collect::<String>();
-        assert!(!text.contains("site"), "sites are never dimensions");
+        {
+            for set in directive["Dimensions"].as_array().unwrap() {
+                assert!(
+                    *set == serde_json::json!([]) || *set == serde_json::json!(["Type"]),
+                    "unexpected dimensions {set}"
+                );
+            }
+        }
     }
 
     #[test]
     fn a_request_of_one_type_is_one_emf_line() {
-        let meta = RequestMeta {
-            site: Some("example.com"),
-            user_agent: None,
-            received_at: Timestamp(1_795_305_600_000),
-            endpoint: None,
-        };
+        let meta = meta();
         let body = br#"{"csp-report":{"document-uri":"https://example.com/","blocked-uri":"https://x.example/","effective-directive":"img-src"}}"#;
         let batch = decode(body, &meta, &Options::default()).unwrap();
         let lines = RequestCounts::of(&batch).emf_lines(meta.received_at, Some("example.com"));

@@ -49,7 +49,8 @@ fn reports(n: usize, site: &str, t0: i64) -> Vec<Report> {
     .reports
 }
 
-async fn scan_all(client: &Client, table: &str) -> Vec<item::Item> {
+/// Every item of a table, over all scan pages.
+pub(crate) async fn scan_all(client: &Client, table: &str) -> Vec<item::Item> {
     let mut out = Vec::new();
     let mut start = None;
     loop {
@@ -69,7 +70,8 @@ async fn scan_all(client: &Client, table: &str) -> Vec<item::Item> {
     out
 }
 
-fn report_items(items: &[item::Item]) -> Vec<&item::Item> {
+/// The report items among a table's items (not the aggregates).
+pub(crate) fn report_items(items: &[item::Item]) -> Vec<&item::Item> {
     items
         .iter()
         .filter(|i| !item::s(i, PK).unwrap_or_default().starts_with("AGG#"))

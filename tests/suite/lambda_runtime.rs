@@ -18,6 +18,7 @@ use tokio::sync::{Notify, mpsc};
 
 use lookout::report::{Options, RequestMeta, Timestamp, decode};
 
+use crate::dynamo::{report_items, scan_all};
 use crate::emulator::{self, emulator};
 use crate::support::Process;
 
@@ -161,16 +162,8 @@ async fn the_bootstrap_serves_api_gateway_events_and_writes_to_dynamodb() {
     }
 
     // The legacy report and the batch's reports are in the table.
-    let scanned = client.scan().table_name(&table).send().await.unwrap();
-    let reports: Vec<_> = scanned
-        .items()
-        .iter()
-        .filter(|i| {
-            !lookout::store::dynamodb::item::s(i, "pk")
-                .unwrap()
-                .starts_with("AGG#")
-        })
-        .collect();
+    let items = scan_all(&client, &table).await;
+    let reports = report_items(&items);
     let expected: usize = ["legacy-csp.json", "chrome-batch.json"]
         .iter()
         .map(|name| {

@@ -64,17 +64,15 @@ impl Connection {
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(region))
             .http_client(https());
-        builder = match &self.endpoint_url {
-            Some(url) if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() => builder
-                .endpoint_url(url)
-                .credentials_provider(local_credentials()),
-            Some(url) => builder.endpoint_url(url).credentials_provider(
-                aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
-            ),
-            None => builder.credentials_provider(
-                aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
-            ),
-        };
+        builder.set_endpoint_url(self.endpoint_url.clone());
+        let builder =
+            if self.endpoint_url.is_some() && std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+                builder.credentials_provider(local_credentials())
+            } else {
+                builder.credentials_provider(
+                    aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+                )
+            };
         Ok(Client::from_conf(policy(builder).build()))
     }
 

@@ -236,6 +236,16 @@ mod tests {
     use super::*;
     use crate::report::{Options, RequestMeta, decode};
 
+    /// A request for `example.com` at a fixed time.
+    fn meta(user_agent: Option<&'static str>) -> RequestMeta<'static> {
+        RequestMeta {
+            site: Some("example.com"),
+            user_agent,
+            received_at: Timestamp(1_795_305_600_000),
+            endpoint: None,
+        }
+    }
+
     #[test]
     fn item_sizes_follow_dynamodb_rules() {
         let item: Item = [
@@ -269,12 +279,7 @@ mod tests {
 
     #[test]
     fn a_report_round_trips_through_its_item() {
-        let meta = RequestMeta {
-            site: Some("example.com"),
-            user_agent: Some("Mozilla/5.0 Chrome/120.0 Safari/537.36"),
-            received_at: Timestamp(1_795_305_600_000),
-            endpoint: None,
-        };
+        let meta = meta(Some("Mozilla/5.0 Chrome/120.0 Safari/537.36"));
         let body = br#"[{"type":"network-error","age":1500,"url":"https://example.com/x","body":{"type":"http.error","phase":"application","status_code":502,"sampling_fraction":0.25,"elapsed_time":30,"extra":{"nested":[1,"a",null,true]}}}]"#;
         let report = decode(body, &meta, &Options::default())
             .unwrap()
@@ -300,12 +305,7 @@ mod tests {
 
     #[test]
     fn a_csp_report_leaves_out_its_repeated_document_url_and_gets_it_back() {
-        let meta = RequestMeta {
-            site: Some("example.com"),
-            user_agent: None,
-            received_at: Timestamp(1_795_305_600_000),
-            endpoint: None,
-        };
+        let meta = meta(None);
         let body = br#"[{"type":"csp-violation","url":"https://example.com/a","body":{"documentURL":"https://example.com/a","blockedURL":"inline","effectiveDirective":"script-src"}},
                         {"type":"csp-violation","url":"https://example.com/a","body":{"documentURL":"https://example.com/b","blockedURL":"inline","effectiveDirective":"script-src"}},
                         {"type":"x-future-kind","url":"https://example.com/a","body":{"documentURL":"https://example.com/a"}}]"#;
@@ -327,12 +327,7 @@ mod tests {
 
     #[test]
     fn items_written_with_every_attribute_read_the_same() {
-        let meta = RequestMeta {
-            site: Some("example.com"),
-            user_agent: None,
-            received_at: Timestamp(1_795_305_600_000),
-            endpoint: None,
-        };
+        let meta = meta(None);
         let body = br#"{"csp-report":{"document-uri":"https://example.com/","blocked-uri":"https://x.example/","effective-directive":"img-src"}}"#;
         let report = decode(body, &meta, &Options::default())
             .unwrap()
