@@ -1,9 +1,13 @@
 //! Typing of known body fields: renames from older vocabularies, coercion of numbers sent as
 //! strings, removal of nulls. A value of the wrong kind is moved under `_invalid`, not lost.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Number, Value};
 
+use super::body::Body;
 use super::model::Timestamp;
+use super::node::{Entries, Node};
 
 /// The kind a known field must have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,105 +57,128 @@ pub(crate) const fn fa(name: &'static str, kind: Kind, aliases: &'static [&'stat
 /// The key under which values of the wrong kind are kept.
 pub(crate) const INVALID_KEY: &str = "_invalid";
 
-/// Applies `fields` to `body`: renames aliases, coerces kinds, drops nulls everywhere at the top
-/// level, and moves values that cannot be coerced under `_invalid`.
+/// Types a body's entries with `fields`: renames aliases, coerces kinds, drops nulls everywhere
+/// at the top level, and moves values that cannot be coerced under `_invalid`.
 ///
-/// One pass over the body's entries (no per-field map searches): reports arrive by the
-/// thousand, and most of their keys are known.
-pub(crate) fn apply(body: &mut Map<String, Value>, fields: &[Field]) {
-    let old = std::mem::take(body);
+/// Entries are taken in key order with the last duplicate winning, as a JSON object parsed
+/// into a map would give them; known fields are found by a scan of the type's table.
+pub(crate) fn apply(mut entries: Entries<'_>, fields: &[Field]) -> Body {
+    // Stable: among equal keys the document order stays, so the last of a run is the last sent.
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut sent: Vec<(Cow<'_, str>, Node<'_>)> = Vec::with_capacity(entries.len());
+    for (key, value) in entries {
+        match sent.last_mut() {
+            Some(prev) if prev.0 == key => *prev = (key, value),
+            _ => sent.push((key, value)),
+        }
+    }
+    sent.retain(|(_, v)| *v != Node::Null);
     // An alias yields to its field's current name when both were sent.
     let mut current_sent = [false; 32];
     for (i, field) in fields.iter().enumerate().take(32) {
-        current_sent[i] =
-            !field.aliases.is_empty() && old.get(field.name).is_some_and(|v| !v.is_null());
+        current_sent[i] = !field.aliases.is_empty() && sent.iter().any(|(k, _)| k == field.name);
     }
+    let mut body = Body::with_capacity(sent.len() + 1);
     let mut invalid = Map::new();
-    for (key, mut value) in old {
-        if value.is_null() {
-            continue;
-        }
+    for (key, value) in sent {
         let found = fields.iter().enumerate().find_map(|(i, f)| {
             if f.name == key {
                 Some((i, f, false))
-            } else if f.aliases.contains(&key.as_str()) {
+            } else if f.aliases.contains(&key.as_ref()) {
                 Some((i, f, true))
             } else {
                 None
             }
         });
         let Some((i, field, is_alias)) = found else {
-            body.insert(key, value);
+            put(&mut body, key.into_owned(), value.into_value());
             continue;
         };
         if is_alias && current_sent.get(i).copied().unwrap_or(false) {
-            body.insert(key, value);
+            put(&mut body, key.into_owned(), value.into_value());
             continue;
         }
-        let name = if is_alias { field.name.to_owned() } else { key };
-        match coerce(&mut value, field.kind) {
-            Coerced::Keep => {
-                body.insert(name, value);
-            }
+        let name = if is_alias {
+            field.name.to_owned()
+        } else {
+            key.into_owned()
+        };
+        match coerce(value, field.kind) {
+            Coerced::Keep(v) => put(&mut body, name, v),
             Coerced::Drop => {}
-            Coerced::Invalid => {
-                invalid.insert(name, value);
+            Coerced::Invalid(v) => {
+                invalid.insert(name, v);
             }
         }
     }
     if !invalid.is_empty() {
         body.insert(INVALID_KEY.to_owned(), Value::Object(invalid));
     }
+    body
+}
+
+/// Adds an entry: appended when it sorts last (the common case), else inserted in place.
+fn put(body: &mut Body, key: String, value: Value) {
+    if body.last_key().is_none_or(|last| *last < *key) {
+        body.push_sorted(key, value);
+    } else {
+        body.insert(key, value);
+    }
 }
 
 enum Coerced {
-    Keep,
+    Keep(Value),
     Drop,
-    Invalid,
+    Invalid(Value),
 }
 
-/// Coerces `value` in place to `kind`, or says to drop it or set it aside.
-fn coerce(value: &mut Value, kind: Kind) -> Coerced {
-    let replacement = match (kind, &*value) {
-        (_, Value::Null) => return Coerced::Drop,
-        (Kind::Any, _) => return Coerced::Keep,
-        (Kind::Str | Kind::Url, Value::String(s)) if s.is_empty() => return Coerced::Drop,
-        (Kind::Str | Kind::Url | Kind::Date, Value::String(_)) => return Coerced::Keep,
-        (Kind::Str | Kind::Url, Value::Number(n)) => Value::String(n.to_string()),
-        (Kind::Str, Value::Bool(b)) => Value::String(b.to_string()),
-        (Kind::Int, Value::Number(n)) => match int_of(n) {
-            Some(_) if n.is_i64() => return Coerced::Keep,
-            Some(i) => Value::from(i),
-            None => return Coerced::Invalid,
+/// Coerces `node` to `kind`, or says to drop it or set it aside.
+fn coerce(node: Node<'_>, kind: Kind) -> Coerced {
+    use Coerced::{Drop, Invalid, Keep};
+    match (kind, node) {
+        (_, Node::Null) => Drop,
+        (Kind::Any, v) => Keep(v.into_value()),
+        (Kind::Str | Kind::Url, Node::Str(s)) if s.is_empty() => Drop,
+        (Kind::Str | Kind::Url | Kind::Date, Node::Str(s)) => Keep(Value::String(s.into_owned())),
+        (Kind::Str | Kind::Url, Node::Num(n)) => Keep(Value::String(n.to_string())),
+        (Kind::Str, Node::Bool(b)) => Keep(Value::String(b.to_string())),
+        (Kind::Int, Node::Num(n)) => match int_of(&n) {
+            Some(_) if n.is_i64() => Keep(Value::Number(n)),
+            Some(i) => Keep(Value::from(i)),
+            None => Invalid(Value::Number(n)),
         },
-        (Kind::Int, Value::String(s)) => match s.trim() {
-            "" => return Coerced::Drop,
+        (Kind::Int, Node::Str(s)) => match s.trim() {
+            "" => Drop,
             t => match t.parse::<i64>() {
-                Ok(i) => Value::from(i),
-                Err(_) => return Coerced::Invalid,
+                Ok(i) => Keep(Value::from(i)),
+                Err(_) => Invalid(Value::String(s.into_owned())),
             },
         },
-        (Kind::Num, Value::Number(_)) | (Kind::Bool, Value::Bool(_)) => return Coerced::Keep,
-        (Kind::Num, Value::String(s)) => match s.trim() {
-            "" => return Coerced::Drop,
+        (Kind::Num, Node::Num(n)) => Keep(Value::Number(n)),
+        (Kind::Bool, Node::Bool(b)) => Keep(Value::Bool(b)),
+        (Kind::Num, Node::Str(s)) => match s.trim() {
+            "" => Drop,
             t => match t.parse::<f64>().ok().and_then(Number::from_f64) {
-                Some(n) => Value::Number(n),
-                None => return Coerced::Invalid,
+                Some(n) => Keep(Value::Number(n)),
+                None => Invalid(Value::String(s.into_owned())),
             },
         },
-        (Kind::Bool, Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
-            "true" => Value::Bool(true),
-            "false" => Value::Bool(false),
-            _ => return Coerced::Invalid,
+        (Kind::Bool, Node::Str(s)) => {
+            let t = s.trim();
+            if t.eq_ignore_ascii_case("true") {
+                Keep(Value::Bool(true))
+            } else if t.eq_ignore_ascii_case("false") {
+                Keep(Value::Bool(false))
+            } else {
+                Invalid(Value::String(s.into_owned()))
+            }
+        }
+        (Kind::Date, Node::Num(n)) => match n.as_i64() {
+            Some(ms) if ms >= 0 => Keep(Value::String(Timestamp(ms).to_string())),
+            _ => Invalid(Value::Number(n)),
         },
-        (Kind::Date, Value::Number(n)) => match n.as_i64() {
-            Some(ms) if ms >= 0 => Value::String(Timestamp(ms).to_string()),
-            _ => return Coerced::Invalid,
-        },
-        _ => return Coerced::Invalid,
-    };
-    *value = replacement;
-    Coerced::Keep
+        (_, v) => Invalid(v.into_value()),
+    }
 }
 
 /// A number as a whole number, if it is one (a float like `36.0` counts).
@@ -163,22 +190,17 @@ fn int_of(n: &Number) -> Option<i64> {
     (f.fract() == 0.0 && f.abs() < 9.0e15).then_some(f as i64)
 }
 
-/// The string value of `key`, if it is a non-empty string.
-pub(crate) fn str_of<'a>(body: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
-    body.get(key)
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
     fn run(v: Value, fields: &[Field]) -> Value {
-        let mut m = v.as_object().unwrap().clone();
-        apply(&mut m, fields);
-        Value::Object(m)
+        let text = v.to_string();
+        let Node::Object(entries) = serde_json::from_str::<Node<'_>>(&text).unwrap() else {
+            panic!("not an object")
+        };
+        Value::Object(apply(entries, fields).into_map())
     }
 
     #[test]

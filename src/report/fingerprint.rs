@@ -6,16 +6,16 @@
 //! - NEL: error type + phase + host of the failing request.
 //! - Others: type + the field naming the problem (deprecation id, feature id, ...).
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::fields::str_of;
+use super::body::Body;
 use super::model::ReportType;
 use super::weburl::WebUrl;
 
 /// The readable grouping key of a report.
-pub fn group_key(t: &ReportType, url: &str, body: &Map<String, Value>) -> String {
-    let get = |k: &str| str_of(body, k).unwrap_or("");
+pub(crate) fn group_key(t: &ReportType, url: &str, body: &Body) -> String {
+    let get = |k: &str| body.str_of(k).unwrap_or("");
     let mut key = Key(String::with_capacity(96));
     key.0.push_str(t.as_str());
     match t {
@@ -143,7 +143,7 @@ mod tests {
     use serde_json::json;
 
     fn key(t: ReportType, url: &str, body: Value) -> String {
-        group_key(&t, url, body.as_object().unwrap())
+        group_key(&t, url, &Body::from(body))
     }
 
     #[test]

@@ -3,12 +3,14 @@
 //! Pure and synchronous: bytes and request metadata in, normalized [`Report`]s out. Nothing
 //! here knows about HTTP, Lambda or storage.
 
+mod body;
 mod browser;
 mod error;
 mod fields;
 pub mod filter;
 mod fingerprint;
 mod model;
+mod node;
 pub mod privacy;
 mod schema;
 mod shape;
@@ -20,15 +22,18 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use body::Body;
+use fingerprint::group_key;
+use node::Node;
+
 pub use browser::browser_of;
 pub use error::{DecodeError, RejectReason, Rejection};
 pub use filter::{InvalidPattern, NoiseFilter, SourcePattern};
-pub use fingerprint::{fingerprint, group_key};
+pub use fingerprint::fingerprint;
 pub use model::{Disposition, Report, ReportType, SourceFormat, Timestamp};
 pub use privacy::SizeLimits;
 pub use site::{InvalidSite, SiteList, host_of, parse_site};
 
-use fields::str_of;
 use shape::Draft;
 
 /// How reports are decoded and what is kept. Built once from configuration.
@@ -159,9 +164,9 @@ pub fn decode(body: &[u8], meta: &RequestMeta<'_>, opts: &Options) -> Result<Bat
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(DecodeError::Empty);
     }
-    let value: Value = serde_json::from_slice(body).map_err(DecodeError::NotJson)?;
+    let value: Node<'_> = serde_json::from_slice(body).map_err(DecodeError::NotJson)?;
     let (items, in_array) = match value {
-        Value::Array(items) => {
+        Node::Array(items) => {
             if items.is_empty() {
                 return Err(DecodeError::NoReport("an empty array".into()));
             }
@@ -173,7 +178,7 @@ pub fn decode(body: &[u8], meta: &RequestMeta<'_>, opts: &Options) -> Result<Bat
             }
             (items, true)
         }
-        obj @ Value::Object(_) => (vec![obj], false),
+        obj @ Node::Object(_) => (vec![obj], false),
         other => {
             return Err(DecodeError::NoReport(format!(
                 "a JSON {}, not an object or array",
@@ -205,14 +210,14 @@ pub fn decode(body: &[u8], meta: &RequestMeta<'_>, opts: &Options) -> Result<Bat
     Ok(batch)
 }
 
-fn json_kind(v: &Value) -> &'static str {
+fn json_kind(v: &Node<'_>) -> &'static str {
     match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
+        Node::Null => "null",
+        Node::Bool(_) => "boolean",
+        Node::Num(_) => "number",
+        Node::Str(_) => "string",
+        Node::Array(_) => "array",
+        Node::Object(_) => "object",
     }
 }
 
@@ -279,11 +284,12 @@ fn finish(
         format: d.format,
         fingerprint: fingerprint(&group),
         group,
-        body: d.body,
+        body: serde_json::Map::new(),
         truncated,
     };
     privacy::cut(&mut report.url, opts.size.max_string_bytes);
-    report.id = report_id(&report);
+    report.id = report_id(&report, &d.body);
+    report.body = d.body.into_map();
     if let Some(&rate) = opts.sample_rates.get(report.report_type.as_str())
         && !sampled_in(&report.id, rate)
     {
@@ -299,13 +305,13 @@ fn finish(
 /// the collector's own endpoint.
 fn noise(d: &Draft, meta: &RequestMeta<'_>, opts: &Options) -> Option<FilterReason> {
     for key in ["blockedURL", "sourceFile"] {
-        if let Some(v) = str_of(&d.body, key)
+        if let Some(v) = d.body.str_of(key)
             && let Some(p) = opts.noise.matching(v)
         {
             return Some(FilterReason::Noise(p.as_str().to_owned()));
         }
     }
-    let document = str_of(&d.body, "documentURL").unwrap_or(&d.url);
+    let document = d.body.str_of("documentURL").unwrap_or(&d.url);
     if document == "about:blank" {
         return Some(FilterReason::AboutBlank);
     }
@@ -333,7 +339,7 @@ fn sampled_in(id: &str, rate: f64) -> bool {
 }
 
 /// Moves the body's disposition (in any of its vocabularies) to the report level.
-fn take_disposition(body: &mut serde_json::Map<String, Value>) -> Option<Disposition> {
+fn take_disposition(body: &mut Body) -> Option<Disposition> {
     if let Some(Value::Bool(report_only)) = body.get("reportOnly") {
         let d = if *report_only {
             Disposition::Report
@@ -353,7 +359,7 @@ fn take_disposition(body: &mut serde_json::Map<String, Value>) -> Option<Disposi
 
 /// A stable identity: the same report delivered again (a browser retry, with a larger `age`)
 /// gets the same id, as long as its occurrence time falls in the same second.
-fn report_id(r: &Report) -> String {
+fn report_id(r: &Report, body: &Body) -> String {
     let mut h = Sha256::new();
     for part in [r.site.as_str(), r.report_type.as_str(), r.url.as_str()] {
         h.update(part.as_bytes());
@@ -362,7 +368,7 @@ fn report_id(r: &Report) -> String {
     h.update(r.user_agent.as_deref().unwrap_or("").as_bytes());
     h.update([0]);
     h.update((r.occurred_at.millis() / 1000).to_le_bytes());
-    for (k, v) in &r.body {
+    for (k, v) in body.iter() {
         hash_str(&mut h, k);
         hash_value(&mut h, v);
     }

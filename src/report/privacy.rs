@@ -1,7 +1,9 @@
 //! Privacy and size rules: query strings and fragments out of URLs, over-long fields cut with a
 //! marker, and a hard bound on a stored body's size.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
+
+use super::body::Body;
 
 /// Size bounds for one stored report.
 #[derive(Debug, Clone, Copy)]
@@ -35,10 +37,7 @@ pub fn strip_query(url: &mut String) {
 }
 
 /// Strips query and fragment from the named string fields of `body`.
-pub(crate) fn strip_body_urls<'a>(
-    body: &mut Map<String, Value>,
-    names: impl Iterator<Item = &'a str>,
-) {
+pub(crate) fn strip_body_urls<'a>(body: &mut Body, names: impl Iterator<Item = &'a str>) {
     for name in names {
         if let Some(Value::String(s)) = body.get_mut(name) {
             strip_query(s);
@@ -62,7 +61,7 @@ pub fn cut(s: &mut String, max: usize) -> bool {
 }
 
 /// Applies `limits` to `body`, returning the paths of what was cut (`body.originalPolicy`).
-pub(crate) fn bound_body(body: &mut Map<String, Value>, limits: &SizeLimits) -> Vec<String> {
+pub(crate) fn bound_body(body: &mut Body, limits: &SizeLimits) -> Vec<String> {
     let mut cut_paths = Vec::new();
     let mut size = 2;
     for (key, value) in body.iter_mut() {
@@ -70,10 +69,9 @@ pub(crate) fn bound_body(body: &mut Map<String, Value>, limits: &SizeLimits) -> 
         size += bound_value(value, limits, &mut || format!("body.{key}"), &mut cut_paths);
     }
     if size > limits.max_body_bytes {
-        let mut text = serde_json::to_string(body).unwrap_or_default();
+        let mut text = body.to_value().to_string();
         cut(&mut text, limits.max_body_bytes);
-        body.clear();
-        body.insert("_truncated_json".to_owned(), Value::String(text));
+        body.replace_all("_truncated_json".to_owned(), Value::String(text));
         cut_paths.push("body".to_owned());
     }
     cut_paths
@@ -151,14 +149,13 @@ mod tests {
             max_string_bytes: 10,
             max_body_bytes: 10_000,
         };
-        let mut body = json!({"a": "x".repeat(50), "n": {"deep": ["y".repeat(20)]}, "ok": "short"})
-            .as_object()
-            .unwrap()
-            .clone();
+        let mut body = Body::from(
+            json!({"a": "x".repeat(50), "n": {"deep": ["y".repeat(20)]}, "ok": "short"}),
+        );
         let paths = bound_body(&mut body, &limits);
         assert_eq!(paths, vec!["body.a", "body.n.deep[0]"]);
-        assert_eq!(body["ok"], "short");
-        assert!(body["a"].as_str().unwrap().len() <= 10);
+        assert_eq!(body.str_of("ok"), Some("short"));
+        assert!(body.str_of("a").unwrap().len() <= 10);
     }
 
     #[test]
@@ -168,10 +165,10 @@ mod tests {
             max_body_bytes: 500,
         };
         let items: Vec<Value> = (0..100).map(|i| json!(format!("item-{i}"))).collect();
-        let mut body = json!({ "items": items }).as_object().unwrap().clone();
+        let mut body = Body::from(json!({ "items": items }));
         let paths = bound_body(&mut body, &limits);
         assert_eq!(paths, vec!["body"]);
-        let text = body["_truncated_json"].as_str().unwrap();
+        let text = body.str_of("_truncated_json").unwrap();
         assert!(text.starts_with("{\"items\":[\"item-0\""));
         assert!(text.len() <= 500);
     }

@@ -1,11 +1,13 @@
 //! Recognises what a JSON value is by its shape (not by Content-Type) and turns it into a
 //! [`Draft`]: a report in the Reporting API's envelope, body not yet normalized.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
+use super::body::Body;
 use super::error::RejectReason;
-use super::fields::{self, str_of};
+use super::fields;
 use super::model::{ReportType, SourceFormat, Timestamp};
+use super::node::{Entries, Node, last, take};
 use super::schema::fields_of;
 
 /// A report recognised in the body: envelope filled in, known body fields typed.
@@ -18,26 +20,27 @@ pub(crate) struct Draft {
     pub age_ms: u64,
     /// When the report itself says the problem happened (certificate reports' `date-time`).
     pub stated_time: Option<Timestamp>,
-    pub body: Map<String, Value>,
+    pub body: Body,
 }
 
 /// Recognises one JSON value, the whole body or an element of a batch.
 ///
 /// `in_array` tells a batch element from a single object (Safari's variant).
-pub(crate) fn recognise(value: Value, in_array: bool) -> Result<Draft, RejectReason> {
-    let Value::Object(mut obj) = value else {
+pub(crate) fn recognise(value: Node<'_>, in_array: bool) -> Result<Draft, RejectReason> {
+    let Node::Object(mut obj) = value else {
         return Err(RejectReason::NotAnObject);
     };
-    if let Some(inner) = obj.remove("csp-report") {
+    if let Some(inner) = take(&mut obj, "csp-report") {
         return legacy_csp(inner);
     }
-    if let Some(inner) = obj.remove("expect-ct-report") {
+    if let Some(inner) = take(&mut obj, "expect-ct-report") {
         return certificate(inner, ReportType::ExpectCt, SourceFormat::ExpectCt);
     }
-    if let Some(inner) = obj.remove("expect-staple-report") {
+    if let Some(inner) = take(&mut obj, "expect-staple-report") {
         return certificate(inner, ReportType::ExpectStaple, SourceFormat::ExpectStaple);
     }
-    if obj.contains_key("type") && !obj.contains_key("hostname") {
+    let has = |key: &str| last(&obj, key).is_some();
+    if has("type") && !has("hostname") {
         let format = if in_array {
             SourceFormat::ReportingApi
         } else {
@@ -45,18 +48,18 @@ pub(crate) fn recognise(value: Value, in_array: bool) -> Result<Draft, RejectRea
         };
         return reporting_api(obj, format);
     }
-    if obj.contains_key("known-pins") {
-        return certificate(Value::Object(obj), ReportType::Hpkp, SourceFormat::Hpkp);
+    if has("known-pins") {
+        return certificate(Node::Object(obj), ReportType::Hpkp, SourceFormat::Hpkp);
     }
     // Unwrapped certificate reports, as some senders (and Django-Lookout's fixtures) send them.
-    if obj.contains_key("hostname") {
-        if obj.contains_key("response-status") || obj.contains_key("cert-status") {
-            let v = Value::Object(obj);
+    if has("hostname") {
+        if has("response-status") || has("cert-status") {
+            let v = Node::Object(obj);
             return certificate(v, ReportType::ExpectStaple, SourceFormat::ExpectStaple);
         }
-        if obj.contains_key("scts") {
+        if has("scts") {
             return certificate(
-                Value::Object(obj),
+                Node::Object(obj),
                 ReportType::ExpectCt,
                 SourceFormat::ExpectCt,
             );
@@ -66,18 +69,18 @@ pub(crate) fn recognise(value: Value, in_array: bool) -> Result<Draft, RejectRea
 }
 
 /// `{"csp-report": {...}}`: CSP's `report-uri` serialization, with its browser quirks.
-fn legacy_csp(inner: Value) -> Result<Draft, RejectReason> {
-    let Value::Object(mut body) = inner else {
+fn legacy_csp(inner: Node<'_>) -> Result<Draft, RejectReason> {
+    let Node::Object(entries) = inner else {
         return Err(RejectReason::ContentNotObject);
     };
     let t = ReportType::CspViolation;
     let blank_blocked = matches!(
-        body.get("blocked-uri"),
-        Some(Value::String(s)) if s.is_empty() || s == "self"
+        last(&entries, "blocked-uri"),
+        Some(Node::Str(s)) if s.is_empty() || s == "self"
     );
-    fields::apply(&mut body, fields_of(&t));
+    let mut body = fields::apply(entries, fields_of(&t));
     csp_quirks(&mut body, blank_blocked);
-    let url = str_of(&body, "documentURL").unwrap_or_default().to_owned();
+    let url = body.str_of("documentURL").unwrap_or_default().to_owned();
     Ok(Draft {
         report_type: t,
         format: SourceFormat::LegacyCsp,
@@ -95,9 +98,10 @@ fn legacy_csp(inner: Value) -> Result<Draft, RejectReason> {
 ///   CSP2 holds the whole directive with its sources (`style-src cdn.example.com`).
 /// - An empty or `self` blocked URI on a script or style directive is an inline violation,
 ///   which CSP3 reports as `inline`.
-fn csp_quirks(body: &mut Map<String, Value>, blank_blocked: bool) {
-    if str_of(body, "effectiveDirective").is_none() {
-        let first = str_of(body, "violatedDirective")
+fn csp_quirks(body: &mut Body, blank_blocked: bool) {
+    if body.str_of("effectiveDirective").is_none() {
+        let first = body
+            .str_of("violatedDirective")
             .and_then(|v| v.split_ascii_whitespace().next())
             .map(str::to_owned);
         if let Some(first) = first {
@@ -105,7 +109,7 @@ fn csp_quirks(body: &mut Map<String, Value>, blank_blocked: bool) {
         }
     }
     if blank_blocked {
-        let directive = str_of(body, "effectiveDirective").unwrap_or_default();
+        let directive = body.str_of("effectiveDirective").unwrap_or_default();
         if directive.starts_with("script-src") || directive.starts_with("style-src") {
             body.insert("blockedURL".to_owned(), Value::String("inline".to_owned()));
         }
@@ -113,38 +117,36 @@ fn csp_quirks(body: &mut Map<String, Value>, blank_blocked: bool) {
 }
 
 /// A Reporting API report: `{type, age, url, user_agent, body}`.
-fn reporting_api(mut obj: Map<String, Value>, format: SourceFormat) -> Result<Draft, RejectReason> {
-    let report_type = match obj.get("type") {
-        Some(Value::String(name)) => {
-            ReportType::from_name(name).ok_or(RejectReason::InvalidType)?
-        }
+fn reporting_api(mut obj: Entries<'_>, format: SourceFormat) -> Result<Draft, RejectReason> {
+    let report_type = match last(&obj, "type") {
+        Some(Node::Str(name)) => ReportType::from_name(name).ok_or(RejectReason::InvalidType)?,
         _ => return Err(RejectReason::MissingType),
     };
-    let mut body = match obj.remove("body") {
-        Some(Value::Object(body)) => body,
-        None | Some(Value::Null) => Map::new(),
+    let entries = match take(&mut obj, "body") {
+        Some(Node::Object(entries)) => entries,
+        None | Some(Node::Null) => Vec::new(),
         Some(_) => return Err(RejectReason::BodyNotObject),
     };
     let blank_blocked = report_type == ReportType::CspViolation
-        && matches!(body.get("blocked"), Some(Value::String(s)) if s.is_empty());
-    fields::apply(&mut body, fields_of(&report_type));
+        && matches!(last(&entries, "blocked"), Some(Node::Str(s)) if s.is_empty());
+    let mut body = fields::apply(entries, fields_of(&report_type));
     if report_type == ReportType::CspViolation {
         csp_quirks(&mut body, blank_blocked);
     }
-    let url = match obj.remove("url") {
-        Some(Value::String(u)) if !u.is_empty() => u,
+    let url = match take(&mut obj, "url") {
+        Some(Node::Str(u)) if !u.is_empty() => u.into_owned(),
         // Some senders leave the envelope URL out; the body names the document.
-        _ => str_of(&body, "documentURL").unwrap_or_default().to_owned(),
+        _ => body.str_of("documentURL").unwrap_or_default().to_owned(),
     };
     if report_type == ReportType::CspViolation
-        && str_of(&body, "documentURL").is_none()
+        && body.str_of("documentURL").is_none()
         && !url.is_empty()
     {
         // Draft-era `csp` reports named the document only in the envelope.
         body.insert("documentURL".to_owned(), Value::String(url.clone()));
     }
-    let user_agent = match obj.remove("user_agent") {
-        Some(Value::String(ua)) if !ua.is_empty() => Some(ua),
+    let user_agent = match take(&mut obj, "user_agent") {
+        Some(Node::Str(ua)) if !ua.is_empty() => Some(ua.into_owned()),
         _ => None,
     };
     Ok(Draft {
@@ -152,7 +154,7 @@ fn reporting_api(mut obj: Map<String, Value>, format: SourceFormat) -> Result<Dr
         format,
         url,
         user_agent,
-        age_ms: age_of(obj.get("age")),
+        age_ms: age_of(last(&obj, "age")),
         stated_time: None,
         body,
     })
@@ -160,22 +162,22 @@ fn reporting_api(mut obj: Map<String, Value>, format: SourceFormat) -> Result<Dr
 
 /// HPKP, Expect-CT and Expect-Staple reports.
 fn certificate(
-    inner: Value,
+    inner: Node<'_>,
     report_type: ReportType,
     format: SourceFormat,
 ) -> Result<Draft, RejectReason> {
-    let Value::Object(mut body) = inner else {
+    let Node::Object(entries) = inner else {
         return Err(RejectReason::ContentNotObject);
     };
-    fields::apply(&mut body, fields_of(&report_type));
-    let url = match str_of(&body, "hostname") {
+    let body = fields::apply(entries, fields_of(&report_type));
+    let url = match body.str_of("hostname") {
         Some(host) => match body.get("port").and_then(Value::as_i64) {
             Some(port) if port != 443 && port > 0 => format!("https://{host}:{port}/"),
             _ => format!("https://{host}/"),
         },
         None => String::new(),
     };
-    let stated_time = str_of(&body, "date-time").and_then(Timestamp::parse_rfc3339);
+    let stated_time = body.str_of("date-time").and_then(Timestamp::parse_rfc3339);
     Ok(Draft {
         report_type,
         format,
@@ -188,9 +190,9 @@ fn certificate(
 }
 
 /// The `age` field in milliseconds: a non-negative number (or numeric string), else 0.
-fn age_of(v: Option<&Value>) -> u64 {
+fn age_of(v: Option<&Node<'_>>) -> u64 {
     match v {
-        Some(Value::Number(n)) => n
+        Some(Node::Num(n)) => n
             .as_u64()
             .or_else(|| {
                 n.as_f64()
@@ -198,7 +200,7 @@ fn age_of(v: Option<&Value>) -> u64 {
                     .map(|f| f as u64)
             })
             .unwrap_or(0),
-        Some(Value::String(s)) => s.trim().parse::<u64>().unwrap_or(0),
+        Some(Node::Str(s)) => s.trim().parse::<u64>().unwrap_or(0),
         _ => 0,
     }
 }
