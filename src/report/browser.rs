@@ -5,32 +5,36 @@
 /// One pass over the `Name/Version` product tokens. Edge and Opera also say Chrome, and Chrome
 /// also says Safari, so the most specific token wins.
 pub fn browser_of(user_agent: &str) -> Option<String> {
-    let mut best: Option<(u8, &str, &str)> = None;
+    let mut best: Option<(u8, &str, &[u8])> = None;
     let mut safari_version = None;
     let mut says_safari = false;
-    for token in user_agent.split([' ', '(', ')', ';']) {
-        let Some((name, version)) = token.split_once('/') else {
+    // Byte-wise: the delimiters and every name looked for are ASCII.
+    for token in user_agent
+        .as_bytes()
+        .split(|b| matches!(b, b' ' | b'(' | b')' | b';'))
+    {
+        let Some(slash) = token.iter().position(|&b| b == b'/') else {
             continue;
         };
-        let major = &version[..version
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(version.len())];
+        let (name, version) = (&token[..slash], &token[slash + 1..]);
+        let digits = version.iter().take_while(|b| b.is_ascii_digit()).count();
+        let major = &version[..digits];
         if major.is_empty() {
             continue;
         }
         let (rank, family) = match name {
-            "Edg" | "EdgA" | "EdgiOS" => (0, "Edge"),
-            "OPR" => (1, "Opera"),
-            "SamsungBrowser" => (2, "Samsung Internet"),
-            "Firefox" | "FxiOS" => (3, "Firefox"),
-            "CriOS" => (4, "Chrome"),
-            "HeadlessChrome" => (5, "HeadlessChrome"),
-            "Chrome" => (6, "Chrome"),
-            "Version" => {
+            b"Edg" | b"EdgA" | b"EdgiOS" => (0, "Edge"),
+            b"OPR" => (1, "Opera"),
+            b"SamsungBrowser" => (2, "Samsung Internet"),
+            b"Firefox" | b"FxiOS" => (3, "Firefox"),
+            b"CriOS" => (4, "Chrome"),
+            b"HeadlessChrome" => (5, "HeadlessChrome"),
+            b"Chrome" => (6, "Chrome"),
+            b"Version" => {
                 safari_version = Some(major);
                 continue;
             }
-            "Safari" => {
+            b"Safari" => {
                 says_safari = true;
                 continue;
             }
@@ -40,9 +44,17 @@ pub fn browser_of(user_agent: &str) -> Option<String> {
             best = Some((rank, family, major));
         }
     }
+    let named = |family: &str, major: &[u8]| {
+        let mut s = String::with_capacity(family.len() + 1 + major.len());
+        s.push_str(family);
+        s.push(' ');
+        // ASCII digits only.
+        s.extend(major.iter().map(|&b| char::from(b)));
+        s
+    };
     match (best, safari_version) {
-        (Some((_, family, major)), _) => Some(format!("{family} {major}")),
-        (None, Some(major)) if says_safari => Some(format!("Safari {major}")),
+        (Some((_, family, major)), _) => Some(named(family, major)),
+        (None, Some(major)) if says_safari => Some(named("Safari", major)),
         _ => None,
     }
 }

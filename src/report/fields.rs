@@ -1,8 +1,6 @@
 //! Typing of known body fields: renames from older vocabularies, coercion of numbers sent as
 //! strings, removal of nulls. A value of the wrong kind is moved under `_invalid`, not lost.
 
-use std::borrow::Cow;
-
 use serde_json::{Map, Number, Value};
 
 use super::body::Body;
@@ -65,14 +63,15 @@ pub(crate) const INVALID_KEY: &str = "_invalid";
 pub(crate) fn apply(mut entries: Entries<'_>, fields: &[Field]) -> Body {
     // Stable: among equal keys the document order stays, so the last of a run is the last sent.
     entries.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut sent: Vec<(Cow<'_, str>, Node<'_>)> = Vec::with_capacity(entries.len());
-    for (key, value) in entries {
-        match sent.last_mut() {
-            Some(prev) if prev.0 == key => *prev = (key, value),
-            _ => sent.push((key, value)),
+    entries.dedup_by(|later, kept| {
+        let same = later.0 == kept.0;
+        if same {
+            std::mem::swap(later, kept);
         }
-    }
-    sent.retain(|(_, v)| *v != Node::Null);
+        same
+    });
+    entries.retain(|(_, v)| !matches!(v, Node::Null));
+    let sent = entries;
     // An alias yields to its field's current name when both were sent.
     let mut current_sent = [false; 32];
     for (i, field) in fields.iter().enumerate().take(32) {

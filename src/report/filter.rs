@@ -7,6 +7,8 @@
 
 use std::collections::HashMap;
 
+use foldhash::fast::RandomState;
+
 use thiserror::Error;
 
 /// Sentry's default disallowed sources, plus the extension schemes and injected hosts that
@@ -267,10 +269,12 @@ impl<'a> Source<'a> {
 #[derive(Debug, Clone, Default)]
 pub struct NoiseFilter {
     patterns: Vec<SourcePattern>,
-    by_scheme: HashMap<String, usize>,
-    by_host: HashMap<String, usize>,
-    by_domain: HashMap<String, usize>,
-    by_word: HashMap<String, usize>,
+    // Keys are the configured patterns, never request data: a fast unkeyed-quality hash is
+    // enough (lookups of hostile input cannot grow a chain).
+    by_scheme: HashMap<String, usize, RandomState>,
+    by_host: HashMap<String, usize, RandomState>,
+    by_domain: HashMap<String, usize, RandomState>,
+    by_word: HashMap<String, usize, RandomState>,
     others: Vec<usize>,
 }
 
@@ -301,7 +305,7 @@ impl NoiseFilter {
 
     fn push(&mut self, p: SourcePattern) {
         let i = self.patterns.len();
-        let first = |map: &mut HashMap<String, usize>, k: &str| {
+        let first = |map: &mut HashMap<String, usize, RandomState>, k: &str| {
             map.entry(k.to_owned()).or_insert(i);
         };
         match &p.kind {

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::body::Body;
 use super::model::ReportType;
-use super::weburl::WebUrl;
+use super::weburl::{WebUrl, position};
 
 /// The readable grouping key of a report.
 pub(crate) fn group_key(t: &ReportType, url: &str, body: &Body) -> String {
@@ -133,7 +133,7 @@ fn push_origin_and_path(out: &mut String, u: &str) {
             parsed.push_origin(out);
             out.push_str(parsed.path);
         }
-        None => out.push_str(u.split(['?', '#']).next().unwrap_or_default()),
+        None => out.push_str(&u[..position(u, |b| matches!(b, b'?' | b'#'))]),
     }
 }
 

@@ -18,6 +18,7 @@ pub mod site;
 mod weburl;
 
 use std::collections::BTreeMap;
+use std::fmt::{self, Write as _};
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -382,7 +383,11 @@ fn hash_value(h: &mut Sha256, v: &Value) {
         Value::Bool(b) => h.update([1, u8::from(*b)]),
         Value::Number(n) => {
             h.update([2]);
-            hash_str(h, &n.to_string());
+            let mut digits = Digits::default();
+            match write!(digits, "{n}") {
+                Ok(()) => hash_str(h, digits.as_str()),
+                Err(_) => hash_str(h, &n.to_string()),
+            }
         }
         Value::String(s) => {
             h.update([3]);
@@ -403,6 +408,30 @@ fn hash_value(h: &mut Sha256, v: &Value) {
                 hash_value(h, item);
             }
         }
+    }
+}
+
+/// A number's text on the stack: serde_json writes at most 24 bytes for one (longer text
+/// falls back to a `String`).
+#[derive(Default)]
+struct Digits {
+    buf: [u8; 32],
+    len: usize,
+}
+
+impl Digits {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
+impl fmt::Write for Digits {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len + s.len();
+        let room = self.buf.get_mut(self.len..end).ok_or(fmt::Error)?;
+        room.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
     }
 }
 

@@ -123,10 +123,14 @@ pub enum Disposition {
 impl Disposition {
     /// Parses any of the disposition words browsers send.
     pub fn from_word(word: &str) -> Option<Self> {
-        match word.trim().to_ascii_lowercase().as_str() {
-            "enforce" => Some(Self::Enforce),
-            "report" | "reporting" | "report-only" => Some(Self::Report),
-            _ => None,
+        let word = word.trim();
+        let is = |w: &str| word.eq_ignore_ascii_case(w);
+        if is("enforce") {
+            Some(Self::Enforce)
+        } else if is("report") || is("reporting") || is("report-only") {
+            Some(Self::Report)
+        } else {
+            None
         }
     }
 

@@ -31,9 +31,7 @@ pub const CUT_MARK: &str = "…";
 ///
 /// Values that are not URLs (`inline`, `eval`, `data`) have neither and are left as they are.
 pub fn strip_query(url: &mut String) {
-    if let Some(i) = url.find(['?', '#']) {
-        url.truncate(i);
-    }
+    url.truncate(super::weburl::position(url, |b| matches!(b, b'?' | b'#')));
 }
 
 /// Strips query and fragment from the named string fields of `body`.

@@ -29,7 +29,7 @@ impl<'a> WebUrl<'a> {
         if !valid_scheme {
             return None;
         }
-        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let end = position(rest, |b| matches!(b, b'/' | b'?' | b'#'));
         let mut authority = &rest[..end];
         if let Some(at) = authority.rfind('@') {
             authority = &authority[at + 1..];
@@ -45,7 +45,7 @@ impl<'a> WebUrl<'a> {
             return None;
         }
         let tail = &rest[end..];
-        let path_end = tail.find(['?', '#']).unwrap_or(tail.len());
+        let path_end = position(tail, |b| matches!(b, b'?' | b'#'));
         let path = if path_end == 0 {
             "/"
         } else {
@@ -79,6 +79,12 @@ impl<'a> WebUrl<'a> {
             out.push_str(p);
         }
     }
+}
+
+/// The index of the first byte of `s` that is `delimiter` (an ASCII byte, so a char
+/// boundary), else its length. A byte scan: URLs are read several times per report.
+pub(crate) fn position(s: &str, delimiter: impl Fn(u8) -> bool) -> usize {
+    s.bytes().position(delimiter).unwrap_or(s.len())
 }
 
 fn push_lower(out: &mut String, s: &str) {
