@@ -1,6 +1,9 @@
 //! Typing of known body fields: renames from older vocabularies, coercion of numbers sent as
 //! strings, removal of nulls. A value of the wrong kind is moved under `_invalid`, not lost.
 
+use std::collections::HashMap;
+
+use foldhash::fast::RandomState;
 use serde_json::{Map, Number, Value};
 
 use super::body::Body;
@@ -52,6 +55,35 @@ pub(crate) const fn fa(name: &'static str, kind: Kind, aliases: &'static [&'stat
     }
 }
 
+/// A type's known fields, with an index from every name and alias to its field.
+#[derive(Debug)]
+pub(crate) struct Schema {
+    pub fields: &'static [Field],
+    /// Name or alias → (field position, whether it is an alias). An earlier field wins a
+    /// name two fields share.
+    index: HashMap<&'static str, (usize, bool), RandomState>,
+}
+
+impl Schema {
+    /// Indexes `fields`.
+    pub(crate) fn new(fields: &'static [Field]) -> Self {
+        let mut index = HashMap::with_hasher(RandomState::default());
+        for (i, f) in fields.iter().enumerate() {
+            index.entry(f.name).or_insert((i, false));
+            for alias in f.aliases {
+                index.entry(*alias).or_insert((i, true));
+            }
+        }
+        Self { fields, index }
+    }
+
+    /// The field a key names, its position, and whether the key is an alias.
+    fn find(&self, key: &str) -> Option<(usize, &'static Field, bool)> {
+        let &(i, is_alias) = self.index.get(key)?;
+        Some((i, &self.fields[i], is_alias))
+    }
+}
+
 /// The key under which values of the wrong kind are kept.
 pub(crate) const INVALID_KEY: &str = "_invalid";
 
@@ -60,7 +92,7 @@ pub(crate) const INVALID_KEY: &str = "_invalid";
 ///
 /// Entries are taken in key order with the last duplicate winning, as a JSON object parsed
 /// into a map would give them; known fields are found by a scan of the type's table.
-pub(crate) fn apply(mut entries: Entries<'_>, fields: &[Field]) -> Body {
+pub(crate) fn apply(mut entries: Entries<'_>, schema: &Schema) -> Body {
     // Stable: among equal keys the document order stays, so the last of a run is the last sent.
     entries.sort_by(|a, b| a.0.cmp(&b.0));
     entries.dedup_by(|later, kept| {
@@ -72,23 +104,17 @@ pub(crate) fn apply(mut entries: Entries<'_>, fields: &[Field]) -> Body {
     });
     entries.retain(|(_, v)| !matches!(v, Node::Null));
     let sent = entries;
+    let found: Vec<_> = sent.iter().map(|(k, _)| schema.find(k)).collect();
     // An alias yields to its field's current name when both were sent.
     let mut current_sent = [false; 32];
-    for (i, field) in fields.iter().enumerate().take(32) {
-        current_sent[i] = !field.aliases.is_empty() && sent.iter().any(|(k, _)| k == field.name);
+    for &(i, _, is_alias) in found.iter().flatten() {
+        if !is_alias && let Some(sent) = current_sent.get_mut(i) {
+            *sent = true;
+        }
     }
     let mut body = Body::with_capacity(sent.len() + 1);
     let mut invalid = Map::new();
-    for (key, value) in sent {
-        let found = fields.iter().enumerate().find_map(|(i, f)| {
-            if f.name == key {
-                Some((i, f, false))
-            } else if f.aliases.contains(&key.as_ref()) {
-                Some((i, f, true))
-            } else {
-                None
-            }
-        });
+    for ((key, value), found) in sent.into_iter().zip(found) {
         let Some((i, field, is_alias)) = found else {
             put(&mut body, key.into_owned(), value.into_value());
             continue;
@@ -199,7 +225,8 @@ mod tests {
         let Node::Object(entries) = serde_json::from_str::<Node<'_>>(&text).unwrap() else {
             panic!("not an object")
         };
-        Value::Object(apply(entries, fields).into_map())
+        let fields: &'static [Field] = Box::leak(fields.to_vec().into_boxed_slice());
+        Value::Object(apply(entries, &Schema::new(fields)).into_map())
     }
 
     #[test]

@@ -165,7 +165,13 @@ pub fn decode(body: &[u8], meta: &RequestMeta<'_>, opts: &Options) -> Result<Bat
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(DecodeError::Empty);
     }
-    let value: Node<'_> = serde_json::from_slice(body).map_err(DecodeError::NotJson)?;
+    // One UTF-8 check of the whole body, so that strings are not checked one by one; a body
+    // that fails it is no JSON, and the slice parser names where.
+    let value: Node<'_> = match std::str::from_utf8(body) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(body),
+    }
+    .map_err(DecodeError::NotJson)?;
     let (items, in_array) = match value {
         Node::Array(items) => {
             if items.is_empty() {

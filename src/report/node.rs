@@ -145,7 +145,8 @@ impl<'de> Visitor<'de> for NodeVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0).clamp(8, 64));
+        // Report bodies have about a dozen entries: room for them without growing.
+        let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0).clamp(16, 64));
         while let Some(Text(key)) = map.next_key()? {
             entries.push((key, map.next_value()?));
         }

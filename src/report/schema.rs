@@ -1,6 +1,8 @@
 //! The known body fields of every report type, with the older spellings they replace.
 
-use super::fields::{Field, Kind, f, fa};
+use std::sync::LazyLock;
+
+use super::fields::{Field, Kind, Schema, f, fa};
 use super::model::ReportType;
 
 const CSP_VIOLATION: &[Field] = &[
@@ -170,31 +172,59 @@ const EXPECT_STAPLE: &[Field] = &[
     f("validated-certificate-chain", Kind::Any),
 ];
 
-/// The known fields of a type's body; empty for types Lookout has no rules for.
-pub(crate) fn fields_of(t: &ReportType) -> &'static [Field] {
+/// Every table, in the order [`slot`] numbers them (the last: types without rules).
+const TABLES: [&[Field]; 16] = [
+    CSP_VIOLATION,
+    CSP_HASH,
+    NETWORK_ERROR,
+    DEPRECATION,
+    INTERVENTION,
+    CRASH,
+    COEP,
+    COOP,
+    PERMISSIONS_POLICY,
+    POTENTIAL_PERMISSIONS_POLICY,
+    DOCUMENT_POLICY,
+    INTEGRITY,
+    HPKP,
+    EXPECT_CT,
+    EXPECT_STAPLE,
+    &[],
+];
+
+/// The tables indexed by name, built on first use.
+static SCHEMAS: LazyLock<Vec<Schema>> =
+    LazyLock::new(|| TABLES.iter().map(|fields| Schema::new(fields)).collect());
+
+fn slot(t: &ReportType) -> usize {
     match t {
-        ReportType::CspViolation => CSP_VIOLATION,
-        ReportType::CspHash => CSP_HASH,
-        ReportType::NetworkError => NETWORK_ERROR,
-        ReportType::Deprecation => DEPRECATION,
-        ReportType::Intervention => INTERVENTION,
-        ReportType::Crash => CRASH,
-        ReportType::Coep => COEP,
-        ReportType::Coop => COOP,
-        ReportType::PermissionsPolicyViolation => PERMISSIONS_POLICY,
-        ReportType::PotentialPermissionsPolicyViolation => POTENTIAL_PERMISSIONS_POLICY,
-        ReportType::DocumentPolicyViolation => DOCUMENT_POLICY,
-        ReportType::IntegrityViolation => INTEGRITY,
-        ReportType::Hpkp => HPKP,
-        ReportType::ExpectCt => EXPECT_CT,
-        ReportType::ExpectStaple => EXPECT_STAPLE,
-        ReportType::Other(_) => &[],
+        ReportType::CspViolation => 0,
+        ReportType::CspHash => 1,
+        ReportType::NetworkError => 2,
+        ReportType::Deprecation => 3,
+        ReportType::Intervention => 4,
+        ReportType::Crash => 5,
+        ReportType::Coep => 6,
+        ReportType::Coop => 7,
+        ReportType::PermissionsPolicyViolation => 8,
+        ReportType::PotentialPermissionsPolicyViolation => 9,
+        ReportType::DocumentPolicyViolation => 10,
+        ReportType::IntegrityViolation => 11,
+        ReportType::Hpkp => 12,
+        ReportType::ExpectCt => 13,
+        ReportType::ExpectStaple => 14,
+        ReportType::Other(_) => 15,
     }
+}
+
+/// The known fields of a type's body; none for types Lookout has no rules for.
+pub(crate) fn schema_of(t: &ReportType) -> &'static Schema {
+    &SCHEMAS[slot(t)]
 }
 
 /// The body fields that hold URLs, for privacy stripping (all types share these names).
 pub(crate) fn url_fields_of(t: &ReportType) -> impl Iterator<Item = &'static str> {
-    fields_of(t)
+    TABLES[slot(t)]
         .iter()
         .filter(|f| f.kind == Kind::Url)
         .map(|f| f.name)

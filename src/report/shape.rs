@@ -8,7 +8,7 @@ use super::error::RejectReason;
 use super::fields;
 use super::model::{ReportType, SourceFormat, Timestamp};
 use super::node::{Entries, Node, last, take};
-use super::schema::fields_of;
+use super::schema::schema_of;
 
 /// A report recognised in the body: envelope filled in, known body fields typed.
 #[derive(Debug)]
@@ -78,7 +78,7 @@ fn legacy_csp(inner: Node<'_>) -> Result<Draft, RejectReason> {
         last(&entries, "blocked-uri"),
         Some(Node::Str(s)) if s.is_empty() || s == "self"
     );
-    let mut body = fields::apply(entries, fields_of(&t));
+    let mut body = fields::apply(entries, schema_of(&t));
     csp_quirks(&mut body, blank_blocked);
     let url = body.str_of("documentURL").unwrap_or_default().to_owned();
     Ok(Draft {
@@ -129,7 +129,7 @@ fn reporting_api(mut obj: Entries<'_>, format: SourceFormat) -> Result<Draft, Re
     };
     let blank_blocked = report_type == ReportType::CspViolation
         && matches!(last(&entries, "blocked"), Some(Node::Str(s)) if s.is_empty());
-    let mut body = fields::apply(entries, fields_of(&report_type));
+    let mut body = fields::apply(entries, schema_of(&report_type));
     if report_type == ReportType::CspViolation {
         csp_quirks(&mut body, blank_blocked);
     }
@@ -169,7 +169,7 @@ fn certificate(
     let Node::Object(entries) = inner else {
         return Err(RejectReason::ContentNotObject);
     };
-    let body = fields::apply(entries, fields_of(&report_type));
+    let body = fields::apply(entries, schema_of(&report_type));
     let url = match body.str_of("hostname") {
         Some(host) => match body.get("port").and_then(Value::as_i64) {
             Some(port) if port != 443 && port > 0 => format!("https://{host}:{port}/"),

@@ -18,7 +18,9 @@ pub(crate) struct WebUrl<'a> {
 impl<'a> WebUrl<'a> {
     /// Reads `s`, or `None` when it has no `scheme://authority`.
     pub fn parse(s: &'a str) -> Option<Self> {
-        let (scheme, rest) = s.split_once("://")?;
+        // The scheme ends at the first `:` (it has none in it), which must start `://`.
+        let colon = s.bytes().position(|b| b == b':')?;
+        let (scheme, rest) = (&s[..colon], s[colon..].strip_prefix("://")?);
         let valid_scheme = scheme
             .as_bytes()
             .first()
@@ -31,11 +33,11 @@ impl<'a> WebUrl<'a> {
         }
         let end = position(rest, |b| matches!(b, b'/' | b'?' | b'#'));
         let mut authority = &rest[..end];
-        if let Some(at) = authority.rfind('@') {
+        if let Some(at) = authority.bytes().rposition(|b| b == b'@') {
             authority = &authority[at + 1..];
         }
-        let (host, port) = match authority.rfind(':') {
-            Some(i) if !authority[i + 1..].contains(']') => (
+        let (host, port) = match authority.bytes().rposition(|b| b == b':') {
+            Some(i) if !authority.as_bytes()[i + 1..].contains(&b']') => (
                 &authority[..i],
                 Some(&authority[i + 1..]).filter(|p| !p.is_empty()),
             ),
@@ -122,6 +124,7 @@ mod tests {
             "://x",
             "1a://x",
             "https:///p",
+            "a:b://x",
         ] {
             assert_eq!(WebUrl::parse(none), None, "{none}");
         }
