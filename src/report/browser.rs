@@ -8,15 +8,21 @@ pub fn browser_of(user_agent: &str) -> Option<String> {
     let mut best: Option<(u8, &str, &[u8])> = None;
     let mut safari_version = None;
     let mut says_safari = false;
-    // Byte-wise: the delimiters and every name looked for are ASCII.
-    for token in user_agent
-        .as_bytes()
-        .split(|b| matches!(b, b' ' | b'(' | b')' | b';'))
-    {
-        let Some(slash) = token.iter().position(|&b| b == b'/') else {
-            continue;
-        };
-        let (name, version) = (&token[..slash], &token[slash + 1..]);
+    // Only `Name/Version` tokens matter: jump from one `/` to the next (a memchr search) and
+    // read the name back to the delimiter before it. Byte-wise: every delimiter and name
+    // looked for is ASCII.
+    let bytes = user_agent.as_bytes();
+    let delimiter = |b: &u8| matches!(b, b' ' | b'(' | b')' | b';');
+    let mut from = 0;
+    while let Some(found) = user_agent[from..].find('/') {
+        let slash = from + found;
+        from = slash + 1;
+        let start = bytes[..slash]
+            .iter()
+            .rposition(delimiter)
+            .map_or(0, |i| i + 1);
+        let name = &bytes[start..slash];
+        let version = &bytes[slash + 1..];
         let digits = version.iter().take_while(|b| b.is_ascii_digit()).count();
         let major = &version[..digits];
         if major.is_empty() {

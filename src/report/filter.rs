@@ -207,9 +207,9 @@ fn rest_is_port(rest: &str) -> bool {
 
 /// Splits `host:port/path` into host and port, dropping the path and any user info.
 fn split_host_port(rest: &str) -> (&str, Option<&str>) {
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let end = super::weburl::position(rest, |b| matches!(b, b'/' | b'?' | b'#'));
     let mut authority = &rest[..end];
-    if let Some(at) = authority.rfind('@') {
+    if let Some(at) = authority.bytes().rposition(|b| b == b'@') {
         authority = &authority[at + 1..];
     }
     match authority.rsplit_once(':') {
@@ -366,7 +366,10 @@ impl NoiseFilter {
                 }
             }
         }
-        consider(self.by_word.get(s.whole));
+        // A word has no `.`, `:` or `/`; a URL (the usual source) cannot be one.
+        if !s.whole.bytes().any(|b| matches!(b, b'.' | b':' | b'/')) {
+            consider(self.by_word.get(s.whole));
+        }
         if let Some(&i) = self.others.iter().find(|&&i| self.patterns[i].matches(&s)) {
             consider(Some(&i));
         }

@@ -172,7 +172,15 @@ pub fn decode(body: &[u8], meta: &RequestMeta<'_>, opts: &Options) -> Result<Bat
         Err(_) => serde_json::from_slice(body),
     }
     .map_err(DecodeError::NotJson)?;
-    let (items, in_array) = match value {
+    let mut batch = Batch::default();
+    let mut take = |index, item, in_array| match shape::recognise(item, in_array)
+        .and_then(|d| finish(d, meta, opts))
+    {
+        Ok(Ok(report)) => batch.reports.push(report),
+        Ok(Err(filtered)) => batch.filtered.push(filtered),
+        Err(reason) => batch.rejected.push(Rejection { index, reason }),
+    };
+    let in_array = match value {
         Node::Array(items) => {
             if items.is_empty() {
                 return Err(DecodeError::NoReport("an empty array".into()));
@@ -183,9 +191,15 @@ pub fn decode(body: &[u8], meta: &RequestMeta<'_>, opts: &Options) -> Result<Bat
                     limit: opts.max_reports,
                 });
             }
-            (items, true)
+            for (index, item) in items.into_iter().enumerate() {
+                take(index, item, true);
+            }
+            true
         }
-        obj @ Node::Object(_) => (vec![obj], false),
+        obj @ Node::Object(_) => {
+            take(0, obj, false);
+            false
+        }
         other => {
             return Err(DecodeError::NoReport(format!(
                 "a JSON {}, not an object or array",
@@ -193,14 +207,6 @@ pub fn decode(body: &[u8], meta: &RequestMeta<'_>, opts: &Options) -> Result<Bat
             )));
         }
     };
-    let mut batch = Batch::default();
-    for (index, item) in items.into_iter().enumerate() {
-        match shape::recognise(item, in_array).and_then(|d| finish(d, meta, opts)) {
-            Ok(Ok(report)) => batch.reports.push(report),
-            Ok(Err(filtered)) => batch.filtered.push(filtered),
-            Err(reason) => batch.rejected.push(Rejection { index, reason }),
-        }
-    }
     if batch.reports.is_empty() && batch.filtered.is_empty() {
         let reason = batch
             .rejected
