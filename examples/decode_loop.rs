@@ -2,7 +2,8 @@
 //! (`valgrind --tool=callgrind`, `perf stat`): on a shared machine, instruction counts are
 //! steadier than criterion's timings. `bench/decode-instructions.sh` runs it.
 //!
-//! `cargo run --release --example decode_loop -- FILE [ITERATIONS]`
+//! `cargo run --release --example decode_loop -- FILE [ITERATIONS] [floor]`: with `floor`, a
+//! bare `serde_json::Value` parse of the body instead (the benchmark's floor).
 
 use std::hint::black_box;
 
@@ -10,8 +11,11 @@ use lookout::report::{self, Options, RequestMeta, Timestamp};
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let path = args.next().expect("usage: decode_loop FILE [ITERATIONS]");
+    let path = args
+        .next()
+        .expect("usage: decode_loop FILE [ITERATIONS] [floor]");
     let iterations: u64 = args.next().map_or(1, |n| n.parse().expect("a count"));
+    let floor = args.next().as_deref() == Some("floor");
     let body = std::fs::read(&path).expect("a readable file");
     let opts = Options::default();
     let meta = RequestMeta {
@@ -23,6 +27,14 @@ fn main() {
         endpoint: None,
     };
     let mut reports = 0;
+    if floor {
+        for _ in 0..iterations {
+            let value: serde_json::Value = serde_json::from_slice(black_box(&body)).expect("JSON");
+            reports += usize::from(!value.is_null());
+        }
+        println!("{reports} values");
+        return;
+    }
     for _ in 0..iterations {
         let batch = report::decode(black_box(&body), &meta, &opts).expect("a decodable body");
         reports += batch.reports.len();

@@ -105,10 +105,16 @@ pub(crate) fn apply(mut entries: Entries<'_>, schema: &Schema) -> Body {
     });
     entries.retain(|(_, v)| !matches!(v, Node::Null));
     let sent = entries;
-    // An alias yields to its field's current name when both were sent.
+    // An alias yields to its field's current name when both were sent. The first entries'
+    // lookups are remembered for the second pass (on the stack: bodies have a dozen keys).
     let mut current_sent = [false; 32];
-    for (key, _) in &sent {
-        if let Some((i, _, false)) = schema.find(key)
+    let mut remembered = [None; 32];
+    for (j, (key, _)) in sent.iter().enumerate() {
+        let found = schema.find(key);
+        if let Some(slot) = remembered.get_mut(j) {
+            *slot = found;
+        }
+        if let Some((i, _, false)) = found
             && let Some(sent) = current_sent.get_mut(i)
         {
             *sent = true;
@@ -116,8 +122,12 @@ pub(crate) fn apply(mut entries: Entries<'_>, schema: &Schema) -> Body {
     }
     let mut body = Body::with_capacity(sent.len() + 1);
     let mut invalid = Map::new();
-    for (key, value) in sent {
-        let Some((i, field, is_alias)) = schema.find(&key) else {
+    for (j, (key, value)) in sent.into_iter().enumerate() {
+        let found = match remembered.get(j) {
+            Some(found) => *found,
+            None => schema.find(&key),
+        };
+        let Some((i, field, is_alias)) = found else {
             put(&mut body, key.into_owned(), value.into_value());
             continue;
         };
