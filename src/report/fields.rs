@@ -242,8 +242,11 @@ mod tests {
     use serde_json::json;
 
     fn run(v: Value, fields: &[Field]) -> Value {
-        let text = v.to_string();
-        let Node::Object(entries) = serde_json::from_str::<Node<'_>>(&text).unwrap() else {
+        run_text(&v.to_string(), fields)
+    }
+
+    fn run_text(text: &str, fields: &[Field]) -> Value {
+        let Node::Object(entries) = serde_json::from_str::<Node<'_>>(text).unwrap() else {
             panic!("not an object")
         };
         let fields: &'static [Field] = Box::leak(fields.to_vec().into_boxed_slice());
@@ -315,6 +318,31 @@ mod tests {
         assert_eq!(
             out,
             json!({"featureId": "camera", "policyId": "geolocation"})
+        );
+    }
+
+    #[test]
+    fn duplicates_resolve_as_a_parsed_map_would() {
+        // The last duplicate counts; of two aliases, the later in key order wins
+        // (`blocked` < `blocked-uri`), whatever order they were sent in.
+        let fields = [fa("blockedURL", Kind::Url, &["blocked-uri", "blocked"])];
+        for text in [
+            r#"{"blocked-uri":"a","blocked":"b","x":1,"x":2}"#,
+            r#"{"x":1,"blocked":"b","x":2,"blocked-uri":"a"}"#,
+        ] {
+            assert_eq!(
+                run_text(text, &fields),
+                json!({"blockedURL": "a", "x": 2}),
+                "{text}"
+            );
+        }
+        // A null last duplicate removes the key, and the alias then stands in for it.
+        assert_eq!(
+            run_text(
+                r#"{"blockedURL":"z","blockedURL":null,"blocked":"b"}"#,
+                &fields
+            ),
+            json!({"blockedURL": "b"})
         );
     }
 }
