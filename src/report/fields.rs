@@ -59,6 +59,7 @@ pub(crate) const fn fa(name: &'static str, kind: Kind, aliases: &'static [&'stat
 /// A type's known fields, with an index from every name and alias to its field.
 #[derive(Debug)]
 pub(crate) struct Schema {
+    /// The fields, in table order.
     pub fields: &'static [Field],
     /// Name or alias → (field position, whether it is an alias). An earlier field wins a
     /// name two fields share.

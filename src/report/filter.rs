@@ -271,8 +271,8 @@ impl<'a> Source<'a> {
 #[derive(Debug, Clone, Default)]
 pub struct NoiseFilter {
     patterns: Vec<SourcePattern>,
-    // Keys are the configured patterns, never request data: a fast unkeyed-quality hash is
-    // enough (lookups of hostile input cannot grow a chain).
+    // Keys are the configured patterns, never request data, so a fast hash is enough:
+    // lookups of hostile sources cannot lengthen a chain.
     by_scheme: HashMap<String, usize, RandomState>,
     by_host: HashMap<String, usize, RandomState>,
     by_domain: HashMap<String, usize, RandomState>,
