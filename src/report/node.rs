@@ -145,8 +145,14 @@ impl<'de> Visitor<'de> for NodeVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        // Report bodies have about a dozen entries: room for them without growing.
-        let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0).clamp(16, 64));
+        // An empty object allocates nothing (a hostile body of `{}`s stays small); others
+        // start with room for 8 entries: 448 bytes for the smallest one-entry object (7 bytes
+        // of input), less than the tree node a parsed `Value` map takes.
+        let Some(Text(first)) = map.next_key()? else {
+            return Ok(Node::Object(Vec::new()));
+        };
+        let mut entries = Vec::with_capacity(8);
+        entries.push((first, map.next_value()?));
         while let Some(Text(key)) = map.next_key()? {
             entries.push((key, map.next_value()?));
         }
@@ -172,6 +178,20 @@ mod tests {
         assert!(matches!(last(&entries, "b"), Some(Node::Str(Cow::Owned(s))) if s == "esc\"aped"));
         let value = Node::Object(entries).into_value();
         assert_eq!(value, serde_json::from_str::<Value>(text).unwrap());
+    }
+
+    #[test]
+    fn empty_objects_and_arrays_allocate_nothing() {
+        let Node::Array(items) = serde_json::from_str::<Node<'_>>("[{},[],{}]").unwrap() else {
+            panic!("not an array")
+        };
+        for item in items {
+            match item {
+                Node::Object(entries) => assert_eq!(entries.capacity(), 0),
+                Node::Array(inner) => assert_eq!(inner.capacity(), 0),
+                other => panic!("{other:?}"),
+            }
+        }
     }
 
     #[test]
