@@ -5,6 +5,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 
 #[path = "shared/decode_cases.rs"]
 mod cases;
+#[path = "shared/request.rs"]
+mod request;
 
 fn bench(c: &mut Criterion) {
     cases::bench(c, "");

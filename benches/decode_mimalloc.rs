@@ -8,6 +8,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[path = "shared/decode_cases.rs"]
 mod cases;
+#[path = "shared/request.rs"]
+mod request;
 
 fn bench(c: &mut Criterion) {
     cases::bench(c, "@mimalloc");

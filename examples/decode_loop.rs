@@ -10,7 +10,10 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use lookout::report::{self, Options, RequestMeta, Timestamp};
+use lookout::report::{self, Options};
+
+#[path = "../benches/shared/request.rs"]
+mod request;
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -20,14 +23,7 @@ fn main() {
     let mode = args.next().unwrap_or_else(|| "decode".to_owned());
     let body = std::fs::read(&path).expect("a readable file");
     let opts = Options::default();
-    let meta = RequestMeta {
-        site: Some("example.com"),
-        user_agent: Some(
-            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36",
-        ),
-        received_at: Timestamp(1_795_305_600_000),
-        endpoint: None,
-    };
+    let meta = request::meta();
     let decode = |n: u64| {
         let mut reports = 0;
         for _ in 0..n {

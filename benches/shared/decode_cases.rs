@@ -1,11 +1,12 @@
 //! The decode benchmark's cases: each format's request body, decoded whole (parse, recognise,
 //! type, strip, filter, group, fingerprint, id) next to a bare `serde_json::Value` parse of
-//! the same bytes (the floor). Shared by the `decode` and `decode_mimalloc` benches.
+//! the same bytes (the floor). Shared by the `decode` and `decode_mimalloc` benches,
+//! each of which also declares `request` (the measured request's metadata).
 
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput};
-use lookout::report::{self, Options, RequestMeta, Timestamp};
+use lookout::report::{self, Options};
 
 const LEGACY: &str = include_str!("../../tests/fixtures/lookout/chromium-legacy-csp.json");
 const CHROME_CSP: &str =
@@ -33,14 +34,7 @@ fn batch20() -> String {
 /// Every case: one criterion group per format, named `{format}{suffix}`.
 pub fn bench(c: &mut Criterion, suffix: &str) {
     let opts = Options::default();
-    let meta = RequestMeta {
-        site: Some("example.com"),
-        user_agent: Some(
-            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36",
-        ),
-        received_at: Timestamp(1_795_305_600_000),
-        endpoint: None,
-    };
+    let meta = crate::request::meta();
     let batch = batch20();
     let fixture = |path: &str| {
         std::fs::read_to_string(format!(
