@@ -1,13 +1,14 @@
 //! Typing of known body fields: renames from older vocabularies, coercion of numbers sent as
 //! strings, removal of nulls. A value of the wrong kind is moved under `_invalid`, not lost.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use foldhash::fast::RandomState;
 use serde_json::{Map, Number, Value};
 
-use super::body::Body;
+use super::body::{Body, Key};
 use super::model::Timestamp;
 use super::node::{Entries, Node};
 
@@ -129,28 +130,26 @@ pub(crate) fn apply(mut entries: Entries<'_>, schema: &Schema) -> Body {
             None => schema.find(&key),
         };
         let Some((i, field, is_alias)) = found else {
-            put(&mut body, key.into_owned(), value.into_value());
+            put(&mut body, Cow::Owned(key.into_owned()), value.into_value());
             continue;
         };
         if is_alias && current_sent.get(i).copied().unwrap_or(false) {
-            put(&mut body, key.into_owned(), value.into_value());
+            put(&mut body, Cow::Owned(key.into_owned()), value.into_value());
             continue;
         }
-        let name = if is_alias {
-            field.name.to_owned()
-        } else {
-            key.into_owned()
-        };
+        // The key sent is the field's name or one of its aliases: either way the field's own
+        // `'static` name is stored, with no copy.
+        let name = field.name;
         match coerce(value, field.kind) {
-            Coerced::Keep(v) => put(&mut body, name, v),
+            Coerced::Keep(v) => put(&mut body, Cow::Borrowed(name), v),
             Coerced::Drop => {}
             Coerced::Invalid(v) => {
-                invalid.insert(name, v);
+                invalid.insert(name.to_owned(), v);
             }
         }
     }
     if !invalid.is_empty() {
-        body.insert(INVALID_KEY.to_owned(), Value::Object(invalid));
+        body.insert(INVALID_KEY, Value::Object(invalid));
     }
     body
 }
@@ -165,8 +164,8 @@ fn key_order(a: &str, b: &str) -> Ordering {
 }
 
 /// Adds an entry: appended when it sorts last (the common case), else inserted in place.
-fn put(body: &mut Body, key: String, value: Value) {
-    if body.last_key().is_none_or(|last| *last < *key) {
+fn put(body: &mut Body, key: Key, value: Value) {
+    if body.last_key().is_none_or(|last| last < key.as_ref()) {
         body.push_sorted(key, value);
     } else {
         body.insert(key, value);

@@ -3,8 +3,8 @@
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::body::Body;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use serde_json::{Map, Value};
 
 /// The kind of a report, in the Reporting API's vocabulary.
 ///
@@ -262,7 +262,7 @@ pub struct Report {
     /// The readable grouping key behind `fingerprint`.
     pub group: String,
     /// The report body: known fields typed, unknown fields kept as sent.
-    pub body: Map<String, Value>,
+    pub body: Body,
     /// Paths of fields that were cut to keep the item small; empty when nothing was cut.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub truncated: Vec<String>,

@@ -69,7 +69,7 @@ pub(crate) fn bound_body(body: &mut Body, limits: &SizeLimits) -> Vec<String> {
     if size > limits.max_body_bytes {
         let mut text = body.to_value().to_string();
         cut(&mut text, limits.max_body_bytes);
-        body.replace_all("_truncated_json".to_owned(), Value::String(text));
+        body.replace_all("_truncated_json", Value::String(text));
         cut_paths.push("body".to_owned());
     }
     cut_paths

@@ -105,13 +105,13 @@ fn csp_quirks(body: &mut Body, blank_blocked: bool) {
             .and_then(|v| v.split_ascii_whitespace().next())
             .map(str::to_owned);
         if let Some(first) = first {
-            body.insert("effectiveDirective".to_owned(), Value::String(first));
+            body.insert("effectiveDirective", Value::String(first));
         }
     }
     if blank_blocked {
         let directive = body.str_of("effectiveDirective").unwrap_or_default();
         if directive.starts_with("script-src") || directive.starts_with("style-src") {
-            body.insert("blockedURL".to_owned(), Value::String("inline".to_owned()));
+            body.insert("blockedURL", Value::String("inline".to_owned()));
         }
     }
 }
@@ -143,7 +143,7 @@ fn reporting_api(mut obj: Entries<'_>, format: SourceFormat) -> Result<Draft, Re
         && !url.is_empty()
     {
         // Draft-era `csp` reports named the document only in the envelope.
-        body.insert("documentURL".to_owned(), Value::String(url.clone()));
+        body.insert("documentURL", Value::String(url.clone()));
     }
     let user_agent = match take(&mut obj, "user_agent") {
         Some(Node::Str(ua)) if !ua.is_empty() => Some(ua.into_owned()),
