@@ -212,8 +212,11 @@ fn split_host_port(rest: &str) -> (&str, Option<&str>) {
     if let Some(at) = authority.bytes().rposition(|b| b == b'@') {
         authority = &authority[at + 1..];
     }
-    match authority.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => (h, Some(p)),
+    // `rsplit_once(':')` by a byte scan.
+    match authority.bytes().rposition(|b| b == b':') {
+        Some(i) if !authority[..i].ends_with(']') || authority.starts_with('[') => {
+            (&authority[..i], Some(&authority[i + 1..]))
+        }
         _ => (authority, None),
     }
 }
@@ -271,13 +274,40 @@ impl<'a> Source<'a> {
 #[derive(Debug, Clone, Default)]
 pub struct NoiseFilter {
     patterns: Vec<SourcePattern>,
+    by_scheme: Keyed,
+    by_host: Keyed,
+    by_domain: Keyed,
+    by_word: Keyed,
+    others: Vec<usize>,
+}
+
+/// Patterns of one shape by their key (a scheme, host, domain or word), with the set of key
+/// lengths: most parts of a source have a length no key has and are passed over unhashed.
+#[derive(Debug, Clone, Default)]
+struct Keyed {
     // Keys are the configured patterns, never request data, so a fast hash is enough:
     // lookups of hostile sources cannot lengthen a chain.
-    by_scheme: HashMap<String, usize, RandomState>,
-    by_host: HashMap<String, usize, RandomState>,
-    by_domain: HashMap<String, usize, RandomState>,
-    by_word: HashMap<String, usize, RandomState>,
-    others: Vec<usize>,
+    map: HashMap<String, usize, RandomState>,
+    /// Bit `n` is set when a key is `n` bytes long (255 stands for 255 and longer).
+    lengths: [u64; 4],
+}
+
+impl Keyed {
+    /// Adds pattern `i` under `key`, unless an earlier pattern has the key.
+    fn add(&mut self, key: &str, i: usize) {
+        self.map.entry(key.to_owned()).or_insert(i);
+        let n = key.len().min(255);
+        self.lengths[n / 64] |= 1 << (n % 64);
+    }
+
+    /// The pattern under `key`.
+    fn get(&self, key: &str) -> Option<&usize> {
+        let n = key.len().min(255);
+        if self.lengths[n / 64] & (1 << (n % 64)) == 0 {
+            return None;
+        }
+        self.map.get(key)
+    }
 }
 
 impl NoiseFilter {
@@ -307,9 +337,7 @@ impl NoiseFilter {
 
     fn push(&mut self, p: SourcePattern) {
         let i = self.patterns.len();
-        let first = |map: &mut HashMap<String, usize, RandomState>, k: &str| {
-            map.entry(k.to_owned()).or_insert(i);
-        };
+        let first = |keyed: &mut Keyed, k: &str| keyed.add(k, i);
         match &p.kind {
             PatternKind::Word(w) => first(&mut self.by_word, w),
             PatternKind::Parts {
@@ -356,7 +384,10 @@ impl NoiseFilter {
         }
         if !s.host.is_empty() {
             consider(self.by_host.get(s.host));
-            consider(self.by_word.get(s.host));
+            // A word has no `.`: a host with one cannot be a word.
+            if !s.host.contains('.') {
+                consider(self.by_word.get(s.host));
+            }
             let mut domain = s.host;
             loop {
                 consider(self.by_domain.get(domain));

@@ -95,15 +95,18 @@ pub fn fingerprint(group: &str) -> String {
     hex(&Sha256::digest(group.as_bytes()), 8)
 }
 
-/// The first `bytes` bytes of a digest in hex.
+/// The first `bytes` bytes (at most 32) of a digest in hex.
 pub(crate) fn hex(digest: &[u8], bytes: usize) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes * 2);
-    for b in &digest[..bytes] {
-        s.push(DIGITS[usize::from(b >> 4)] as char);
-        s.push(DIGITS[usize::from(b & 0xf)] as char);
+    // Written into a buffer on the stack and copied once: pushing chars one by one checks
+    // the capacity and encodes UTF-8 for each.
+    let mut buf = [0u8; 64];
+    let digest = &digest[..bytes.min(32)];
+    for (pair, b) in buf.chunks_exact_mut(2).zip(digest) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 0xf)];
     }
-    s
+    String::from_utf8_lossy(&buf[..digest.len() * 2]).into_owned()
 }
 
 /// What a blocked URL stands for in a group: its origin, or the CSP keyword for inline and
