@@ -106,7 +106,9 @@ pub(crate) fn hex(digest: &[u8], bytes: usize) -> String {
         pair[0] = DIGITS[usize::from(b >> 4)];
         pair[1] = DIGITS[usize::from(b & 0xf)];
     }
-    String::from_utf8_lossy(&buf[..digest.len() * 2]).into_owned()
+    std::str::from_utf8(&buf[..digest.len() * 2])
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// What a blocked URL stands for in a group: its origin, or the CSP keyword for inline and
