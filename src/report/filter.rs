@@ -207,13 +207,12 @@ fn rest_is_port(rest: &str) -> bool {
 
 /// Splits `host:port/path` into host and port, dropping the path and any user info.
 fn split_host_port(rest: &str) -> (&str, Option<&str>) {
-    let end = super::weburl::position(rest, |b| matches!(b, b'/' | b'?' | b'#'));
+    let end = super::weburl::authority_end(rest);
     let mut authority = &rest[..end];
-    if let Some(at) = authority.bytes().rposition(|b| b == b'@') {
+    if let Some(at) = memchr::memrchr(b'@', authority.as_bytes()) {
         authority = &authority[at + 1..];
     }
-    // `rsplit_once(':')` by a byte scan.
-    match authority.bytes().rposition(|b| b == b':') {
+    match memchr::memrchr(b':', authority.as_bytes()) {
         Some(i) if !authority[..i].ends_with(']') || authority.starts_with('[') => {
             (&authority[..i], Some(&authority[i + 1..]))
         }
@@ -231,8 +230,11 @@ struct Source<'a> {
 
 impl<'a> Source<'a> {
     fn parse(lower: &'a str) -> Self {
-        // `split_once("://")` by a byte scan (no substring searcher set up per source).
-        let separator = lower.as_bytes().windows(3).position(|w| w == b"://");
+        // `split_once("://")`: the first `:` followed by `//` (no substring searcher set up
+        // per source).
+        let bytes = lower.as_bytes();
+        let separator =
+            memchr::memchr_iter(b':', bytes).find(|&i| bytes[i + 1..].starts_with(b"//"));
         if let Some((scheme, rest)) = separator.map(|i| (&lower[..i], &lower[i + 3..])) {
             let (host, port) = split_host_port(rest);
             return Self {
@@ -385,14 +387,14 @@ impl NoiseFilter {
         if !s.host.is_empty() {
             consider(self.by_host.get(s.host));
             // A word has no `.`: a host with one cannot be a word.
-            if !s.host.contains('.') {
+            if memchr::memchr(b'.', s.host.as_bytes()).is_none() {
                 consider(self.by_word.get(s.host));
             }
             let mut domain = s.host;
             loop {
                 consider(self.by_domain.get(domain));
-                match domain.split_once('.') {
-                    Some((_, parent)) if !parent.is_empty() => domain = parent,
+                match memchr::memchr(b'.', domain.as_bytes()) {
+                    Some(dot) if dot + 1 < domain.len() => domain = &domain[dot + 1..],
                     _ => break,
                 }
             }

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::body::Body;
 use super::model::ReportType;
-use super::weburl::{WebUrl, position};
+use super::weburl::{WebUrl, query_start};
 
 /// The readable grouping key of a report.
 pub(crate) fn group_key(t: &ReportType, url: &str, body: &Body) -> String {
@@ -138,7 +138,7 @@ fn push_origin_and_path(out: &mut String, u: &str) {
             parsed.push_origin(out);
             out.push_str(parsed.path);
         }
-        None => out.push_str(&u[..position(u, |b| matches!(b, b'?' | b'#'))]),
+        None => out.push_str(&u[..query_start(u)]),
     }
 }
 

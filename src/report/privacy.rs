@@ -31,7 +31,7 @@ pub const CUT_MARK: &str = "…";
 ///
 /// Values that are not URLs (`inline`, `eval`, `data`) have neither and are left as they are.
 pub fn strip_query(url: &mut String) {
-    url.truncate(super::weburl::position(url, |b| matches!(b, b'?' | b'#')));
+    url.truncate(super::weburl::query_start(url));
 }
 
 /// Strips query and fragment from the named string fields of `body`.
