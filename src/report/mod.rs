@@ -9,6 +9,7 @@ mod error;
 mod fields;
 pub mod filter;
 mod fingerprint;
+mod id;
 mod model;
 mod node;
 pub mod privacy;
@@ -18,10 +19,8 @@ pub mod site;
 mod weburl;
 
 use std::collections::BTreeMap;
-use std::fmt::{self, Write as _};
 
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use fingerprint::group_key;
 use node::Node;
@@ -309,7 +308,7 @@ fn finish(
         truncated,
     };
     privacy::cut(&mut report.url, opts.size.max_string_bytes);
-    report.id = report_id(&report, &d.body);
+    report.id = id::report_id(&report, &d.body);
     report.body = d.body;
     if let Some(&rate) = opts.sample_rates.get(report.report_type.as_str())
         && !sampled_in(&report.id, rate)
@@ -376,86 +375,4 @@ fn take_disposition(body: &mut Body) -> Option<Disposition> {
         .and_then(Disposition::from_word)?;
     body.remove("disposition");
     Some(d)
-}
-
-/// A stable identity: the same report delivered again (a browser retry, with a larger `age`)
-/// gets the same id, as long as its occurrence time falls in the same second.
-fn report_id(r: &Report, body: &Body) -> String {
-    let mut h = Sha256::new();
-    for part in [r.site.as_str(), r.report_type.as_str(), r.url.as_str()] {
-        h.update(part.as_bytes());
-        h.update([0]);
-    }
-    h.update(r.user_agent.as_deref().unwrap_or("").as_bytes());
-    h.update([0]);
-    h.update((r.occurred_at.millis() / 1000).to_le_bytes());
-    for (k, v) in body.iter() {
-        hash_str(&mut h, k);
-        hash_value(&mut h, v);
-    }
-    fingerprint::hex(&h.finalize(), 16)
-}
-
-/// Feeds a JSON value to the hasher, unambiguously (tagged, strings length-prefixed).
-fn hash_value(h: &mut Sha256, v: &Value) {
-    match v {
-        Value::Null => h.update([0]),
-        Value::Bool(b) => h.update([1, u8::from(*b)]),
-        Value::Number(n) => {
-            h.update([2]);
-            let mut digits = Digits::default();
-            match write!(digits, "{n}") {
-                Ok(()) => hash_str(h, digits.as_str()),
-                Err(_) => hash_str(h, &n.to_string()),
-            }
-        }
-        Value::String(s) => {
-            h.update([3]);
-            hash_str(h, s);
-        }
-        Value::Array(items) => {
-            h.update([4]);
-            h.update((items.len() as u64).to_le_bytes());
-            for item in items {
-                hash_value(h, item);
-            }
-        }
-        Value::Object(map) => {
-            h.update([5]);
-            h.update((map.len() as u64).to_le_bytes());
-            for (k, item) in map {
-                hash_str(h, k);
-                hash_value(h, item);
-            }
-        }
-    }
-}
-
-/// A number's text on the stack: serde_json writes at most 24 bytes for one (longer text
-/// falls back to a `String`).
-#[derive(Default)]
-struct Digits {
-    buf: [u8; 32],
-    len: usize,
-}
-
-impl Digits {
-    fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
-    }
-}
-
-impl fmt::Write for Digits {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let end = self.len + s.len();
-        let room = self.buf.get_mut(self.len..end).ok_or(fmt::Error)?;
-        room.copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
-    }
-}
-
-fn hash_str(h: &mut Sha256, s: &str) {
-    h.update((s.len() as u64).to_le_bytes());
-    h.update(s.as_bytes());
 }
