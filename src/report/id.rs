@@ -8,73 +8,104 @@ use sha2::{Digest, Sha256};
 
 use super::body::Body;
 use super::fingerprint;
-use super::model::Report;
+use super::model::{Report, ReportType};
 
 /// A stable identity: site, type, URL, User-Agent, the second the report occurred in and its
-/// body, as 16 hex digits.
+/// body, as 32 hex digits.
+///
+/// The digest's input is an unambiguous encoding: strings and collections are prefixed with
+/// their length as a LEB128 varint (one byte up to 127), values are tagged. A CSP body's
+/// `documentURL` equal to the report's URL is left out: every CSP report has one (decoding
+/// fills it in from the URL), so it would only repeat the URL's bytes.
 pub(crate) fn report_id(r: &Report, body: &Body) -> String {
     let mut h = Hasher(Sha256::new());
     for part in [r.site.as_str(), r.report_type.as_str(), r.url.as_str()] {
-        h.update(part.as_bytes());
-        h.update(&[0]);
+        h.str(part);
     }
-    h.update(r.user_agent.as_deref().unwrap_or("").as_bytes());
-    h.update(&[0]);
-    h.update(&(r.occurred_at.millis() / 1000).to_le_bytes());
+    h.str(r.user_agent.as_deref().unwrap_or(""));
+    h.varint(r.occurred_at.millis().max(0) as u64 / 1000);
+    let csp = r.report_type == ReportType::CspViolation;
     for (k, v) in body.iter() {
+        if csp && k == "documentURL" && v.as_str() == Some(r.url.as_str()) {
+            continue;
+        }
         h.str(k);
         h.value(v);
     }
     fingerprint::hex(&h.0.finalize(), 16)
 }
 
-/// The digest, with the encoding of strings and JSON values the id is defined by.
+/// The digest, with the encoding the id is defined by.
 struct Hasher(Sha256);
 
 impl Hasher {
-    fn update(&mut self, bytes: &[u8]) {
-        self.0.update(bytes);
+    /// A tag byte followed by a length, in one write.
+    fn tagged(&mut self, tag: u8, n: u64) {
+        let mut buf = [0u8; 11];
+        buf[0] = tag;
+        let len = leb128(n, &mut buf[1..]);
+        self.0.update(&buf[..=len]);
+    }
+
+    fn varint(&mut self, n: u64) {
+        let mut buf = [0u8; 10];
+        let len = leb128(n, &mut buf);
+        self.0.update(&buf[..len]);
     }
 
     /// A string, length-prefixed.
     fn str(&mut self, s: &str) {
-        self.update(&(s.len() as u64).to_le_bytes());
-        self.update(s.as_bytes());
+        self.varint(s.len() as u64);
+        self.0.update(s.as_bytes());
     }
 
-    /// A JSON value, unambiguously (tagged, strings length-prefixed).
+    /// A JSON value: a tag, then its content.
     fn value(&mut self, v: &Value) {
         match v {
-            Value::Null => self.update(&[0]),
-            Value::Bool(b) => self.update(&[1, u8::from(*b)]),
+            Value::Null => self.0.update([0]),
+            Value::Bool(b) => self.0.update([1, u8::from(*b)]),
             Value::Number(n) => {
-                self.update(&[2]);
                 let mut digits = Digits::default();
-                match write!(digits, "{n}") {
-                    Ok(()) => self.str(digits.as_str()),
-                    Err(_) => self.str(&n.to_string()),
-                }
+                let text = match write!(digits, "{n}") {
+                    Ok(()) => digits.as_str(),
+                    Err(_) => &n.to_string(),
+                };
+                self.tagged(2, text.len() as u64);
+                self.0.update(text.as_bytes());
             }
             Value::String(s) => {
-                self.update(&[3]);
-                self.str(s);
+                self.tagged(3, s.len() as u64);
+                self.0.update(s.as_bytes());
             }
             Value::Array(items) => {
-                self.update(&[4]);
-                self.update(&(items.len() as u64).to_le_bytes());
+                self.tagged(4, items.len() as u64);
                 for item in items {
                     self.value(item);
                 }
             }
             Value::Object(map) => {
-                self.update(&[5]);
-                self.update(&(map.len() as u64).to_le_bytes());
+                self.tagged(5, map.len() as u64);
                 for (k, item) in map {
                     self.str(k);
                     self.value(item);
                 }
             }
         }
+    }
+}
+
+/// Writes `n` as LEB128 into `out` (room for 10 bytes), returning the bytes written.
+fn leb128(mut n: u64, out: &mut [u8]) -> usize {
+    let mut i = 0;
+    loop {
+        let low = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out[i] = low;
+            return i + 1;
+        }
+        out[i] = low | 0x80;
+        i += 1;
     }
 }
 
@@ -99,5 +130,28 @@ impl fmt::Write for Digits {
         room.copy_from_slice(s.as_bytes());
         self.len = end;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leb128_lengths() {
+        let mut buf = [0u8; 10];
+        for (n, want) in [
+            (0u64, &[0u8][..]),
+            (127, &[0x7f]),
+            (128, &[0x80, 0x01]),
+            (300, &[0xac, 0x02]),
+            (
+                u64::MAX,
+                &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
+            ),
+        ] {
+            let len = leb128(n, &mut buf);
+            assert_eq!(&buf[..len], want, "{n}");
+        }
     }
 }
