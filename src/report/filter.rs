@@ -283,33 +283,44 @@ pub struct NoiseFilter {
     others: Vec<usize>,
 }
 
-/// Patterns of one shape by their key (a scheme, host, domain or word), with the set of key
-/// lengths: most parts of a source have a length no key has and are passed over unhashed.
+/// Patterns of one shape by their key (a scheme, host, domain or word), with a 256-bit
+/// summary of the keys (a bit per length, first and last byte): most parts of a source match
+/// no key's summary and are passed over without hashing.
 #[derive(Debug, Clone, Default)]
 struct Keyed {
     // Keys are the configured patterns, never request data, so a fast hash is enough:
     // lookups of hostile sources cannot lengthen a chain.
     map: HashMap<String, usize, RandomState>,
-    /// Bit `n` is set when a key is `n` bytes long (255 stands for 255 and longer).
-    lengths: [u64; 4],
+    summary: [u64; 4],
 }
 
 impl Keyed {
     /// Adds pattern `i` under `key`, unless an earlier pattern has the key.
     fn add(&mut self, key: &str, i: usize) {
         self.map.entry(key.to_owned()).or_insert(i);
-        let n = key.len().min(255);
-        self.lengths[n / 64] |= 1 << (n % 64);
+        let bit = summary_bit(key);
+        self.summary[bit / 64] |= 1 << (bit % 64);
     }
 
     /// The pattern under `key`.
     fn get(&self, key: &str) -> Option<&usize> {
-        let n = key.len().min(255);
-        if self.lengths[n / 64] & (1 << (n % 64)) == 0 {
+        let bit = summary_bit(key);
+        if self.summary[bit / 64] & (1 << (bit % 64)) == 0 {
             return None;
         }
         self.map.get(key)
     }
+}
+
+/// A key's bit in a [`Keyed`] summary: its length, first and last byte, mixed.
+fn summary_bit(key: &str) -> usize {
+    let b = key.as_bytes();
+    let (first, last) = (b.first().copied(), b.last().copied());
+    let mix = (b.len() as u32)
+        .wrapping_mul(131)
+        .wrapping_add(u32::from(first.unwrap_or(0)).wrapping_mul(31))
+        .wrapping_add(u32::from(last.unwrap_or(0)));
+    (mix.wrapping_mul(0x9E37_79B1) >> 24) as usize
 }
 
 impl NoiseFilter {

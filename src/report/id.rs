@@ -41,6 +41,11 @@ struct Hasher(Sha256);
 impl Hasher {
     /// A tag byte followed by a length, in one write.
     fn tagged(&mut self, tag: u8, n: u64) {
+        // Fixed-size writes for the usual one-byte length: the digest's buffer takes them
+        // without a call to `memcpy`.
+        if n < 0x80 {
+            return self.0.update([tag, n as u8]);
+        }
         let mut buf = [0u8; 11];
         buf[0] = tag;
         let len = leb128(n, &mut buf[1..]);
@@ -48,6 +53,9 @@ impl Hasher {
     }
 
     fn varint(&mut self, n: u64) {
+        if n < 0x80 {
+            return self.0.update([n as u8]);
+        }
         let mut buf = [0u8; 10];
         let len = leb128(n, &mut buf);
         self.0.update(&buf[..len]);
