@@ -9,8 +9,8 @@ use foldhash::fast::RandomState;
 use serde_json::{Map, Number, Value};
 
 use super::body::{Body, Key};
-use super::model::Timestamp;
-use super::node::{Entries, Node};
+use super::model::{Disposition, Timestamp};
+use super::node::{Entries, Node, last, take};
 
 /// The kind a known field must have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +89,14 @@ impl Schema {
             fields,
             index,
             rank,
+        }
+    }
+
+    /// The kind of the field `name` is the current name of.
+    fn kind_of(&self, name: &str) -> Option<Kind> {
+        match self.find(name)? {
+            (_, field, false) => Some(field.kind),
+            _ => None,
         }
     }
 
@@ -172,6 +180,45 @@ fn apply_any(mut entries: Entries<'_>, schema: &Schema) -> Body {
         body.insert(INVALID_KEY, Value::Object(invalid));
     }
     body
+}
+
+/// Takes a body's disposition out of its entries before they are typed, in either
+/// vocabulary: a boolean `reportOnly` (integrity reports; also `"true"`/`"false"` where the
+/// type knows the field as a boolean), else a `disposition` word. When it is neither, the
+/// entries keep it and it is typed like any other field. Neither name is an alias of another
+/// field's or has aliases (a test checks the tables), so taking them first changes nothing else.
+pub(crate) fn take_disposition(entries: &mut Entries<'_>, schema: &Schema) -> Option<Disposition> {
+    let report_only = match last(entries, "reportOnly") {
+        Some(Node::Bool(b)) => Some(*b),
+        Some(Node::Str(s)) if schema.kind_of("reportOnly") == Some(Kind::Bool) => bool_word(s),
+        _ => None,
+    };
+    if let Some(report_only) = report_only {
+        take(entries, "reportOnly");
+        return Some(if report_only {
+            Disposition::Report
+        } else {
+            Disposition::Enforce
+        });
+    }
+    let disposition = match last(entries, "disposition") {
+        Some(Node::Str(s)) => Disposition::from_word(s)?,
+        _ => return None,
+    };
+    take(entries, "disposition");
+    Some(disposition)
+}
+
+/// `true` or `false`, in any case, around spaces.
+fn bool_word(s: &str) -> Option<bool> {
+    let t = s.trim();
+    if t.eq_ignore_ascii_case("true") {
+        Some(true)
+    } else if t.eq_ignore_ascii_case("false") {
+        Some(false)
+    } else {
+        None
+    }
 }
 
 /// The common case, without sorting or comparing keys: every key names a known field, and no
@@ -277,16 +324,10 @@ fn coerce(node: Node<'_>, kind: Kind) -> Coerced {
                 None => Invalid(Value::String(s.into_owned())),
             },
         },
-        (Kind::Bool, Node::Str(s)) => {
-            let t = s.trim();
-            if t.eq_ignore_ascii_case("true") {
-                Keep(Value::Bool(true))
-            } else if t.eq_ignore_ascii_case("false") {
-                Keep(Value::Bool(false))
-            } else {
-                Invalid(Value::String(s.into_owned()))
-            }
-        }
+        (Kind::Bool, Node::Str(s)) => match bool_word(&s) {
+            Some(b) => Keep(Value::Bool(b)),
+            None => Invalid(Value::String(s.into_owned())),
+        },
         (Kind::Date, Node::Num(n)) => match n.as_i64() {
             Some(ms) if ms >= 0 => Keep(Value::String(Timestamp(ms).to_string())),
             _ => Invalid(Value::Number(n)),
@@ -350,6 +391,71 @@ mod tests {
             if let Ok(known) = apply_known(entries(), schema) {
                 proptest::prop_assert_eq!(known, general);
             }
+        }
+    }
+
+    #[test]
+    fn dispositions_are_taken_out_in_every_vocabulary() {
+        use super::super::ReportType;
+        use super::super::schema::schema_of;
+        let take = |t: ReportType, text: &str| {
+            let Node::Object(mut entries) = serde_json::from_str::<Node<'_>>(text).unwrap() else {
+                panic!("not an object")
+            };
+            let d = take_disposition(&mut entries, schema_of(&t));
+            let left: Vec<String> = entries.iter().map(|(k, _)| k.to_string()).collect();
+            (d, left)
+        };
+        let integrity = ReportType::IntegrityViolation;
+        let csp = ReportType::CspViolation;
+        let (report, enforce) = (Some(Disposition::Report), Some(Disposition::Enforce));
+        for (t, text, want, left) in [
+            (
+                &csp,
+                r#"{"disposition":" Report-Only ","x":1}"#,
+                report,
+                &["x"][..],
+            ),
+            (
+                &csp,
+                r#"{"disposition":"enforce","disposition":"odd"}"#,
+                None,
+                &["disposition", "disposition"],
+            ),
+            (
+                &csp,
+                r#"{"disposition":"odd","disposition":"enforce"}"#,
+                enforce,
+                &[],
+            ),
+            (&csp, r#"{"disposition":7}"#, None, &["disposition"]),
+            (
+                &integrity,
+                r#"{"reportOnly":true,"disposition":"enforce"}"#,
+                report,
+                &["disposition"],
+            ),
+            (&integrity, r#"{"reportOnly":" FALSE "}"#, enforce, &[]),
+            (
+                &integrity,
+                r#"{"reportOnly":"maybe"}"#,
+                None,
+                &["reportOnly"],
+            ),
+            // Where the type does not know `reportOnly`, only a boolean counts.
+            (
+                &csp,
+                r#"{"reportOnly":"true","disposition":"report"}"#,
+                report,
+                &["reportOnly"],
+            ),
+            (&csp, r#"{"reportOnly":false}"#, enforce, &[]),
+        ] {
+            assert_eq!(
+                take(t.clone(), text),
+                (want, left.iter().map(|s| s.to_string()).collect()),
+                "{text}"
+            );
         }
     }
 

@@ -20,8 +20,6 @@ mod weburl;
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
-
 use fingerprint::group_key;
 use node::Node;
 
@@ -270,7 +268,6 @@ fn finish(
         return filtered(FilterReason::ForeignSite);
     }
 
-    let disposition = take_disposition(&mut d.body);
     if opts.strip_query {
         privacy::strip_query(&mut d.url);
         privacy::strip_body_urls(&mut d.body, schema::url_fields_of(&d.report_type));
@@ -300,7 +297,7 @@ fn finish(
         received_at,
         occurred_at,
         age_ms,
-        disposition,
+        disposition: d.disposition,
         format: d.format,
         fingerprint: fingerprint(&group),
         group,
@@ -356,23 +353,4 @@ fn sampled_in(id: &str, rate: f64) -> bool {
         .and_then(|h| u32::from_str_radix(h, 16).ok())
         .unwrap_or(0);
     f64::from(x) < rate * f64::from(u32::MAX)
-}
-
-/// Moves the body's disposition (in any of its vocabularies) to the report level.
-fn take_disposition(body: &mut Body) -> Option<Disposition> {
-    if let Some(Value::Bool(report_only)) = body.get("reportOnly") {
-        let d = if *report_only {
-            Disposition::Report
-        } else {
-            Disposition::Enforce
-        };
-        body.remove("reportOnly");
-        return Some(d);
-    }
-    let d = body
-        .get("disposition")
-        .and_then(Value::as_str)
-        .and_then(Disposition::from_word)?;
-    body.remove("disposition");
-    Some(d)
 }

@@ -229,3 +229,23 @@ pub(crate) fn url_fields_of(t: &ReportType) -> impl Iterator<Item = &'static str
         .filter(|f| f.kind == Kind::Url)
         .map(|f| f.name)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `fields::take_disposition` reads `disposition` and `reportOnly` before typing, which
+    /// holds only while no alias renames to or from them.
+    #[test]
+    fn disposition_names_have_no_aliases() {
+        for fields in TABLES {
+            for f in fields {
+                let named = matches!(f.name, "disposition" | "reportOnly");
+                assert!(!named || f.aliases.is_empty(), "{} has aliases", f.name);
+                for alias in f.aliases {
+                    assert!(!matches!(*alias, "disposition" | "reportOnly"), "{alias}");
+                }
+            }
+        }
+    }
+}

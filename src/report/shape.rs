@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::body::Body;
 use super::error::RejectReason;
 use super::fields;
-use super::model::{ReportType, SourceFormat, Timestamp};
+use super::model::{Disposition, ReportType, SourceFormat, Timestamp};
 use super::node::{Entries, Node, last, take};
 use super::schema::schema_of;
 
@@ -20,6 +20,8 @@ pub(crate) struct Draft {
     pub age_ms: u64,
     /// When the report itself says the problem happened (certificate reports' `date-time`).
     pub stated_time: Option<Timestamp>,
+    /// Enforced or report-only, taken out of the body.
+    pub disposition: Option<Disposition>,
     pub body: Body,
 }
 
@@ -70,7 +72,7 @@ pub(crate) fn recognise(value: Node<'_>, in_array: bool) -> Result<Draft, Reject
 
 /// `{"csp-report": {...}}`: CSP's `report-uri` serialization, with its browser quirks.
 fn legacy_csp(inner: Node<'_>) -> Result<Draft, RejectReason> {
-    let Node::Object(entries) = inner else {
+    let Node::Object(mut entries) = inner else {
         return Err(RejectReason::ContentNotObject);
     };
     let t = ReportType::CspViolation;
@@ -78,7 +80,9 @@ fn legacy_csp(inner: Node<'_>) -> Result<Draft, RejectReason> {
         last(&entries, "blocked-uri"),
         Some(Node::Str(s)) if s.is_empty() || s == "self"
     );
-    let mut body = fields::apply(entries, schema_of(&t));
+    let schema = schema_of(&t);
+    let disposition = fields::take_disposition(&mut entries, schema);
+    let mut body = fields::apply(entries, schema);
     csp_quirks(&mut body, blank_blocked);
     let url = body.str_of("documentURL").unwrap_or_default().to_owned();
     Ok(Draft {
@@ -88,6 +92,7 @@ fn legacy_csp(inner: Node<'_>) -> Result<Draft, RejectReason> {
         user_agent: None,
         age_ms: 0,
         stated_time: None,
+        disposition,
         body,
     })
 }
@@ -122,14 +127,16 @@ fn reporting_api(mut obj: Entries<'_>, format: SourceFormat) -> Result<Draft, Re
         Some(Node::Str(name)) => ReportType::from_name(name).ok_or(RejectReason::InvalidType)?,
         _ => return Err(RejectReason::MissingType),
     };
-    let entries = match take(&mut obj, "body") {
+    let mut entries = match take(&mut obj, "body") {
         Some(Node::Object(entries)) => entries,
         None | Some(Node::Null) => Vec::new(),
         Some(_) => return Err(RejectReason::BodyNotObject),
     };
     let blank_blocked = report_type == ReportType::CspViolation
         && matches!(last(&entries, "blocked"), Some(Node::Str(s)) if s.is_empty());
-    let mut body = fields::apply(entries, schema_of(&report_type));
+    let schema = schema_of(&report_type);
+    let disposition = fields::take_disposition(&mut entries, schema);
+    let mut body = fields::apply(entries, schema);
     if report_type == ReportType::CspViolation {
         csp_quirks(&mut body, blank_blocked);
     }
@@ -156,6 +163,7 @@ fn reporting_api(mut obj: Entries<'_>, format: SourceFormat) -> Result<Draft, Re
         user_agent,
         age_ms: age_of(last(&obj, "age")),
         stated_time: None,
+        disposition,
         body,
     })
 }
@@ -166,10 +174,12 @@ fn certificate(
     report_type: ReportType,
     format: SourceFormat,
 ) -> Result<Draft, RejectReason> {
-    let Node::Object(entries) = inner else {
+    let Node::Object(mut entries) = inner else {
         return Err(RejectReason::ContentNotObject);
     };
-    let body = fields::apply(entries, schema_of(&report_type));
+    let schema = schema_of(&report_type);
+    let disposition = fields::take_disposition(&mut entries, schema);
+    let body = fields::apply(entries, schema);
     let url = match body.str_of("hostname") {
         Some(host) => match body.get("port").and_then(Value::as_i64) {
             Some(port) if port != 443 && port > 0 => format!("https://{host}:{port}/"),
@@ -185,6 +195,7 @@ fn certificate(
         user_agent: None,
         age_ms: 0,
         stated_time,
+        disposition,
         body,
     })
 }
