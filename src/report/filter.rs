@@ -207,14 +207,25 @@ fn rest_is_port(rest: &str) -> bool {
 
 /// Splits `host:port/path` into host and port, dropping the path and any user info.
 fn split_host_port(rest: &str) -> (&str, Option<&str>) {
-    let end = super::weburl::authority_end(rest);
-    let mut authority = &rest[..end];
-    if let Some(at) = memchr::memrchr(b'@', authority.as_bytes()) {
-        authority = &authority[at + 1..];
+    // One pass: the authority ends at the first `/`, `?` or `#` and starts after its last
+    // `@`; the port follows its last `:`.
+    let (mut start, mut colon) = (0, None);
+    let mut end = rest.len();
+    for (i, &b) in rest.as_bytes().iter().enumerate() {
+        match b {
+            b'/' | b'?' | b'#' => {
+                end = i;
+                break;
+            }
+            b'@' => (start, colon) = (i + 1, None),
+            b':' => colon = Some(i),
+            _ => {}
+        }
     }
-    match memchr::memrchr(b':', authority.as_bytes()) {
-        Some(i) if !authority[..i].ends_with(']') || authority.starts_with('[') => {
-            (&authority[..i], Some(&authority[i + 1..]))
+    let authority = &rest[start..end];
+    match colon {
+        Some(i) if !rest[start..i].ends_with(']') || authority.starts_with('[') => {
+            (&rest[start..i], Some(&rest[i + 1..end]))
         }
         _ => (authority, None),
     }
@@ -233,8 +244,11 @@ impl<'a> Source<'a> {
         // `split_once("://")`: the first `:` followed by `//` (no substring searcher set up
         // per source).
         let bytes = lower.as_bytes();
-        let separator =
-            memchr::memchr_iter(b':', bytes).find(|&i| bytes[i + 1..].starts_with(b"//"));
+        let separator = bytes
+            .iter()
+            .enumerate()
+            .find(|&(i, &b)| b == b':' && bytes[i + 1..].starts_with(b"//"))
+            .map(|(i, _)| i);
         if let Some((scheme, rest)) = separator.map(|i| (&lower[..i], &lower[i + 3..])) {
             let (host, port) = split_host_port(rest);
             return Self {
@@ -398,13 +412,13 @@ impl NoiseFilter {
         if !s.host.is_empty() {
             consider(self.by_host.get(s.host));
             // A word has no `.`: a host with one cannot be a word.
-            if memchr::memchr(b'.', s.host.as_bytes()).is_none() {
+            if !s.host.as_bytes().contains(&b'.') {
                 consider(self.by_word.get(s.host));
             }
             let mut domain = s.host;
             loop {
                 consider(self.by_domain.get(domain));
-                match memchr::memchr(b'.', domain.as_bytes()) {
+                match domain.bytes().position(|b| b == b'.') {
                     Some(dot) if dot + 1 < domain.len() => domain = &domain[dot + 1..],
                     _ => break,
                 }
@@ -424,6 +438,26 @@ impl NoiseFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The splitting the one-pass version replaced, as searches: its model.
+    fn split_by_searches(rest: &str) -> (&str, Option<&str>) {
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let mut authority = &rest[..end];
+        if let Some(at) = authority.rfind('@') {
+            authority = &authority[at + 1..];
+        }
+        match authority.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => (h, Some(p)),
+            _ => (authority, None),
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn one_pass_split_agrees_with_searches(rest in "[a:/@?#\\[\\]1.]{0,24}") {
+            proptest::prop_assert_eq!(split_host_port(&rest), split_by_searches(&rest));
+        }
+    }
 
     fn hit(f: &NoiseFilter, s: &str) -> Option<String> {
         f.matching(s).map(|p| p.as_str().to_owned())

@@ -19,7 +19,7 @@ impl<'a> WebUrl<'a> {
     /// Reads `s`, or `None` when it has no `scheme://authority`.
     pub fn parse(s: &'a str) -> Option<Self> {
         // The scheme ends at the first `:` (it has none in it), which must start `://`.
-        let colon = memchr::memchr(b':', s.as_bytes())?;
+        let colon = s.bytes().position(|b| b == b':')?;
         let (scheme, rest) = (&s[..colon], s[colon..].strip_prefix("://")?);
         let valid_scheme = scheme
             .as_bytes()
@@ -31,18 +31,16 @@ impl<'a> WebUrl<'a> {
         if !valid_scheme {
             return None;
         }
-        let end = authority_end(rest);
-        let mut authority = &rest[..end];
-        if let Some(at) = memchr::memrchr(b'@', authority.as_bytes()) {
-            authority = &authority[at + 1..];
-        }
-        let (host, port) = match memchr::memrchr(b':', authority.as_bytes()) {
-            Some(i) if !authority.as_bytes()[i + 1..].contains(&b']') => (
+        let a = Authority::scan(rest);
+        let authority = &rest[a.start..a.end];
+        let (host, port) = match a.port_colon {
+            Some(i) => (
                 &authority[..i],
                 Some(&authority[i + 1..]).filter(|p| !p.is_empty()),
             ),
-            _ => (authority, None),
+            None => (authority, None),
         };
+        let end = a.end;
         if host.is_empty() {
             return None;
         }
@@ -83,15 +81,48 @@ impl<'a> WebUrl<'a> {
     }
 }
 
+/// Where the authority at the start of a URL's remainder (after `scheme://`) lies, found in
+/// one pass: it ends at the first `/`, `?` or `#` and starts after its last `@` (user info);
+/// its port follows the last `:` that no `]` follows (an IPv6 literal's colons are inside
+/// brackets). Authorities are short: a byte loop beats several searches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Authority {
+    /// Where the authority starts in the scanned text.
+    pub start: usize,
+    /// Where it ends.
+    pub end: usize,
+    /// The port's `:`, relative to `start`.
+    pub port_colon: Option<usize>,
+}
+
+impl Authority {
+    pub(crate) fn scan(rest: &str) -> Self {
+        let (mut start, mut colon) = (0, None);
+        let mut end = rest.len();
+        for (i, &b) in rest.as_bytes().iter().enumerate() {
+            match b {
+                b'/' | b'?' | b'#' => {
+                    end = i;
+                    break;
+                }
+                b'@' => (start, colon) = (i + 1, None),
+                b':' => colon = Some(i),
+                b']' => colon = None,
+                _ => {}
+            }
+        }
+        Self {
+            start,
+            end,
+            port_colon: colon.map(|c| c - start),
+        }
+    }
+}
+
 /// Where the query or fragment of URL `s` starts (its first `?` or `#`), else its length.
 /// The URL scans use `memchr`: URLs are read several times per report.
 pub(crate) fn query_start(s: &str) -> usize {
     memchr::memchr2(b'?', b'#', s.as_bytes()).unwrap_or(s.len())
-}
-
-/// Where the authority at the start of `s` ends (its first `/`, `?` or `#`), else its length.
-pub(crate) fn authority_end(s: &str) -> usize {
-    memchr::memchr3(b'/', b'?', b'#', s.as_bytes()).unwrap_or(s.len())
 }
 
 fn push_lower(out: &mut String, s: &str) {
@@ -105,6 +136,26 @@ fn push_lower(out: &mut String, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The reading the one-pass scan replaced, searches over the authority: the model the
+    /// scan must agree with.
+    fn authority_by_searches(rest: &str) -> (usize, usize, Option<usize>) {
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let start = rest[..end].rfind('@').map_or(0, |at| at + 1);
+        let authority = &rest[start..end];
+        let colon = authority
+            .rfind(':')
+            .filter(|&i| !authority[i + 1..].contains(']'));
+        (start, end, colon)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn one_pass_authority_agrees_with_searches(rest in "[a:/@?#\\[\\]1.]{0,24}") {
+            let a = Authority::scan(&rest);
+            proptest::prop_assert_eq!((a.start, a.end, a.port_colon), authority_by_searches(&rest));
+        }
+    }
 
     #[test]
     fn reads_the_parts() {
