@@ -10,7 +10,7 @@ use serde_json::{Map, Number, Value};
 
 use super::body::{Body, Key};
 use super::model::{Disposition, Timestamp};
-use super::node::{Entries, Node, last, take};
+use super::node::{Entries, Node, last};
 
 /// The kind a known field must have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,7 +194,7 @@ pub(crate) fn take_disposition(entries: &mut Entries<'_>, schema: &Schema) -> Op
         _ => None,
     };
     if let Some(report_only) = report_only {
-        take(entries, "reportOnly");
+        entries.retain(|(k, _)| k != "reportOnly");
         return Some(if report_only {
             Disposition::Report
         } else {
@@ -205,7 +205,7 @@ pub(crate) fn take_disposition(entries: &mut Entries<'_>, schema: &Schema) -> Op
         Some(Node::Str(s)) => Disposition::from_word(s)?,
         _ => return None,
     };
-    take(entries, "disposition");
+    entries.retain(|(k, _)| k != "disposition");
     Some(disposition)
 }
 

@@ -298,8 +298,8 @@ pub struct NoiseFilter {
 }
 
 /// Patterns of one shape by their key (a scheme, host, domain or word), with a 256-bit
-/// summary of the keys (a bit per length, first and last byte): most parts of a source match
-/// no key's summary and are passed over without hashing.
+/// summary of the keys (two bits each, from the length, first and last byte): most parts of a
+/// source miss a bit and are passed over without hashing.
 #[derive(Debug, Clone, Default)]
 struct Keyed {
     // Keys are the configured patterns, never request data, so a fast hash is enough:
@@ -312,29 +312,31 @@ impl Keyed {
     /// Adds pattern `i` under `key`, unless an earlier pattern has the key.
     fn add(&mut self, key: &str, i: usize) {
         self.map.entry(key.to_owned()).or_insert(i);
-        let bit = summary_bit(key);
-        self.summary[bit / 64] |= 1 << (bit % 64);
+        for bit in summary_bits(key) {
+            self.summary[bit / 64] |= 1 << (bit % 64);
+        }
     }
 
     /// The pattern under `key`.
     fn get(&self, key: &str) -> Option<&usize> {
-        let bit = summary_bit(key);
-        if self.summary[bit / 64] & (1 << (bit % 64)) == 0 {
+        let missing = |bit: usize| self.summary[bit / 64] & (1 << (bit % 64)) == 0;
+        if summary_bits(key).into_iter().any(missing) {
             return None;
         }
         self.map.get(key)
     }
 }
 
-/// A key's bit in a [`Keyed`] summary: its length, first and last byte, mixed.
-fn summary_bit(key: &str) -> usize {
+/// A key's two bits in a [`Keyed`] summary: its length, first and last byte, mixed twice.
+fn summary_bits(key: &str) -> [usize; 2] {
     let b = key.as_bytes();
     let (first, last) = (b.first().copied(), b.last().copied());
     let mix = (b.len() as u32)
         .wrapping_mul(131)
         .wrapping_add(u32::from(first.unwrap_or(0)).wrapping_mul(31))
         .wrapping_add(u32::from(last.unwrap_or(0)));
-    (mix.wrapping_mul(0x9E37_79B1) >> 24) as usize
+    let h = mix.wrapping_mul(0x9E37_79B1);
+    [(h >> 24) as usize, ((h >> 16) & 0xff) as usize]
 }
 
 impl NoiseFilter {

@@ -125,12 +125,11 @@ pub(crate) fn query_start(s: &str) -> usize {
     memchr::memchr2(b'?', b'#', s.as_bytes()).unwrap_or(s.len())
 }
 
+/// Appends `s` lowercased (ASCII): copied, then lowered in place.
 fn push_lower(out: &mut String, s: &str) {
-    if s.bytes().any(|b| b.is_ascii_uppercase()) {
-        out.push_str(&s.to_ascii_lowercase());
-    } else {
-        out.push_str(s);
-    }
+    let start = out.len();
+    out.push_str(s);
+    out[start..].make_ascii_lowercase();
 }
 
 #[cfg(test)]
