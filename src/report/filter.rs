@@ -207,25 +207,11 @@ fn rest_is_port(rest: &str) -> bool {
 
 /// Splits `host:port/path` into host and port, dropping the path and any user info.
 fn split_host_port(rest: &str) -> (&str, Option<&str>) {
-    // One pass: the authority ends at the first `/`, `?` or `#` and starts after its last
-    // `@`; the port follows its last `:`.
-    let (mut start, mut colon) = (0, None);
-    let mut end = rest.len();
-    for (i, &b) in rest.as_bytes().iter().enumerate() {
-        match b {
-            b'/' | b'?' | b'#' => {
-                end = i;
-                break;
-            }
-            b'@' => (start, colon) = (i + 1, None),
-            b':' => colon = Some(i),
-            _ => {}
-        }
-    }
-    let authority = &rest[start..end];
-    match colon {
-        Some(i) if !rest[start..i].ends_with(']') || authority.starts_with('[') => {
-            (&rest[start..i], Some(&rest[i + 1..end]))
+    let a = super::weburl::Authority::scan(rest);
+    let authority = &rest[a.start..a.end];
+    match a.last_colon {
+        Some(i) if !authority[..i].ends_with(']') || authority.starts_with('[') => {
+            (&authority[..i], Some(&authority[i + 1..]))
         }
         _ => (authority, None),
     }

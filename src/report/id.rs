@@ -6,9 +6,8 @@ use std::fmt::{self, Write as _};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::body::Body;
 use super::fingerprint;
-use super::model::{Report, ReportType};
+use super::model::{DOCUMENT_URL, Report};
 
 /// A stable identity: site, type, URL, User-Agent, the second the report occurred in and its
 /// body, as 32 hex digits.
@@ -17,16 +16,16 @@ use super::model::{Report, ReportType};
 /// their length as a LEB128 varint (one byte up to 127), values are tagged. A CSP body's
 /// `documentURL` equal to the report's URL is left out: every CSP report has one (decoding
 /// fills it in from the URL), so it would only repeat the URL's bytes.
-pub(crate) fn report_id(r: &Report, body: &Body) -> String {
+pub(crate) fn report_id(r: &Report) -> String {
     let mut h = Hasher(Sha256::new());
     for part in [r.site.as_str(), r.report_type.as_str(), r.url.as_str()] {
         h.str(part);
     }
     h.str(r.user_agent.as_deref().unwrap_or(""));
     h.varint(r.occurred_at.millis().max(0) as u64 / 1000);
-    let csp = r.report_type == ReportType::CspViolation;
-    for (k, v) in body.iter() {
-        if csp && k == "documentURL" && v.as_str() == Some(r.url.as_str()) {
+    let skip_document_url = r.document_url_repeats_url();
+    for (k, v) in r.body.iter() {
+        if skip_document_url && k == DOCUMENT_URL {
             continue;
         }
         h.str(k);
@@ -44,12 +43,11 @@ impl Hasher {
         // Fixed-size writes for the usual one-byte length: the digest's buffer takes them
         // without a call to `memcpy`.
         if n < 0x80 {
-            return self.0.update([tag, n as u8]);
+            self.0.update([tag, n as u8]);
+        } else {
+            self.0.update([tag]);
+            self.varint(n);
         }
-        let mut buf = [0u8; 11];
-        buf[0] = tag;
-        let len = leb128(n, &mut buf[1..]);
-        self.0.update(&buf[..=len]);
     }
 
     fn varint(&mut self, n: u64) {

@@ -28,7 +28,7 @@ pub use browser::browser_of;
 pub use error::{DecodeError, RejectReason, Rejection};
 pub use filter::{InvalidPattern, NoiseFilter, SourcePattern};
 pub use fingerprint::fingerprint;
-pub use model::{Disposition, Report, ReportType, SourceFormat, Timestamp};
+pub use model::{DOCUMENT_URL, Disposition, Report, ReportType, SourceFormat, Timestamp};
 pub use privacy::SizeLimits;
 pub use site::{InvalidSite, SiteList, host_of, parse_site};
 
@@ -301,12 +301,11 @@ fn finish(
         format: d.format,
         fingerprint: fingerprint(&group),
         group,
-        body: Body::default(),
+        body: d.body,
         truncated,
     };
     privacy::cut(&mut report.url, opts.size.max_string_bytes);
-    report.id = id::report_id(&report, &d.body);
-    report.body = d.body;
+    report.id = id::report_id(&report);
     if let Some(&rate) = opts.sample_rates.get(report.report_type.as_str())
         && !sampled_in(&report.id, rate)
     {

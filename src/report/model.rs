@@ -3,8 +3,10 @@
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::body::Body;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+
+use super::body::Body;
 
 /// The kind of a report, in the Reporting API's vocabulary.
 ///
@@ -266,4 +268,16 @@ pub struct Report {
     /// Paths of fields that were cut to keep the item small; empty when nothing was cut.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub truncated: Vec<String>,
+}
+
+/// The CSP body field naming the document, which decoding fills in from the report's URL.
+pub const DOCUMENT_URL: &str = "documentURL";
+
+impl Report {
+    /// Whether this is a CSP report whose body's `documentURL` only repeats its `url`: the id
+    /// leaves it out, and a stored item need not carry it (it is restored on reading).
+    pub fn document_url_repeats_url(&self) -> bool {
+        self.report_type == ReportType::CspViolation
+            && self.body.get(DOCUMENT_URL).and_then(Value::as_str) == Some(self.url.as_str())
+    }
 }

@@ -72,7 +72,7 @@ pub(crate) fn recognise(value: Node<'_>, in_array: bool) -> Result<Draft, Reject
 
 /// `{"csp-report": {...}}`: CSP's `report-uri` serialization, with its browser quirks.
 fn legacy_csp(inner: Node<'_>) -> Result<Draft, RejectReason> {
-    let Node::Object(mut entries) = inner else {
+    let Node::Object(entries) = inner else {
         return Err(RejectReason::ContentNotObject);
     };
     let t = ReportType::CspViolation;
@@ -80,9 +80,7 @@ fn legacy_csp(inner: Node<'_>) -> Result<Draft, RejectReason> {
         last(&entries, "blocked-uri"),
         Some(Node::Str(s)) if s.is_empty() || s == "self"
     );
-    let schema = schema_of(&t);
-    let disposition = fields::take_disposition(&mut entries, schema);
-    let mut body = fields::apply(entries, schema);
+    let (disposition, mut body) = typed(entries, &t);
     csp_quirks(&mut body, blank_blocked);
     let url = body.str_of("documentURL").unwrap_or_default().to_owned();
     Ok(Draft {
@@ -127,16 +125,14 @@ fn reporting_api(mut obj: Entries<'_>, format: SourceFormat) -> Result<Draft, Re
         Some(Node::Str(name)) => ReportType::from_name(name).ok_or(RejectReason::InvalidType)?,
         _ => return Err(RejectReason::MissingType),
     };
-    let mut entries = match take(&mut obj, "body") {
+    let entries = match take(&mut obj, "body") {
         Some(Node::Object(entries)) => entries,
         None | Some(Node::Null) => Vec::new(),
         Some(_) => return Err(RejectReason::BodyNotObject),
     };
     let blank_blocked = report_type == ReportType::CspViolation
         && matches!(last(&entries, "blocked"), Some(Node::Str(s)) if s.is_empty());
-    let schema = schema_of(&report_type);
-    let disposition = fields::take_disposition(&mut entries, schema);
-    let mut body = fields::apply(entries, schema);
+    let (disposition, mut body) = typed(entries, &report_type);
     if report_type == ReportType::CspViolation {
         csp_quirks(&mut body, blank_blocked);
     }
@@ -174,12 +170,10 @@ fn certificate(
     report_type: ReportType,
     format: SourceFormat,
 ) -> Result<Draft, RejectReason> {
-    let Node::Object(mut entries) = inner else {
+    let Node::Object(entries) = inner else {
         return Err(RejectReason::ContentNotObject);
     };
-    let schema = schema_of(&report_type);
-    let disposition = fields::take_disposition(&mut entries, schema);
-    let body = fields::apply(entries, schema);
+    let (disposition, body) = typed(entries, &report_type);
     let url = match body.str_of("hostname") {
         Some(host) => match body.get("port").and_then(Value::as_i64) {
             Some(port) if port != 443 && port > 0 => format!("https://{host}:{port}/"),
@@ -198,6 +192,13 @@ fn certificate(
         disposition,
         body,
     })
+}
+
+/// A body's disposition, taken out of its entries, and the rest typed with its type's table.
+fn typed(mut entries: Entries<'_>, t: &ReportType) -> (Option<Disposition>, Body) {
+    let schema = schema_of(t);
+    let disposition = fields::take_disposition(&mut entries, schema);
+    (disposition, fields::apply(entries, schema))
 }
 
 /// The `age` field in milliseconds: a non-negative number (or numeric string), else 0.

@@ -33,7 +33,11 @@ impl<'a> WebUrl<'a> {
         }
         let a = Authority::scan(rest);
         let authority = &rest[a.start..a.end];
-        let (host, port) = match a.port_colon {
+        // The port's `:` is the last one, unless a `]` follows it (inside `[::1]`).
+        let port_colon = a
+            .last_colon
+            .filter(|&i| !authority.as_bytes()[i + 1..].contains(&b']'));
+        let (host, port) = match port_colon {
             Some(i) => (
                 &authority[..i],
                 Some(&authority[i + 1..]).filter(|p| !p.is_empty()),
@@ -82,17 +86,17 @@ impl<'a> WebUrl<'a> {
 }
 
 /// Where the authority at the start of a URL's remainder (after `scheme://`) lies, found in
-/// one pass: it ends at the first `/`, `?` or `#` and starts after its last `@` (user info);
-/// its port follows the last `:` that no `]` follows (an IPv6 literal's colons are inside
-/// brackets). Authorities are short: a byte loop beats several searches.
+/// one pass: it ends at the first `/`, `?` or `#` and starts after its last `@` (user info).
+/// Its last `:` is noted; whether that begins a port (IPv6 literals have colons too) is each
+/// reader's rule. Authorities are short: a byte loop beats several searches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Authority {
     /// Where the authority starts in the scanned text.
     pub start: usize,
     /// Where it ends.
     pub end: usize,
-    /// The port's `:`, relative to `start`.
-    pub port_colon: Option<usize>,
+    /// The authority's last `:`, relative to `start`.
+    pub last_colon: Option<usize>,
 }
 
 impl Authority {
@@ -107,20 +111,19 @@ impl Authority {
                 }
                 b'@' => (start, colon) = (i + 1, None),
                 b':' => colon = Some(i),
-                b']' => colon = None,
                 _ => {}
             }
         }
         Self {
             start,
             end,
-            port_colon: colon.map(|c| c - start),
+            last_colon: colon.map(|c| c - start),
         }
     }
 }
 
-/// Where the query or fragment of URL `s` starts (its first `?` or `#`), else its length.
-/// The URL scans use `memchr`: URLs are read several times per report.
+/// Where the query or fragment of URL `s` starts (its first `?` or `#`), else its length
+/// (`memchr`: the whole URL may be scanned, several times per report).
 pub(crate) fn query_start(s: &str) -> usize {
     memchr::memchr2(b'?', b'#', s.as_bytes()).unwrap_or(s.len())
 }
@@ -142,17 +145,14 @@ mod tests {
         let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
         let start = rest[..end].rfind('@').map_or(0, |at| at + 1);
         let authority = &rest[start..end];
-        let colon = authority
-            .rfind(':')
-            .filter(|&i| !authority[i + 1..].contains(']'));
-        (start, end, colon)
+        (start, end, authority.rfind(':'))
     }
 
     proptest::proptest! {
         #[test]
         fn one_pass_authority_agrees_with_searches(rest in "[a:/@?#\\[\\]1.]{0,24}") {
             let a = Authority::scan(&rest);
-            proptest::prop_assert_eq!((a.start, a.end, a.port_colon), authority_by_searches(&rest));
+            proptest::prop_assert_eq!((a.start, a.end, a.last_colon), authority_by_searches(&rest));
         }
     }
 
@@ -171,6 +171,11 @@ mod tests {
         assert_eq!(o, "http://127.0.0.1:9999");
         let u = WebUrl::parse("http://[::1]:8080/x").unwrap();
         assert_eq!((u.host, u.port), ("[::1]", Some("8080")));
+        // A bracketed literal's colons are not a port's.
+        for bare in ["http://[::1]/x", "http://u:p@[::1]?q"] {
+            let u = WebUrl::parse(bare).unwrap();
+            assert_eq!((u.host, u.port), ("[::1]", None), "{bare}");
+        }
         for none in [
             "about:blank",
             "inline",

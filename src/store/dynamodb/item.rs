@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Map, Number, Value};
 
-use crate::report::{Report, ReportType, Timestamp};
+use crate::report::{DOCUMENT_URL, Report, ReportType, Timestamp};
 
 /// Partition key attribute.
 pub const PK: &str = "pk";
@@ -62,9 +62,6 @@ pub fn expiry(t: Timestamp, retention_days: u32) -> i64 {
 /// Attributes a report item leaves out because its keys hold them.
 const IN_KEYS: [&str; 4] = ["site", "type", "occurred_at", "id"];
 
-/// The body field of a CSP report that repeats the report's URL.
-const DOCUMENT_URL: &str = "documentURL";
-
 /// A report as an item: flat, readable attributes plus the body as a Map.
 pub fn report_item(report: &Report, shards: u16, retention_days: u32) -> Item {
     let mut item = match json_to_av(serde_json::to_value(report).unwrap_or(Value::Null)) {
@@ -74,9 +71,8 @@ pub fn report_item(report: &Report, shards: u16, retention_days: u32) -> Item {
     for key in IN_KEYS {
         item.remove(key);
     }
-    if report.report_type == ReportType::CspViolation
+    if report.document_url_repeats_url()
         && let Some(AttributeValue::M(body)) = item.get_mut("body")
-        && matches!(body.get(DOCUMENT_URL), Some(AttributeValue::S(d)) if *d == report.url)
     {
         body.remove(DOCUMENT_URL);
     }
