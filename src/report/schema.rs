@@ -173,7 +173,7 @@ const EXPECT_STAPLE: &[Field] = &[
 ];
 
 /// Every table, in the order [`slot`] numbers them (the last: types without rules).
-const TABLES: [&[Field]; 16] = [
+pub(crate) const TABLES: [&[Field]; 16] = [
     CSP_VIOLATION,
     CSP_HASH,
     NETWORK_ERROR,
