@@ -7,10 +7,13 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::fingerprint;
-use super::model::{DOCUMENT_URL, Report};
+use super::model::{DOCUMENT_URL, Disposition, Report};
 
-/// A stable identity: site, type, URL, User-Agent, the second the report occurred in and its
-/// body, as 32 hex digits.
+/// A stable identity: site, type, URL, User-Agent, the second the report occurred in, its
+/// disposition and its body, as 32 hex digits.
+///
+/// The disposition counts because decoding takes it out of the body: a page under the same
+/// policy enforced and report-only gets two reports that differ in nothing else.
 ///
 /// The digest's input is an unambiguous encoding: strings and collections are prefixed with
 /// their length as a LEB128 varint (one byte up to 127), values are tagged. A CSP body's
@@ -23,6 +26,11 @@ pub(crate) fn report_id(r: &Report) -> String {
     }
     h.str(r.user_agent.as_deref().unwrap_or(""));
     h.varint(r.occurred_at.millis().max(0) as u64 / 1000);
+    h.0.update([match r.disposition {
+        None => 0,
+        Some(Disposition::Enforce) => 1,
+        Some(Disposition::Report) => 2,
+    }]);
     let skip_document_url = r.document_url_repeats_url();
     for (k, v) in r.body.iter() {
         if skip_document_url && k == DOCUMENT_URL {

@@ -110,6 +110,36 @@ fn age_sets_the_occurrence_time_and_a_retry_keeps_the_id() {
 }
 
 #[test]
+fn reports_that_differ_only_in_disposition_are_two_reports() {
+    // A page under the same policy enforced and report-only (COEP here; CSP with the same
+    // text in both headers too) gets one report for each: the disposition is part of the id.
+    let batch = decode(
+        r#"[{"type":"coep","age":0,"url":"https://e.com/","body":{"type":"corp","blockedURL":"https://cdn.example/x.js","destination":"script","disposition":"enforce"}},
+            {"type":"coep","age":0,"url":"https://e.com/","body":{"type":"corp","blockedURL":"https://cdn.example/x.js","destination":"script","disposition":"reporting"}}]"#,
+    )
+    .unwrap();
+    let [enforced, reported] = &batch.reports[..] else {
+        panic!("{batch:?}")
+    };
+    assert_eq!(enforced.disposition, Some(Disposition::Enforce));
+    assert_eq!(reported.disposition, Some(Disposition::Report));
+    assert_eq!(enforced.body, reported.body);
+    assert_ne!(enforced.id, reported.id);
+    let legacy = |d: &str| {
+        one(&format!(
+            r#"{{"csp-report":{{"document-uri":"https://e.com/","blocked-uri":"https://x.example/a.js","effective-directive":"script-src-elem","original-policy":"script-src 'self'","disposition":"{d}"}}}}"#
+        ))
+    };
+    assert_ne!(legacy("enforce").id, legacy("report").id);
+    // A report that names none is a third case.
+    let none = one(
+        r#"{"csp-report":{"document-uri":"https://e.com/","blocked-uri":"https://x.example/a.js","effective-directive":"script-src-elem","original-policy":"script-src 'self'"}}"#,
+    );
+    assert_ne!(none.id, legacy("enforce").id);
+    assert_ne!(none.id, legacy("report").id);
+}
+
+#[test]
 fn user_agent_comes_from_the_report_else_the_request() {
     let r = one(
         r#"[{"type":"x-new","url":"https://e.com/","user_agent":"Mozilla/5.0 Chrome/120.0 Safari/537.36","body":{}}]"#,
