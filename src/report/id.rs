@@ -20,13 +20,13 @@ use super::model::{DOCUMENT_URL, Disposition, Report};
 /// `documentURL` equal to the report's URL is left out: every CSP report has one (decoding
 /// fills it in from the URL), so it would only repeat the URL's bytes.
 pub(crate) fn report_id(r: &Report) -> String {
-    let mut h = Hasher::new();
+    let mut h = Hasher(Sha256::new());
     for part in [r.site.as_str(), r.report_type.as_str(), r.url.as_str()] {
         h.str(part);
     }
     h.str(r.user_agent.as_deref().unwrap_or(""));
     h.varint(r.occurred_at.millis().max(0) as u64 / 1000);
-    h.write(&[match r.disposition {
+    h.0.update([match r.disposition {
         None => 0,
         Some(Disposition::Enforce) => 1,
         Some(Disposition::Report) => 2,
@@ -39,104 +39,45 @@ pub(crate) fn report_id(r: &Report) -> String {
         h.str(k);
         h.value(v);
     }
-    fingerprint::hex(&h.finish(), 16)
+    fingerprint::hex(&h.0.finalize(), 16)
 }
 
-/// The digest, with the encoding the id is defined by. The input is gathered on the stack and
-/// handed to the digest a buffer at a time: a report makes about thirty short writes, and a
-/// copy of one or two fixed-size words each costs less than a call into the digest's own
-/// buffering.
-struct Hasher {
-    digest: Sha256,
-    buf: [u8; GATHER],
-    len: usize,
-}
-
-/// The gathering buffer: a legacy CSP report's input is about 340 bytes.
-const GATHER: usize = 512;
+/// The digest, with the encoding the id is defined by.
+struct Hasher(Sha256);
 
 impl Hasher {
-    fn new() -> Self {
-        Self {
-            digest: Sha256::new(),
-            buf: [0; GATHER],
-            len: 0,
-        }
-    }
-
-    /// Appends `b` to the input.
-    #[inline(always)]
-    fn write(&mut self, b: &[u8]) {
-        let n = b.len();
-        if GATHER - self.len < n {
-            self.digest.update(&self.buf[..self.len]);
-            self.len = 0;
-            if n > GATHER / 2 {
-                return self.digest.update(b);
-            }
-        }
-        let out = &mut self.buf[self.len..self.len + n];
-        // Two overlapping copies of one fixed size cover every length of a range.
-        match n {
-            0 => {}
-            1..4 => {
-                out[0] = b[0];
-                out[n / 2] = b[n / 2];
-                out[n - 1] = b[n - 1];
-            }
-            4..8 => {
-                out[..4].copy_from_slice(&b[..4]);
-                out[n - 4..].copy_from_slice(&b[n - 4..]);
-            }
-            8..16 => {
-                out[..8].copy_from_slice(&b[..8]);
-                out[n - 8..].copy_from_slice(&b[n - 8..]);
-            }
-            16..=32 => {
-                out[..16].copy_from_slice(&b[..16]);
-                out[n - 16..].copy_from_slice(&b[n - 16..]);
-            }
-            _ => out.copy_from_slice(b),
-        }
-        self.len += n;
-    }
-
-    /// The digest of everything written.
-    fn finish(&mut self) -> sha2::digest::Output<Sha256> {
-        self.digest.update(&self.buf[..self.len]);
-        std::mem::take(&mut self.digest).finalize()
-    }
-
-    /// A tag byte followed by a length.
+    /// A tag byte followed by a length, in one write.
     fn tagged(&mut self, tag: u8, n: u64) {
+        // Fixed-size writes for the usual one-byte length: the digest's buffer takes them
+        // without a call to `memcpy`.
         if n < 0x80 {
-            self.write(&[tag, n as u8]);
+            self.0.update([tag, n as u8]);
         } else {
-            self.write(&[tag]);
+            self.0.update([tag]);
             self.varint(n);
         }
     }
 
     fn varint(&mut self, n: u64) {
         if n < 0x80 {
-            return self.write(&[n as u8]);
+            return self.0.update([n as u8]);
         }
         let mut buf = [0u8; 10];
         let len = leb128(n, &mut buf);
-        self.write(&buf[..len]);
+        self.0.update(&buf[..len]);
     }
 
     /// A string, length-prefixed.
     fn str(&mut self, s: &str) {
         self.varint(s.len() as u64);
-        self.write(s.as_bytes());
+        self.0.update(s.as_bytes());
     }
 
     /// A JSON value: a tag, then its content.
     fn value(&mut self, v: &Value) {
         match v {
-            Value::Null => self.write(&[0]),
-            Value::Bool(b) => self.write(&[1, u8::from(*b)]),
+            Value::Null => self.0.update([0]),
+            Value::Bool(b) => self.0.update([1, u8::from(*b)]),
             Value::Number(n) => {
                 let mut digits = Digits::default();
                 let text = match write!(digits, "{n}") {
@@ -144,11 +85,11 @@ impl Hasher {
                     Err(_) => &n.to_string(),
                 };
                 self.tagged(2, text.len() as u64);
-                self.write(text.as_bytes());
+                self.0.update(text.as_bytes());
             }
             Value::String(s) => {
                 self.tagged(3, s.len() as u64);
-                self.write(s.as_bytes());
+                self.0.update(s.as_bytes());
             }
             Value::Array(items) => {
                 self.tagged(4, items.len() as u64);
@@ -209,38 +150,6 @@ impl fmt::Write for Digits {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    proptest::proptest! {
-        /// Gathering changes nothing: the digest is that of the writes' bytes in order, for
-        /// writes of every length class, across the buffer's end and beyond its size.
-        #[test]
-        fn gathered_writes_digest_as_their_concatenation(
-            writes in proptest::collection::vec(
-                proptest::collection::vec(proptest::num::u8::ANY, 0..700), 0..12)
-        ) {
-            let mut h = Hasher::new();
-            let mut all = Vec::new();
-            for w in &writes {
-                h.write(w);
-                all.extend_from_slice(w);
-            }
-            proptest::prop_assert_eq!(h.finish(), Sha256::digest(&all));
-        }
-    }
-
-    #[test]
-    fn gathered_writes_of_each_short_length() {
-        let bytes: Vec<u8> = (0..=255).collect();
-        let mut h = Hasher::new();
-        let mut all = Vec::new();
-        for n in 0..=40 {
-            for _ in 0..3 {
-                h.write(&bytes[n..2 * n]);
-                all.extend_from_slice(&bytes[n..2 * n]);
-            }
-        }
-        assert_eq!(h.finish(), Sha256::digest(&all));
-    }
 
     #[test]
     fn leb128_lengths() {
