@@ -49,6 +49,28 @@ async fn reports_survive_a_reopen_and_duplicates_are_stored_once() {
 }
 
 #[tokio::test]
+async fn an_enforced_and_a_report_only_report_of_one_problem_are_both_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    let pair = reports_at(
+        1_000_000,
+        r#"[{"type":"coep","age":0,"url":"https://e.com/","body":{"type":"corp","blockedURL":"https://cdn.example/x.js","destination":"script","disposition":"enforce"}},
+            {"type":"coep","age":0,"url":"https://e.com/","body":{"type":"corp","blockedURL":"https://cdn.example/x.js","destination":"script","disposition":"reporting"}}]"#,
+    );
+    store.put(&pair).await.unwrap();
+    let got = store.recent(&recent("e.com", None, 0, 10)).await.unwrap();
+    let mut dispositions: Vec<_> = got.iter().map(|r| r.disposition).collect();
+    dispositions.sort_by_key(|d| d.map(|d| d.as_str()));
+    assert_eq!(
+        dispositions,
+        [
+            Some(report::Disposition::Enforce),
+            Some(report::Disposition::Report)
+        ]
+    );
+}
+
+#[tokio::test]
 async fn reads_filter_by_type_time_and_limit() {
     let dir = tempfile::tempdir().unwrap();
     let store = EmbeddedStore::open(dir.path()).unwrap();
