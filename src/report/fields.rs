@@ -3,7 +3,9 @@
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
+use std::collections::HashMap;
 
+use foldhash::fast::RandomState;
 use serde_json::{Map, Number, Value};
 
 use super::body::{Body, Key};
@@ -60,9 +62,9 @@ pub(crate) const fn fa(name: &'static str, kind: Kind, aliases: &'static [&'stat
 pub(crate) struct Schema {
     /// The fields, in table order.
     pub fields: &'static [Field],
-    /// Name or alias → field position and whether it is an alias. An earlier field wins a
+    /// Name or alias → (field position, whether it is an alias). An earlier field wins a
     /// name two fields share.
-    index: NameIndex,
+    index: HashMap<&'static str, (usize, bool), RandomState>,
     /// Each field's place when the fields are sorted by name (the order a body keeps).
     rank: Vec<u8>,
 }
@@ -70,12 +72,11 @@ pub(crate) struct Schema {
 impl Schema {
     /// Indexes `fields`.
     pub(crate) fn new(fields: &'static [Field]) -> Self {
-        let names = fields.iter().map(|f| 1 + f.aliases.len()).sum();
-        let mut index = NameIndex::with_room(names);
+        let mut index = HashMap::with_hasher(RandomState::default());
         for (i, f) in fields.iter().enumerate() {
-            index.add(f.name, i, false);
+            index.entry(f.name).or_insert((i, false));
             for alias in f.aliases {
-                index.add(alias, i, true);
+                index.entry(*alias).or_insert((i, true));
             }
         }
         let mut by_name: Vec<usize> = (0..fields.len()).collect();
@@ -101,72 +102,8 @@ impl Schema {
 
     /// The field a key names, its position, and whether the key is an alias.
     fn find(&self, key: &str) -> Option<(usize, &'static Field, bool)> {
-        let (i, is_alias) = self.index.get(key)?;
+        let &(i, is_alias) = self.index.get(key)?;
         Some((i, &self.fields[i], is_alias))
-    }
-}
-
-/// A schema's names and aliases in an open-addressed table at most a quarter full, reached by
-/// a hash of a name's length and three of its bytes: a lookup reads four bytes of the key and
-/// compares it with the few names of its run. The names are the schema's own, never request
-/// data, so a key cannot lengthen a run; the table's sparseness keeps runs short.
-#[derive(Debug)]
-struct NameIndex {
-    slots: Vec<Option<Named>>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Named {
-    name: &'static str,
-    field: u8,
-    alias: bool,
-}
-
-impl NameIndex {
-    fn with_room(names: usize) -> Self {
-        let len = (names * 4).next_power_of_two().max(16);
-        Self {
-            slots: vec![None; len],
-        }
-    }
-
-    fn start(&self, key: &str) -> usize {
-        let b = key.as_bytes();
-        let Some((&first, &last)) = b.first().zip(b.last()) else {
-            return 0;
-        };
-        let mix = (b.len() as u32)
-            ^ (u32::from(first) << 8)
-            ^ (u32::from(last) << 16)
-            ^ (u32::from(b[b.len() / 2]) << 24);
-        (mix.wrapping_mul(0x9E37_79B1) >> 16) as usize & (self.slots.len() - 1)
-    }
-
-    /// Adds `name` for field `field`, unless an earlier field has the name.
-    fn add(&mut self, name: &'static str, field: usize, alias: bool) {
-        let mask = self.slots.len() - 1;
-        let mut i = self.start(name);
-        while let Some(named) = self.slots[i] {
-            if named.name == name {
-                return;
-            }
-            i = (i + 1) & mask;
-        }
-        let field = u8::try_from(field).expect("a schema has fewer than 256 fields");
-        self.slots[i] = Some(Named { name, field, alias });
-    }
-
-    /// The field `key` names, and whether it is an alias.
-    fn get(&self, key: &str) -> Option<(usize, bool)> {
-        let mask = self.slots.len() - 1;
-        let mut i = self.start(key);
-        loop {
-            let named = self.slots[i]?;
-            if named.name.len() == key.len() && named.name == key {
-                return Some((usize::from(named.field), named.alias));
-            }
-            i = (i + 1) & mask;
-        }
     }
 }
 
@@ -453,38 +390,6 @@ mod tests {
             let general = apply_any(entries(), schema);
             if let Ok(known) = apply_known(entries(), schema) {
                 proptest::prop_assert_eq!(known, general);
-            }
-        }
-    }
-
-    #[test]
-    fn the_name_index_finds_every_name_and_nothing_else() {
-        for fields in super::super::schema::TABLES {
-            let schema = Schema::new(fields);
-            // The model: a map filled in table order, the first field to name a key keeping it.
-            let mut model = std::collections::BTreeMap::new();
-            for (i, f) in fields.iter().enumerate() {
-                model.entry(f.name).or_insert((i, false));
-                for alias in f.aliases {
-                    model.entry(*alias).or_insert((i, true));
-                }
-            }
-            for (name, want) in &model {
-                assert_eq!(schema.index.get(name), Some(*want), "{name}");
-            }
-            for other in [
-                "",
-                "x",
-                "documenturl",
-                "blockedURI",
-                "_invalid",
-                "statusCodes",
-            ] {
-                assert_eq!(
-                    schema.index.get(other),
-                    model.get(other).copied(),
-                    "{other}"
-                );
             }
         }
     }

@@ -173,7 +173,7 @@ const EXPECT_STAPLE: &[Field] = &[
 ];
 
 /// Every table, in the order [`slot`] numbers them (the last: types without rules).
-pub(crate) const TABLES: [&[Field]; 16] = [
+const TABLES: [&[Field]; 16] = [
     CSP_VIOLATION,
     CSP_HASH,
     NETWORK_ERROR,
