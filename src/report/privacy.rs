@@ -64,14 +64,7 @@ pub(crate) fn bound_body(body: &mut Body, limits: &SizeLimits) -> Vec<String> {
     let mut size = 2;
     for (key, value) in body.iter_mut() {
         size += key.len() + 4;
-        // Top-level strings, numbers and booleans (nearly every field) without the recursive
-        // walk's call.
-        size += match value {
-            Value::String(s) => bound_string(s, limits, || format!("body.{key}"), &mut cut_paths),
-            Value::Number(_) => NUMBER_SIZE,
-            Value::Bool(_) | Value::Null => 5,
-            _ => bound_value(value, limits, &mut || format!("body.{key}"), &mut cut_paths),
-        };
+        size += bound_value(value, limits, &mut || format!("body.{key}"), &mut cut_paths);
     }
     if size > limits.max_body_bytes {
         let mut text = body.to_value().to_string();
@@ -90,7 +83,12 @@ fn bound_value(
     cut_paths: &mut Vec<String>,
 ) -> usize {
     match v {
-        Value::String(s) => bound_string(s, limits, path, cut_paths),
+        Value::String(s) => {
+            if cut(s, limits.max_string_bytes) {
+                cut_paths.push(path());
+            }
+            s.len() + 2
+        }
         Value::Array(items) => {
             let mut size = 2;
             for (i, item) in items.iter_mut().enumerate() {
@@ -107,25 +105,9 @@ fn bound_value(
             }
             size
         }
-        Value::Number(_) => NUMBER_SIZE,
+        Value::Number(_) => 24,
         Value::Bool(_) | Value::Null => 5,
     }
-}
-
-/// The most bytes a number's JSON takes, as [`bound_value`] estimates it.
-const NUMBER_SIZE: usize = 24;
-
-/// Cuts a long string, returning its estimated JSON size.
-fn bound_string(
-    s: &mut String,
-    limits: &SizeLimits,
-    path: impl FnOnce() -> String,
-    cut_paths: &mut Vec<String>,
-) -> usize {
-    if cut(s, limits.max_string_bytes) {
-        cut_paths.push(path());
-    }
-    s.len() + 2
 }
 
 #[cfg(test)]
