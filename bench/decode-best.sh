@@ -7,21 +7,13 @@
 #   bench/decode-best.sh [ITERATIONS=20000] [ROUNDS=30] [FIXTURE...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/decode-lib.sh
 
 iterations=${1:-20000}
 rounds=${2:-30}
 shift 2 || shift $#
 fixtures=("$@")
-[ ${#fixtures[@]} -gt 0 ] || fixtures=(
-  tests/fixtures/lookout/chromium-legacy-csp.json
-  tests/fixtures/peers/icco-reportd__reportto__real-life.json
-  tests/fixtures/peers/icco-reportd__reportto__nel.json
-  tests/fixtures/lookout/safari-single-object.json
-  tests/fixtures/peers/icco-reportd__reporting__deprecation.json
-  tests/fixtures/peers/django-lookout__hpkp_1.json
-  tests/fixtures/peers/django-lookout__expect_ct_1.json
-  tests/fixtures/peers/django-lookout__expect_staple_1.json
-)
+[ ${#fixtures[@]} -gt 0 ] || fixtures=("${decode_fixtures[@]}")
 
 cargo build --release --quiet --example decode_loop
 bin=${CARGO_TARGET_DIR:-target}/release/examples/decode_loop
@@ -29,9 +21,7 @@ bin=${CARGO_TARGET_DIR:-target}/release/examples/decode_loop
 printf '| body | reports | decode per body | reports/s | floor per body | ratio |\n'
 printf '| --- | --- | --- | --- | --- | --- |\n'
 for f in "${fixtures[@]}"; do
-  # Batches of many reports take longer per body: fewer iterations keep rounds short.
-  size=$(stat -c %s "$f")
-  n=$(( iterations * 400 / (size > 400 ? size : 400) ))
+  n=$(iterations_for "$f" "$iterations")
   read -r reports decode floor < <("$bin" "$f" "$n" best "$rounds")
   awk -v f="$(basename "$f")" -v r="$reports" -v d="$decode" -v fl="$floor" 'BEGIN {
     printf "| `%s` | %d | %.2f µs | %.0f k | %.2f µs | %.1f× |\n", f, r, d, r / d * 1000, fl, d / fl

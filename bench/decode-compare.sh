@@ -7,21 +7,13 @@
 #   bench/decode-compare.sh BASE_COMMIT [PAIRS=4] [FIXTURE...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/decode-lib.sh
 
 base=${1:?usage: bench/decode-compare.sh BASE_COMMIT [PAIRS] [FIXTURE...]}
 pairs=${2:-4}
 shift 2 || shift $#
 fixtures=("$@")
-[ ${#fixtures[@]} -gt 0 ] || fixtures=(
-  tests/fixtures/lookout/chromium-legacy-csp.json
-  tests/fixtures/peers/icco-reportd__reportto__real-life.json
-  tests/fixtures/peers/icco-reportd__reportto__nel.json
-  tests/fixtures/lookout/safari-single-object.json
-  tests/fixtures/peers/icco-reportd__reporting__deprecation.json
-  tests/fixtures/peers/django-lookout__hpkp_1.json
-  tests/fixtures/peers/django-lookout__expect_ct_1.json
-  tests/fixtures/peers/django-lookout__expect_staple_1.json
-)
+[ ${#fixtures[@]} -gt 0 ] || fixtures=("${decode_fixtures[@]}")
 
 work=$(mktemp -d)
 cleanup() {
@@ -44,8 +36,7 @@ printf 'base %s against %s, %d pairs of 10 rounds\n\n' "$(git rev-parse --short 
 printf '| body | reports | before | after | change | floor | ratio after |\n'
 printf '| --- | --- | --- | --- | --- | --- | --- |\n'
 for f in "${fixtures[@]}"; do
-  size=$(stat -c %s "$f")
-  n=$(( 20000 * 400 / (size > 400 ? size : 400) ))
+  n=$(iterations_for "$f" 20000)
   for _ in $(seq "$pairs"); do
     for build in before after; do
       echo "$build $("$work/$build" "$f" "$n" best 10)"
