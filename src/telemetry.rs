@@ -187,6 +187,13 @@ pub fn recovery(reports: &[Report], error: &str) {
     }
 }
 
+/// Logs a request body that could not be decoded because of a defect, marked for recovery
+/// like unstored reports (field `body`, the bytes as text).
+pub fn recovery_body(site: Option<&str>, body: &[u8], error: &str) {
+    let text = String::from_utf8_lossy(body);
+    tracing::error!(target: RECOVERY_TARGET, recovery = true, site = site.unwrap_or("-"), error = %error.escape_debug(), body = %text.escape_debug(), "request not decoded");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -79,7 +79,7 @@ impl StoreArgs {
         }
     }
 
-    fn connection(&self) -> Connection {
+    pub(crate) fn connection(&self) -> Connection {
         Connection {
             endpoint_url: self.endpoint_url.clone(),
             region: self.region.clone(),
@@ -98,24 +98,26 @@ impl StoreArgs {
         Ok(Arc::new(EmbeddedStore::open_with(&self.data, options)?))
     }
 
+    /// The DynamoDB store, with `--table`.
+    pub async fn dynamo(&self) -> Option<DynamoStore> {
+        let table = self.table.as_ref()?;
+        let mut settings = DynamoSettings::new(table);
+        settings.shards = self.write_shards.max(1);
+        settings.retention_days = self.retention_days.max(1);
+        let client = self.connection().client().await;
+        Some(DynamoStore::new(client, settings))
+    }
+
     /// Opens the store.
     pub async fn open(&self) -> anyhow_like::Result<Arc<dyn ReportStore>> {
-        match &self.table {
-            Some(table) => {
-                let mut settings = DynamoSettings::new(table);
-                settings.shards = self.write_shards.max(1);
-                settings.retention_days = self.retention_days.max(1);
-                let client = self.connection().client().await;
-                Ok(Arc::new(DynamoStore::new(client, settings)))
-            }
-            None => {
-                let options = EmbeddedOptions {
-                    max_bytes: self.max_store_bytes,
-                    ..EmbeddedOptions::default()
-                };
-                Ok(Arc::new(EmbeddedStore::open_with(&self.data, options)?))
-            }
+        if let Some(store) = self.dynamo().await {
+            return Ok(Arc::new(store));
         }
+        let options = EmbeddedOptions {
+            max_bytes: self.max_store_bytes,
+            ..EmbeddedOptions::default()
+        };
+        Ok(Arc::new(EmbeddedStore::open_with(&self.data, options)?))
     }
 }
 

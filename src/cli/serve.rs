@@ -125,6 +125,12 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let opts = args.collect.options()?;
     let store = args.store.open().await?;
     let db = args.store.describe();
+    if let Some(dynamo) = args.store.dynamo().await {
+        // As Lambda does for the deployed stack: the table's stream counts new reports.
+        let streams = args.store.connection().streams_client().await;
+        let tailer = crate::store::dynamodb::stream::Tailer::new(streams, dynamo).await?;
+        tokio::spawn(tailer.run(std::time::Duration::from_secs(1)));
+    }
     let mut state = AppState::new(opts, store);
     state.budget = std::sync::Arc::new(args.collect.budget());
     let tls = if args.self_signed {

@@ -62,6 +62,9 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(respond::method_not_allowed)
         .fallback(respond::not_found)
         .with_state(state)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            respond::panicked,
+        ))
 }
 
 async fn health() -> Response {
@@ -120,9 +123,18 @@ async fn collect(
             path: uri.path(),
         }),
     };
-    let mut batch = match report::decode(&bytes, &meta, &state.opts) {
-        Ok(batch) => batch,
-        Err(e) => {
+    // Decoding is pure code over a sender's bytes: if it panics (a defect), the request is
+    // answered 500 and its body logged for recovery instead of dropping the connection.
+    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        report::decode(&bytes, &meta, &state.opts)
+    }));
+    let mut batch = match decoded {
+        Ok(Ok(batch)) => batch,
+        Err(_) => {
+            telemetry::recovery_body(site.as_deref(), &bytes, "decoding panicked");
+            return respond::error(&headers, ApiError::Internal);
+        }
+        Ok(Err(e)) => {
             telemetry::rejected_request(site.as_deref(), e.code());
             return respond::error(&headers, ApiError::Decode(e));
         }

@@ -37,6 +37,10 @@ pub enum ApiError {
     /// Storing failed after retries; the reports were logged for recovery.
     #[error("reports could not be stored; try again later")]
     StoreUnavailable,
+    /// A defect in Lookout (a panic) while handling the request; its body was logged for
+    /// recovery.
+    #[error("the request could not be processed; it was logged")]
+    Internal,
 }
 
 impl ApiError {
@@ -49,6 +53,7 @@ impl ApiError {
             }
             Self::SiteNotAllowed => StatusCode::FORBIDDEN,
             Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -60,6 +65,7 @@ impl ApiError {
             Self::InvalidSite(_) => "invalid_site",
             Self::SiteNotAllowed => "site_not_allowed",
             Self::StoreUnavailable => "store_unavailable",
+            Self::Internal => "internal_error",
         }
     }
 
@@ -109,6 +115,19 @@ pub fn error(request: &HeaderMap, e: ApiError) -> Response {
     }
     allow_origin(request, res.headers_mut());
     res
+}
+
+/// The last guard: the answer to a request whose handler panicked outside the guarded decode
+/// and store steps (which log what they hold for recovery themselves).
+pub fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request's handler panicked");
+    json(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        &ErrorBody {
+            error: ApiError::Internal.code(),
+            detail: "the request could not be processed",
+        },
+    )
 }
 
 /// 204 for accepted reports (also when all were filtered: browsers retry anything else).

@@ -329,7 +329,9 @@ fn coerce(node: Node<'_>, kind: Kind) -> Coerced {
             None => Invalid(Value::String(s.into_owned())),
         },
         (Kind::Date, Node::Num(n)) => match n.as_i64() {
-            Some(ms) if ms >= 0 => Keep(Value::String(Timestamp(ms).to_string())),
+            Some(ms) if (0..=Timestamp::MAX.millis()).contains(&ms) => {
+                Keep(Value::String(Timestamp(ms).to_string()))
+            }
             _ => Invalid(Value::Number(n)),
         },
         (_, v) => Invalid(v.into_value()),

@@ -72,7 +72,12 @@ pub(crate) fn group_key(t: &ReportType, url: &str, body: &Body) -> String {
     key.0
 }
 
-/// A grouping key under construction: space-separated parts, `-` for an empty one.
+/// The longest part of a grouping key, in bytes: a group is stored with every report and
+/// aggregate, so a sender's 500 KB deprecation `id` must not become a 500 KB key.
+pub const MAX_GROUP_PART_BYTES: usize = 256;
+
+/// A grouping key under construction: space-separated parts, `-` for an empty one, each cut
+/// to [`MAX_GROUP_PART_BYTES`].
 struct Key(String);
 
 impl Key {
@@ -82,6 +87,11 @@ impl Key {
         write(&mut self.0);
         if self.0.len() == before {
             self.0.push('-');
+        }
+        if self.0.len() - before > MAX_GROUP_PART_BYTES {
+            let mut part = self.0.split_off(before);
+            super::privacy::cut(&mut part, MAX_GROUP_PART_BYTES);
+            self.0.push_str(&part);
         }
     }
 

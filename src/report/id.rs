@@ -1,171 +1,153 @@
-//! Report ids: a SHA-256 digest of what makes a report the same report, so that a delivery
-//! made again (a browser retry, with a larger `age`) gets the id it had the first time.
-
-use std::fmt::{self, Write as _};
+//! Report identity: what makes two deliveries the same report.
+//!
+//! A browser that re-sends a report (after a 5xx, or an answer it never got) sends the same
+//! content with a larger `age`, so that `received_at − age` moves by the upload's jitter: a
+//! few milliseconds to a few hundred, more on a slow network. The rule:
+//!
+//! - Two reports are one when their content is equal (site, type, URL, User-Agent,
+//!   disposition, body) and they occurred in the same [`WINDOW_MS`] window of time, or within
+//!   [`GRACE_MS`] of each other across the edge between two windows.
+//! - Otherwise they are two: the same problem seen twice a window apart stays two reports.
+//!
+//! The id is a digest of the content and the window, so that a re-delivery inside the window
+//! gets the same id without anything being looked up. A report that occurred within the grace
+//! of its window's edge also has a [`Report::neighbour`]: the identity it would have in the
+//! adjacent window. The stores look that one up, and a report whose neighbour is already
+//! stored is that report's re-delivery.
+//!
+//! The trade-off: identical reports from one browser within one window (the same violation
+//! twice in ten seconds, on the same line of the same page) are counted once.
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::fingerprint;
-use super::model::{DOCUMENT_URL, Disposition, Report};
+use super::model::{Disposition, Report, Timestamp};
 
-/// A stable identity: site, type, URL, User-Agent, the second the report occurred in, its
-/// disposition and its body, as 32 hex digits.
+/// The width of an identity window, in milliseconds.
+pub const WINDOW_MS: i64 = 10_000;
+
+/// How close to a window's edge a report must be for the adjacent window to be checked.
+pub const GRACE_MS: i64 = 2_000;
+
+/// Where a report is filed: the start of its window and its id in that window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The start of the window.
+    pub window: Timestamp,
+    /// The id: 32 hex digits.
+    pub id: String,
+}
+
+impl Report {
+    /// The start of the identity window this report's occurrence falls in.
+    pub fn window(&self) -> Timestamp {
+        window_of(self.occurred_at)
+    }
+
+    /// The identity of this report in the adjacent window, when it occurred within
+    /// [`GRACE_MS`] of the edge between the two: a re-delivery stored there is this report.
+    pub fn neighbour(&self) -> Option<Identity> {
+        let window = self.window();
+        let into = self.occurred_at.millis() - window.millis();
+        let other = if into < GRACE_MS {
+            window.millis().checked_sub(WINDOW_MS).filter(|w| *w >= 0)?
+        } else if into >= WINDOW_MS - GRACE_MS {
+            window.millis() + WINDOW_MS
+        } else {
+            return None;
+        };
+        let window = Timestamp(other);
+        Some(Identity {
+            id: id_in(&content_digest(self), window),
+            window,
+        })
+    }
+
+    /// Files this report under `identity` (its neighbour's, when that one is stored).
+    pub fn adopt(&mut self, identity: Identity) {
+        self.id = identity.id;
+    }
+}
+
+/// The start of the window `t` falls in.
+pub fn window_of(t: Timestamp) -> Timestamp {
+    Timestamp(t.millis().max(0) / WINDOW_MS * WINDOW_MS)
+}
+
+/// The id of a report, from its content and its window.
+pub(crate) fn report_id(r: &Report) -> String {
+    id_in(&content_digest(r), r.window())
+}
+
+fn id_in(content: &[u8; 32], window: Timestamp) -> String {
+    let mut h = Sha256::new();
+    h.update(content);
+    h.update(window.millis().to_be_bytes());
+    fingerprint::hex(&h.finalize(), 16)
+}
+
+/// SHA-256 of the content that makes a report the same report, in an unambiguous encoding:
+/// strings and collections prefixed with their length, values tagged by kind.
 ///
 /// The disposition counts because decoding takes it out of the body: a page under the same
-/// policy enforced and report-only gets two reports that differ in nothing else.
-///
-/// The digest's input is an unambiguous encoding: strings and collections are prefixed with
-/// their length as a LEB128 varint (one byte up to 127), values are tagged. A CSP body's
-/// `documentURL` equal to the report's URL is left out: every CSP report has one (decoding
-/// fills it in from the URL), so it would only repeat the URL's bytes.
-pub(crate) fn report_id(r: &Report) -> String {
+/// policy enforced and report-only sends two reports that differ in nothing else.
+fn content_digest(r: &Report) -> [u8; 32] {
     let mut h = Hasher(Sha256::new());
-    for part in [r.site.as_str(), r.report_type.as_str(), r.url.as_str()] {
-        h.str(part);
-    }
+    h.str(&r.site);
+    h.str(r.report_type.as_str());
+    h.str(&r.url);
     h.str(r.user_agent.as_deref().unwrap_or(""));
-    h.varint(r.occurred_at.millis().max(0) as u64 / 1000);
     h.0.update([match r.disposition {
         None => 0,
         Some(Disposition::Enforce) => 1,
         Some(Disposition::Report) => 2,
     }]);
-    let skip_document_url = r.document_url_repeats_url();
+    h.len(r.body.len());
     for (k, v) in r.body.iter() {
-        if skip_document_url && k == DOCUMENT_URL {
-            continue;
-        }
         h.str(k);
         h.value(v);
     }
-    fingerprint::hex(&h.0.finalize(), 16)
+    h.0.finalize().into()
 }
 
-/// The digest, with the encoding the id is defined by.
 struct Hasher(Sha256);
 
 impl Hasher {
-    /// A tag byte followed by a length, in one write.
-    fn tagged(&mut self, tag: u8, n: u64) {
-        // Fixed-size writes for the usual one-byte length: the digest's buffer takes them
-        // without a call to `memcpy`.
-        if n < 0x80 {
-            self.0.update([tag, n as u8]);
-        } else {
-            self.0.update([tag]);
-            self.varint(n);
-        }
+    fn len(&mut self, n: usize) {
+        self.0.update((n as u64).to_be_bytes());
     }
 
-    fn varint(&mut self, n: u64) {
-        if n < 0x80 {
-            return self.0.update([n as u8]);
-        }
-        let mut buf = [0u8; 10];
-        let len = leb128(n, &mut buf);
-        self.0.update(&buf[..len]);
-    }
-
-    /// A string, length-prefixed.
     fn str(&mut self, s: &str) {
-        self.varint(s.len() as u64);
+        self.len(s.len());
         self.0.update(s.as_bytes());
     }
 
-    /// A JSON value: a tag, then its content.
     fn value(&mut self, v: &Value) {
         match v {
             Value::Null => self.0.update([0]),
             Value::Bool(b) => self.0.update([1, u8::from(*b)]),
             Value::Number(n) => {
-                let mut digits = Digits::default();
-                let text = match write!(digits, "{n}") {
-                    Ok(()) => digits.as_str(),
-                    Err(_) => &n.to_string(),
-                };
-                self.tagged(2, text.len() as u64);
-                self.0.update(text.as_bytes());
+                self.0.update([2]);
+                self.str(&n.to_string());
             }
             Value::String(s) => {
-                self.tagged(3, s.len() as u64);
-                self.0.update(s.as_bytes());
+                self.0.update([3]);
+                self.str(s);
             }
             Value::Array(items) => {
-                self.tagged(4, items.len() as u64);
-                for item in items {
-                    self.value(item);
-                }
+                self.0.update([4]);
+                self.len(items.len());
+                items.iter().for_each(|i| self.value(i));
             }
             Value::Object(map) => {
-                self.tagged(5, map.len() as u64);
+                self.0.update([5]);
+                self.len(map.len());
                 for (k, item) in map {
                     self.str(k);
                     self.value(item);
                 }
             }
-        }
-    }
-}
-
-/// Writes `n` as LEB128 into `out` (room for 10 bytes), returning the bytes written.
-fn leb128(mut n: u64, out: &mut [u8]) -> usize {
-    let mut i = 0;
-    loop {
-        let low = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out[i] = low;
-            return i + 1;
-        }
-        out[i] = low | 0x80;
-        i += 1;
-    }
-}
-
-/// A number's text on the stack: serde_json writes at most 24 bytes for one (longer text
-/// falls back to a `String`).
-#[derive(Default)]
-struct Digits {
-    buf: [u8; 32],
-    len: usize,
-}
-
-impl Digits {
-    fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
-    }
-}
-
-impl fmt::Write for Digits {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let end = self.len + s.len();
-        let room = self.buf.get_mut(self.len..end).ok_or(fmt::Error)?;
-        room.copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn leb128_lengths() {
-        let mut buf = [0u8; 10];
-        for (n, want) in [
-            (0u64, &[0u8][..]),
-            (127, &[0x7f]),
-            (128, &[0x80, 0x01]),
-            (300, &[0xac, 0x02]),
-            (
-                u64::MAX,
-                &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
-            ),
-        ] {
-            let len = leb128(n, &mut buf);
-            assert_eq!(&buf[..len], want, "{n}");
         }
     }
 }

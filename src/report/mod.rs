@@ -28,7 +28,8 @@ pub use browser::browser_of;
 pub use error::{DecodeError, RejectReason, Rejection};
 pub use filter::{InvalidPattern, NoiseFilter, SourcePattern};
 pub use fingerprint::fingerprint;
-pub use model::{DOCUMENT_URL, Disposition, Report, ReportType, SourceFormat, Timestamp};
+pub use id::{GRACE_MS, Identity, WINDOW_MS, window_of};
+pub use model::{Disposition, Report, ReportType, SourceFormat, Timestamp};
 pub use privacy::SizeLimits;
 pub use site::{InvalidSite, SiteList, host_of, parse_site};
 
@@ -276,10 +277,7 @@ fn finish(
     let truncated = privacy::bound_body(&mut d.body, &opts.size);
 
     let received_at = meta.received_at;
-    let (occurred_at, age_ms) = match d.stated_time {
-        Some(t) if t <= received_at => (t, (received_at.millis() - t.millis()) as u64),
-        _ => (received_at.minus_millis(d.age_ms), d.age_ms),
-    };
+    let (occurred_at, age_ms, time_untrusted) = occurrence(received_at, &d);
     let user_agent = d
         .user_agent
         .or_else(|| meta.user_agent.map(str::to_owned))
@@ -297,6 +295,7 @@ fn finish(
         received_at,
         occurred_at,
         age_ms,
+        time_untrusted,
         disposition: d.disposition,
         format: d.format,
         fingerprint: fingerprint(&group),
@@ -315,6 +314,28 @@ fn finish(
         }));
     }
     Ok(Ok(report))
+}
+
+/// The longest a sender's time may reach into the past: 7 days. Browsers drop queued reports
+/// long before (Chromium after 15 minutes); a larger `age` or an older certificate
+/// `date-time` would let a sender file reports (and counts) under any past day, and out of
+/// the retention's reach.
+pub const MAX_SENDER_AGE_MS: u64 = 7 * 86_400_000;
+
+/// When a report occurred, its age in milliseconds, and whether the sender's time was set
+/// aside: a stated time (certificate reports) or `age` is used when it puts the occurrence
+/// within [`MAX_SENDER_AGE_MS`] before receipt; otherwise the occurrence is the receipt.
+fn occurrence(received_at: Timestamp, d: &Draft) -> (Timestamp, u64, bool) {
+    let age = match d.stated_time {
+        Some(t) if t <= received_at => Some((received_at.millis() - t.millis()) as u64),
+        Some(_) => None,
+        None => Some(d.age_ms),
+    };
+    match age {
+        Some(age) if age <= MAX_SENDER_AGE_MS => (received_at.minus_millis(age), age, false),
+        Some(age) => (received_at, age, true),
+        None => (received_at, 0, true),
+    }
 }
 
 /// Noise rules: extension and adware sources, `about:blank` documents, and NEL reports about

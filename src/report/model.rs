@@ -4,7 +4,6 @@ use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use serde_json::Value;
 
 use super::body::Body;
 
@@ -168,6 +167,10 @@ pub enum SourceFormat {
 pub struct Timestamp(pub i64);
 
 impl Timestamp {
+    /// The latest time Lookout represents: 9999-12-31T23:59:59.999Z (RFC 3339 has four-digit
+    /// years). Later times are shown as this one.
+    pub const MAX: Self = Self(253_402_300_799_999);
+
     /// The current time.
     pub fn now() -> Self {
         Self::from_system_time(SystemTime::now())
@@ -209,7 +212,7 @@ impl Timestamp {
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let t = UNIX_EPOCH + Duration::from_millis(self.0.max(0) as u64);
+        let t = UNIX_EPOCH + Duration::from_millis(self.0.clamp(0, Self::MAX.0) as u64);
         write!(f, "{}", humantime::format_rfc3339_millis(t))
     }
 }
@@ -254,6 +257,11 @@ pub struct Report {
     pub occurred_at: Timestamp,
     /// The report's age in milliseconds when it was delivered.
     pub age_ms: u64,
+    /// Set when the sender's time (its `age`, or a certificate report's `date-time`) was not
+    /// used because it put the occurrence too far in the past or in the future:
+    /// `occurred_at` is then `received_at`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub time_untrusted: bool,
     /// Enforced or report-only, where the format says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disposition: Option<Disposition>,
@@ -268,16 +276,4 @@ pub struct Report {
     /// Paths of fields that were cut to keep the item small; empty when nothing was cut.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub truncated: Vec<String>,
-}
-
-/// The CSP body field naming the document, which decoding fills in from the report's URL.
-pub const DOCUMENT_URL: &str = "documentURL";
-
-impl Report {
-    /// Whether this is a CSP report whose body's `documentURL` only repeats its `url`: the id
-    /// leaves it out, and a stored item need not carry it (it is restored on reading).
-    pub fn document_url_repeats_url(&self) -> bool {
-        self.report_type == ReportType::CspViolation
-            && self.body.get(DOCUMENT_URL).and_then(Value::as_str) == Some(self.url.as_str())
-    }
 }

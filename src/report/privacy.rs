@@ -58,15 +58,47 @@ pub fn cut(s: &mut String, max: usize) -> bool {
     true
 }
 
+/// The deepest nesting kept in a body. DynamoDB stores 32 levels in an item; a deeper body is
+/// kept as its cut JSON text under `_truncated_json`, as an oversized one is.
+pub const MAX_BODY_DEPTH: usize = 16;
+
+/// Whether a number can be stored as a number everywhere: DynamoDB's numbers reach from
+/// 1E-130 to 9.99E+125 in magnitude (integers of 64 bits always fit).
+pub fn storable_number(n: &serde_json::Number) -> bool {
+    match n.as_f64() {
+        _ if n.is_i64() || n.is_u64() => true,
+        Some(f) => f == 0.0 || (1e-130..=9.9e125).contains(&f.abs()),
+        None => false,
+    }
+}
+
 /// Applies `limits` to `body`, returning the paths of what was cut (`body.originalPolicy`).
+///
+/// Numbers that cannot be stored as numbers ([`storable_number`]) become their text: under
+/// `_invalid` at the top level (as other values of the wrong kind), in place below it.
 pub(crate) fn bound_body(body: &mut Body, limits: &SizeLimits) -> Vec<String> {
     let mut cut_paths = Vec::new();
     let mut size = 2;
+    let mut depth = 0;
+    let mut unstorable = Vec::new();
     for (key, value) in body.iter_mut() {
+        if let Value::Number(n) = value
+            && !storable_number(n)
+        {
+            unstorable.push(key.to_owned());
+            continue;
+        }
         size += key.len() + 4;
-        size += bound_value(value, limits, &mut || format!("body.{key}"), &mut cut_paths);
+        let (s, d) = bound_value(value, limits, &mut || format!("body.{key}"), &mut cut_paths);
+        size += s;
+        depth = depth.max(d);
     }
-    if size > limits.max_body_bytes {
+    for key in unstorable {
+        if let Some(Value::Number(n)) = body.remove(&key) {
+            set_invalid(body, key, Value::String(n.to_string()));
+        }
+    }
+    if size > limits.max_body_bytes || depth > MAX_BODY_DEPTH {
         let mut text = body.to_value().to_string();
         cut(&mut text, limits.max_body_bytes);
         body.replace_all("_truncated_json", Value::String(text));
@@ -75,38 +107,58 @@ pub(crate) fn bound_body(body: &mut Body, limits: &SizeLimits) -> Vec<String> {
     cut_paths
 }
 
-/// Cuts long strings inside `v`, returning an estimate of its JSON size.
+/// Puts `value` under `body._invalid.{key}`.
+fn set_invalid(body: &mut Body, key: String, value: Value) {
+    const INVALID: &str = super::fields::INVALID_KEY;
+    match body.get_mut(INVALID) {
+        Some(Value::Object(map)) => {
+            map.insert(key, value);
+        }
+        _ => body.insert(INVALID, Value::Object([(key, value)].into_iter().collect())),
+    }
+}
+
+/// Cuts long strings inside `v` and turns unstorable numbers into text, returning an
+/// estimate of its JSON size and its depth (1 for a scalar).
 fn bound_value(
     v: &mut Value,
     limits: &SizeLimits,
     path: &mut dyn FnMut() -> String,
     cut_paths: &mut Vec<String>,
-) -> usize {
+) -> (usize, usize) {
     match v {
         Value::String(s) => {
             if cut(s, limits.max_string_bytes) {
                 cut_paths.push(path());
             }
-            s.len() + 2
+            (s.len() + 2, 1)
         }
         Value::Array(items) => {
-            let mut size = 2;
+            let (mut size, mut depth) = (2, 0);
             for (i, item) in items.iter_mut().enumerate() {
-                size +=
-                    1 + bound_value(item, limits, &mut || format!("{}[{i}]", path()), cut_paths);
+                let (s, d) =
+                    bound_value(item, limits, &mut || format!("{}[{i}]", path()), cut_paths);
+                size += 1 + s;
+                depth = depth.max(d);
             }
-            size
+            (size, depth + 1)
         }
         Value::Object(map) => {
-            let mut size = 2;
+            let (mut size, mut depth) = (2, 0);
             for (k, item) in map.iter_mut() {
-                size += k.len() + 4;
-                size += bound_value(item, limits, &mut || format!("{}.{k}", path()), cut_paths);
+                let (s, d) =
+                    bound_value(item, limits, &mut || format!("{}.{k}", path()), cut_paths);
+                size += k.len() + 4 + s;
+                depth = depth.max(d);
             }
-            size
+            (size, depth + 1)
         }
-        Value::Number(_) => 24,
-        Value::Bool(_) | Value::Null => 5,
+        Value::Number(n) if !storable_number(n) => {
+            *v = Value::String(n.to_string());
+            (26, 1)
+        }
+        Value::Number(_) => (24, 1),
+        Value::Bool(_) | Value::Null => (5, 1),
     }
 }
 
@@ -169,5 +221,35 @@ mod tests {
         let text = body.str_of("_truncated_json").unwrap();
         assert!(text.starts_with("{\"items\":[\"item-0\""));
         assert!(text.len() <= 500);
+    }
+
+    #[test]
+    fn unstorable_numbers_become_text() {
+        let mut body = Body::from(
+            json!({"big": 1e300, "tiny": 1e-200, "ok": 1.5, "n": {"x": -1e200, "y": 7}}),
+        );
+        let paths = bound_body(&mut body, &SizeLimits::default());
+        assert!(paths.is_empty());
+        assert_eq!(
+            body.to_value(),
+            json!({"ok": 1.5, "n": {"x": "-1e+200", "y": 7}, "_invalid": {"big": "1e+300", "tiny": "1e-200"}})
+        );
+    }
+
+    #[test]
+    fn a_body_nested_too_deep_is_kept_as_json_text() {
+        let mut deep = json!("leaf");
+        for _ in 0..MAX_BODY_DEPTH {
+            deep = json!([deep]);
+        }
+        let mut body = Body::from(json!({ "d": deep.clone() }));
+        assert_eq!(bound_body(&mut body, &SizeLimits::default()), vec!["body"]);
+        assert!(
+            body.str_of("_truncated_json")
+                .unwrap()
+                .starts_with("{\"d\":[[[[")
+        );
+        let mut shallow = Body::from(json!({ "d": deep[0].clone() }));
+        assert!(bound_body(&mut shallow, &SizeLimits::default()).is_empty());
     }
 }

@@ -13,7 +13,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
 use super::{GroupSummary, PutError, RecentQuery, ReportStore, StoreError, TopQuery};
-use crate::report::{Report, ReportType, Timestamp};
+use crate::report::{Report, ReportType, Timestamp, WINDOW_MS};
 
 /// The database file name inside the data directory.
 pub const DB_FILE: &str = "lookout.db";
@@ -24,9 +24,11 @@ const MAX_GROUP: usize = 256;
 /// The schema, version [`SCHEMA_VERSION`] (kept in `PRAGMA user_version`).
 ///
 /// Rows are appended in arrival order (rowid table): a report's JSON is written once, into
-/// the newest pages. The duplicate check is a unique index that starts with the occurrence
-/// second, so its inserts land near its end too, instead of anywhere in a tree keyed by a
-/// random id (version 1's layout, which wrote a page per report to the WAL).
+/// the newest pages. The duplicate check is a unique index that starts with the report's
+/// identity window (`occurred_at / 10000`, [`WINDOW_MS`]), so its inserts land near its end
+/// too, instead of anywhere in a tree keyed by a random id (version 1's layout, which wrote a
+/// page per report to the WAL). The same index finds a report's neighbour (see
+/// `report::Identity`): a report whose neighbour is stored is not inserted.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS reports (
     seq         INTEGER PRIMARY KEY,
@@ -42,7 +44,7 @@ CREATE TABLE IF NOT EXISTS reports (
     disposition TEXT,
     report      TEXT NOT NULL
 );
-CREATE UNIQUE INDEX IF NOT EXISTS reports_once ON reports (occurred_at / 1000, id);
+CREATE UNIQUE INDEX IF NOT EXISTS reports_by_window ON reports (occurred_at / 10000, id);
 CREATE INDEX IF NOT EXISTS reports_by_site_type_time ON reports (site, type, occurred_at);
 CREATE INDEX IF NOT EXISTS reports_by_site_time ON reports (site, occurred_at);
 CREATE VIEW IF NOT EXISTS reports_readable AS
@@ -53,7 +55,15 @@ CREATE VIEW IF NOT EXISTS reports_readable AS
 ";
 
 /// The schema version this build writes.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
+
+const _: () = assert!(
+    WINDOW_MS == 10_000,
+    "the index's window is written out in SCHEMA"
+);
+
+/// Version 2 checked duplicates by the occurrence second.
+const MIGRATE_FROM_V2: &str = "DROP INDEX IF EXISTS reports_once;";
 
 /// Version 1 (no `user_version`, `id` the primary key of a `WITHOUT ROWID` table) is copied
 /// into the current layout once, in one transaction.
@@ -81,10 +91,13 @@ fn prepare_schema(conn: &mut Connection) -> rusqlite::Result<()> {
         [],
         |r| r.get(0),
     )?;
-    if version < SCHEMA_VERSION && has_reports {
+    if version < 2 && has_reports {
         tx.execute_batch(MIGRATE_FROM_V1)?;
         tx.execute_batch(SCHEMA)?;
         tx.execute_batch(COPY_FROM_V1)?;
+    } else if version == 2 {
+        tx.execute_batch(MIGRATE_FROM_V2)?;
+        tx.execute_batch(SCHEMA)?;
     } else {
         tx.execute_batch(SCHEMA)?;
     }
@@ -112,6 +125,8 @@ struct Row {
     url: String,
     disposition: Option<&'static str>,
     json: String,
+    /// The window start and id of the report's neighbour, when it has one.
+    neighbour: Option<(i64, String)>,
 }
 
 impl Row {
@@ -128,6 +143,7 @@ impl Row {
             url: r.url.clone(),
             disposition: r.disposition.map(|d| d.as_str()),
             json: serde_json::to_string(r)?,
+            neighbour: r.neighbour().map(|n| (n.window.millis(), n.id)),
         })
     }
 }
@@ -271,7 +287,15 @@ fn insert(conn: &mut Connection, rows: &[&Row]) -> rusqlite::Result<()> {
                  grp, browser, url, disposition, report)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )?;
+        let mut neighbour_stored = tx.prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM reports WHERE occurred_at / 10000 = ?1 / 10000 AND id = ?2)",
+        )?;
         for r in rows {
+            if let Some((window, id)) = &r.neighbour
+                && neighbour_stored.query_row(params![window, id], |row| row.get::<_, bool>(0))?
+            {
+                continue;
+            }
             stmt.execute(params![
                 r.id,
                 r.site,

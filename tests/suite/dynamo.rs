@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -103,14 +103,14 @@ async fn writes_items_with_readable_attributes_ttl_and_aggregates() {
         assert!(one.contains_key(attr), "missing {attr}");
     }
     // What the keys hold is not repeated; reading restores it.
-    for attr in ["site", "type", "occurred_at", "id"] {
+    for attr in ["site", "type", "id"] {
         assert!(!one.contains_key(attr), "{attr} is in the keys");
     }
     let back = item::report_of(one).unwrap();
     assert!(batch.contains(&back), "an item reads back as its report");
     assert!(matches!(one.get("body"), Some(AttributeValue::M(_))));
     let ttl = item::n(one, TTL).unwrap();
-    assert_eq!(ttl, back.occurred_at.millis() / 1000 + 30 * 86_400);
+    assert_eq!(ttl, back.received_at.millis() / 1000 + 30 * 86_400);
     // TTL is enabled on the table, as the template says.
     let ttl_desc = client
         .describe_time_to_live()
@@ -121,6 +121,7 @@ async fn writes_items_with_readable_attributes_ttl_and_aggregates() {
     let spec = ttl_desc.time_to_live_description().unwrap();
     assert_eq!(spec.attribute_name(), Some(TTL));
 
+    assert_eq!(emulator::count_stream(&store).await, 60);
     let top = store
         .top(&TopQuery {
             site: "example.com".into(),
@@ -158,6 +159,7 @@ async fn recent_reads_back_exactly_newest_first() {
     let (store, _client, _table) = store_with(1).await;
     let batch = reports(30, "example.com", now_ms());
     store.put(&batch).await.unwrap();
+    emulator::count_stream(&store).await; // the types seen come from the aggregates
     let got = store
         .recent(&RecentQuery {
             site: "example.com".into(),
@@ -208,6 +210,7 @@ async fn sharded_writes_spread_and_reads_fan_out() {
         pks.len() >= 12,
         "200 reports of 2 types over 8 shards use many partitions: {pks:?}"
     );
+    assert_eq!(emulator::count_stream(&store).await, 200);
     let got = store
         .recent(&RecentQuery {
             site: "busy.example".into(),
@@ -233,6 +236,7 @@ async fn sharded_writes_spread_and_reads_fan_out() {
         .iter()
         .map(|i| (item::s(i, PK).unwrap(), item::s(i, SK).unwrap()))
         .collect();
+    let items = scan_all(&client, &table).await;
     let aggregates: Vec<_> = items
         .iter()
         .filter(|i| item::s(i, PK).unwrap().starts_with("AGG#"))
@@ -395,7 +399,6 @@ fn the_cli_creates_the_table_and_reads_it() {
         body,
     );
     assert_eq!(status, 204);
-    drop(server);
     let args = [
         "--site",
         "example.com",
@@ -404,6 +407,19 @@ fn the_cli_creates_the_table_and_reads_it() {
         "--endpoint-url",
         &em.url,
     ];
+    // The server counts new reports from the table's stream, about once a second.
+    let counted = Instant::now();
+    while !run_lookout(&[&["top"][..], &args[..]].concat())
+        .1
+        .contains("Firefox 149")
+    {
+        assert!(
+            counted.elapsed() < Duration::from_secs(20),
+            "serve counts the stream"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(server);
     let (ok, out, err) = run_lookout(&[&["query", "--json"][..], &args[..]].concat());
     assert!(ok, "{err}");
     let types: HashSet<String> = out

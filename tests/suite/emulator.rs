@@ -230,3 +230,21 @@ impl FaultProxy {
         serde_json::from_str(&body).unwrap()
     }
 }
+
+/// Counts what the table's stream holds into the aggregates, as Lambda does for the deployed
+/// stack: one pass of a fresh reader, from the stream's oldest record (so every call reads
+/// everything again, which counting must survive).
+pub async fn count_stream(store: &DynamoStore) -> usize {
+    let streams = Connection {
+        endpoint_url: Some(emulator().url.clone()),
+        region: Some("us-east-1".into()),
+    }
+    .streams_client()
+    .await;
+    lookout::store::dynamodb::stream::Tailer::new(streams, store.clone())
+        .await
+        .expect("the table has a stream")
+        .pass()
+        .await
+        .expect("the stream reads")
+}

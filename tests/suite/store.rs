@@ -285,7 +285,7 @@ async fn a_first_version_store_is_migrated_in_place_and_keeps_its_duplicate_chec
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
     let readable: i64 = conn
         .query_row(
             "SELECT COUNT(*) FROM reports_readable WHERE problem IS NOT NULL",

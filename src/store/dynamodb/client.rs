@@ -35,6 +35,20 @@ impl Connection {
     /// and `us-east-1` are used, as local emulators expect.
     #[cfg(feature = "local")]
     pub async fn client(&self) -> Client {
+        let shared = self.shared_config().await;
+        Client::from_conf(policy(aws_sdk_dynamodb::config::Builder::from(&shared)).build())
+    }
+
+    /// A DynamoDB Streams client found the same way as [`Connection::client`] (for the local
+    /// reader of the table's stream).
+    #[cfg(feature = "local")]
+    pub async fn streams_client(&self) -> aws_sdk_dynamodbstreams::Client {
+        let shared = self.shared_config().await;
+        aws_sdk_dynamodbstreams::Client::new(&shared)
+    }
+
+    #[cfg(feature = "local")]
+    async fn shared_config(&self) -> aws_config::SdkConfig {
         let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(https());
         if let Some(region) = self.region_or_local_default() {
             loader = loader.region(Region::new(region));
@@ -45,8 +59,7 @@ impl Connection {
                 loader = loader.credentials_provider(local_credentials());
             }
         }
-        let shared = loader.load().await;
-        Client::from_conf(policy(aws_sdk_dynamodb::config::Builder::from(&shared)).build())
+        loader.load().await
     }
 
     /// A client for the Lambda function: region and credentials from the environment, where

@@ -1,22 +1,36 @@
 //! The DynamoDB item layout: keys, attributes, and the conversions to and from reports.
 //!
 //! A report item holds the report's attributes except what its keys already say (`site` and
-//! `type` are in `pk`, `occurred_at` and `id` in `sk`) and a CSP body's `documentURL` when it
-//! is the report's `url`: each costs bytes on every write and would be read back identical.
-//! Reading restores them, so a report reads back exactly as it was stored; items that still
-//! carry them (written before) read the same.
+//! `type` are in `pk`, `id` in `sk`) and a CSP body's `documentURL` when it is the report's
+//! `url`: each costs bytes on every write and would be read back identical. Reading restores
+//! them, so a report reads back exactly as it was stored; items that still carry them
+//! (written before) read the same.
 //!
 //! | item | `pk` | `sk` |
 //! | --- | --- | --- |
-//! | report | `{site}#{type}#{shard}` | `{occurred_at}#{id}` (RFC 3339, so newest first with `ScanIndexForward=false`) |
+//! | report | `{site}#{type}#{shard}` | `{window}#{id}`: the start of the report's identity window (RFC 3339, so newest first with `ScanIndexForward=false`) and its id |
 //! | aggregate | `AGG#{site}#{shard}` | `{day}#{type}#{fingerprint}` |
+//!
+//! A report's key depends only on its content and identity window (see `report::Identity`),
+//! so a re-delivery writes the item it wrote the first time. Items written before the
+//! windows existed have `{occurred_at}#{id}` sort keys; they read the same.
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Map, Number, Value};
 
-use crate::report::{DOCUMENT_URL, Report, ReportType, Timestamp};
+use crate::report::{Identity, Report, ReportType, Timestamp};
+
+/// The CSP body field naming the document; decoding fills it in from the report's URL, so an
+/// item leaves it out when it only repeats `url` (and reading restores it).
+pub const DOCUMENT_URL: &str = "documentURL";
+
+/// Whether `report` is a CSP report whose `documentURL` only repeats its `url`.
+fn document_url_repeats_url(report: &Report) -> bool {
+    report.report_type == ReportType::CspViolation
+        && report.body.get(DOCUMENT_URL).and_then(Value::as_str) == Some(report.url.as_str())
+}
 
 /// Partition key attribute.
 pub const PK: &str = "pk";
@@ -30,7 +44,11 @@ pub type Item = HashMap<String, AttributeValue>;
 
 /// The write shard of a report: spread by its id, so a retry lands on the same shard.
 pub fn shard_of(report: &Report, shards: u16) -> u16 {
-    let prefix = report.id.get(..4).unwrap_or("0");
+    shard_of_id(&report.id, shards)
+}
+
+fn shard_of_id(id: &str, shards: u16) -> u16 {
+    let prefix = id.get(..4).unwrap_or("0");
     u16::from_str_radix(prefix, 16).unwrap_or(0) % shards.max(1)
 }
 
@@ -39,12 +57,40 @@ pub fn report_pk(site: &str, t: &ReportType, shard: u16) -> String {
     format!("{site}#{}#{shard}", t.as_str())
 }
 
-/// The sort key of a report.
+/// The sort key of a report: its identity window and id.
 pub fn report_sk(report: &Report) -> String {
-    format!("{}#{}", report.occurred_at, report.id)
+    sk_of(&Identity {
+        window: report.window(),
+        id: report.id.clone(),
+    })
 }
 
-/// The partition key of a site's aggregates.
+fn sk_of(identity: &Identity) -> String {
+    format!("{}#{}", identity.window, identity.id)
+}
+
+/// The key of a report's item.
+pub fn report_key(report: &Report, shards: u16) -> (String, String) {
+    (
+        report_pk(&report.site, &report.report_type, shard_of(report, shards)),
+        report_sk(report),
+    )
+}
+
+/// The key the report would have in the adjacent identity window, when it occurred near the
+/// edge: an item there is this report, delivered before.
+pub fn neighbour_key(report: &Report, shards: u16) -> Option<(String, String, Identity)> {
+    let n = report.neighbour()?;
+    let pk = report_pk(
+        &report.site,
+        &report.report_type,
+        shard_of_id(&n.id, shards),
+    );
+    Some((pk, sk_of(&n), n))
+}
+
+/// The partition key of a site's aggregates (one per write shard: an aggregate counts the
+/// reports of one report partition).
 pub fn aggregate_pk(site: &str, shard: u16) -> String {
     format!("AGG#{site}#{shard}")
 }
@@ -54,39 +100,45 @@ pub fn aggregate_sk(day: &str, t: &ReportType, fingerprint: &str) -> String {
     format!("{day}#{}#{fingerprint}", t.as_str())
 }
 
-/// The TTL value: `t` plus the retention, in epoch seconds.
+/// The TTL value: `t` plus the retention, in epoch seconds. Items are kept from when Lookout
+/// received them (never from a time a sender stated).
 pub fn expiry(t: Timestamp, retention_days: u32) -> i64 {
     t.millis() / 1000 + i64::from(retention_days) * 86_400
 }
 
 /// Attributes a report item leaves out because its keys hold them.
-const IN_KEYS: [&str; 4] = ["site", "type", "occurred_at", "id"];
+const IN_KEYS: [&str; 3] = ["site", "type", "id"];
 
 /// A report as an item: flat, readable attributes plus the body as a Map.
 pub fn report_item(report: &Report, shards: u16, retention_days: u32) -> Item {
-    let mut item = match json_to_av(serde_json::to_value(report).unwrap_or(Value::Null)) {
-        AttributeValue::M(m) => m,
-        _ => HashMap::new(),
+    let mut item = match serde_json::to_value(report) {
+        Ok(v) => match json_to_av(v) {
+            AttributeValue::M(m) => m,
+            _ => HashMap::new(),
+        },
+        Err(_) => HashMap::new(),
     };
     for key in IN_KEYS {
         item.remove(key);
     }
-    if report.document_url_repeats_url()
+    if document_url_repeats_url(report)
         && let Some(AttributeValue::M(body)) = item.get_mut("body")
     {
         body.remove(DOCUMENT_URL);
     }
-    let shard = shard_of(report, shards);
-    item.insert(
-        PK.into(),
-        AttributeValue::S(report_pk(&report.site, &report.report_type, shard)),
-    );
-    item.insert(SK.into(), AttributeValue::S(report_sk(report)));
+    let (pk, sk) = report_key(report, shards);
+    item.insert(PK.into(), AttributeValue::S(pk));
+    item.insert(SK.into(), AttributeValue::S(sk));
     item.insert(
         TTL.into(),
-        AttributeValue::N(expiry(report.occurred_at, retention_days).to_string()),
+        AttributeValue::N(expiry(report.received_at, retention_days).to_string()),
     );
     item
+}
+
+/// Whether an item is a report's (not an aggregate's).
+pub fn is_report_item(item: &Item) -> bool {
+    s(item, PK).is_some_and(|pk| !pk.starts_with("AGG#")) && item.contains_key("received_at")
 }
 
 /// A report read back from its item.
@@ -98,15 +150,15 @@ pub fn report_of(item: &Item) -> Result<Report, serde_json::Error> {
         }
     }
     // What the keys hold: `{site}#{type}#{shard}` (neither a site nor a type name has `#`) and
-    // `{occurred_at}#{id}`.
+    // `{window}#{id}` (or `{occurred_at}#{id}` in items written before windows).
     if let Some((site, rest)) = s(item, PK).as_deref().and_then(|pk| pk.split_once('#'))
         && let Some((type_name, _shard)) = rest.rsplit_once('#')
     {
         map.entry("site").or_insert_with(|| site.into());
         map.entry("type").or_insert_with(|| type_name.into());
     }
-    if let Some((occurred, id)) = s(item, SK).as_deref().and_then(|sk| sk.rsplit_once('#')) {
-        map.entry("occurred_at").or_insert_with(|| occurred.into());
+    if let Some((time, id)) = s(item, SK).as_deref().and_then(|sk| sk.rsplit_once('#')) {
+        map.entry("occurred_at").or_insert_with(|| time.into());
         map.entry("id").or_insert_with(|| id.into());
     }
     if map.get("type").and_then(Value::as_str) == Some(ReportType::CspViolation.as_str())
@@ -289,9 +341,13 @@ mod tests {
         assert!(
             s(&item, SK)
                 .unwrap()
-                .starts_with("2026-11-21T23:59:58.500Z#")
+                .starts_with("2026-11-21T23:59:50.000Z#")
         );
-        assert_eq!(n(&item, TTL), Some(1_795_305_598 + 30 * 86_400));
+        assert_eq!(
+            n(&item, TTL),
+            Some(1_795_305_600 + 30 * 86_400),
+            "from received_at"
+        );
         assert!(matches!(item.get("body"), Some(AttributeValue::M(_))));
         for in_keys in IN_KEYS {
             assert!(!item.contains_key(in_keys), "{in_keys} is in the keys");

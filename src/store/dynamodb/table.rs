@@ -4,7 +4,7 @@
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    TimeToLiveSpecification,
+    StreamSpecification, StreamViewType, TimeToLiveSpecification,
 };
 use serde::Deserialize;
 use thiserror::Error;
@@ -38,6 +38,16 @@ pub struct TableDefinition {
     pub billing_mode: String,
     /// The TTL attribute.
     pub time_to_live_specification: Option<TtlDef>,
+    /// The stream the aggregates are counted from.
+    pub stream_specification: Option<StreamDef>,
+}
+
+/// The stream specification.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StreamDef {
+    /// `NEW_IMAGE`.
+    pub stream_view_type: String,
 }
 
 /// One key attribute.
@@ -113,6 +123,15 @@ pub async fn create(client: &Client, name: &str) -> Result<(), TableError> {
                 .map_err(|e| err(e.to_string()))?,
         );
     }
+    if let Some(stream) = &def.stream_specification {
+        req = req.stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::from(stream.stream_view_type.as_str()))
+                .build()
+                .map_err(|e| err(e.to_string()))?,
+        );
+    }
     req.send()
         .await
         .map_err(|e| err(aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string()))?;
@@ -173,5 +192,10 @@ mod tests {
         let ttl = def.time_to_live_specification.unwrap();
         assert!(ttl.enabled);
         assert_eq!(ttl.attribute_name, super::super::item::TTL);
+        assert_eq!(
+            def.stream_specification.unwrap().stream_view_type,
+            "NEW_IMAGE",
+            "the aggregates are counted from the stream's new images"
+        );
     }
 }

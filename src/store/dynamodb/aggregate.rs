@@ -1,0 +1,367 @@
+//! Per-day counts of each problem, derived from the table's stream.
+//!
+//! The stream carries one `INSERT` record for each new report item and none for a write that
+//! overwrites one (a re-delivery), so counting `INSERT`s counts every stored report exactly
+//! once, whatever the browser re-sent and whatever the request path retried. One `UpdateItem`
+//! per problem and day covers all of a stream batch's reports of it.
+//!
+//! Stream batches may be delivered again (Lambda retries a batch whose handler failed). Each
+//! aggregate counts the reports of one report partition (`{site}#{type}#{shard}`), whose
+//! stream records arrive in sequence-number order, and keeps the highest sequence number it
+//! has counted (`seq`): an update applies only to records above it. The common update is one
+//! conditional write; when its condition fails (a batch seen again, or an older report than
+//! the aggregate's first or a newer one than its last arriving out of order) the aggregate's
+//! marks are read and the update is made again from them, exactly, under an optimistic
+//! condition.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_dynamodb::types::AttributeValue;
+use futures_util::StreamExt;
+
+use super::item::{self, Item, PK, SK};
+use super::{DynamoStore, StoreError};
+use crate::report::{Report, ReportType, Timestamp};
+
+/// A report item the stream says is new.
+#[derive(Debug, Clone)]
+pub struct NewReport {
+    /// The item's partition key (`{site}#{type}#{shard}`).
+    pub partition: String,
+    /// The stream record's sequence number.
+    pub sequence: String,
+    /// The report.
+    pub report: Report,
+}
+
+impl NewReport {
+    /// A stream record's new image, if it is a report item.
+    pub fn from_image(image: &Item, sequence: &str) -> Option<Self> {
+        if !item::is_report_item(image) {
+            return None;
+        }
+        let report = match item::report_of(image) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "a stream record's report does not read; not counted");
+                return None;
+            }
+        };
+        Some(Self {
+            partition: item::s(image, PK)?,
+            sequence: sequence.to_owned(),
+            report,
+        })
+    }
+}
+
+/// Aggregate updates run at once for one stream batch.
+const UPDATES_IN_FLIGHT: usize = 8;
+
+/// Attempts at the exact (read, then conditional write) path before giving up on a batch.
+const EXACT_ATTEMPTS: u32 = 5;
+
+/// Sequence numbers are decimal strings of up to 40 digits: padded, they compare as text.
+fn padded(sequence: &str) -> String {
+    if sequence.len() < 40 && sequence.bytes().all(|b| b.is_ascii_digit()) {
+        format!("{sequence:0>40}")
+    } else {
+        sequence.to_owned()
+    }
+}
+
+/// One aggregate's share of a stream batch.
+struct Share {
+    pk: String,
+    sk: String,
+    site: String,
+    day: String,
+    report_type: ReportType,
+    fingerprint: String,
+    group: String,
+    sample: (String, String),
+    /// (padded sequence, occurrence, browser, received) of each new report.
+    records: Vec<(String, Timestamp, Option<String>, Timestamp)>,
+}
+
+/// Counts, times and browsers of some of a share's records.
+struct Delta {
+    count: usize,
+    first: Timestamp,
+    last: Timestamp,
+    browsers: BTreeSet<String>,
+    lo: String,
+    hi: String,
+    received: Timestamp,
+}
+
+impl Share {
+    fn delta(&self, above: Option<&str>) -> Option<Delta> {
+        let mut records = self
+            .records
+            .iter()
+            .filter(|(seq, ..)| above.is_none_or(|w| seq.as_str() > w))
+            .peekable();
+        let (seq, occurred, _, received) = records.peek()?;
+        let mut d = Delta {
+            count: 0,
+            first: *occurred,
+            last: *occurred,
+            browsers: BTreeSet::new(),
+            lo: seq.clone(),
+            hi: seq.clone(),
+            received: *received,
+        };
+        for (seq, occurred, browser, received) in records {
+            d.count += 1;
+            d.first = d.first.min(*occurred);
+            d.last = d.last.max(*occurred);
+            d.lo = d.lo.min(seq.clone());
+            d.hi = d.hi.max(seq.clone());
+            d.received = d.received.max(*received);
+            d.browsers.extend(browser.clone());
+        }
+        Some(d)
+    }
+}
+
+/// The aggregate's marks, as read on the exact path.
+#[derive(Default)]
+struct Marks {
+    seq: Option<String>,
+    first: Option<String>,
+    last: Option<String>,
+}
+
+impl DynamoStore {
+    /// Adds new reports (from the table's stream) to their aggregates. An error leaves the
+    /// batch to be delivered again; what was counted is not counted twice.
+    pub async fn count_new_reports(&self, records: &[NewReport]) -> Result<(), StoreError> {
+        let mut shares: BTreeMap<(String, String), Share> = BTreeMap::new();
+        for rec in records {
+            let r = &rec.report;
+            let shard = rec
+                .partition
+                .rsplit_once('#')
+                .and_then(|(_, s)| s.parse::<u16>().ok())
+                .unwrap_or(0);
+            let day = r.occurred_at.day();
+            let pk = item::aggregate_pk(&r.site, shard);
+            let sk = item::aggregate_sk(&day, &r.report_type, &r.fingerprint);
+            shares
+                .entry((pk.clone(), sk.clone()))
+                .or_insert_with(|| Share {
+                    pk,
+                    sk,
+                    site: r.site.clone(),
+                    day,
+                    report_type: r.report_type.clone(),
+                    fingerprint: r.fingerprint.clone(),
+                    group: r.group.clone(),
+                    sample: (rec.partition.clone(), item::report_sk(r)),
+                    records: Vec::new(),
+                })
+                .records
+                .push((
+                    padded(&rec.sequence),
+                    r.occurred_at,
+                    r.browser.clone(),
+                    r.received_at,
+                ));
+        }
+        let updates: Vec<futures_util::future::BoxFuture<'_, Result<(), StoreError>>> = shares
+            .into_values()
+            .map(|share| Box::pin(async move { self.count_share(&share).await }) as _)
+            .collect();
+        let results: Vec<Result<(), StoreError>> = futures_util::stream::iter(updates)
+            .buffer_unordered(UPDATES_IN_FLIGHT)
+            .collect()
+            .await;
+        let failed = results.iter().filter(|r| r.is_err()).count();
+        match results.into_iter().find_map(Result::err) {
+            None => Ok(()),
+            Some(e) => {
+                tracing::warn!(failed, error = %e, "aggregate updates failed; the batch is left for a retry");
+                Err(e)
+            }
+        }
+    }
+
+    async fn count_share(&self, share: &Share) -> Result<(), StoreError> {
+        let Some(delta) = share.delta(None) else {
+            return Ok(());
+        };
+        // The common case: nothing of this batch counted yet, and its reports not older than
+        // the aggregate's first nor newer... than its last (in-order arrival).
+        let fast = self
+            .update(share, &delta, None)
+            .condition_expression(
+                "(attribute_not_exists(#seq) OR #seq < :lo) \
+                 AND (attribute_not_exists(#first) OR #first <= :first) \
+                 AND (attribute_not_exists(#last) OR #last <= :last)",
+            )
+            .expression_attribute_values(":lo", AttributeValue::S(delta.lo.clone()))
+            .send()
+            .await;
+        match fast {
+            Ok(_) => return Ok(()),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => {}
+            Err(e) => return Err(backend("UpdateItem", e)),
+        }
+        for _ in 0..EXACT_ATTEMPTS {
+            let marks = self.marks(share).await?;
+            let Some(delta) = share.delta(marks.seq.as_deref()) else {
+                return Ok(()); // all of it counted before
+            };
+            let mut condition = Vec::new();
+            let mut update = self.update(share, &delta, Some(&marks));
+            for (name, value, placeholder) in [
+                ("#seq", &marks.seq, ":was_seq"),
+                ("#first", &marks.first, ":was_first"),
+                ("#last", &marks.last, ":was_last"),
+            ] {
+                match value {
+                    Some(v) => {
+                        condition.push(format!("{name} = {placeholder}"));
+                        update = update
+                            .expression_attribute_values(placeholder, AttributeValue::S(v.clone()));
+                    }
+                    None => condition.push(format!("attribute_not_exists({name})")),
+                }
+            }
+            match update
+                .condition_expression(condition.join(" AND "))
+                .send()
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(e) if e.code() == Some("ConditionalCheckFailedException") => continue,
+                Err(e) => return Err(backend("UpdateItem", e)),
+            }
+        }
+        Err(StoreError::backend(Contended(share.sk.clone())))
+    }
+
+    /// The update of `share`'s aggregate by `delta`; with `marks`, first and last are set to
+    /// the exact minimum and maximum.
+    fn update(
+        &self,
+        share: &Share,
+        delta: &Delta,
+        marks: Option<&Marks>,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        let mut first = delta.first.to_string();
+        let mut last = delta.last.to_string();
+        let first_expr = match marks {
+            Some(m) => {
+                if let Some(f) = m.first.as_ref().filter(|f| **f < first) {
+                    first = f.clone();
+                }
+                if let Some(l) = m.last.as_ref().filter(|l| **l > last) {
+                    last = l.clone();
+                }
+                "#first = :first"
+            }
+            None => "#first = if_not_exists(#first, :first)",
+        };
+        let mut expression = format!(
+            "SET #site = :site, #type = :type, #day = :day, #fp = :fp, \
+             #group = if_not_exists(#group, :group), {first_expr}, #last = :last, \
+             #sample = if_not_exists(#sample, :sample), #exp = :exp, #seq = :hi \
+             ADD #count :n"
+        );
+        let sample = AttributeValue::M(
+            [
+                (PK.to_owned(), AttributeValue::S(share.sample.0.clone())),
+                (SK.to_owned(), AttributeValue::S(share.sample.1.clone())),
+            ]
+            .into(),
+        );
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.settings.table)
+            .key(PK, AttributeValue::S(share.pk.clone()))
+            .key(SK, AttributeValue::S(share.sk.clone()))
+            .expression_attribute_names("#site", "site")
+            .expression_attribute_names("#type", "type")
+            .expression_attribute_names("#day", "day")
+            .expression_attribute_names("#fp", "fingerprint")
+            .expression_attribute_names("#group", "group")
+            .expression_attribute_names("#first", "first_seen")
+            .expression_attribute_names("#last", "last_seen")
+            .expression_attribute_names("#sample", "sample")
+            .expression_attribute_names("#exp", item::TTL)
+            .expression_attribute_names("#seq", "seq")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_values(":site", AttributeValue::S(share.site.clone()))
+            .expression_attribute_values(
+                ":type",
+                AttributeValue::S(share.report_type.as_str().to_owned()),
+            )
+            .expression_attribute_values(":day", AttributeValue::S(share.day.clone()))
+            .expression_attribute_values(":fp", AttributeValue::S(share.fingerprint.clone()))
+            .expression_attribute_values(":group", AttributeValue::S(share.group.clone()))
+            .expression_attribute_values(":first", AttributeValue::S(first))
+            .expression_attribute_values(":last", AttributeValue::S(last))
+            .expression_attribute_values(":sample", sample)
+            .expression_attribute_values(
+                ":exp",
+                AttributeValue::N(
+                    item::expiry(delta.received, self.settings.retention_days).to_string(),
+                ),
+            )
+            .expression_attribute_values(":hi", AttributeValue::S(delta.hi.clone()))
+            .expression_attribute_values(":n", AttributeValue::N(delta.count.to_string()));
+        if !delta.browsers.is_empty() {
+            expression.push_str(", #browsers :browsers");
+            update = update
+                .expression_attribute_names("#browsers", "browsers")
+                .expression_attribute_values(
+                    ":browsers",
+                    AttributeValue::Ss(delta.browsers.iter().cloned().collect()),
+                );
+        }
+        update.update_expression(expression)
+    }
+
+    /// The counted-through sequence number and the first and last times of an aggregate.
+    async fn marks(&self, share: &Share) -> Result<Marks, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.settings.table)
+            .key(PK, AttributeValue::S(share.pk.clone()))
+            .key(SK, AttributeValue::S(share.sk.clone()))
+            .projection_expression("#seq, #first, #last")
+            .expression_attribute_names("#seq", "seq")
+            .expression_attribute_names("#first", "first_seen")
+            .expression_attribute_names("#last", "last_seen")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| backend("GetItem", e))?;
+        Ok(match out.item() {
+            Some(it) => Marks {
+                seq: item::s(it, "seq"),
+                first: item::s(it, "first_seen"),
+                last: item::s(it, "last_seen"),
+            },
+            None => Marks::default(),
+        })
+    }
+}
+
+fn backend<E>(op: &str, e: aws_sdk_dynamodb::error::SdkError<E>) -> StoreError
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    tracing::warn!(error = %DisplayErrorContext(&e), "{op} failed");
+    StoreError::backend(e)
+}
+
+/// An aggregate whose marks kept moving under the exact path's updates.
+#[derive(Debug, thiserror::Error)]
+#[error("aggregate {0} kept changing during its update")]
+struct Contended(String);

@@ -1,0 +1,167 @@
+//! Reading reports and aggregates: `Query` per partition, fanned out over write shards.
+
+use std::collections::{BTreeSet, HashMap};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::item::{self, Item, PK, SK};
+use super::{DynamoStore, StoreError};
+use crate::report::{Report, ReportType, Timestamp};
+use crate::store::{GroupSummary, RecentQuery, TopQuery};
+
+impl DynamoStore {
+    /// Queries one partition, newest first, from `since`, at most `limit` items.
+    async fn query_partition(
+        &self,
+        pk: String,
+        since: &str,
+        limit: usize,
+        filter_type: Option<&str>,
+        forward: bool,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut out = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let mut q = self
+                .client
+                .query()
+                .table_name(&self.settings.table)
+                .key_condition_expression("#pk = :pk AND #sk >= :since")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_names("#sk", SK)
+                .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
+                .expression_attribute_values(":since", AttributeValue::S(since.to_owned()))
+                .scan_index_forward(forward)
+                .set_exclusive_start_key(start.take());
+            if let Some(t) = filter_type {
+                q = q
+                    .filter_expression("#type = :type")
+                    .expression_attribute_names("#type", "type")
+                    .expression_attribute_values(":type", AttributeValue::S(t.to_owned()));
+            }
+            if limit < usize::MAX {
+                q = q.limit(i32::try_from(limit - out.len()).unwrap_or(i32::MAX).max(1));
+            }
+            let page = q.send().await.map_err(StoreError::backend)?;
+            out.extend(page.items().iter().cloned());
+            match page.last_evaluated_key() {
+                Some(k) if out.len() < limit => start = Some(k.clone()),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// The aggregates of a site since a day, over every shard.
+    async fn aggregates(
+        &self,
+        site: &str,
+        since: Timestamp,
+        filter_type: Option<&str>,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut all = Vec::new();
+        for shard in 0..self.settings.shards.max(1) {
+            let pk = item::aggregate_pk(site, shard);
+            all.extend(
+                self.query_partition(pk, &since.day(), usize::MAX, filter_type, true)
+                    .await?,
+            );
+        }
+        Ok(all)
+    }
+
+    /// Recent reports of a site, newest first.
+    pub(super) async fn read_recent(&self, q: &RecentQuery) -> Result<Vec<Report>, StoreError> {
+        let types: Vec<ReportType> = match &q.report_type {
+            Some(t) => vec![t.clone()],
+            None => {
+                let seen: BTreeSet<String> = self
+                    .aggregates(&q.site, q.since, None)
+                    .await?
+                    .iter()
+                    .filter_map(|i| item::s(i, "type"))
+                    .collect();
+                seen.iter()
+                    .filter_map(|t| ReportType::from_name(t))
+                    .collect()
+            }
+        };
+        // Sort keys start with the identity window, which may begin before `since`.
+        let since = crate::report::window_of(q.since).to_string();
+        let mut reports = Vec::new();
+        for t in &types {
+            for shard in 0..self.settings.shards.max(1) {
+                let pk = item::report_pk(&q.site, t, shard);
+                for it in self
+                    .query_partition(pk, &since, q.limit, None, false)
+                    .await?
+                {
+                    let r = item::report_of(&it).map_err(StoreError::backend)?;
+                    if r.occurred_at >= q.since {
+                        reports.push(r);
+                    }
+                }
+            }
+        }
+        reports.sort_by(|a, b| b.occurred_at.cmp(&a.occurred_at).then(a.id.cmp(&b.id)));
+        reports.truncate(q.limit);
+        Ok(reports)
+    }
+
+    /// The most frequent problems of a site.
+    pub(super) async fn read_top(&self, q: &TopQuery) -> Result<Vec<GroupSummary>, StoreError> {
+        let items = self
+            .aggregates(
+                &q.site,
+                q.since,
+                q.report_type.as_ref().map(ReportType::as_str),
+            )
+            .await?;
+        let mut merged: HashMap<(String, String), GroupSummary> = HashMap::new();
+        for it in &items {
+            let (Some(t), Some(fp)) = (item::s(it, "type"), item::s(it, "fingerprint")) else {
+                continue;
+            };
+            let first = item::s(it, "first_seen")
+                .and_then(|s| Timestamp::parse_rfc3339(&s))
+                .unwrap_or_default();
+            let last = item::s(it, "last_seen")
+                .and_then(|s| Timestamp::parse_rfc3339(&s))
+                .unwrap_or_default();
+            if last < q.since {
+                continue;
+            }
+            let browsers: Vec<String> = match it.get("browsers") {
+                Some(AttributeValue::Ss(b)) => b.clone(),
+                _ => Vec::new(),
+            };
+            let count = item::n(it, "count").unwrap_or(0).max(0) as u64;
+            let entry = merged
+                .entry((t.clone(), fp.clone()))
+                .or_insert_with(|| GroupSummary {
+                    report_type: ReportType::from_name(&t).unwrap_or(ReportType::Other(t.clone())),
+                    fingerprint: fp.clone(),
+                    group: item::s(it, "group").unwrap_or_default(),
+                    count: 0,
+                    first_seen: first,
+                    last_seen: last,
+                    browsers: Vec::new(),
+                });
+            entry.count += count;
+            entry.first_seen = entry.first_seen.min(first);
+            entry.last_seen = entry.last_seen.max(last);
+            for b in browsers {
+                if !entry.browsers.contains(&b) {
+                    entry.browsers.push(b);
+                }
+            }
+        }
+        let mut groups: Vec<GroupSummary> = merged.into_values().collect();
+        for g in &mut groups {
+            g.browsers.sort();
+        }
+        groups.sort_by(|a, b| b.count.cmp(&a.count).then(b.last_seen.cmp(&a.last_seen)));
+        groups.truncate(q.limit);
+        Ok(groups)
+    }
+}

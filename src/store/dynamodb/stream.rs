@@ -1,0 +1,289 @@
+//! The table's stream, read two ways: as a Lambda event (the deployed stack: Lambda polls the
+//! stream and invokes the same function), and locally through the DynamoDB Streams API
+//! ([`Tailer`], which `lookout serve --table` runs), so that both count the same way.
+
+use serde_json::Value;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::aggregate::NewReport;
+use super::item::Item;
+
+/// Whether a Lambda event is a DynamoDB stream batch (and not an HTTP request).
+pub fn is_stream_event(event: &Value) -> bool {
+    event
+        .get("Records")
+        .and_then(Value::as_array)
+        .and_then(|r| r.first())
+        .and_then(|r| r.get("eventSource"))
+        .and_then(Value::as_str)
+        == Some("aws:dynamodb")
+}
+
+/// The new report items of a Lambda DynamoDB stream event: its `INSERT` records of report
+/// items (aggregates and overwrites are left out).
+pub fn new_reports_of_event(event: &Value) -> Vec<NewReport> {
+    let Some(records) = event.get("Records").and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    records
+        .iter()
+        .filter(|r| r.get("eventName").and_then(Value::as_str) == Some("INSERT"))
+        .filter_map(|r| {
+            let change = r.get("dynamodb")?;
+            let sequence = change.get("SequenceNumber")?.as_str()?;
+            let image = item_of_json(change.get("NewImage")?)?;
+            NewReport::from_image(&image, sequence)
+        })
+        .collect()
+}
+
+/// An item in DynamoDB's JSON form (`{"pk": {"S": "..."}}`), as stream events carry it;
+/// `None` for a form report items never have (binaries).
+pub fn item_of_json(v: &Value) -> Option<Item> {
+    v.as_object()?
+        .iter()
+        .map(|(k, v)| Some((k.clone(), value_of_json(v)?)))
+        .collect()
+}
+
+fn value_of_json(v: &Value) -> Option<AttributeValue> {
+    let (tag, inner) = v.as_object()?.iter().next()?;
+    let strings = |v: &Value| -> Option<Vec<String>> {
+        v.as_array()?
+            .iter()
+            .map(|s| s.as_str().map(str::to_owned))
+            .collect()
+    };
+    Some(match tag.as_str() {
+        "S" => AttributeValue::S(inner.as_str()?.to_owned()),
+        "N" => AttributeValue::N(inner.as_str()?.to_owned()),
+        "BOOL" => AttributeValue::Bool(inner.as_bool()?),
+        "NULL" => AttributeValue::Null(true),
+        "SS" => AttributeValue::Ss(strings(inner)?),
+        "NS" => AttributeValue::Ns(strings(inner)?),
+        "L" => AttributeValue::L(
+            inner
+                .as_array()?
+                .iter()
+                .map(value_of_json)
+                .collect::<Option<_>>()?,
+        ),
+        "M" => AttributeValue::M(item_of_json(inner)?),
+        _ => return None,
+    })
+}
+
+/// An item in DynamoDB's JSON form (the inverse of [`item_of_json`]; binaries are left out,
+/// as report items have none).
+pub fn json_of_item(item: &Item) -> Value {
+    Value::Object(
+        item.iter()
+            .filter_map(|(k, v)| Some((k.clone(), json_of_value(v)?)))
+            .collect(),
+    )
+}
+
+fn json_of_value(v: &AttributeValue) -> Option<Value> {
+    let (tag, inner) = match v {
+        AttributeValue::S(s) => ("S", Value::from(s.as_str())),
+        AttributeValue::N(n) => ("N", Value::from(n.as_str())),
+        AttributeValue::Bool(b) => ("BOOL", Value::from(*b)),
+        AttributeValue::Null(_) => ("NULL", Value::from(true)),
+        AttributeValue::Ss(s) => ("SS", Value::from(s.clone())),
+        AttributeValue::Ns(s) => ("NS", Value::from(s.clone())),
+        AttributeValue::L(items) => (
+            "L",
+            Value::Array(items.iter().filter_map(json_of_value).collect()),
+        ),
+        AttributeValue::M(m) => ("M", json_of_item(m)),
+        _ => return None,
+    };
+    Some(serde_json::json!({ tag: inner }))
+}
+
+#[cfg(feature = "local")]
+pub use tailer::Tailer;
+
+#[cfg(feature = "local")]
+mod tailer {
+    use std::collections::HashMap;
+    use std::time::Duration;
+
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use aws_sdk_dynamodbstreams::types::{
+        AttributeValue as StreamValue, OperationType, ShardIteratorType,
+    };
+
+    use super::super::aggregate::NewReport;
+    use super::super::item::Item;
+    use super::super::{DynamoStore, StoreError};
+
+    /// Reads a table's stream through the DynamoDB Streams API and counts its new reports, as
+    /// Lambda does for the deployed stack. Each pass reads every shard from where the last
+    /// one stopped (the first from the oldest record kept: counting is idempotent, so reading
+    /// records again is harmless).
+    pub struct Tailer {
+        streams: aws_sdk_dynamodbstreams::Client,
+        store: DynamoStore,
+        stream_arn: String,
+        /// The last sequence number read, per shard.
+        positions: HashMap<String, String>,
+    }
+
+    impl Tailer {
+        /// A tailer of `store`'s table, whose stream must be on.
+        pub async fn new(
+            streams: aws_sdk_dynamodbstreams::Client,
+            store: DynamoStore,
+        ) -> Result<Self, StoreError> {
+            let table = store
+                .client()
+                .describe_table()
+                .table_name(&store.settings().table)
+                .send()
+                .await
+                .map_err(StoreError::backend)?;
+            let stream_arn = table
+                .table()
+                .and_then(|t| t.latest_stream_arn())
+                .ok_or_else(|| StoreError::backend(NoStream(store.settings().table.clone())))?
+                .to_owned();
+            Ok(Self {
+                streams,
+                store,
+                stream_arn,
+                positions: HashMap::new(),
+            })
+        }
+
+        /// Reads what the stream holds now and counts it; returns the new reports counted.
+        pub async fn pass(&mut self) -> Result<usize, StoreError> {
+            let mut shards = Vec::new();
+            let mut start: Option<String> = None;
+            loop {
+                let out = self
+                    .streams
+                    .describe_stream()
+                    .stream_arn(&self.stream_arn)
+                    .set_exclusive_start_shard_id(start.take())
+                    .send()
+                    .await
+                    .map_err(StoreError::backend)?;
+                let Some(d) = out.stream_description() else {
+                    break;
+                };
+                shards.extend(
+                    d.shards()
+                        .iter()
+                        .filter_map(|s| s.shard_id().map(str::to_owned)),
+                );
+                match d.last_evaluated_shard_id() {
+                    Some(last) => start = Some(last.to_owned()),
+                    None => break,
+                }
+            }
+            let mut counted = 0;
+            for shard in shards {
+                counted += self.read_shard(&shard).await?;
+            }
+            Ok(counted)
+        }
+
+        async fn read_shard(&mut self, shard: &str) -> Result<usize, StoreError> {
+            let mut req = self
+                .streams
+                .get_shard_iterator()
+                .stream_arn(&self.stream_arn)
+                .shard_id(shard);
+            req = match self.positions.get(shard) {
+                Some(seq) => req
+                    .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+                    .sequence_number(seq),
+                None => req.shard_iterator_type(ShardIteratorType::TrimHorizon),
+            };
+            let mut iterator = req
+                .send()
+                .await
+                .map_err(StoreError::backend)?
+                .shard_iterator()
+                .map(str::to_owned);
+            let mut counted = 0;
+            while let Some(it) = iterator.take() {
+                let out = self
+                    .streams
+                    .get_records()
+                    .shard_iterator(it)
+                    .send()
+                    .await
+                    .map_err(StoreError::backend)?;
+                let records = out.records();
+                if records.is_empty() {
+                    break;
+                }
+                let mut new = Vec::new();
+                let mut last = None;
+                for r in records {
+                    let Some(change) = r.dynamodb() else { continue };
+                    let Some(seq) = change.sequence_number() else {
+                        continue;
+                    };
+                    last = Some(seq.to_owned());
+                    if r.event_name() != Some(&OperationType::Insert) {
+                        continue;
+                    }
+                    if let Some(image) = change.new_image() {
+                        let item: Item = image
+                            .iter()
+                            .map(|(k, v)| (k.clone(), value_of(v)))
+                            .collect();
+                        new.extend(NewReport::from_image(&item, seq));
+                    }
+                }
+                self.store.count_new_reports(&new).await?;
+                counted += new.len();
+                if let Some(seq) = last {
+                    self.positions.insert(shard.to_owned(), seq);
+                }
+                iterator = out.next_shard_iterator().map(str::to_owned);
+            }
+            Ok(counted)
+        }
+
+        /// Passes every `every` until the process ends; failures are logged and retried.
+        pub async fn run(mut self, every: Duration) {
+            loop {
+                if let Err(e) = self.pass().await {
+                    tracing::warn!(error = %e, "reading the table's stream failed; retrying");
+                }
+                tokio::time::sleep(every).await;
+            }
+        }
+    }
+
+    fn value_of(v: &StreamValue) -> AttributeValue {
+        match v {
+            StreamValue::S(s) => AttributeValue::S(s.clone()),
+            StreamValue::N(n) => AttributeValue::N(n.clone()),
+            StreamValue::Bool(b) => AttributeValue::Bool(*b),
+            StreamValue::Ss(s) => AttributeValue::Ss(s.clone()),
+            StreamValue::Ns(s) => AttributeValue::Ns(s.clone()),
+            StreamValue::L(items) => AttributeValue::L(items.iter().map(value_of).collect()),
+            StreamValue::M(m) => {
+                AttributeValue::M(m.iter().map(|(k, v)| (k.clone(), value_of(v))).collect())
+            }
+            StreamValue::B(b) => AttributeValue::B(b.clone().into_inner().into()),
+            StreamValue::Bs(b) => {
+                AttributeValue::Bs(b.iter().map(|b| b.clone().into_inner().into()).collect())
+            }
+            _ => AttributeValue::Null(true),
+        }
+    }
+
+    /// A table without a stream.
+    #[derive(Debug, thiserror::Error)]
+    #[error(
+        "table {0} has no stream (create it with `lookout create-table`, as the template does)"
+    )]
+    struct NoStream(String);
+}
