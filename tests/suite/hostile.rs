@@ -206,6 +206,49 @@ fn cases() -> Vec<Case> {
             format!("[{}{}]", "null,".repeat(999), report("")),
             Stored(1),
         ),
+        // Inputs that once made an invalid DynamoDB item, or a panic.
+        case(
+            "a date in the year 10000",
+            r#"[{"type":"deprecation","url":"https://example.com/","body":{"id":"x","anticipatedRemoval":253402300800000}}]"#,
+            Stored(1),
+        ),
+        case(
+            "a date at i64::MAX",
+            r#"[{"type":"deprecation","url":"https://example.com/","body":{"id":"x","anticipatedRemoval":9223372036854775807}}]"#,
+            Stored(1),
+        ),
+        case(
+            "a 500 KB deprecation id",
+            format!(
+                r#"[{{"type":"deprecation","url":"https://example.com/","body":{{"id":"{}"}}}}]"#,
+                "d".repeat(500_000)
+            ),
+            Stored(1),
+        ),
+        case(
+            "a body nested 40 levels deep",
+            format!(
+                r#"[{{"type":"x-deep","url":"https://example.com/","body":{{"d":{}1{}}}}}]"#,
+                "[".repeat(40),
+                "]".repeat(40)
+            ),
+            Stored(1),
+        ),
+        case(
+            "numbers DynamoDB cannot hold",
+            r#"[{"type":"x-num","url":"https://example.com/","body":{"big":1e300,"tiny":1e-200,"deep":{"n":-1e200}}}]"#,
+            Stored(1),
+        ),
+        case(
+            "an age of 10^15 ms",
+            r#"[{"type":"deprecation","age":1000000000000000,"url":"https://example.com/","body":{"id":"x"}}]"#,
+            Stored(1),
+        ),
+        case(
+            "a certificate report dated 2014",
+            r#"{"hostname":"example.com","port":443,"known-pins":[],"date-time":"2014-04-06T13:00:50Z"}"#,
+            Stored(1),
+        ),
     ];
     for (name, ct) in [
         ("wrong content type text/html", Some("text/html")),
@@ -304,16 +347,45 @@ async fn count(state: &AppState) -> usize {
         .len()
 }
 
-#[tokio::test]
-async fn every_hostile_case_gets_its_answer_and_the_next_request_is_served() {
+/// A fresh store for one case, and how to count the reports it holds.
+enum Fresh {
+    Embedded(TempStore),
+    Dynamo(aws_sdk_dynamodb::Client, String),
+}
+
+impl Fresh {
+    async fn new(dynamo: bool) -> (Self, Arc<dyn ReportStore>) {
+        if dynamo {
+            let (store, client, table) = crate::emulator::store_with(1).await;
+            (Self::Dynamo(client, table), Arc::new(store))
+        } else {
+            let t = TempStore::new();
+            let store = t.store.clone();
+            (Self::Embedded(t), store)
+        }
+    }
+
+    async fn count(&self, state: &AppState) -> usize {
+        match self {
+            Self::Embedded(_) => count(state).await,
+            Self::Dynamo(client, table) => {
+                let items = crate::dynamo::scan_all(client, table).await;
+                crate::dynamo::report_items(&items).len()
+            }
+        }
+    }
+}
+
+/// Every case on a fresh store of the kind, then a good request on the same store.
+async fn every_case_on(dynamo: bool) {
     let logs = LogCapture::plain();
     let cases = cases();
-    assert!(cases.len() >= 40, "{} cases", cases.len());
+    assert!(cases.len() >= 47, "{} cases", cases.len());
     let mut failures = Vec::new();
-    for c in &cases {
+    for (i, c) in cases.iter().enumerate() {
         // A fresh store per case, so that the stored count is this case's alone.
-        let t = TempStore::new();
-        let state = state_with(t.store.clone(), Options::default());
+        let (fresh, store) = Fresh::new(dynamo).await;
+        let state = state_with(store, Options::default());
         let (res, body) = send(&state, build(c)).await;
         let status = res.status();
         let ok = match &c.want {
@@ -321,7 +393,7 @@ async fn every_hostile_case_gets_its_answer_and_the_next_request_is_served() {
                 let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
                 status == *want && v["error"] == *code && v["detail"].is_string()
             }
-            Want::Stored(n) => status == StatusCode::NO_CONTENT && count(&state).await == *n,
+            Want::Stored(n) => status == StatusCode::NO_CONTENT && fresh.count(&state).await == *n,
         };
         if !ok || status.is_server_error() {
             failures.push(format!(
@@ -331,12 +403,16 @@ async fn every_hostile_case_gets_its_answer_and_the_next_request_is_served() {
                 String::from_utf8_lossy(&body)
             ));
         }
+        // Another report (not a re-delivery of the case's own, which would be stored once).
+        let before = fresh.count(&state).await;
+        let next_report = GOOD.replace("x.gif", &format!("next-{i}.gif"));
         let (next, _) = send(
             &state,
-            crate::support::post("/r/example.com", "application/csp-report", GOOD),
+            crate::support::post("/r/example.com", "application/csp-report", next_report),
         )
         .await;
         assert_eq!(next.status(), StatusCode::NO_CONTENT, "after {}", c.name);
+        assert_eq!(fresh.count(&state).await, before + 1, "after {}", c.name);
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     let text = logs.text();
@@ -348,6 +424,20 @@ async fn every_hostile_case_gets_its_answer_and_the_next_request_is_served() {
         !text.contains("Injected: yes"),
         "a report field reached the log raw"
     );
+    assert!(
+        !text.contains("report not stored") && !text.contains("refused by DynamoDB"),
+        "every stored case was stored whole, none refused: {text}"
+    );
+}
+
+#[tokio::test]
+async fn every_hostile_case_gets_its_answer_and_the_next_request_is_served() {
+    every_case_on(false).await;
+}
+
+#[tokio::test]
+async fn every_hostile_case_gets_its_answer_on_dynamodb_too() {
+    every_case_on(true).await;
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@ mod browser;
 mod cli;
 mod decode;
 mod dynamo;
+mod dynamo_exact;
 mod emulator;
 mod golden;
 mod hostile;

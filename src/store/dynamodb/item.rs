@@ -121,6 +121,9 @@ pub fn report_item(report: &Report, shards: u16, retention_days: u32) -> Item {
     for key in IN_KEYS {
         item.remove(key);
     }
+    // An empty `url` (a legacy report without a document) is left out: DynamoDB before 2020
+    // (and DynamoDB Local of that time) refuses empty strings; reading restores it.
+    item.retain(|_, v| !matches!(v, AttributeValue::S(s) if s.is_empty()));
     if document_url_repeats_url(report)
         && let Some(AttributeValue::M(body)) = item.get_mut("body")
     {
@@ -161,6 +164,7 @@ pub fn report_of(item: &Item) -> Result<Report, serde_json::Error> {
         map.entry("occurred_at").or_insert_with(|| time.into());
         map.entry("id").or_insert_with(|| id.into());
     }
+    map.entry("url").or_insert_with(|| "".into());
     if map.get("type").and_then(Value::as_str) == Some(ReportType::CspViolation.as_str())
         && let Some(url) = map.get("url").and_then(Value::as_str).map(str::to_owned)
         && !url.is_empty()
