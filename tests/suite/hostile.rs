@@ -367,7 +367,11 @@ impl Fresh {
 
     async fn count(&self, state: &AppState) -> usize {
         match self {
-            Self::Embedded(_) => count(state).await,
+            Self::Embedded(t) => {
+                let n = t.store.count().await.unwrap() as usize;
+                assert_eq!(n, count(state).await, "every stored report reads back");
+                n
+            }
             Self::Dynamo(client, table) => {
                 let items = crate::dynamo::scan_all(client, table).await;
                 crate::dynamo::report_items(&items).len()
