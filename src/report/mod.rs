@@ -13,7 +13,7 @@ mod id;
 mod model;
 mod node;
 pub mod privacy;
-mod schema;
+pub mod schema;
 mod shape;
 pub mod site;
 mod weburl;

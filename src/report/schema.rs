@@ -230,12 +230,45 @@ pub(crate) fn url_fields_of(t: &ReportType) -> impl Iterator<Item = &'static str
         .map(|f| f.name)
 }
 
+/// Every type Lookout has rules for.
+pub const KNOWN_TYPES: [ReportType; 15] = [
+    ReportType::CspViolation,
+    ReportType::CspHash,
+    ReportType::NetworkError,
+    ReportType::Deprecation,
+    ReportType::Intervention,
+    ReportType::Crash,
+    ReportType::Coep,
+    ReportType::Coop,
+    ReportType::PermissionsPolicyViolation,
+    ReportType::PotentialPermissionsPolicyViolation,
+    ReportType::DocumentPolicyViolation,
+    ReportType::IntegrityViolation,
+    ReportType::Hpkp,
+    ReportType::ExpectCt,
+    ReportType::ExpectStaple,
+];
+
+/// The body field names a type's table knows, older spellings included (for property tests
+/// and the fuzzer's dictionary).
+pub fn known_field_names(t: &ReportType) -> impl Iterator<Item = &'static str> {
+    TABLES[slot(t)]
+        .iter()
+        .flat_map(|f| std::iter::once(f.name).chain(f.aliases.iter().copied()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     /// `fields::take_disposition` reads `disposition` and `reportOnly` before typing, which
     /// holds only while no alias renames to or from them.
+    #[test]
+    fn every_type_with_rules_is_listed() {
+        let slots: std::collections::BTreeSet<usize> = KNOWN_TYPES.iter().map(slot).collect();
+        assert_eq!(slots, (0..15).collect());
+    }
+
     #[test]
     fn disposition_names_have_no_aliases() {
         for fields in TABLES {

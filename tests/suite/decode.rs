@@ -381,6 +381,185 @@ fn limits_on_size_and_count() {
     ));
 }
 
+/// A Reporting API report received at `received` with `age`.
+fn received(at: i64, age: i64, body: serde_json::Value) -> report::Report {
+    let meta = RequestMeta {
+        received_at: Timestamp(at),
+        ..meta(Some("example.com"))
+    };
+    let text =
+        json!([{"type": "csp-violation", "age": age, "url": "https://example.com/", "body": body}])
+            .to_string();
+    report::decode(text.as_bytes(), &meta, &Options::default())
+        .unwrap()
+        .reports
+        .remove(0)
+}
+
+#[test]
+fn a_redelivery_keeps_its_identity_across_second_and_window_edges() {
+    let body = json!({"effectiveDirective": "img-src", "blockedURL": "https://t.example/x.gif"});
+    let edge = T0 + 7 * report::WINDOW_MS;
+    // Inside one window, across a second boundary: the same id.
+    let a = received(edge + 3_990 + 1_000, 1_000, body.clone());
+    let b = received(edge + 4_010 + 31_000, 31_000, body.clone());
+    assert_eq!(a.id, b.id);
+    assert_eq!(a.neighbour(), None, "far from the window's edges");
+    // Across the window's edge: another id, but each names the other as its neighbour.
+    let before = received(edge - 150 + 2_000, 2_000, body.clone());
+    let after = received(edge + 250 + 62_000, 62_000, body.clone());
+    assert_ne!(before.id, after.id);
+    assert_eq!(before.neighbour().unwrap().id, after.id);
+    assert_eq!(after.neighbour().unwrap().id, before.id);
+    assert_eq!(after.neighbour().unwrap().window, before.window());
+    // A minute apart: two reports, neither the other's neighbour.
+    let later = received(edge - 150 + 60_000 + 2_000, 2_000, body);
+    assert_ne!(later.id, before.id);
+    assert_ne!(later.neighbour().map(|n| n.id), Some(before.id));
+}
+
+#[test]
+fn a_senders_time_beyond_seven_days_is_not_trusted() {
+    let week = report::MAX_SENDER_AGE_MS as i64;
+    let body = json!({"effectiveDirective": "img-src"});
+    let ok = received(T0, week, body.clone());
+    assert!(!ok.time_untrusted);
+    assert_eq!(ok.occurred_at, Timestamp(T0 - week));
+    for age in [week + 1, 1_000_000_000_000_000, i64::MAX] {
+        let r = received(T0, age, body.clone());
+        assert!(r.time_untrusted, "{age}");
+        assert_eq!(r.occurred_at, r.received_at, "{age}");
+    }
+    let hpkp = one(
+        r#"{"date-time":"2014-04-06T13:00:50Z","hostname":"example.com","port":443,"known-pins":[]}"#,
+    );
+    assert!(hpkp.time_untrusted);
+    assert_eq!(hpkp.occurred_at, Timestamp(T0));
+    let future = one(
+        r#"{"date-time":"2099-01-01T00:00:00Z","hostname":"example.com","port":443,"known-pins":[]}"#,
+    );
+    assert!(future.time_untrusted);
+    assert_eq!(future.occurred_at, Timestamp(T0));
+}
+
+#[test]
+fn every_date_field_takes_any_number() {
+    for n in [
+        json!(253_402_300_800_000_i64),
+        json!(i64::MAX),
+        json!(u64::MAX),
+        json!(-1),
+        json!(1e300),
+    ] {
+        let body = json!([{"type": "deprecation", "url": "https://e.com/", "body": {"id": "x", "anticipatedRemoval": n}}]).to_string();
+        let r = one(&body);
+        // Kept aside as sent; a number no store can hold, as its text.
+        let want = if n == json!(1e300) {
+            json!("1e+300")
+        } else {
+            n.clone()
+        };
+        assert_eq!(r.body["_invalid"]["anticipatedRemoval"], want, "{n}");
+        assert!(serde_json::to_string(&r).is_ok());
+    }
+    let last = one(
+        r#"[{"type":"deprecation","url":"https://e.com/","body":{"id":"x","anticipatedRemoval":253402300799999}}]"#,
+    );
+    assert_eq!(last.body["anticipatedRemoval"], "9999-12-31T23:59:59.999Z");
+    assert_eq!(Timestamp(i64::MAX).to_string(), "9999-12-31T23:59:59.999Z");
+}
+
+#[test]
+fn group_parts_are_cut_so_a_group_stays_small() {
+    let id = "d".repeat(500_000);
+    let r = one(
+        &json!([{"type": "deprecation", "url": "https://e.com/", "body": {"id": id}}]).to_string(),
+    );
+    assert!(r.group.len() <= 300, "{}", r.group.len());
+    assert!(r.group.starts_with("deprecation ddd"));
+    assert!(r.group.ends_with('…'));
+    let other = one(&json!([{"type": "deprecation", "url": "https://e.com/", "body": {"id": "e".repeat(500_000)}}]).to_string());
+    assert_ne!(r.fingerprint, other.fingerprint);
+}
+
+#[test]
+fn the_fuzzers_dictionary_holds_every_schema_name() {
+    let dict = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/decode.dict"),
+    )
+    .unwrap();
+    let entries: std::collections::HashSet<&str> = dict
+        .lines()
+        .filter_map(|l| l.strip_prefix('"')?.strip_suffix('"'))
+        .collect();
+    for t in report::schema::KNOWN_TYPES {
+        assert!(entries.contains(t.as_str()), "{t}");
+        for name in report::schema::known_field_names(&t) {
+            assert!(entries.contains(name), "{name} of {t}");
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    /// Reports of every known type with keys from its own table (aliases included) and values
+    /// of every kind, dates and out-of-range numbers among them.
+    #[test]
+    fn schema_driven_reports_decode_whole(
+        reports in proptest::collection::vec(schema_report(), 1..12),
+        age in prop_oneof![Just(0i64), 0..100_000i64, Just(1_000_000_000_000_000i64)],
+    ) {
+        let items: Vec<serde_json::Value> = reports
+            .into_iter()
+            .map(|(t, body)| json!({"type": t, "age": age, "url": "https://example.com/p?q=1", "body": body}))
+            .collect();
+        let n = items.len();
+        let text = serde_json::Value::Array(items).to_string();
+        let batch = report::decode(text.as_bytes(), &meta(Some("example.com")), &Options::default()).unwrap();
+        prop_assert_eq!(batch.reports.len() + batch.filtered.len() + batch.rejected.len(), n);
+        for r in &batch.reports {
+            prop_assert_eq!(r.id.len(), 32);
+            prop_assert!(r.id.bytes().all(|b| b.is_ascii_hexdigit()));
+            prop_assert!(!r.url.contains('?'));
+            prop_assert!(r.group.len() < 2048);
+            prop_assert!(r.occurred_at.millis() >= T0 - report::MAX_SENDER_AGE_MS as i64);
+            let json = serde_json::to_string(r).unwrap();
+            prop_assert!(json.len() < 200 * 1024);
+            let back: report::Report = serde_json::from_str(&json).unwrap();
+            prop_assert_eq!(&back, r);
+        }
+    }
+}
+
+/// A known type and a body drawn from its table's field names.
+fn schema_report() -> impl Strategy<Value = (String, serde_json::Value)> {
+    let types: Vec<ReportType> = report::schema::KNOWN_TYPES.to_vec();
+    proptest::sample::select(types).prop_flat_map(|t| {
+        let mut names: Vec<String> = report::schema::known_field_names(&t)
+            .map(str::to_owned)
+            .collect();
+        names.push("x-unknown".to_owned());
+        let value = prop_oneof![
+            Just(json!(253_402_300_800_000_i64)),
+            Just(json!(i64::MAX)),
+            Just(json!(1e300)),
+            Just(json!(-1e-200)),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>().prop_map(serde_json::Value::from),
+            any::<bool>().prop_map(serde_json::Value::from),
+            Just(json!("https://x.example/a?b=c#d")),
+            Just(json!("inline")),
+            Just(json!("report")),
+            ".{0,16}".prop_map(serde_json::Value::from),
+            Just(json!({"nested": [1, "a", null]})),
+        ];
+        let body = proptest::collection::btree_map(proptest::sample::select(names), value, 0..8)
+            .prop_map(|m| serde_json::Value::Object(m.into_iter().collect()));
+        (Just(t.as_str().to_owned()), body)
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 

@@ -112,7 +112,11 @@ async fn dynamo_a_redelivery_with_jitter_across_a_window_edge_is_one_item_counte
     assert_eq!(report_items(&scan_all(&client, &table).await).len(), 6);
     let groups = top(&store).await;
     assert_eq!(total(&groups), 6, "{groups:?}");
-    assert_eq!(groups.len(), 3, "three problems (two pages, two types): {groups:?}");
+    assert_eq!(
+        groups.len(),
+        3,
+        "three problems (two pages, two types): {groups:?}"
+    );
 }
 
 #[tokio::test]

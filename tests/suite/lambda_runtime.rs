@@ -16,7 +16,8 @@ use axum::routing::{get, post};
 use serde_json::Value;
 use tokio::sync::{Notify, mpsc};
 
-use lookout::report::{Options, RequestMeta, Timestamp, decode};
+use aws_sdk_dynamodb::types::AttributeValue;
+use lookout::store::dynamodb::{item, stream};
 
 use crate::dynamo::{report_items, scan_all};
 use crate::emulator::{self, emulator};
@@ -106,6 +107,7 @@ async fn the_bootstrap_serves_api_gateway_events_and_writes_to_dynamodb() {
         more: Arc::new(Notify::new()),
         outcomes: tx,
     };
+    let queue = rt.clone();
     let router = Router::new()
         .route("/2018-06-01/runtime/invocation/next", get(next))
         .route(
@@ -161,31 +163,55 @@ async fn the_bootstrap_serves_api_gateway_events_and_writes_to_dynamodb() {
         assert_eq!(resp["statusCode"], *status, "{name}: {resp}");
     }
 
-    // The legacy report and the batch's reports are in the table.
+    // The legacy report and the batch's reports are in the table (counts by hand, from the
+    // events: one legacy report, seven in Chrome's batch).
     let items = scan_all(&client, &table).await;
     let reports = report_items(&items);
-    let expected: usize = ["legacy-csp.json", "chrome-batch.json"]
+    assert_eq!(reports.len(), 1 + 7, "every accepted report is an item");
+
+    // The table's stream, as Lambda hands it to the same function: an INSERT per report item
+    // (plus an aggregate's record and a MODIFY, which count nothing), twice, as after a retry.
+    let mut records: Vec<Value> = reports
         .iter()
-        .map(|name| {
-            let e = event(name);
-            let meta = RequestMeta {
-                site: Some("example.com"),
-                user_agent: e["headers"]["user-agent"].as_str(),
-                received_at: Timestamp::now(),
-                endpoint: None,
-            };
-            decode(
-                e["body"].as_str().unwrap().as_bytes(),
-                &meta,
-                &Options::default(),
-            )
+        .enumerate()
+        .map(|(i, it)| stream_record("INSERT", i + 1, it))
+        .collect();
+    let modify = stream_record("MODIFY", 100, reports[0]);
+    let mut aggregate = reports[0].clone();
+    aggregate.insert(
+        item::PK.into(),
+        AttributeValue::S("AGG#example.com#0".into()),
+    );
+    records.extend([modify, stream_record("INSERT", 101, &aggregate)]);
+    let batch = serde_json::json!({ "Records": records });
+    for i in 0..2 {
+        queue
+            .events
+            .lock()
             .unwrap()
-            .reports
-            .len()
-        })
+            .push_back((format!("stream-{i}"), batch.clone()));
+        queue.more.notify_one();
+        let (id, outcome) = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+            .await
+            .expect("an answer to the stream batch")
+            .unwrap();
+        assert_eq!(id, format!("stream-{i}"));
+        match outcome {
+            Outcome::Response(v) => assert_eq!(v, serde_json::json!({"batchItemFailures": []})),
+            Outcome::Error(e) => panic!("the stream batch failed: {e}"),
+        }
+    }
+    let counted: i64 = scan_all(&client, &table)
+        .await
+        .iter()
+        .filter(|i| item::s(i, item::PK).unwrap().starts_with("AGG#"))
+        .map(|i| item::n(i, "count").unwrap())
         .sum();
-    assert!(expected > 2);
-    assert_eq!(reports.len(), expected, "every accepted report is an item");
+    assert_eq!(
+        counted, 8,
+        "each report counted once, the retry and the rest not at all"
+    );
+
     // Logs are JSON lines, as CloudWatch's JSON log format expects.
     let text = std::fs::read_to_string(log.path()).unwrap();
     assert!(text.contains("lookout ready"), "{text}");
@@ -195,4 +221,25 @@ async fn the_bootstrap_serves_api_gateway_events_and_writes_to_dynamodb() {
             "not a JSON log line: {line}"
         );
     }
+}
+
+/// A DynamoDB stream record as Lambda delivers it.
+fn stream_record(event_name: &str, sequence: usize, image: &item::Item) -> Value {
+    serde_json::json!({
+        "eventID": format!("e{sequence}"),
+        "eventName": event_name,
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "us-east-1",
+        "dynamodb": {
+            "ApproximateCreationDateTime": 1_796_000_000,
+            "Keys": {"pk": image["pk"].as_s().map(|s| serde_json::json!({"S": s})).unwrap(),
+                     "sk": image["sk"].as_s().map(|s| serde_json::json!({"S": s})).unwrap()},
+            "NewImage": stream::json_of_item(image),
+            "SequenceNumber": format!("{}", 1_000_000_000_000_000_000u64 + sequence as u64),
+            "SizeBytes": 100,
+            "StreamViewType": "NEW_IMAGE"
+        },
+        "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2026-01-01T00:00:00.000"
+    })
 }
