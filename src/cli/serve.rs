@@ -29,8 +29,24 @@ pub struct ServeArgs {
     /// Serve https with a certificate generated at start for localhost and 127.0.0.1.
     #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
     pub self_signed: bool,
+    /// Whether this process counts the table's new reports from its stream: `auto` does when
+    /// --endpoint-url names an emulator, where no Lambda function reads the stream, and leaves it
+    /// to the deployed function on AWS (both counting would count twice).
+    #[arg(long, value_enum, default_value_t = StreamCounts::Auto)]
+    pub stream_counts: StreamCounts,
     #[command(flatten)]
     pub collect: CollectArgs,
+}
+
+/// Who counts a table's new reports under `lookout serve --table`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StreamCounts {
+    /// Here with --endpoint-url, else the deployed function.
+    Auto,
+    /// Here.
+    On,
+    /// Not here.
+    Off,
 }
 
 /// A running server.
@@ -125,7 +141,12 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let opts = args.collect.options()?;
     let store = args.store.open().await?;
     let db = args.store.describe();
-    if let Some(dynamo) = args.store.dynamo().await {
+    let count_here = match args.stream_counts {
+        StreamCounts::Auto => args.store.endpoint_url.is_some(),
+        StreamCounts::On => true,
+        StreamCounts::Off => false,
+    };
+    if let Some(dynamo) = args.store.dynamo().await.filter(|_| count_here) {
         // As Lambda does for the deployed stack: the table's stream counts new reports.
         let streams = args.store.connection().streams_client().await;
         let tailer = crate::store::dynamodb::stream::Tailer::new(streams, dynamo).await?;
