@@ -20,6 +20,11 @@ pub enum ConfigError {
     /// A bad sample rate.
     #[error("LOOKOUT_SAMPLE / --sample: {0:?} is not TYPE=RATE with RATE from 0 to 1")]
     Sample(String),
+    /// No site chosen where a choice is required (the deployed function): `*` allows any.
+    #[error(
+        "LOOKOUT_ALLOWED_SITES is empty: name the sites to collect for, or `*` to collect for any site"
+    )]
+    NoSitesChosen,
     /// The DynamoDB client cannot be built (Lambda only).
     #[error(transparent)]
     Client(#[from] crate::store::dynamodb::ClientError),
@@ -28,7 +33,8 @@ pub enum ConfigError {
 /// What is accepted and kept.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CollectArgs {
-    /// Sites to accept reports for, comma-separated (subdomains included); empty: any site.
+    /// Sites to accept reports for, comma-separated (subdomains included); `*` or empty: any
+    /// site (the deployed function requires a value).
     #[arg(long, env = "LOOKOUT_ALLOWED_SITES", value_delimiter = ',')]
     pub allowed_sites: Vec<String>,
     /// Treat reports whose URL is not on the site named in the path (or a subdomain) as noise.
@@ -47,7 +53,7 @@ pub struct CollectArgs {
     #[arg(long, env = "LOOKOUT_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
     /// The most reports accepted in one request.
-    #[arg(long, env = "LOOKOUT_MAX_REPORTS", default_value_t = 1000)]
+    #[arg(long, env = "LOOKOUT_MAX_REPORTS", default_value_t = 100)]
     pub max_reports: usize,
     /// The longest string kept in a report body, in bytes (longer ones are cut and marked).
     #[arg(long, env = "LOOKOUT_MAX_FIELD_BYTES", default_value_t = 8 * 1024)]
@@ -61,6 +67,10 @@ pub struct CollectArgs {
     /// Most reports stored per minute in all (per process); 0: no cap.
     #[arg(long, env = "LOOKOUT_GLOBAL_CAP_PER_MINUTE", default_value_t = 0)]
     pub global_cap_per_minute: u64,
+    /// Bytes of recovery lines (unstored reports, logged whole) per minute, per process; past
+    /// it, unstored reports are answered 503 and counted without a line each.
+    #[arg(long, env = "LOOKOUT_RECOVERY_LOG_BYTES_PER_MINUTE", default_value_t = crate::telemetry::DEFAULT_RECOVERY_BYTES_PER_MINUTE)]
+    pub recovery_log_bytes_per_minute: u64,
 }
 
 impl Default for CollectArgs {
@@ -78,6 +88,7 @@ impl Default for CollectArgs {
             sample: Vec::new(),
             site_cap_per_minute: 0,
             global_cap_per_minute: 0,
+            recovery_log_bytes_per_minute: crate::telemetry::DEFAULT_RECOVERY_BYTES_PER_MINUTE,
         }
     }
 }
@@ -115,7 +126,7 @@ impl CollectArgs {
         Ok(Options {
             strip_query: !self.keep_query,
             noise: NoiseFilter::new(!self.no_default_noise, &non_empty(&self.ignore))?,
-            allowed_sites: SiteList::new(non_empty(&self.allowed_sites))?,
+            allowed_sites: self.site_list()?,
             strict_site: self.strict_site,
             max_body_bytes: self.max_body_bytes,
             max_reports: self.max_reports,
@@ -127,8 +138,67 @@ impl CollectArgs {
         })
     }
 
-    /// The per-minute budgets.
+    /// The allowed sites: `*` anywhere in the list allows any site, as an empty list does.
+    fn site_list(&self) -> Result<SiteList, ConfigError> {
+        let sites: Vec<&str> = self
+            .allowed_sites
+            .iter()
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if sites.contains(&"*") {
+            return Ok(SiteList::default());
+        }
+        Ok(SiteList::new(sites)?)
+    }
+
+    /// Fails unless the allowed sites were chosen: a list of sites, or `*` for any.
+    pub fn require_site_choice(&self) -> Result<(), ConfigError> {
+        if self.allowed_sites.iter().all(|s| s.trim().is_empty()) {
+            return Err(ConfigError::NoSitesChosen);
+        }
+        Ok(())
+    }
+
+    /// The per-minute budgets; also sets this process's recovery log budget.
     pub fn budget(&self) -> crate::limits::Budget {
+        crate::telemetry::set_recovery_budget(self.recovery_log_bytes_per_minute);
         crate::limits::Budget::new(self.site_cap_per_minute, self.global_cap_per_minute)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_sites(sites: &[&str]) -> CollectArgs {
+        CollectArgs {
+            allowed_sites: sites.iter().map(|s| s.to_string()).collect(),
+            ..CollectArgs::default()
+        }
+    }
+
+    #[test]
+    fn a_star_allows_any_site_and_a_list_only_its_own() {
+        let any = with_sites(&["*"]).options().unwrap();
+        assert!(any.allowed_sites.allows("anything.example"));
+        let listed = with_sites(&["example.com", " shop.example.org "])
+            .options()
+            .unwrap();
+        assert!(listed.allowed_sites.allows("www.example.com"));
+        assert!(listed.allowed_sites.allows("shop.example.org"));
+        assert!(!listed.allowed_sites.allows("example.org"));
+    }
+
+    #[test]
+    fn the_deployed_function_requires_a_choice_of_sites() {
+        for unchosen in [&[][..], &[""], &[" ", ""]] {
+            assert!(matches!(
+                with_sites(unchosen).require_site_choice(),
+                Err(ConfigError::NoSitesChosen)
+            ));
+        }
+        assert!(with_sites(&["*"]).require_site_choice().is_ok());
+        assert!(with_sites(&["example.com"]).require_site_choice().is_ok());
     }
 }

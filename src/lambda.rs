@@ -40,6 +40,7 @@ impl LambdaConfig {
 
     /// Builds the app state (options validated, client built) and the store.
     pub async fn state(&self) -> Result<(AppState, DynamoStore), crate::config::ConfigError> {
+        self.collect.require_site_choice()?;
         let opts = self.collect.options()?;
         let client = Connection {
             endpoint_url: self.endpoint_url.clone(),

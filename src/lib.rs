@@ -12,6 +12,7 @@ pub mod config;
 pub mod http;
 pub mod lambda;
 pub mod limits;
+pub mod recovery;
 pub mod report;
 pub mod store;
 pub mod telemetry;

@@ -6,6 +6,8 @@
 //! raw.
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 use tracing_subscriber::filter::Targets;
@@ -64,6 +66,16 @@ pub struct RequestCounts {
     pub filtered: BTreeMap<&'static str, u64>,
     /// Elements that were not reports, by reason.
     pub rejected: BTreeMap<&'static str, u64>,
+    /// Accepted reports that could not be stored (the request was answered 503).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub unstored: u64,
+    /// Of those, the ones not logged for recovery because the recovery log budget was spent.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub recovery_dropped: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl RequestCounts {
@@ -123,14 +135,20 @@ impl RequestCounts {
             "Dimensions": [["Type"]],
             "Metrics": [{"Name": "Accepted", "Unit": "Count"}]
         });
+        let mut metrics = vec![
+            serde_json::json!({"Name": "Accepted", "Unit": "Count"}),
+            serde_json::json!({"Name": "Filtered", "Unit": "Count"}),
+            serde_json::json!({"Name": "Rejected", "Unit": "Count"}),
+        ];
+        // Failure metrics only when there is a failure: each metric name is billed monthly.
+        if self.unstored > 0 {
+            metrics.push(serde_json::json!({"Name": "Unstored", "Unit": "Count"}));
+            metrics.push(serde_json::json!({"Name": "RecoveryDropped", "Unit": "Count"}));
+        }
         let mut directives = vec![serde_json::json!({
             "Namespace": "Lookout",
             "Dimensions": [[]],
-            "Metrics": [
-                {"Name": "Accepted", "Unit": "Count"},
-                {"Name": "Filtered", "Unit": "Count"},
-                {"Name": "Rejected", "Unit": "Count"}
-            ]
+            "Metrics": metrics
         })];
         let single_type = match by_type.len() {
             1 => by_type.keys().next().copied(),
@@ -152,6 +170,10 @@ impl RequestCounts {
         });
         if let Some(t) = single_type {
             first["Type"] = t.into();
+        }
+        if self.unstored > 0 {
+            first["Unstored"] = self.unstored.into();
+            first["RecoveryDropped"] = self.recovery_dropped.into();
         }
         let mut lines = vec![first.to_string()];
         if single_type.is_none() {
@@ -178,13 +200,84 @@ pub fn rejected_request(site: Option<&str>, code: &str) {
     tracing::info!(target: "lookout::requests", site = site.unwrap_or("-"), rejected = code, "request refused");
 }
 
+/// The default bound on recovery lines: bytes per minute per process.
+pub const DEFAULT_RECOVERY_BYTES_PER_MINUTE: u64 = 1024 * 1024;
+
+/// The recovery log budget: bytes of recovery lines one process may log per minute. When a
+/// store fails under a flood, every unstored report would otherwise be a log line (billed per
+/// byte ingested); past the budget, reports are still answered `503` (browsers re-send
+/// Reporting API batches) and counted, but not logged one by one.
+struct RecoveryBudget {
+    bytes_per_minute: AtomicU64,
+    window: Mutex<RecoveryWindow>,
+}
+
+#[derive(Default)]
+struct RecoveryWindow {
+    minute: i64,
+    used: u64,
+    dropped: u64,
+}
+
+static RECOVERY_BUDGET: RecoveryBudget = RecoveryBudget {
+    bytes_per_minute: AtomicU64::new(DEFAULT_RECOVERY_BYTES_PER_MINUTE),
+    window: Mutex::new(RecoveryWindow {
+        minute: 0,
+        used: 0,
+        dropped: 0,
+    }),
+};
+
+/// Sets the recovery log budget of this process, in bytes per minute (0: no recovery lines).
+pub fn set_recovery_budget(bytes_per_minute: u64) {
+    RECOVERY_BUDGET
+        .bytes_per_minute
+        .store(bytes_per_minute, Ordering::Relaxed);
+}
+
+impl RecoveryBudget {
+    /// Whether a line of `bytes` may be logged now; counts it if so, or counts a drop.
+    fn admit(&self, bytes: u64, now: Timestamp) -> bool {
+        let limit = self.bytes_per_minute.load(Ordering::Relaxed);
+        let minute = now.millis().div_euclid(60_000);
+        let mut w = self.window.lock().unwrap_or_else(|p| p.into_inner());
+        if w.minute != minute {
+            if w.dropped > 0 {
+                tracing::warn!(target: RECOVERY_TARGET, dropped = w.dropped, "recovery log budget was spent: reports answered 503 without a recovery line");
+            }
+            *w = RecoveryWindow {
+                minute,
+                ..RecoveryWindow::default()
+            };
+        }
+        if w.used + bytes <= limit {
+            w.used += bytes;
+            true
+        } else {
+            if w.dropped == 0 {
+                tracing::warn!(target: RECOVERY_TARGET, bytes_per_minute = limit, "recovery log budget spent for this minute: further unstored reports are answered 503 and counted, not logged");
+            }
+            w.dropped += 1;
+            false
+        }
+    }
+}
+
 /// Logs every report that could not be stored, one line each, marked for recovery
-/// (`recovery=true`, target `lookout::recovery`), with the whole normalized report as JSON.
-pub fn recovery(reports: &[Report], error: &str) {
+/// (`recovery=true`, target `lookout::recovery`), with the whole normalized report as JSON,
+/// within the process's recovery log budget. Returns how many were not logged (over budget).
+pub fn recovery(reports: &[Report], error: &str) -> u64 {
+    let now = Timestamp::now();
+    let mut dropped = 0;
     for r in reports {
         let json = serde_json::to_string(r).unwrap_or_default();
-        tracing::error!(target: RECOVERY_TARGET, recovery = true, error = %error.escape_debug(), report = %json, "report not stored");
+        if RECOVERY_BUDGET.admit(json.len() as u64 + error.len() as u64, now) {
+            tracing::error!(target: RECOVERY_TARGET, recovery = true, error = %error.escape_debug(), report = %json, "report not stored");
+        } else {
+            dropped += 1;
+        }
     }
+    dropped
 }
 
 /// Logs a request body that could not be decoded because of a defect, marked for recovery
@@ -208,6 +301,48 @@ mod tests {
             received_at: Timestamp(1_795_305_600_000),
             endpoint: None,
         }
+    }
+
+    #[test]
+    fn the_recovery_budget_admits_lines_up_to_its_bytes_per_minute() {
+        let budget = RecoveryBudget {
+            bytes_per_minute: AtomicU64::new(2_500),
+            window: Mutex::new(RecoveryWindow::default()),
+        };
+        let minute = Timestamp(60_000 * 29_000_000);
+        let admitted = (0..5).filter(|_| budget.admit(1_000, minute)).count();
+        assert_eq!(admitted, 2, "two 1,000-byte lines fit in 2,500 bytes");
+        assert_eq!(budget.window.lock().unwrap().dropped, 3);
+        let next = Timestamp(minute.millis() + 60_000);
+        assert!(budget.admit(1_000, next), "a new minute, a new budget");
+        assert_eq!(budget.window.lock().unwrap().dropped, 0);
+    }
+
+    #[test]
+    fn a_failed_request_counts_unstored_reports_in_its_metrics() {
+        let counts = RequestCounts {
+            unstored: 7,
+            recovery_dropped: 4,
+            ..RequestCounts::default()
+        };
+        let doc: serde_json::Value =
+            serde_json::from_str(&counts.emf_lines(Timestamp(0), None)[0]).unwrap();
+        assert_eq!(doc["Unstored"], 7);
+        assert_eq!(doc["RecoveryDropped"], 4);
+        let names: Vec<&str> = doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["Name"].as_str().unwrap())
+            .collect();
+        assert!(names.contains(&"Unstored") && names.contains(&"RecoveryDropped"));
+        let healthy: serde_json::Value =
+            serde_json::from_str(&RequestCounts::default().emf_lines(Timestamp(0), None)[0])
+                .unwrap();
+        assert!(
+            healthy.get("Unstored").is_none(),
+            "no failure metric when none failed"
+        );
     }
 
     #[test]

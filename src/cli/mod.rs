@@ -1,6 +1,8 @@
 //! The `lookout` command line: `serve`, `query`, `top`, `headers`.
 
+mod guard;
 mod headers;
+mod replay;
 pub mod serve;
 mod show;
 
@@ -32,6 +34,9 @@ enum Command {
     Query(QueryArgs),
     /// Show the most frequent problems of a site.
     Top(TopArgs),
+    /// Store again the reports that recovery log lines hold (reports the collector could not
+    /// store), each once.
+    Replay(replay::ReplayArgs),
     /// Print the response headers that make browsers send reports here.
     Headers(headers::HeadersArgs),
     /// Create a DynamoDB table exactly as template.yaml defines it (for DynamoDB Local, moto,
@@ -218,6 +223,7 @@ async fn run(cli: Cli) -> anyhow_like::Result<()> {
         Command::Query(args) => query(args).await,
         Command::Top(args) => top(args).await,
         Command::Headers(args) => headers::run(&args),
+        Command::Replay(args) => replay::run(args).await,
         Command::CreateTable(args) => {
             let client = Connection {
                 endpoint_url: args.endpoint_url,

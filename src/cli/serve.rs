@@ -9,6 +9,8 @@ use axum_server::tls_rustls::RustlsConfig;
 
 use super::StoreArgs;
 use super::anyhow_like::Result;
+pub use super::guard::ConnectionLimits;
+use super::guard::Guard;
 use crate::config::CollectArgs;
 use crate::http::{AppState, app};
 
@@ -34,6 +36,18 @@ pub struct ServeArgs {
     /// to the deployed function on AWS (both counting would count twice).
     #[arg(long, value_enum, default_value_t = StreamCounts::Auto)]
     pub stream_counts: StreamCounts,
+    /// Connections served at once; more are closed when accepted.
+    #[arg(long, default_value_t = 512)]
+    pub max_connections: usize,
+    /// Close a connection that sends and reads nothing for this long.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub idle_timeout: std::time::Duration,
+    /// The time a client has to send a request's headers.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_timeout: std::time::Duration,
+    /// The time a client has to send a request's body (then 408).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub body_timeout: std::time::Duration,
     #[command(flatten)]
     pub collect: CollectArgs,
 }
@@ -101,25 +115,50 @@ pub fn self_signed() -> Result<Pem> {
     })
 }
 
-/// Starts serving `router` on `listener`, over TLS when `tls` is given.
+/// Starts serving `router` on `listener`, over TLS when `tls` is given, with the default
+/// connection limits.
 pub async fn start(
     listener: std::net::TcpListener,
     router: Router,
     tls: Option<Pem>,
+) -> Result<Server> {
+    start_with(listener, router, tls, ConnectionLimits::default()).await
+}
+
+/// Starts serving `router` on `listener`, over TLS when `tls` is given, within `limits`.
+pub async fn start_with(
+    listener: std::net::TcpListener,
+    router: Router,
+    tls: Option<Pem>,
+    limits: ConnectionLimits,
 ) -> Result<Server> {
     install_crypto_provider();
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
     let handle = Handle::new();
     let service = router.into_make_service();
+    let guard = Guard::new(&limits);
+    let mut server = axum_server::from_tcp(listener)?.handle(handle.clone());
+    let http = server.http_builder();
+    http.http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.headers)
+        .max_buf_size(64 * 1024);
+    http.http2()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .max_concurrent_streams(32)
+        .max_header_list_size(32 * 1024)
+        .initial_stream_window_size(64 * 1024)
+        .initial_connection_window_size(256 * 1024);
     let (scheme, task) = match tls {
         Some(pem) => {
             let config = RustlsConfig::from_pem(pem.cert, pem.key).await?;
-            let server = axum_server::from_tcp_rustls(listener, config)?.handle(handle.clone());
+            let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(config).acceptor(guard);
+            let server = server.acceptor(acceptor);
             ("https", tokio::spawn(server.serve(service)))
         }
         None => {
-            let server = axum_server::from_tcp(listener)?.handle(handle.clone());
+            let server = server.acceptor(guard);
             ("http", tokio::spawn(server.serve(service)))
         }
     };
@@ -154,6 +193,12 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     }
     let mut state = AppState::new(opts, store);
     state.budget = std::sync::Arc::new(args.collect.budget());
+    state.body_timeout = args.body_timeout;
+    let limits = ConnectionLimits {
+        max_connections: args.max_connections,
+        idle: args.idle_timeout,
+        headers: args.header_timeout,
+    };
     let tls = if args.self_signed {
         let pem = self_signed()?;
         std::fs::create_dir_all(&args.store.data)?;
@@ -170,7 +215,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         None
     };
     let listener = std::net::TcpListener::bind(args.addr)?;
-    let server = start(listener, app(state), tls).await?;
+    let server = start_with(listener, app(state), tls, limits).await?;
     let url = server.url();
     eprintln!("Lookout is listening on {url} (store: {db})");
     eprintln!("Send reports to {url}/r/<your-site> ; headers to paste:\n");

@@ -14,7 +14,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::Response;
 use axum::routing::{get, post};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 
 use crate::limits::Budget;
 use crate::report::{self, Endpoint, Options, RequestMeta, Timestamp};
@@ -37,6 +37,8 @@ pub struct AppState {
     pub emf: bool,
     /// Per-minute report budgets.
     pub budget: Arc<Budget>,
+    /// How long a client may take to send a request's body (then 408).
+    pub body_timeout: Duration,
 }
 
 impl AppState {
@@ -49,6 +51,7 @@ impl AppState {
             store_attempts: 3,
             emf: false,
             budget: Arc::new(Budget::default()),
+            body_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -106,7 +109,7 @@ async fn collect(
     body: Body,
 ) -> Response {
     let received_at = Timestamp::now();
-    let bytes = match read_body(&state.opts, &headers, body).await {
+    let bytes = match read_body(&state, &headers, body).await {
         Ok(b) => b,
         Err(e) => return respond::error(&headers, e),
     };
@@ -140,7 +143,7 @@ async fn collect(
         }
     };
     apply_budget(&state.budget, &mut batch, received_at);
-    let counts = RequestCounts::of(&batch);
+    let mut counts = RequestCounts::of(&batch);
     let response = if batch.reports.is_empty()
         && batch
             .filtered
@@ -148,8 +151,10 @@ async fn collect(
             .all(|f| f.reason == report::FilterReason::SiteNotAllowed)
     {
         respond::error(&headers, ApiError::SiteNotAllowed)
-    } else if let Err(e) = store_with_retries(&state, &batch.reports).await {
-        respond::error(&headers, e)
+    } else if let Err(unstored) = store_with_retries(&state, &batch.reports).await {
+        counts.unstored = unstored.reports;
+        counts.recovery_dropped = unstored.not_logged;
+        respond::error(&headers, ApiError::StoreUnavailable)
     } else {
         respond::accepted(&headers)
     };
@@ -192,23 +197,63 @@ fn apply_budget(budget: &Budget, batch: &mut report::Batch, now: Timestamp) {
     }
 }
 
-/// Reads the body, refusing it as soon as it passes the limit (before buffering it whole).
-async fn read_body(opts: &Options, headers: &HeaderMap, body: Body) -> Result<Vec<u8>, ApiError> {
-    let limit = opts.max_body_bytes;
+/// Bytes of an over-limit body read and discarded before answering 413, so that a client
+/// that sends its whole body before reading (as simple HTTP clients do) reads the answer
+/// instead of a reset.
+const DRAIN_BYTES: usize = 4 * 1024 * 1024;
+
+/// How long draining an over-limit body may take.
+const DRAIN_TIME: Duration = Duration::from_secs(2);
+
+/// Reads the body, refusing it as soon as it passes the limit (before buffering it whole),
+/// within the body timeout.
+async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Vec<u8>, ApiError> {
+    let limit = state.opts.max_body_bytes;
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
+        drain(body).await;
         return Err(ApiError::TooLarge { limit });
     }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes().to_vec()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+    let mut body = body;
+    let mut bytes = Vec::new();
+    let read = async {
+        while let Some(frame) = body.frame().await {
+            let Ok(data) = frame?.into_data() else {
+                continue;
+            };
+            if bytes.len() + data.len() > limit {
+                return Ok(false);
+            }
+            bytes.extend_from_slice(&data);
+        }
+        Ok::<bool, axum::Error>(true)
+    };
+    match tokio::time::timeout(state.body_timeout, read).await {
+        Err(_) => Err(ApiError::BodyTimeout),
+        Ok(Ok(true)) => Ok(bytes),
+        Ok(Ok(false)) => {
+            drain(body).await;
             Err(ApiError::TooLarge { limit })
         }
-        Err(_) => Err(ApiError::BodyUnreadable),
+        Ok(Err(_)) => Err(ApiError::BodyUnreadable),
     }
+}
+
+/// Reads and discards up to [`DRAIN_BYTES`] of a body, for at most [`DRAIN_TIME`].
+async fn drain(mut body: Body) {
+    let discard = async {
+        let mut seen = 0;
+        while seen < DRAIN_BYTES {
+            match body.frame().await {
+                Some(Ok(frame)) => seen += frame.data_ref().map_or(0, |d| d.len()),
+                _ => break,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME, discard).await;
 }
 
 /// The host the request was sent to (without port), from the URI or the Host header.
@@ -224,9 +269,18 @@ fn request_host(uri: &Uri, headers: &HeaderMap) -> Option<String> {
     Some(authority.to_ascii_lowercase())
 }
 
+/// Reports a request could not store.
+struct Unstored {
+    /// How many.
+    reports: u64,
+    /// Of those, how many were not logged for recovery (the budget was spent).
+    not_logged: u64,
+}
+
 /// Stores reports, retrying what failed with backoff, within the store timeout. What still
-/// fails is logged in full, one recovery line per report, and answered with 503.
-async fn store_with_retries(state: &AppState, reports: &[report::Report]) -> Result<(), ApiError> {
+/// fails is logged in full, one recovery line per report (within the recovery log budget),
+/// and the request is answered with 503.
+async fn store_with_retries(state: &AppState, reports: &[report::Report]) -> Result<(), Unstored> {
     if reports.is_empty() {
         return Ok(());
     }
@@ -266,8 +320,12 @@ async fn store_with_retries(state: &AppState, reports: &[report::Report]) -> Res
         tokio::time::sleep(backoff).await;
         backoff *= 4;
     }
-    telemetry::recovery(pending.as_deref().unwrap_or(reports), &last_error);
-    Err(ApiError::StoreUnavailable)
+    let unstored = pending.as_deref().unwrap_or(reports);
+    let not_logged = telemetry::recovery(unstored, &last_error);
+    Err(Unstored {
+        reports: unstored.len() as u64,
+        not_logged,
+    })
 }
 
 impl std::fmt::Debug for AppState {

@@ -28,6 +28,9 @@ pub enum ApiError {
     /// The body could not be read from the connection.
     #[error("the body could not be read")]
     BodyUnreadable,
+    /// The body did not arrive in time.
+    #[error("the body did not arrive in time")]
+    BodyTimeout,
     /// The site in the path is not a host name.
     #[error("invalid site: {0}")]
     InvalidSite(InvalidSite),
@@ -52,6 +55,7 @@ impl ApiError {
                 StatusCode::BAD_REQUEST
             }
             Self::SiteNotAllowed => StatusCode::FORBIDDEN,
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -62,6 +66,7 @@ impl ApiError {
             Self::Decode(e) => e.code(),
             Self::TooLarge { .. } => "body_too_large",
             Self::BodyUnreadable => "body_unreadable",
+            Self::BodyTimeout => "body_timeout",
             Self::InvalidSite(_) => "invalid_site",
             Self::SiteNotAllowed => "site_not_allowed",
             Self::StoreUnavailable => "store_unavailable",
@@ -112,6 +117,11 @@ pub fn error(request: &HeaderMap, e: ApiError) -> Response {
     if status == StatusCode::SERVICE_UNAVAILABLE {
         res.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER));
+    }
+    if matches!(e, ApiError::TooLarge { .. } | ApiError::BodyTimeout) {
+        // The rest of the body may still be on its way: this connection ends with the answer.
+        res.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     allow_origin(request, res.headers_mut());
     res

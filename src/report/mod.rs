@@ -65,7 +65,7 @@ impl Default for Options {
             allowed_sites: SiteList::default(),
             strict_site: false,
             max_body_bytes: 1024 * 1024,
-            max_reports: 1000,
+            max_reports: 100,
             size: SizeLimits::default(),
             sample_rates: BTreeMap::new(),
         }

@@ -376,6 +376,32 @@ impl ReportStore for EmbeddedStore {
             .collect()
     }
 
+    async fn stored(&self, reports: &[Report]) -> Result<Vec<bool>, StoreError> {
+        let identities: Vec<Vec<(i64, String)>> = reports
+            .iter()
+            .map(|r| {
+                let mut ids = vec![(r.window().millis(), r.id.clone())];
+                ids.extend(r.neighbour().map(|n| (n.window.millis(), n.id)));
+                ids
+            })
+            .collect();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM reports WHERE occurred_at / 10000 = ?1 / 10000 AND id = ?2)",
+            )?;
+            let mut answers = Vec::with_capacity(identities.len());
+            for ids in &identities {
+                let mut any = false;
+                for (window, id) in ids {
+                    any |= stmt.query_row(params![window, id], |row| row.get::<_, bool>(0))?;
+                }
+                answers.push(any);
+            }
+            Ok(answers)
+        })
+        .await
+    }
+
     async fn top(&self, q: &TopQuery) -> Result<Vec<GroupSummary>, StoreError> {
         let q = q.clone();
         self.read(move |conn| {

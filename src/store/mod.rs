@@ -110,4 +110,8 @@ pub trait ReportStore: Send + Sync {
 
     /// The most frequent groups of a site, most frequent first.
     async fn top(&self, query: &TopQuery) -> Result<Vec<GroupSummary>, StoreError>;
+
+    /// Whether each report is stored already, under its own identity or its neighbour's (the
+    /// same test `put` makes), in the order given.
+    async fn stored(&self, reports: &[Report]) -> Result<Vec<bool>, StoreError>;
 }

@@ -43,7 +43,10 @@ fn reports(n: usize, site: &str, t0: i64) -> Vec<Report> {
     report::decode(
         format!("[{}]", items.join(",")).as_bytes(),
         &meta,
-        &Options::default(),
+        &Options {
+            max_reports: 1000,
+            ..Options::default()
+        },
     )
     .unwrap()
     .reports

@@ -137,6 +137,7 @@ async fn the_bootstrap_serves_api_gateway_events_and_writes_to_dynamodb() {
         .env("AWS_SECRET_ACCESS_KEY", "local")
         .env("AWS_SESSION_TOKEN", "local")
         .env("LOOKOUT_TABLE", &table)
+        .env("LOOKOUT_ALLOWED_SITES", "*")
         .env("LOOKOUT_ENDPOINT_URL", &emulator().url)
         .stdin(Stdio::null())
         .stdout(log.reopen().unwrap())

@@ -10,6 +10,7 @@ mod golden;
 mod hostile;
 mod http;
 mod lambda_runtime;
+mod replay;
 mod store;
 mod support;
 mod template;

@@ -23,47 +23,121 @@ fn cfn_lint_passes() {
 }
 
 #[test]
-fn the_function_may_only_write_to_its_table() {
+fn the_function_may_only_write_to_its_table_and_log_to_its_own_group() {
     let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&template()).unwrap();
-    let function = &doc["Resources"]["CollectorFunction"]["Properties"];
+    let resources = &doc["Resources"];
+    let function = &resources["CollectorFunction"]["Properties"];
     assert_eq!(function["Runtime"], "provided.al2023");
     assert_eq!(function["Architectures"][0], "arm64");
-    let policies = function["Policies"].as_sequence().unwrap();
-    assert_eq!(
-        policies.len(),
-        1,
-        "one inline policy, no managed CRUD policy"
+    assert!(
+        function.get("Policies").is_none(),
+        "no SAM policies: they would add managed ones (logs and streams on *)"
     );
-    let statements = policies[0]["Statement"].as_sequence().unwrap();
-    let mut actions = Vec::new();
+    assert_eq!(
+        serde_yaml_ng::to_string(&function["Role"]).unwrap().trim(),
+        "!GetAtt CollectorRole.Arn"
+    );
+    let role = &resources["CollectorRole"]["Properties"];
+    assert!(role.get("ManagedPolicyArns").is_none(), "no managed policy");
+    let policies = role["Policies"].as_sequence().unwrap();
+    assert_eq!(policies.len(), 1, "one inline policy");
+    let statements = policies[0]["PolicyDocument"]["Statement"]
+        .as_sequence()
+        .unwrap();
+    let mut table_actions = Vec::new();
+    let mut log_actions = Vec::new();
     for s in statements {
         assert_eq!(s["Effect"], "Allow");
-        for a in s["Action"].as_sequence().unwrap() {
-            actions.push(a.as_str().unwrap().to_owned());
-        }
+        let actions: Vec<String> = s["Action"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_owned())
+            .collect();
         let resource = serde_yaml_ng::to_string(&s["Resource"]).unwrap();
+        let condition = serde_yaml_ng::to_string(&s["Condition"]).unwrap();
+        if resource.contains("CollectorLogGroup.Arn") {
+            log_actions.extend(actions);
+            continue;
+        }
         assert!(
             resource.contains("ReportsTable.Arn") || resource.contains("ReportsTable.StreamArn"),
             "{resource}"
         );
-        let reads = s["Action"]
-            .as_sequence()
-            .unwrap()
-            .iter()
-            .any(|a| a.as_str().unwrap().contains("Get"));
-        if reads && resource.contains("ReportsTable.Arn") {
-            let condition = serde_yaml_ng::to_string(&s["Condition"]).unwrap();
+        if actions.iter().any(|a| a.contains("Get")) && resource.contains("ReportsTable.Arn") {
             assert!(
                 condition.contains("dynamodb:Attributes") && !condition.contains("body"),
                 "reads are limited to keys and marks: {condition}"
             );
         }
+        if actions.iter().any(|a| a.ends_with("UpdateItem")) {
+            assert!(
+                condition.contains("dynamodb:ReturnValues: NONE"),
+                "writes return nothing: {condition}"
+            );
+        }
+        table_actions.extend(actions);
     }
-    actions.sort();
+    table_actions.sort();
     assert_eq!(
-        actions,
+        table_actions,
         table_calls_of_the_function(),
         "the policy is the code's calls"
+    );
+    log_actions.sort();
+    assert_eq!(log_actions, ["logs:CreateLogStream", "logs:PutLogEvents"]);
+    assert_eq!(
+        serde_yaml_ng::to_string(&function["LoggingConfig"]["LogGroup"])
+            .unwrap()
+            .trim(),
+        "!Ref CollectorLogGroup",
+        "the function logs to the group its role may write"
+    );
+}
+
+#[test]
+fn the_defaults_bound_what_a_stranger_can_spend() {
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&template()).unwrap();
+    let params = &doc["Parameters"];
+    assert!(
+        params["AllowedSites"].get("Default").is_none(),
+        "the sites are chosen at deploy time (`*` for any), never any site by default"
+    );
+    assert!(
+        params["AllowedSites"]["AllowedPattern"].is_string(),
+        "an empty value is refused at deploy time"
+    );
+    let number = |name: &str| params[name]["Default"].as_u64().unwrap();
+    assert_eq!(number("ThrottleRate"), 50);
+    assert_eq!(number("ThrottleBurst"), 100);
+    assert_eq!(number("MaxReports"), 100);
+    assert_eq!(number("MaxWriteUnitsPerSecond"), 1000);
+    assert_eq!(
+        number("RecoveryLogBytesPerMinute"),
+        lookout::telemetry::DEFAULT_RECOVERY_BYTES_PER_MINUTE
+    );
+    let resources = &doc["Resources"];
+    let ceiling = &resources["ReportsTable"]["Properties"]["OnDemandThroughput"];
+    assert!(
+        ceiling.get("MaxWriteRequestUnits").is_some()
+            && ceiling.get("MaxReadRequestUnits").is_some()
+    );
+    // One route: HTTP API throttling is per route, so one route makes it the whole API's.
+    let events = resources["CollectorFunction"]["Properties"]["Events"]
+        .as_mapping()
+        .unwrap();
+    let routes: Vec<&serde_yaml_ng::Value> =
+        events.values().filter(|e| e["Type"] == "HttpApi").collect();
+    assert_eq!(routes.len(), 1);
+    assert_eq!(routes[0]["Properties"]["Path"], "$default");
+    let log_group = &resources["CollectorLogGroup"];
+    assert_eq!(
+        log_group["DeletionPolicy"], "Retain",
+        "recovery lines outlive the stack"
+    );
+    assert!(
+        log_group["Properties"].get("LogGroupName").is_none(),
+        "a generated name, so a new stack of the same name still deploys"
     );
 }
 

@@ -93,4 +93,8 @@ impl ReportStore for DynamoStore {
     async fn top(&self, q: &TopQuery) -> Result<Vec<GroupSummary>, StoreError> {
         self.read_top(q).await
     }
+
+    async fn stored(&self, reports: &[Report]) -> Result<Vec<bool>, StoreError> {
+        self.stored_already(reports).await
+    }
 }

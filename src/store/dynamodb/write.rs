@@ -128,6 +128,35 @@ impl DynamoStore {
         found
     }
 
+    /// Whether each report is stored, under its own key or its neighbour's.
+    pub(super) async fn stored_already(&self, reports: &[Report]) -> Result<Vec<bool>, StoreError> {
+        let shards = self.settings.shards;
+        let candidates: Vec<Vec<Key>> = reports
+            .iter()
+            .map(|r| {
+                let mut keys = vec![item::report_key(r, shards)];
+                keys.extend(item::neighbour_key(r, shards).map(|(pk, sk, _)| (pk, sk)));
+                keys
+            })
+            .collect();
+        let unique: Vec<Key> = candidates
+            .iter()
+            .flatten()
+            .cloned()
+            .collect::<BTreeSet<Key>>()
+            .into_iter()
+            .collect();
+        let mut found = HashSet::new();
+        for chunk in unique.chunks(GET_BATCH) {
+            let deadline = Instant::now() + self.settings.write_deadline;
+            found.extend(self.existing(chunk, deadline).await?);
+        }
+        Ok(candidates
+            .iter()
+            .map(|keys| keys.iter().any(|k| found.contains(k)))
+            .collect())
+    }
+
     /// Which of `keys` name stored items (keys only are read: one read unit per item).
     async fn existing(&self, keys: &[Key], deadline: Instant) -> Result<Vec<Key>, StoreError> {
         let as_item = |(pk, sk): &Key| -> Item {

@@ -1,0 +1,150 @@
+//! `lookout replay`: stores again the reports that recovery lines hold (reports the collector
+//! could not store and logged whole), idempotently: a report stored already, or given twice,
+//! is stored once.
+
+use std::collections::HashSet;
+use std::io::Read;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::StoreArgs;
+use super::anyhow_like::Result;
+use crate::recovery;
+use crate::report::Report;
+
+/// Arguments of `lookout replay`.
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// Files of exported log events: Lambda's JSON lines, `sam logs` output, `aws logs
+    /// filter-log-events` output, or the local server's log; standard input when none (or `-`).
+    files: Vec<PathBuf>,
+    /// Say what would be stored, and store nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+/// What a replay did.
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    /// Reports found in recovery records.
+    pub found: usize,
+    /// Stored now.
+    pub stored: usize,
+    /// Stored before (by the collector after all, or by an earlier replay).
+    pub already_there: usize,
+    /// The same report more than once in the input (a browser's re-deliveries, each logged).
+    pub duplicates: usize,
+    /// Recovery records whose report does not read back.
+    pub unreadable: usize,
+    /// Recovery records of undecodable request bodies (not reports; not replayed).
+    pub bodies: usize,
+    /// Reports the store still refused.
+    pub failed: usize,
+}
+
+/// Reports given to the store at a time.
+const CHUNK: usize = 500;
+
+/// Runs the command.
+pub async fn run(args: ReplayArgs) -> Result<()> {
+    let mut text = String::new();
+    let stdin = args.files.is_empty() || args.files.iter().any(|f| f.as_os_str() == "-");
+    for f in args.files.iter().filter(|f| f.as_os_str() != "-") {
+        text.push_str(&std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?);
+        text.push('\n');
+    }
+    if stdin {
+        std::io::stdin().read_to_string(&mut text)?;
+    }
+    let records = recovery::read(&text);
+    let mut summary = Summary {
+        found: records.reports.len(),
+        unreadable: records.unreadable,
+        bodies: records.bodies,
+        ..Summary::default()
+    };
+    let mut seen = HashSet::new();
+    let reports: Vec<Report> = records
+        .reports
+        .into_iter()
+        .filter(|r| seen.insert((r.window(), r.id.clone())))
+        .collect();
+    summary.duplicates = summary.found - reports.len();
+
+    let store = args.store.open().await?;
+    for chunk in reports.chunks(CHUNK) {
+        let stored = store.stored(chunk).await?;
+        let new: Vec<Report> = chunk
+            .iter()
+            .zip(&stored)
+            .filter(|(_, s)| !**s)
+            .map(|(r, _)| r.clone())
+            .collect();
+        summary.already_there += chunk.len() - new.len();
+        if args.dry_run || new.is_empty() {
+            summary.stored += if args.dry_run { new.len() } else { 0 };
+            continue;
+        }
+        let failed = put_with_retries(store.as_ref(), new.clone()).await;
+        summary.stored += new.len() - failed.len();
+        summary.failed += failed.len();
+        if !failed.is_empty() {
+            // Still unstored: logged again, so that nothing is lost from this run either.
+            crate::telemetry::recovery(&failed, "replay: the store refused");
+        }
+    }
+
+    if args.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        let verb = if args.dry_run {
+            "would store"
+        } else {
+            "stored"
+        };
+        eprintln!(
+            "{} report(s) in recovery records: {verb} {}, already there {}, duplicates {}, unreadable {}, undecoded bodies {} (not replayed), failed {}",
+            summary.found,
+            summary.stored,
+            summary.already_there,
+            summary.duplicates,
+            summary.unreadable,
+            summary.bodies,
+            summary.failed
+        );
+    }
+    if summary.failed > 0 {
+        return Err(format!("{} report(s) could not be stored", summary.failed).into());
+    }
+    Ok(())
+}
+
+/// Puts reports, retrying the unwritten ones twice; returns those still unwritten.
+async fn put_with_retries(
+    store: &dyn crate::store::ReportStore,
+    mut left: Vec<Report>,
+) -> Vec<Report> {
+    for attempt in 0..3 {
+        match store.put(&left).await {
+            Ok(()) => return Vec::new(),
+            Err(e) => {
+                tracing::warn!(attempt, error = %e, "replay: storing failed");
+                let unwritten: HashSet<usize> = e.unwritten.into_iter().collect();
+                left = left
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(i, _)| unwritten.contains(i))
+                    .map(|(_, r)| r)
+                    .collect();
+                tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
+            }
+        }
+    }
+    left
+}

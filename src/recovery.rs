@@ -1,0 +1,177 @@
+//! Reading recovery records back: the reports that could not be stored, as the collector
+//! logged them (see `telemetry::recovery`), from whatever an operator exports.
+//!
+//! Accepted, mixed freely in one input:
+//! - Lambda's JSON log lines (`{"level":"ERROR","recovery":true,"report":"{…}",…}`), one per
+//!   line, as `sam logs` prints them (after a prefix) or as a file of exported events;
+//! - the JSON document `aws logs filter-log-events` prints (`{"events":[{"message":"…"}]}`),
+//!   pretty-printed or not;
+//! - the local server's terminal lines (`… report not stored recovery=true … report={…}`).
+//!
+//! Pure: text in, reports out.
+
+use serde_json::Value;
+
+use crate::report::Report;
+
+/// What an input held.
+#[derive(Debug, Default)]
+pub struct Records {
+    /// The reports of recovery records, in input order.
+    pub reports: Vec<Report>,
+    /// Recovery records whose report does not read back (damaged, or from another version).
+    pub unreadable: usize,
+    /// Recovery records of request bodies that could not be decoded (a defect): they hold the
+    /// raw body, not reports, and are not replayed.
+    pub bodies: usize,
+}
+
+/// Reads every recovery record in `text`; anything else (other log lines) is skipped.
+pub fn read(text: &str) -> Records {
+    let mut out = Records::default();
+    // The whole input as JSON values (filter-log-events' document, or JSON lines)...
+    let whole: Result<Vec<Value>, _> = serde_json::Deserializer::from_str(text)
+        .into_iter::<Value>()
+        .collect();
+    match whole {
+        Ok(values) => values.iter().for_each(|v| value(v, &mut out)),
+        // ...else line by line, each from its first JSON object or `report=` field.
+        Err(_) => text.lines().for_each(|l| line(l, &mut out)),
+    }
+    out
+}
+
+fn line(l: &str, out: &mut Records) {
+    if let Some(at) = l.find("report={") {
+        let rest = &l[at + "report=".len()..];
+        match first_json(rest) {
+            Some(v) => report(&v, out),
+            None => out.unreadable += 1,
+        }
+    } else if let Some(at) = l.find('{')
+        && let Some(v) = first_json(&l[at..])
+    {
+        value(&v, out);
+    }
+}
+
+/// The first JSON value at the start of `s`, ignoring what follows.
+fn first_json(s: &str) -> Option<Value> {
+    serde_json::Deserializer::from_str(s)
+        .into_iter::<Value>()
+        .next()?
+        .ok()
+}
+
+fn value(v: &Value, out: &mut Records) {
+    match v {
+        Value::Array(items) => items.iter().for_each(|v| value(v, out)),
+        Value::Object(o) => {
+            if let Some(events) = o.get("events").and_then(Value::as_array) {
+                for e in events {
+                    if let Some(m) = e.get("message").and_then(Value::as_str) {
+                        text_value(m, out);
+                    }
+                }
+            } else if o.get("recovery").is_some_and(is_true) {
+                if o.contains_key("report") {
+                    report(&o["report"], out);
+                } else if o.contains_key("body") {
+                    out.bodies += 1;
+                }
+            } else if let Some(m) = o.get("message").and_then(Value::as_str) {
+                // An exported event whose message is the log line itself.
+                if m.trim_start().starts_with('{') {
+                    text_value(m, out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A log line held as a string (an event's message).
+fn text_value(m: &str, out: &mut Records) {
+    match serde_json::from_str::<Value>(m) {
+        Ok(v) => value(&v, out),
+        Err(_) => line(m, out),
+    }
+}
+
+fn is_true(v: &Value) -> bool {
+    v.as_bool() == Some(true) || v.as_str() == Some("true")
+}
+
+/// A recovery record's `report`: the report's JSON, as a string (Lambda's JSON logs) or an
+/// object.
+fn report(v: &Value, out: &mut Records) {
+    let parsed = match v {
+        Value::String(s) => serde_json::from_str::<Report>(s),
+        other => serde_json::from_value::<Report>(other.clone()),
+    };
+    match parsed {
+        Ok(r) => out.reports.push(r),
+        Err(_) => out.unreadable += 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{Options, RequestMeta, Timestamp, decode};
+
+    fn sample() -> Report {
+        let body = br#"{"csp-report":{"document-uri":"https://example.com/","blocked-uri":"https://cdn.example.net/x.js","effective-directive":"script-src-elem","original-policy":"script-src 'self'"}}"#;
+        let meta = RequestMeta {
+            site: Some("example.com"),
+            user_agent: Some("Mozilla/5.0 Firefox/149.0"),
+            received_at: Timestamp(1_795_305_600_000),
+            endpoint: None,
+        };
+        decode(body, &meta, &Options::default())
+            .unwrap()
+            .reports
+            .remove(0)
+    }
+
+    #[test]
+    fn reads_lambda_json_lines_filter_log_events_and_terminal_lines() {
+        let r = sample();
+        let json = serde_json::to_string(&r).unwrap();
+        let lambda_line = serde_json::json!({
+            "level": "ERROR", "recovery": true, "error": "the store failed",
+            "report": json, "message": "report not stored"
+        })
+        .to_string();
+        let other = r#"{"level":"INFO","message":"reports","site":"example.com"}"#;
+        // JSON lines, with a line that is not a recovery record.
+        let lines = read(&format!("{lambda_line}\n{other}\n{lambda_line}\n"));
+        assert_eq!(lines.reports, vec![r.clone(), r.clone()]);
+        // `sam logs`: a prefix before each JSON line; the input is no longer JSON as a whole.
+        let sam = read(&format!(
+            "2026/12/03/[$LATEST]abc 2026-12-03T04:00:00 {lambda_line}\n"
+        ));
+        assert_eq!(sam.reports, vec![r.clone()]);
+        // `aws logs filter-log-events`, pretty-printed.
+        let doc = serde_json::json!({"events": [
+            {"logStreamName": "s", "timestamp": 1, "message": lambda_line},
+            {"logStreamName": "s", "timestamp": 2, "message": other}
+        ]});
+        let exported = read(&serde_json::to_string_pretty(&doc).unwrap());
+        assert_eq!(exported.reports, vec![r.clone()]);
+        // The local server's terminal line.
+        let terminal = format!(
+            "2026-12-03T04:00:00Z ERROR lookout::recovery: report not stored recovery=true error=injected report={json}"
+        );
+        assert_eq!(read(&terminal).reports, vec![r]);
+    }
+
+    #[test]
+    fn counts_what_it_cannot_replay() {
+        let damaged = r#"{"recovery":true,"report":"{\"id\":\"cut"}"#;
+        let body = r#"{"recovery":true,"site":"example.com","body":"{\"csp-report\":"}"#;
+        let got = read(&format!("{damaged}\n{body}\n"));
+        assert!(got.reports.is_empty());
+        assert_eq!((got.unreadable, got.bodies), (1, 1));
+    }
+}

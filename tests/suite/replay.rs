@@ -1,0 +1,143 @@
+//! `lookout replay`: reports answered 503 and logged for recovery are put back, each once, into
+//! the embedded store and into DynamoDB.
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use lookout::report::{Report, Timestamp};
+use lookout::store::{RecentQuery, ReportStore};
+
+use crate::dynamo::{report_items, scan_all};
+use crate::emulator::{self, emulator};
+use crate::support::{Fault, FaultyStore, LogCapture, TempStore, post, run_lookout, send, state};
+
+fn batch_of(n: usize) -> String {
+    let items: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"type":"csp-violation","age":{i},"url":"https://example.com/p{i}","user_agent":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36","body":{{"blockedURL":"https://cdn{i}.example.net/x.js","documentURL":"https://example.com/p{i}","effectiveDirective":"script-src-elem","originalPolicy":"script-src 'self'","disposition":"report"}}}}"#
+            )
+        })
+        .collect();
+    format!("[{}]", items.join(","))
+}
+
+/// Posts a batch to an app whose store is down twice (a browser re-delivering it after the
+/// 503); returns the log file of recovery lines, as Lambda writes them, and the reports.
+async fn logged_after_two_failures(n: usize) -> (tempfile::NamedTempFile, Vec<Report>) {
+    let logs = LogCapture::json();
+    let t = TempStore::new();
+    let s = state(Arc::new(FaultyStore::new(t.store.clone(), Fault::Down)));
+    for _ in 0..2 {
+        let (res, _) = send(
+            &s,
+            post("/r/example.com", "application/reports+json", batch_of(n)),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+    let mut recovered = logs.recovered();
+    assert_eq!(
+        recovered.len(),
+        2 * n,
+        "every report logged, on each delivery"
+    );
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), logs.text()).unwrap();
+    recovered.sort_by(|a, b| a.id.cmp(&b.id));
+    recovered.dedup_by(|a, b| a.id == b.id);
+    (file, recovered)
+}
+
+fn replay(args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["replay", "--json"];
+    all.extend_from_slice(args);
+    let (ok, stdout, stderr) = run_lookout(&all);
+    assert!(ok, "replay failed: {stderr}");
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout:?}"))
+}
+
+#[tokio::test]
+async fn reports_answered_503_are_replayed_into_the_embedded_store_once() {
+    let (log, reports) = logged_after_two_failures(6).await;
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_str().unwrap();
+    let log = log.path().to_str().unwrap();
+
+    let first = replay(&[log, "--data", dir]);
+    assert_eq!(first["found"], 12);
+    assert_eq!(
+        first["duplicates"], 6,
+        "the re-delivery's lines name the same reports"
+    );
+    assert_eq!(first["stored"], 6);
+    assert_eq!(first["already_there"], 0);
+    let again = replay(&[log, "--data", dir]);
+    assert_eq!(
+        (again["stored"].as_u64(), again["already_there"].as_u64()),
+        (Some(0), Some(6))
+    );
+
+    let store = lookout::store::embedded::EmbeddedStore::open(data.path()).unwrap();
+    let mut stored = store
+        .recent(&RecentQuery {
+            site: "example.com".into(),
+            report_type: None,
+            since: Timestamp(0),
+            limit: 100,
+        })
+        .await
+        .unwrap();
+    stored.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(
+        stored, reports,
+        "every report back, exactly as it was accepted"
+    );
+}
+
+#[tokio::test]
+async fn reports_answered_503_are_replayed_into_dynamodb_once() {
+    let (log, reports) = logged_after_two_failures(4).await;
+    let (_store, client, table) = emulator::store_with(1).await;
+    let log = log.path().to_str().unwrap();
+    let target = ["--table", &table, "--endpoint-url", &emulator().url];
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = vec![log.to_owned()];
+        v.extend(target.iter().map(|s| s.to_string()));
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let with_env = |a: Vec<String>| {
+        let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+        replay(&refs)
+    };
+    let dry = with_env(args(&["--dry-run"]));
+    assert_eq!(dry["stored"], 4, "a dry run says what it would store");
+    assert!(
+        report_items(&scan_all(&client, &table).await).is_empty(),
+        "and stores nothing"
+    );
+
+    let first = with_env(args(&[]));
+    assert_eq!(
+        (first["stored"].as_u64(), first["duplicates"].as_u64()),
+        (Some(4), Some(4))
+    );
+    let again = with_env(args(&[]));
+    assert_eq!(
+        (again["stored"].as_u64(), again["already_there"].as_u64()),
+        (Some(0), Some(4))
+    );
+
+    let items = scan_all(&client, &table).await;
+    let mut ids: Vec<String> = report_items(&items)
+        .iter()
+        .map(|it| {
+            let sk = it["sk"].as_s().unwrap();
+            sk.rsplit('#').next().unwrap().to_owned()
+        })
+        .collect();
+    ids.sort();
+    let expected: Vec<String> = reports.iter().map(|r| r.id.clone()).collect();
+    assert_eq!(ids, expected, "one item per report, under its original key");
+}
