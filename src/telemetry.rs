@@ -201,7 +201,7 @@ pub fn rejected_request(site: Option<&str>, code: &str) {
 }
 
 /// The default bound on recovery lines: bytes per minute per process.
-pub const DEFAULT_RECOVERY_BYTES_PER_MINUTE: u64 = 1024 * 1024;
+pub const DEFAULT_RECOVERY_BYTES_PER_MINUTE: u64 = 64 * 1024;
 
 /// The recovery log budget: bytes of recovery lines one process may log per minute. When a
 /// store fails under a flood, every unstored report would otherwise be a log line (billed per

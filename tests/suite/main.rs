@@ -11,6 +11,7 @@ mod hostile;
 mod http;
 mod lambda_runtime;
 mod replay;
+mod serve_limits;
 mod store;
 mod support;
 mod template;
