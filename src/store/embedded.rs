@@ -279,6 +279,11 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<WriteJob>) {
     }
 }
 
+/// Whether a report is stored under an identity (window start in ms, id): the test `put` makes
+/// before inserting a report near its window's edge, and `stored` makes for `replay`.
+const IDENTITY_STORED: &str =
+    "SELECT EXISTS (SELECT 1 FROM reports WHERE occurred_at / 10000 = ?1 / 10000 AND id = ?2)";
+
 fn insert(conn: &mut Connection, rows: &[&Row]) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     {
@@ -287,9 +292,7 @@ fn insert(conn: &mut Connection, rows: &[&Row]) -> rusqlite::Result<()> {
                  grp, browser, url, disposition, report)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )?;
-        let mut neighbour_stored = tx.prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM reports WHERE occurred_at / 10000 = ?1 / 10000 AND id = ?2)",
-        )?;
+        let mut neighbour_stored = tx.prepare_cached(IDENTITY_STORED)?;
         for r in rows {
             if let Some((window, id)) = &r.neighbour
                 && neighbour_stored.query_row(params![window, id], |row| row.get::<_, bool>(0))?
@@ -386,9 +389,7 @@ impl ReportStore for EmbeddedStore {
             })
             .collect();
         self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM reports WHERE occurred_at / 10000 = ?1 / 10000 AND id = ?2)",
-            )?;
+            let mut stmt = conn.prepare_cached(IDENTITY_STORED)?;
             let mut answers = Vec::with_capacity(identities.len());
             for ids in &identities {
                 let mut any = false;

@@ -6,12 +6,19 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use crate::support::{http_request, spawn_serve};
+use crate::support::{Process, http_request, spawn_serve};
 
 const REPORT: &str = r#"{"csp-report":{"document-uri":"https://example.com/","blocked-uri":"https://cdn.example.net/x.js","effective-directive":"script-src-elem","original-policy":"script-src 'self'"}}"#;
 
-fn addr_of(url: &str) -> String {
-    url.trim_start_matches("http://").to_owned()
+/// `lookout serve` with `args` on an empty store of its own; returns the store's directory
+/// (removed when dropped), the process, and the address it listens on.
+fn serve_on_a_fresh_store(args: &[&str]) -> (tempfile::TempDir, Process, String) {
+    let data = tempfile::tempdir().unwrap();
+    let mut all = vec!["--data", data.path().to_str().unwrap()];
+    all.extend_from_slice(args);
+    let (server, url) = spawn_serve(&all);
+    let addr = url.trim_start_matches("http://").to_owned();
+    (data, server, addr)
 }
 
 /// Whether the server closed `stream` (end of file or reset) within `within`.
@@ -35,14 +42,7 @@ fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
 
 #[test]
 fn five_hundred_slow_senders_do_not_hold_up_a_report_and_are_cut_off() {
-    let data = tempfile::tempdir().unwrap();
-    let (_server, url) = spawn_serve(&[
-        "--data",
-        data.path().to_str().unwrap(),
-        "--header-timeout",
-        "2s",
-    ]);
-    let addr = addr_of(&url);
+    let (_data, _server, addr) = serve_on_a_fresh_store(&["--header-timeout", "2s"]);
     // Each sends the start of a request and then nothing (a slowloris).
     let mut slow: Vec<TcpStream> = (0..500)
         .map(|_| {
@@ -77,14 +77,8 @@ fn five_hundred_slow_senders_do_not_hold_up_a_report_and_are_cut_off() {
 
 #[test]
 fn an_idle_connection_is_closed_after_the_idle_timeout() {
-    let data = tempfile::tempdir().unwrap();
-    let (_server, url) = spawn_serve(&[
-        "--data",
-        data.path().to_str().unwrap(),
-        "--idle-timeout",
-        "1s",
-    ]);
-    let mut s = TcpStream::connect(addr_of(&url)).unwrap();
+    let (_data, _server, addr) = serve_on_a_fresh_store(&["--idle-timeout", "1s"]);
+    let mut s = TcpStream::connect(&addr).unwrap();
     s.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -97,17 +91,11 @@ fn an_idle_connection_is_closed_after_the_idle_timeout() {
 
 #[test]
 fn a_client_that_sends_an_over_limit_body_whole_reads_the_413() {
-    let data = tempfile::tempdir().unwrap();
-    let (_server, url) = spawn_serve(&[
-        "--data",
-        data.path().to_str().unwrap(),
-        "--max-body-bytes",
-        "65536",
-    ]);
+    let (_data, _server, addr) = serve_on_a_fresh_store(&["--max-body-bytes", "65536"]);
     // http_request writes the whole body before it reads (as simple clients do).
     let big = vec![b'x'; 1024 * 1024];
     let (status, body) = http_request(
-        &addr_of(&url),
+        &addr,
         "POST",
         "/r/example.com",
         &[("Content-Type", "application/csp-report")],
@@ -119,14 +107,7 @@ fn a_client_that_sends_an_over_limit_body_whole_reads_the_413() {
 
 #[test]
 fn connections_over_the_limit_are_closed_and_the_rest_served() {
-    let data = tempfile::tempdir().unwrap();
-    let (_server, url) = spawn_serve(&[
-        "--data",
-        data.path().to_str().unwrap(),
-        "--max-connections",
-        "8",
-    ]);
-    let addr = addr_of(&url);
+    let (_data, _server, addr) = serve_on_a_fresh_store(&["--max-connections", "8"]);
     let held: Vec<TcpStream> = (0..8).map(|_| TcpStream::connect(&addr).unwrap()).collect();
     std::thread::sleep(Duration::from_millis(300));
     let mut extra = TcpStream::connect(&addr).unwrap();
