@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Request latency of `lookout serve --table` on DynamoDB Local: one Reporting API batch of 20
-# reports, each a different problem (its own blocked URL), POSTed one after another, every
-# request's reports new (the page URL carries the request number). Prints p50, p90 and max of
-# curl's time_total in milliseconds.
+# Request latency of `lookout serve --table` on DynamoDB Local: Reporting API batches of
+# PROBLEMS reports (20 by default; 100 is the deployed cap), each a different problem (its own
+# blocked URL), PARALLEL requests at a time (1 by default), every request's reports new (the page
+# URL carries the request number). Prints p50, p90 and max of curl's time_total in milliseconds.
 #
-#   bench/store-latency.sh [LOOKOUT_BINARY] [REQUESTS] [SERVE_FLAGS...]
+#   [PROBLEMS=N] [PARALLEL=N] bench/store-latency.sh [LOOKOUT_BINARY] [REQUESTS] [SERVE_FLAGS...]
 #
 # `--stream-counts off` measures the request path alone, as on Lambda, where the stream's
 # counting runs in other invocations; by default the same process also counts from the stream
@@ -19,6 +19,8 @@ free_port() {
 
 bin=${1:-target/release/lookout}
 requests=${2:-100}
+problems=${PROBLEMS:-20}
+parallel=${PARALLEL:-1}
 shift $(( $# < 2 ? $# : 2 ))
 if [ ! -x "$bin" ] && [ "$bin" = target/release/lookout ]; then
   cargo build --release --locked --bin lookout
@@ -48,23 +50,23 @@ for _ in $(seq 300); do curl -fsS -o /dev/null "http://127.0.0.1:$port/health" 2
 
 body() { # request number
   local i items=()
-  for i in $(seq 20); do
+  for i in $(seq "$problems"); do
     items+=("{\"type\":\"csp-violation\",\"age\":1200,\"url\":\"https://example.com/page/$1\",\"user_agent\":\"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36\",\"body\":{\"blockedURL\":\"https://cdn$i.example.net/lib.js\",\"disposition\":\"report\",\"documentURL\":\"https://example.com/page/$1\",\"effectiveDirective\":\"script-src-elem\",\"originalPolicy\":\"script-src 'self'; report-to lookout\",\"statusCode\":200}}")
   done
   local IFS=,
   printf '[%s]' "${items[*]}"
 }
 
+for n in $(seq "$requests"); do body "$n" >"$work/body-$n.json"; done
+url="http://127.0.0.1:$port/r/example.com"
 # Warm-up: the first requests pay for connections and DynamoDB Local's JIT.
 for n in $(seq 10); do
   body "warm-$n" | curl -fsS -o /dev/null -H 'Content-Type: application/reports+json' \
-    --data-binary @- "http://127.0.0.1:$port/r/example.com"
+    --data-binary @- "$url"
 done
-for n in $(seq "$requests"); do
-  body "$n" | curl -fsS -o /dev/null -w '%{time_total}\n' \
-    -H 'Content-Type: application/reports+json' --data-binary @- \
-    "http://127.0.0.1:$port/r/example.com"
-done | sort -n | awk '{ms[NR] = $1 * 1000} END {
-  printf "20-problem batch, %d requests: p50 %.1f ms, p90 %.1f ms, max %.1f ms\n",
-    NR, ms[int(NR * 0.5 + 0.5)], ms[int(NR * 0.9 + 0.5)], ms[NR]
+seq "$requests" | xargs -P "$parallel" -I{} curl -fsS -o /dev/null -w '%{time_total}\n' \
+  -H 'Content-Type: application/reports+json' --data-binary "@$work/body-{}.json" "$url" \
+  | sort -n | awk -v p="$problems" -v c="$parallel" '{ms[NR] = $1 * 1000} END {
+  printf "%d-problem batch, %d requests, %d at a time: p50 %.1f ms, p90 %.1f ms, max %.1f ms\n",
+    p, NR, c, ms[int(NR * 0.5 + 0.5)], ms[int(NR * 0.9 + 0.5)], ms[NR]
 }'

@@ -60,6 +60,8 @@ pub(crate) async fn scan_all(client: &Client, table: &str) -> Vec<item::Item> {
         let page = client
             .scan()
             .table_name(table)
+            // Small pages: moto takes seconds for a page of a thousand items.
+            .limit(200)
             .set_exclusive_start_key(start)
             .send()
             .await

@@ -15,3 +15,4 @@ mod serve_limits;
 mod store;
 mod support;
 mod template;
+mod work_cap;

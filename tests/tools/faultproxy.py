@@ -8,7 +8,8 @@ Arm faults with POST /__fault and a JSON object:
    "op": "BatchWriteItem"}
 The next N matching requests get a ProvisionedThroughputExceededException (HTTP 400 with its
 error code, so the SDK retries it), an HTTP 500, or (BatchWriteItem) half, or all, of their
-items withheld and returned as UnprocessedItems. GET /__fault returns the counters.
+items withheld and returned as UnprocessedItems. GET /__fault returns the counters: "seen" and
+"injected" in all, and "ops", the requests seen per operation (x-amz-target's last part).
 """
 import json
 import sys
@@ -21,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 UPSTREAM = sys.argv[1].rstrip("/")
 lock = threading.Lock()
 state = {"throttle": 0, "error500": 0, "unprocessed": 0, "unprocessed_all": 0, "slow_ms": 0, "op": None,
-         "seen": 0, "injected": 0}
+         "seen": 0, "injected": 0, "ops": {}}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -56,6 +57,7 @@ class Handler(BaseHTTPRequestHandler):
         slow = 0
         with lock:
             state["seen"] += 1
+            state["ops"][op] = state["ops"].get(op, 0) + 1
             if state["op"] in (None, op):
                 kinds = ["throttle", "error500"]
                 if op == "BatchWriteItem":
