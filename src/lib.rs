@@ -2,6 +2,7 @@
 //!
 //! - [`report`]: the pure domain (decode, normalize, filter, fingerprint).
 //! - [`store`]: where reports go (the `ReportStore` port and its backends).
+//! - [`policy`]: from reports to a policy (header snippets for each server).
 //! - [`http`]: the one HTTP app that both Lambda and the local server run.
 //! - `cli`: the `lookout` command line (feature `local`, on by default; the Lambda bootstrap
 //!   is built without it).
@@ -12,6 +13,7 @@ pub mod config;
 pub mod http;
 pub mod lambda;
 pub mod limits;
+pub mod policy;
 pub mod recovery;
 pub mod report;
 pub mod store;

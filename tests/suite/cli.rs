@@ -122,7 +122,8 @@ fn headers_prints_ready_to_paste_snippets() {
         "## nginx",
         "## Apache",
         "## Express",
-        "## django-csp",
+        "## Django",
+        "## Caddy",
         "NEL:",
         "Report-To:",
     ] {

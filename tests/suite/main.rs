@@ -12,6 +12,7 @@ mod http;
 mod lambda_runtime;
 mod replay;
 mod serve_limits;
+mod snippets;
 mod store;
 mod support;
 mod template;

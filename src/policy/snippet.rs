@@ -1,0 +1,328 @@
+//! The response headers that make browsers report to Lookout, and the same headers written for
+//! each web server's configuration language, quoted so that the server sends them byte for byte.
+
+use std::fmt::Write as _;
+
+/// The Reporting API endpoint name used in every header.
+pub const GROUP: &str = "lookout";
+
+/// Where a snippet is pasted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Server {
+    /// `Name: value` lines, as the browser receives them.
+    Raw,
+    /// `add_header` lines for a `server` or `location` block.
+    Nginx,
+    /// `Header always set` lines (mod_headers).
+    Apache,
+    /// `header` lines for a site block of a Caddyfile.
+    Caddy,
+    /// An Express middleware.
+    Express,
+    /// A Django middleware (a module of its own, named in `MIDDLEWARE`).
+    Django,
+}
+
+impl Server {
+    /// Every server, in the order the all-in-one output lists them.
+    pub const ALL: [Server; 6] = [
+        Server::Raw,
+        Server::Nginx,
+        Server::Apache,
+        Server::Caddy,
+        Server::Express,
+        Server::Django,
+    ];
+
+    /// The heading of this server's section.
+    pub fn title(self) -> &'static str {
+        match self {
+            Server::Raw => "Raw headers",
+            Server::Nginx => "nginx (server or location block)",
+            Server::Apache => "Apache (mod_headers, server or directory context)",
+            Server::Caddy => "Caddy (inside the site block)",
+            Server::Express => "Express (before the routes)",
+            Server::Django => {
+                "Django (save as lookout_headers.py, add \"lookout_headers.LookoutHeaders\" to MIDDLEWARE)"
+            }
+        }
+    }
+}
+
+/// A header a server cannot be told to send as it is.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SnippetError {
+    /// A character no header value may hold (CR, LF, other controls).
+    #[error("{header} holds a control character, which no header value may hold")]
+    ControlCharacter { header: String },
+    /// A character this server's configuration would interpret instead of sending.
+    #[error("{server:?} cannot send {header} as it is: it holds {found}")]
+    Unquotable {
+        server: Server,
+        header: String,
+        found: &'static str,
+    },
+}
+
+/// One response header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    pub name: &'static str,
+    pub value: String,
+}
+
+/// What to send: the report URL, the CSP to report on, and whether it is enforced.
+#[derive(Debug, Clone)]
+pub struct HeaderSet {
+    pub report_url: String,
+    pub policy: String,
+    pub enforce: bool,
+}
+
+impl HeaderSet {
+    /// The CSP header's name: report-only unless enforcing.
+    pub fn csp_name(&self) -> &'static str {
+        if self.enforce {
+            "Content-Security-Policy"
+        } else {
+            "Content-Security-Policy-Report-Only"
+        }
+    }
+
+    /// The CSP value: the policy's directives (the user's `report-uri` and `report-to`
+    /// replaced by Lookout's), then `report-uri` and `report-to`.
+    pub fn csp_value(&self) -> String {
+        let mut parts: Vec<&str> = self
+            .policy
+            .split(';')
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .filter(|d| {
+                let name = d.split_ascii_whitespace().next().unwrap_or_default();
+                !name.eq_ignore_ascii_case("report-uri") && !name.eq_ignore_ascii_case("report-to")
+            })
+            .collect();
+        let report_uri = format!("report-uri {}", self.report_url);
+        let report_to = format!("report-to {GROUP}");
+        parts.push(&report_uri);
+        parts.push(&report_to);
+        parts.join("; ")
+    }
+
+    /// Every header, in the order they are printed. COOP and COEP stay report-only even when
+    /// the CSP is enforced: enforcing them is a separate decision with its own reports.
+    pub fn headers(&self) -> Vec<Header> {
+        let url = &self.report_url;
+        let h = |name, value: String| Header { name, value };
+        vec![
+            h("Reporting-Endpoints", format!("{GROUP}=\"{url}\"")),
+            h(self.csp_name(), self.csp_value()),
+            h(
+                "Report-To",
+                format!(
+                    "{{\"group\":\"{GROUP}\",\"max_age\":10886400,\"endpoints\":[{{\"url\":\"{url}\"}}]}}"
+                ),
+            ),
+            h(
+                "NEL",
+                format!(
+                    "{{\"report_to\":\"{GROUP}\",\"max_age\":2592000,\"failure_fraction\":1.0}}"
+                ),
+            ),
+            h(
+                "Cross-Origin-Opener-Policy-Report-Only",
+                format!("same-origin; report-to=\"{GROUP}\""),
+            ),
+            h(
+                "Cross-Origin-Embedder-Policy-Report-Only",
+                format!("require-corp; report-to=\"{GROUP}\""),
+            ),
+        ]
+    }
+}
+
+/// The report URL for a base endpoint and optional site.
+pub fn report_url(endpoint: &str, site: Option<&str>) -> String {
+    let base = endpoint.trim_end_matches('/');
+    match site {
+        Some(site) => format!("{base}/r/{site}"),
+        None => format!("{base}/"),
+    }
+}
+
+/// `headers` written for `server`.
+pub fn render(server: Server, headers: &[Header]) -> Result<String, SnippetError> {
+    for h in headers {
+        if h.value.chars().any(|c| c.is_control()) {
+            return Err(SnippetError::ControlCharacter {
+                header: h.name.to_owned(),
+            });
+        }
+    }
+    let refuse = |h: &Header, bad: &[(char, &'static str)]| match bad
+        .iter()
+        .find(|(c, _)| h.value.contains(*c))
+    {
+        Some((_, found)) => Err(SnippetError::Unquotable {
+            server,
+            header: h.name.to_owned(),
+            found,
+        }),
+        None => Ok(()),
+    };
+    let mut out = String::new();
+    match server {
+        Server::Raw => {
+            for h in headers {
+                let _ = writeln!(out, "{}: {}", h.name, h.value);
+            }
+        }
+        Server::Nginx => {
+            for h in headers {
+                // nginx expands `$name` in add_header values and has no escape for `$`.
+                refuse(h, &[('$', "a '$' (nginx would read a variable)")])?;
+                let _ = writeln!(out, "add_header {} {} always;", h.name, c_quoted(&h.value));
+            }
+        }
+        Server::Apache => {
+            for h in headers {
+                // mod_headers reads `\` escapes of its own; `%` starts a format specifier
+                // (`%%` is a literal one).
+                refuse(h, &[('\\', "a backslash")])?;
+                let value = h.value.replace('%', "%%").replace('"', "\\\"");
+                let _ = writeln!(out, "Header always set {} \"{value}\"", h.name);
+            }
+        }
+        Server::Caddy => {
+            for h in headers {
+                // Braces are placeholders in Caddy's header values; `\{` is a literal one.
+                refuse(h, &[('\\', "a backslash")])?;
+                let value = h
+                    .value
+                    .replace('"', "\\\"")
+                    .replace('{', "\\{")
+                    .replace('}', "\\}");
+                let _ = writeln!(out, "header {} \"{value}\"", h.name);
+            }
+        }
+        Server::Express => {
+            out.push_str("app.use((req, res, next) => {\n");
+            for h in headers {
+                let _ = writeln!(
+                    out,
+                    "  res.setHeader({}, {});",
+                    json_string(h.name),
+                    json_string(&h.value)
+                );
+            }
+            out.push_str("  next();\n});\n");
+        }
+        Server::Django => {
+            out.push_str("LOOKOUT_HEADERS = {\n");
+            for h in headers {
+                let _ = writeln!(
+                    out,
+                    "    {}: {},",
+                    json_string(h.name),
+                    json_string(&h.value)
+                );
+            }
+            out.push_str(
+                "}\n\n\nclass LookoutHeaders:\n    \"\"\"Adds Lookout's reporting headers to every response that does not set them.\"\"\"\n\n    \
+                 def __init__(self, get_response):\n        self.get_response = get_response\n\n    \
+                 def __call__(self, request):\n        response = self.get_response(request)\n        \
+                 for name, value in LOOKOUT_HEADERS.items():\n            response.headers.setdefault(name, value)\n        \
+                 return response\n",
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// A double-quoted string with `\` and `"` escaped (nginx's quoting).
+fn c_quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+/// A JSON string literal, which is also a valid JavaScript and Python string literal for the
+/// characters a header value may hold.
+fn json_string(s: &str) -> String {
+    serde_json::Value::from(s).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(policy: &str, enforce: bool) -> HeaderSet {
+        HeaderSet {
+            report_url: report_url("https://c.example/", Some("example.com")),
+            policy: policy.into(),
+            enforce,
+        }
+    }
+
+    #[test]
+    fn report_only_unless_enforced_and_the_users_reporting_directives_replaced() {
+        let s = set(
+            "script-src 'self' https://cdn.example; report-uri /old;report-to old ;",
+            false,
+        );
+        let headers = s.headers();
+        assert_eq!(headers[1].name, "Content-Security-Policy-Report-Only");
+        assert_eq!(
+            headers[1].value,
+            "script-src 'self' https://cdn.example; report-uri https://c.example/r/example.com; report-to lookout"
+        );
+        assert!(!headers.iter().any(|h| h.name == "Content-Security-Policy"));
+        let enforced = set("default-src 'self'", true).headers();
+        assert_eq!(enforced[1].name, "Content-Security-Policy");
+        assert!(
+            enforced
+                .iter()
+                .all(|h| h.name != "Content-Security-Policy-Report-Only")
+        );
+    }
+
+    #[test]
+    fn each_server_quotes_what_it_would_otherwise_interpret() {
+        let headers = set("default-src 'self' https://x.example/a%20b", false).headers();
+        let nginx = render(Server::Nginx, &headers).unwrap();
+        assert!(nginx.contains(
+            "add_header Reporting-Endpoints \"lookout=\\\"https://c.example/r/example.com\\\"\" always;"
+        ));
+        assert!(nginx.contains("'self'"), "single quotes stay as they are");
+        let apache = render(Server::Apache, &headers).unwrap();
+        assert!(apache.contains("a%%20b"));
+        let caddy = render(Server::Caddy, &headers).unwrap();
+        assert!(caddy.contains("header NEL \"\\{\\\"report_to\\\""));
+        let express = render(Server::Express, &headers).unwrap();
+        assert!(express.contains("res.setHeader(\"NEL\", \"{\\\"report_to\\\""));
+    }
+
+    #[test]
+    fn what_a_server_cannot_send_is_refused_not_mangled() {
+        let dollar = set("default-src https://x.example/$1", false).headers();
+        assert!(matches!(
+            render(Server::Nginx, &dollar),
+            Err(SnippetError::Unquotable { .. })
+        ));
+        assert!(render(Server::Apache, &dollar).is_ok());
+        let newline = set("default-src 'self'\nX-Injected: 1", false).headers();
+        for server in Server::ALL {
+            assert!(matches!(
+                render(server, &newline),
+                Err(SnippetError::ControlCharacter { .. })
+            ));
+        }
+    }
+}
