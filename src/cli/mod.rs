@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use crate::report::{ReportType, Timestamp, parse_site};
+use crate::report::{Classification, ReportType, Timestamp, parse_site};
 use crate::store::dynamodb::{Connection, DynamoSettings, DynamoStore, table};
 use crate::store::embedded::{EmbeddedOptions, EmbeddedStore};
 use crate::store::{RecentQuery, ReportStore, TopQuery};
@@ -153,6 +153,13 @@ struct QueryArgs {
     /// The most reports shown.
     #[arg(long, default_value_t = 50)]
     limit: usize,
+    /// Only CSP reports of this classification: `violation`, `allowed-by-policy` (the
+    /// report's own policy allows what it reports), `indeterminate`.
+    #[arg(long = "class", value_parser = class_arg)]
+    classification: Option<Classification>,
+    /// Only the reports of one problem (a fingerprint from `lookout top`).
+    #[arg(long)]
+    fingerprint: Option<String>,
     /// One JSON report per line instead of a table.
     #[arg(long)]
     json: bool,
@@ -174,6 +181,10 @@ struct TopArgs {
     /// The most groups shown.
     #[arg(long, default_value_t = 20)]
     limit: usize,
+    /// Only CSP problems of this classification: `violation`, `allowed-by-policy`,
+    /// `indeterminate`.
+    #[arg(long = "class", value_parser = class_arg)]
+    classification: Option<Classification>,
     /// One JSON group per line instead of a table.
     #[arg(long)]
     json: bool,
@@ -243,6 +254,11 @@ fn type_arg(t: Option<&str>) -> anyhow_like::Result<Option<ReportType>> {
         .transpose()
 }
 
+fn class_arg(s: &str) -> Result<Classification, String> {
+    Classification::from_name(s)
+        .ok_or_else(|| "one of violation, allowed-by-policy, indeterminate".to_owned())
+}
+
 fn since(d: Duration) -> Timestamp {
     Timestamp::now().minus_millis(d.as_millis().min(u64::MAX as u128) as u64)
 }
@@ -254,6 +270,8 @@ async fn query(args: QueryArgs) -> anyhow_like::Result<()> {
         report_type: type_arg(args.report_type.as_deref())?,
         since: since(args.since),
         limit: args.limit,
+        classification: args.classification,
+        fingerprint: args.fingerprint.clone(),
     };
     let reports = store.recent(&q).await?;
     let mut out = std::io::stdout().lock();
@@ -278,6 +296,7 @@ async fn top(args: TopArgs) -> anyhow_like::Result<()> {
         report_type: type_arg(args.report_type.as_deref())?,
         since: since(args.since),
         limit: args.limit,
+        classification: args.classification,
     };
     let groups = store.top(&q).await?;
     let mut out = std::io::stdout().lock();

@@ -24,7 +24,7 @@ pub fn groups_json(out: &mut impl Write, groups: &[GroupSummary]) -> io::Result<
     Ok(())
 }
 
-/// Reports as a table: when, type, disposition, browser, problem, URL.
+/// Reports as a table: when, type, disposition, classification, browser, problem, URL.
 pub fn reports_table(out: &mut impl Write, reports: &[Report]) -> io::Result<()> {
     let rows = reports
         .iter()
@@ -33,6 +33,7 @@ pub fn reports_table(out: &mut impl Write, reports: &[Report]) -> io::Result<()>
                 seconds(&r.occurred_at.to_string()),
                 r.report_type.to_string(),
                 r.disposition.map(|d| d.as_str()).unwrap_or("-").to_owned(),
+                r.classification.map_or("-", |c| c.as_str()).to_owned(),
                 r.browser.clone().unwrap_or_else(|| "-".into()),
                 problem(&r.group, r.report_type.as_str()),
                 r.url.clone(),
@@ -45,6 +46,7 @@ pub fn reports_table(out: &mut impl Write, reports: &[Report]) -> io::Result<()>
             "OCCURRED",
             "TYPE",
             "DISPOSITION",
+            "CLASS",
             "BROWSER",
             "PROBLEM",
             "URL",
@@ -53,14 +55,16 @@ pub fn reports_table(out: &mut impl Write, reports: &[Report]) -> io::Result<()>
     )
 }
 
-/// Groups as a table: count, type, first and last seen, browsers, problem.
+/// Groups as a table: count, fingerprint, type, classification, first and last seen, browsers, problem.
 pub fn groups_table(out: &mut impl Write, groups: &[GroupSummary]) -> io::Result<()> {
     let rows = groups
         .iter()
         .map(|g| {
             vec![
                 g.count.to_string(),
+                g.fingerprint.clone(),
                 g.report_type.to_string(),
+                g.classification.map_or("-", |c| c.as_str()).to_owned(),
                 seconds(&g.first_seen.to_string()),
                 seconds(&g.last_seen.to_string()),
                 if g.browsers.is_empty() {
@@ -76,7 +80,9 @@ pub fn groups_table(out: &mut impl Write, groups: &[GroupSummary]) -> io::Result
         out,
         &[
             "COUNT",
+            "FINGERPRINT",
             "TYPE",
+            "CLASS",
             "FIRST SEEN",
             "LAST SEEN",
             "BROWSERS",

@@ -10,11 +10,17 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::body::Body;
+use super::classify::Classification;
 use super::model::ReportType;
 use super::weburl::{WebUrl, query_start};
 
 /// The readable grouping key of a report.
-pub(crate) fn group_key(t: &ReportType, url: &str, body: &Body) -> String {
+pub(crate) fn group_key(
+    t: &ReportType,
+    url: &str,
+    body: &Body,
+    class: Option<Classification>,
+) -> String {
     let get = |k: &str| body.str_of(k).unwrap_or("");
     let mut key = Key(String::with_capacity(96));
     key.0.push_str(t.as_str());
@@ -27,6 +33,13 @@ pub(crate) fn group_key(t: &ReportType, url: &str, body: &Body) -> String {
             key.text(get("effectiveDirective"));
             key.part(|k| push_blocked_source(k, get("blockedURL")));
             key.part(|k| push_origin_and_path(k, document));
+            // A report its own policy allows, or cannot be judged, is its own problem; a
+            // violation's key is as it was before classification existed.
+            if let Some(c @ (Classification::AllowedByPolicy | Classification::Indeterminate)) =
+                class
+            {
+                key.text(c.as_str());
+            }
         }
         ReportType::CspHash => {
             key.text(get("destination"));
@@ -158,7 +171,7 @@ mod tests {
     use serde_json::json;
 
     fn key(t: ReportType, url: &str, body: Value) -> String {
-        group_key(&t, url, &Body::from(body))
+        group_key(&t, url, &Body::from(body), None)
     }
 
     #[test]

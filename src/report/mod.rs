@@ -5,6 +5,7 @@
 
 mod body;
 mod browser;
+mod classify;
 mod error;
 mod fields;
 pub mod filter;
@@ -25,6 +26,7 @@ use node::Node;
 
 pub use body::{Body, Key};
 pub use browser::browser_of;
+pub use classify::{Classification, classify};
 pub use error::{DecodeError, RejectReason, Rejection};
 pub use filter::{InvalidPattern, NoiseFilter, SourcePattern};
 pub use fingerprint::fingerprint;
@@ -273,7 +275,11 @@ fn finish(
         privacy::strip_query(&mut d.url);
         privacy::strip_body_urls(&mut d.body, schema::url_fields_of(&d.report_type));
     }
-    let group = group_key(&d.report_type, &d.url, &d.body);
+    let classification = match d.report_type {
+        ReportType::CspViolation => classify(&d.body, &d.url),
+        _ => None,
+    };
+    let group = group_key(&d.report_type, &d.url, &d.body, classification);
     let truncated = privacy::bound_body(&mut d.body, &opts.size);
 
     let received_at = meta.received_at;
@@ -297,6 +303,7 @@ fn finish(
         age_ms,
         time_untrusted,
         disposition: d.disposition,
+        classification,
         format: d.format,
         fingerprint: fingerprint(&group),
         group,

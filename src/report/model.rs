@@ -265,6 +265,10 @@ pub struct Report {
     /// Enforced or report-only, where the format says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disposition: Option<Disposition>,
+    /// For a CSP report carrying its policy: whether that policy really blocks what the
+    /// report names (see [`crate::report::classify`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classification: Option<super::Classification>,
     /// The wire format it arrived in.
     pub format: SourceFormat,
     /// A short hash of `group`: reports with the same fingerprint are the same problem.

@@ -13,7 +13,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
 use super::{GroupSummary, PutError, RecentQuery, ReportStore, StoreError, TopQuery};
-use crate::report::{Report, ReportType, Timestamp, WINDOW_MS};
+use crate::report::{Classification, Report, ReportType, Timestamp, WINDOW_MS};
 
 /// The database file name inside the data directory.
 pub const DB_FILE: &str = "lookout.db";
@@ -365,10 +365,20 @@ impl ReportStore for EmbeddedStore {
                 let mut stmt = conn.prepare_cached(
                     "SELECT report FROM reports
                      WHERE site = ?1 AND (?2 IS NULL OR type = ?2) AND occurred_at >= ?3
+                       AND (?5 IS NULL OR json_extract(report, '$.classification') = ?5)
+                       AND (?6 IS NULL OR fingerprint = ?6)
                      ORDER BY occurred_at DESC, id LIMIT ?4",
                 )?;
+                let class = q.classification.map(Classification::as_str);
                 let rows = stmt.query_map(
-                    params![q.site, t, q.since.millis(), q.limit as i64],
+                    params![
+                        q.site,
+                        t,
+                        q.since.millis(),
+                        q.limit as i64,
+                        class,
+                        q.fingerprint
+                    ],
                     |row| row.get::<_, String>(0),
                 )?;
                 rows.collect()
@@ -409,14 +419,16 @@ impl ReportStore for EmbeddedStore {
             let t = q.report_type.as_ref().map(ReportType::as_str);
             let mut stmt = conn.prepare_cached(
                 "SELECT type, fingerprint, MIN(grp), COUNT(*), MIN(occurred_at), MAX(occurred_at),
-                        GROUP_CONCAT(DISTINCT browser)
+                        GROUP_CONCAT(DISTINCT browser), MAX(json_extract(report, '$.classification'))
                  FROM reports
                  WHERE site = ?1 AND (?2 IS NULL OR type = ?2) AND occurred_at >= ?3
+                   AND (?5 IS NULL OR json_extract(report, '$.classification') = ?5)
                  GROUP BY type, fingerprint
                  ORDER BY COUNT(*) DESC, MAX(occurred_at) DESC LIMIT ?4",
             )?;
+            let class = q.classification.map(Classification::as_str);
             let rows = stmt.query_map(
-                params![q.site, t, q.since.millis(), q.limit as i64],
+                params![q.site, t, q.since.millis(), q.limit as i64, class],
                 |row| {
                     let type_name: String = row.get(0)?;
                     let browsers: Option<String> = row.get(6)?;
@@ -433,6 +445,10 @@ impl ReportStore for EmbeddedStore {
                         first_seen: Timestamp(row.get(4)?),
                         last_seen: Timestamp(row.get(5)?),
                         browsers,
+                        classification: row
+                            .get::<_, Option<String>>(7)?
+                            .as_deref()
+                            .and_then(Classification::from_name),
                     })
                 },
             )?;

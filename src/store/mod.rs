@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::report::{Report, ReportType, Timestamp};
+use crate::report::{Classification, Report, ReportType, Timestamp};
 
 /// A failure of the store itself (not of the data).
 #[derive(Debug, Error)]
@@ -63,6 +63,10 @@ pub struct RecentQuery {
     pub since: Timestamp,
     /// The most reports returned, newest first.
     pub limit: usize,
+    /// Only reports of this classification (CSP).
+    pub classification: Option<Classification>,
+    /// Only reports of this problem.
+    pub fingerprint: Option<String>,
 }
 
 /// The most frequent problems of one site.
@@ -76,6 +80,8 @@ pub struct TopQuery {
     pub since: Timestamp,
     /// The most groups returned, most frequent first.
     pub limit: usize,
+    /// Only groups of this classification (CSP).
+    pub classification: Option<Classification>,
 }
 
 /// One group of identical problems, as `lookout top` shows it.
@@ -96,6 +102,9 @@ pub struct GroupSummary {
     pub last_seen: Timestamp,
     /// Browsers that sent it (`Chrome 120`), sorted.
     pub browsers: Vec<String>,
+    /// For CSP: what the reports' own policy says of them (part of the group).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub classification: Option<Classification>,
 }
 
 /// The storage port. Object-safe: the app holds an `Arc<dyn ReportStore>`.

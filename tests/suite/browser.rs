@@ -146,6 +146,8 @@ async fn chromium_reports_arrive_normalized() {
                 report_type: None,
                 since: Timestamp(0),
                 limit: 100,
+                classification: None,
+                fingerprint: None,
             })
             .await
             .unwrap();

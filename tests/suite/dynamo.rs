@@ -133,6 +133,7 @@ async fn writes_items_with_readable_attributes_ttl_and_aggregates() {
             report_type: None,
             since: Timestamp(now_ms() - 3_600_000),
             limit: 100,
+            classification: None,
         })
         .await
         .unwrap();
@@ -149,6 +150,7 @@ async fn writes_items_with_readable_attributes_ttl_and_aggregates() {
             report_type: Some(ReportType::Deprecation),
             since: Timestamp(now_ms() - 3_600_000),
             limit: 100,
+            classification: None,
         })
         .await
         .unwrap();
@@ -171,6 +173,8 @@ async fn recent_reads_back_exactly_newest_first() {
             report_type: None,
             since: Timestamp(now_ms() - 3_600_000),
             limit: 1000,
+            classification: None,
+            fingerprint: None,
         })
         .await
         .unwrap();
@@ -190,6 +194,8 @@ async fn recent_reads_back_exactly_newest_first() {
             report_type: Some(ReportType::PermissionsPolicyViolation),
             since: Timestamp(0),
             limit: 4,
+            classification: None,
+            fingerprint: None,
         })
         .await
         .unwrap();
@@ -222,6 +228,8 @@ async fn sharded_writes_spread_and_reads_fan_out() {
             report_type: None,
             since: Timestamp(0),
             limit: 10_000,
+            classification: None,
+            fingerprint: None,
         })
         .await
         .unwrap();
@@ -232,6 +240,7 @@ async fn sharded_writes_spread_and_reads_fan_out() {
             report_type: None,
             since: Timestamp(0),
             limit: 100,
+            classification: None,
         })
         .await
         .unwrap();

@@ -58,6 +58,7 @@ async fn top(store: &dyn ReportStore) -> Vec<GroupSummary> {
             report_type: None,
             since: Timestamp(Timestamp::now().millis() - 7 * 86_400_000),
             limit: 100,
+            classification: None,
         })
         .await
         .unwrap()
@@ -206,6 +207,7 @@ async fn dynamo_first_and_last_seen_are_a_minimum_and_a_maximum_whatever_the_ord
                 report_type: None,
                 since: Timestamp(day),
                 limit: 10,
+                classification: None,
             })
             .await
             .unwrap();
@@ -341,6 +343,8 @@ async fn dynamo_recent_reads_reports_whose_window_starts_before_since() {
             report_type: Some(report::ReportType::Deprecation),
             since: Timestamp(e + 5_000),
             limit: 10,
+            classification: None,
+            fingerprint: None,
         })
         .await
         .unwrap();

@@ -341,6 +341,8 @@ async fn count(state: &AppState) -> usize {
             report_type: None,
             since: Timestamp(0),
             limit: 100_000,
+            classification: None,
+            fingerprint: None,
         })
         .await
         .unwrap()
@@ -465,6 +467,8 @@ async fn a_long_field_is_cut_with_a_marker_and_stays_under_the_item_limit() {
             report_type: Some(ReportType::CspViolation),
             since: Timestamp(0),
             limit: 1,
+            classification: None,
+            fingerprint: None,
         })
         .await
         .unwrap();

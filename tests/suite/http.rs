@@ -33,6 +33,8 @@ async fn stored(state: &AppState, site: &str) -> Vec<lookout::report::Report> {
             report_type: None,
             since: Timestamp(0),
             limit: 10_000,
+            classification: None,
+            fingerprint: None,
         })
         .await
         .unwrap()
@@ -392,6 +394,7 @@ async fn top_groups_identical_problems() {
             report_type: None,
             since: Timestamp(0),
             limit: 10,
+            classification: None,
         })
         .await
         .unwrap();

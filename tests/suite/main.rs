@@ -1,6 +1,7 @@
 //! Lookout's integration tests, in one binary (one link step).
 
 mod browser;
+mod classify;
 mod cli;
 mod decode;
 mod dynamo;

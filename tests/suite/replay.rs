@@ -85,6 +85,8 @@ async fn reports_answered_503_are_replayed_into_the_embedded_store_once() {
             report_type: None,
             since: Timestamp(0),
             limit: 100,
+            classification: None,
+            fingerprint: None,
         })
         .await
         .unwrap();

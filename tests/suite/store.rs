@@ -22,6 +22,8 @@ fn recent(site: &str, t: Option<ReportType>, since: i64, limit: usize) -> Recent
         report_type: t,
         since: Timestamp(since),
         limit,
+        classification: None,
+        fingerprint: None,
     }
 }
 
@@ -165,6 +167,8 @@ mod faults {
                 report_type: None,
                 since: Timestamp(0),
                 limit: 1_000_000,
+                classification: None,
+                fingerprint: None,
             })
             .await
             .unwrap()

@@ -22,7 +22,7 @@ use futures_util::StreamExt;
 
 use super::item::{self, Item, PK, SK};
 use super::{DynamoStore, StoreError};
-use crate::report::{Report, ReportType, Timestamp};
+use crate::report::{Classification, Report, ReportType, Timestamp};
 
 /// A report item the stream says is new.
 #[derive(Debug, Clone)]
@@ -80,6 +80,7 @@ struct Share {
     report_type: ReportType,
     fingerprint: String,
     group: String,
+    classification: Option<Classification>,
     sample: (String, String),
     /// (padded sequence, occurrence, browser, received) of each new report.
     records: Vec<(String, Timestamp, Option<String>, Timestamp)>,
@@ -159,6 +160,7 @@ impl DynamoStore {
                     report_type: r.report_type.clone(),
                     fingerprint: r.fingerprint.clone(),
                     group: r.group.clone(),
+                    classification: r.classification,
                     sample: (rec.partition.clone(), item::report_sk(r)),
                     records: Vec::new(),
                 })
@@ -314,6 +316,14 @@ impl DynamoStore {
             )
             .expression_attribute_values(":hi", AttributeValue::S(delta.hi.clone()))
             .expression_attribute_values(":n", AttributeValue::N(delta.count.to_string()));
+        if let Some(class) = share.classification {
+            // Part of the group, so the same for every report of the aggregate.
+            expression =
+                expression.replacen(" ADD ", ", #class = if_not_exists(#class, :class) ADD ", 1);
+            update = update
+                .expression_attribute_names("#class", "classification")
+                .expression_attribute_values(":class", AttributeValue::S(class.as_str().into()));
+        }
         if !delta.browsers.is_empty() {
             expression.push_str(", #browsers :browsers");
             update = update

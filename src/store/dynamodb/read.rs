@@ -6,17 +6,18 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::item::{self, Item, PK, SK};
 use super::{DynamoStore, StoreError};
-use crate::report::{Report, ReportType, Timestamp};
+use crate::report::{Classification, Report, ReportType, Timestamp};
 use crate::store::{GroupSummary, RecentQuery, TopQuery};
 
 impl DynamoStore {
-    /// Queries one partition, newest first, from `since`, at most `limit` items.
+    /// Queries one partition from `since` (newest first unless `forward`), at most `limit`
+    /// items whose attributes equal `filters` (name, value).
     async fn query_partition(
         &self,
         pk: String,
         since: &str,
         limit: usize,
-        filter_type: Option<&str>,
+        filters: &[(&str, &str)],
         forward: bool,
     ) -> Result<Vec<Item>, StoreError> {
         let mut out = Vec::new();
@@ -33,11 +34,19 @@ impl DynamoStore {
                 .expression_attribute_values(":since", AttributeValue::S(since.to_owned()))
                 .scan_index_forward(forward)
                 .set_exclusive_start_key(start.take());
-            if let Some(t) = filter_type {
-                q = q
-                    .filter_expression("#type = :type")
-                    .expression_attribute_names("#type", "type")
-                    .expression_attribute_values(":type", AttributeValue::S(t.to_owned()));
+            if !filters.is_empty() {
+                let expression: Vec<String> = (0..filters.len())
+                    .map(|i| format!("#f{i} = :f{i}"))
+                    .collect();
+                q = q.filter_expression(expression.join(" AND "));
+                for (i, (name, value)) in filters.iter().enumerate() {
+                    q = q
+                        .expression_attribute_names(format!("#f{i}"), *name)
+                        .expression_attribute_values(
+                            format!(":f{i}"),
+                            AttributeValue::S((*value).to_owned()),
+                        );
+                }
             }
             if limit < usize::MAX {
                 q = q.limit(i32::try_from(limit - out.len()).unwrap_or(i32::MAX).max(1));
@@ -62,8 +71,9 @@ impl DynamoStore {
         let mut all = Vec::new();
         for shard in 0..self.settings.shards.max(1) {
             let pk = item::aggregate_pk(site, shard);
+            let filters: Vec<(&str, &str)> = filter_type.map(|t| ("type", t)).into_iter().collect();
             all.extend(
-                self.query_partition(pk, &since.day(), usize::MAX, filter_type, true)
+                self.query_partition(pk, &since.day(), usize::MAX, &filters, true)
                     .await?,
             );
         }
@@ -88,12 +98,19 @@ impl DynamoStore {
         };
         // Sort keys start with the identity window, which may begin before `since`.
         let since = crate::report::window_of(q.since).to_string();
+        let mut filters: Vec<(&str, &str)> = Vec::new();
+        if let Some(c) = q.classification {
+            filters.push(("classification", c.as_str()));
+        }
+        if let Some(f) = &q.fingerprint {
+            filters.push(("fingerprint", f));
+        }
         let mut reports = Vec::new();
         for t in &types {
             for shard in 0..self.settings.shards.max(1) {
                 let pk = item::report_pk(&q.site, t, shard);
                 for it in self
-                    .query_partition(pk, &since, q.limit, None, false)
+                    .query_partition(pk, &since, q.limit, &filters, false)
                     .await?
                 {
                     let r = item::report_of(&it).map_err(StoreError::backend)?;
@@ -146,6 +163,9 @@ impl DynamoStore {
                     first_seen: first,
                     last_seen: last,
                     browsers: Vec::new(),
+                    classification: item::s(it, "classification")
+                        .as_deref()
+                        .and_then(Classification::from_name),
                 });
             entry.count += count;
             entry.first_seen = entry.first_seen.min(first);
@@ -156,7 +176,10 @@ impl DynamoStore {
                 }
             }
         }
-        let mut groups: Vec<GroupSummary> = merged.into_values().collect();
+        let mut groups: Vec<GroupSummary> = merged
+            .into_values()
+            .filter(|g| q.classification.is_none() || g.classification == q.classification)
+            .collect();
         for g in &mut groups {
             g.browsers.sort();
         }
