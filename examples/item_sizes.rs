@@ -22,6 +22,7 @@ fn main() {
         ),
         received_at: Timestamp(1_795_305_600_000),
         endpoint: None,
+        policy_version: None,
     };
     let mut by_format: BTreeMap<String, Vec<(usize, String)>> = BTreeMap::new();
     let mut units = BTreeMap::<String, usize>::new();

@@ -127,6 +127,7 @@ mod tests {
             user_agent: Some("Mozilla/5.0 Firefox/149.0"),
             received_at: Timestamp(1_795_305_600_000),
             endpoint: None,
+            policy_version: None,
         };
         decode(body, &meta, &Options::default())
             .unwrap()

@@ -12,5 +12,6 @@ pub fn meta() -> RequestMeta<'static> {
         ),
         received_at: Timestamp(1_795_305_600_000),
         endpoint: None,
+        policy_version: None,
     }
 }

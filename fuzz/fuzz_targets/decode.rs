@@ -22,6 +22,7 @@ fuzz_target!(|data: &[u8]| {
                 host: "collector.example",
                 path: "/r/example.com",
             }),
+            policy_version: Some("3"),
         };
         if let Ok(batch) = report::decode(data, &meta, &opts) {
             for r in &batch.reports {

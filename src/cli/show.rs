@@ -55,7 +55,7 @@ pub fn reports_table(out: &mut impl Write, reports: &[Report]) -> io::Result<()>
     )
 }
 
-/// Groups as a table: count, fingerprint, type, classification, first and last seen, browsers, problem.
+/// Groups as a table: count, fingerprint, type, classification, policy version, first and last seen, browsers, problem.
 pub fn groups_table(out: &mut impl Write, groups: &[GroupSummary]) -> io::Result<()> {
     let rows = groups
         .iter()
@@ -65,6 +65,7 @@ pub fn groups_table(out: &mut impl Write, groups: &[GroupSummary]) -> io::Result
                 g.fingerprint.clone(),
                 g.report_type.to_string(),
                 g.classification.map_or("-", |c| c.as_str()).to_owned(),
+                g.policy_version.clone().unwrap_or_else(|| "-".into()),
                 seconds(&g.first_seen.to_string()),
                 seconds(&g.last_seen.to_string()),
                 if g.browsers.is_empty() {
@@ -83,6 +84,7 @@ pub fn groups_table(out: &mut impl Write, groups: &[GroupSummary]) -> io::Result
             "FINGERPRINT",
             "TYPE",
             "CLASS",
+            "VERSION",
             "FIRST SEEN",
             "LAST SEEN",
             "BROWSERS",

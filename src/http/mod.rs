@@ -117,6 +117,13 @@ async fn collect(
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok());
     let host = request_host(&uri, &headers);
+    let policy_version = match query_param(&uri, "v") {
+        None => None,
+        Some(v) => match report::parse_policy_version(v) {
+            Some(v) => Some(v),
+            None => return respond::error(&headers, ApiError::InvalidPolicyVersion),
+        },
+    };
     let meta = RequestMeta {
         site: site.as_deref(),
         user_agent,
@@ -125,6 +132,7 @@ async fn collect(
             host,
             path: uri.path(),
         }),
+        policy_version,
     };
     // Decoding is pure code over a sender's bytes: if it panics (a defect), the request is
     // answered 500 and its body logged for recovery instead of dropping the connection.
@@ -164,6 +172,15 @@ async fn collect(
         counts.log(site.as_deref());
     }
     response
+}
+
+/// The raw value of a query parameter of the request URL.
+fn query_param<'u>(uri: &'u Uri, name: &str) -> Option<&'u str> {
+    uri.query()?
+        .split('&')
+        .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
 }
 
 /// Drops the reports over the per-minute budgets (counted as filtered).

@@ -34,6 +34,9 @@ pub enum ApiError {
     /// The site in the path is not a host name.
     #[error("invalid site: {0}")]
     InvalidSite(InvalidSite),
+    /// The endpoint URL's `v` is not a policy version.
+    #[error("invalid policy version (v): 1 to 32 of A-Z a-z 0-9 . _ -")]
+    InvalidPolicyVersion,
     /// The site is not in the allowlist.
     #[error("this collector does not accept reports for that site")]
     SiteNotAllowed,
@@ -51,9 +54,10 @@ impl ApiError {
         match self {
             Self::Decode(DecodeError::TooLarge { .. } | DecodeError::TooManyReports { .. })
             | Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Decode(_) | Self::BodyUnreadable | Self::InvalidSite(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::Decode(_)
+            | Self::BodyUnreadable
+            | Self::InvalidSite(_)
+            | Self::InvalidPolicyVersion => StatusCode::BAD_REQUEST,
             Self::SiteNotAllowed => StatusCode::FORBIDDEN,
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -68,6 +72,7 @@ impl ApiError {
             Self::BodyUnreadable => "body_unreadable",
             Self::BodyTimeout => "body_timeout",
             Self::InvalidSite(_) => "invalid_site",
+            Self::InvalidPolicyVersion => "invalid_policy_version",
             Self::SiteNotAllowed => "site_not_allowed",
             Self::StoreUnavailable => "store_unavailable",
             Self::Internal => "internal_error",

@@ -30,9 +30,17 @@ pub(crate) fn group_key(
                 "" => url,
                 d => d,
             };
+            let blocked = get("blockedURL");
             key.text(get("effectiveDirective"));
-            key.part(|k| push_blocked_source(k, get("blockedURL")));
+            key.part(|k| push_blocked_source(k, blocked));
             key.part(|k| push_origin_and_path(k, document));
+            // Inline code and eval are told apart by their sample, when 'report-sample' gave
+            // one: one injected snippet must not hide the others.
+            if is_code(blocked)
+                && let Some(sample) = body.str_of("sample")
+            {
+                key.text(&format!("sample:{}", sample_prefix(sample)));
+            }
             // A report its own policy allows, or cannot be judged, is its own problem; a
             // violation's key is as it was before classification existed.
             if let Some(c @ (Classification::AllowedByPolicy | Classification::Indeterminate)) =
@@ -52,6 +60,10 @@ pub(crate) fn group_key(
             key.text(get("type"));
             key.text(get("phase"));
             key.text(&WebUrl::parse(url).map_or(String::new(), |u| u.host.to_ascii_lowercase()));
+            if get("type") == "http.error" {
+                let status = body.get("status_code").map(Value::to_string);
+                key.text(status.as_deref().unwrap_or_default());
+            }
         }
         ReportType::Deprecation | ReportType::Intervention => key.text(get("id")),
         ReportType::PermissionsPolicyViolation
@@ -83,6 +95,22 @@ pub(crate) fn group_key(
         ReportType::Other(_) => key.part(|k| push_origin_and_path(k, url)),
     }
     key.0
+}
+
+/// Characters of a sample that group inline and eval reports (what browsers send at most).
+pub const SAMPLE_PREFIX_CHARS: usize = 40;
+
+/// The first [`SAMPLE_PREFIX_CHARS`] characters of a sample.
+pub fn sample_prefix(sample: &str) -> &str {
+    match sample.char_indices().nth(SAMPLE_PREFIX_CHARS) {
+        Some((end, _)) => &sample[..end],
+        None => sample,
+    }
+}
+
+/// Whether a CSP blocked URL stands for code in the page (inline, eval) rather than a fetch.
+pub(crate) fn is_code(blocked: &str) -> bool {
+    matches!(blocked, "" | "inline" | "self" | "eval" | "wasm-eval")
 }
 
 /// The longest part of a grouping key, in bytes: a group is stored with every report and
@@ -207,6 +235,53 @@ mod tests {
             json!({"effectiveDirective": "script-src", "blockedURL": "eval"}),
         );
         assert!(eval.contains("'unsafe-eval'"));
+    }
+
+    #[test]
+    fn inline_and_eval_group_by_their_samples_first_40_characters() {
+        let with = |blocked: &str, sample: &str| {
+            key(
+                ReportType::CspViolation,
+                "https://e.com/",
+                json!({"effectiveDirective": "script-src-elem", "blockedURL": blocked, "sample": sample}),
+            )
+        };
+        let a = with(
+            "inline",
+            "window.klTabId_kis = 1; /* and more text past forty */",
+        );
+        let b = with("inline", "document.write('<b>hi</b>')");
+        assert_ne!(a, b, "two snippets, two problems");
+        assert!(
+            a.ends_with(" sample:window.klTabId_kis = 1; /* and more text"),
+            "{a}"
+        );
+        assert_eq!(
+            with("inline", &format!("{}é tail", "x".repeat(39))),
+            with("inline", &format!("{}é other tail", "x".repeat(39))),
+            "cut at 40 characters, not bytes"
+        );
+        assert!(with("eval", "eval('1')").contains("sample:eval('1')"));
+        assert!(
+            !with("https://cdn.example/x.js", "anything").contains("sample:"),
+            "a fetch is grouped by its origin alone"
+        );
+    }
+
+    #[test]
+    fn nel_http_errors_group_by_status_code() {
+        let nel = |status: u16| {
+            key(
+                ReportType::NetworkError,
+                "https://api.example.com/x",
+                json!({"type": "http.error", "phase": "application", "status_code": status}),
+            )
+        };
+        assert_eq!(
+            nel(503),
+            "network-error http.error application api.example.com 503"
+        );
+        assert_ne!(nel(503), nel(404));
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod fields;
 pub mod filter;
 mod fingerprint;
 mod id;
+pub mod injected;
 mod model;
 mod node;
 pub mod privacy;
@@ -95,6 +96,21 @@ pub struct RequestMeta<'a> {
     pub received_at: Timestamp,
     /// Where the request was sent.
     pub endpoint: Option<Endpoint<'a>>,
+    /// The policy version the endpoint URL names (`/r/{site}?v=3`), already validated with
+    /// [`parse_policy_version`].
+    pub policy_version: Option<&'a str>,
+}
+
+/// The longest policy version accepted in an endpoint URL.
+pub const MAX_POLICY_VERSION_LEN: usize = 32;
+
+/// A policy version as an endpoint URL may name it: 1 to 32 of `A-Z a-z 0-9 . _ -`.
+pub fn parse_policy_version(s: &str) -> Option<&str> {
+    let ok = !s.is_empty()
+        && s.len() <= MAX_POLICY_VERSION_LEN
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    ok.then_some(s)
 }
 
 /// Why a valid report was not stored. Filtered reports are still answered as accepted.
@@ -102,6 +118,9 @@ pub struct RequestMeta<'a> {
 pub enum FilterReason {
     /// A `blockedURL` or `sourceFile` matched a noise pattern.
     Noise(String),
+    /// An inline or eval report whose sample starts like code an extension or security
+    /// software injects (see [`injected`]); names the injector.
+    InjectedSample(&'static str),
     /// The document is `about:blank`.
     AboutBlank,
     /// A NEL report about an upload to this collector.
@@ -121,6 +140,7 @@ impl FilterReason {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Noise(_) => "noise",
+            Self::InjectedSample(_) => "injected_sample",
             Self::AboutBlank => "about_blank",
             Self::OwnEndpoint => "own_endpoint",
             Self::ForeignSite => "foreign_site",
@@ -279,7 +299,12 @@ fn finish(
         ReportType::CspViolation => classify(&d.body, &d.url),
         _ => None,
     };
-    let group = group_key(&d.report_type, &d.url, &d.body, classification);
+    let mut group = group_key(&d.report_type, &d.url, &d.body, classification);
+    if let Some(v) = meta.policy_version {
+        // A new policy version starts fresh problems.
+        group.push_str(" v=");
+        group.push_str(v);
+    }
     let truncated = privacy::bound_body(&mut d.body, &opts.size);
 
     let received_at = meta.received_at;
@@ -304,6 +329,7 @@ fn finish(
         time_untrusted,
         disposition: d.disposition,
         classification,
+        policy_version: meta.policy_version.map(str::to_owned),
         format: d.format,
         fingerprint: fingerprint(&group),
         group,
@@ -354,6 +380,12 @@ fn noise(d: &Draft, meta: &RequestMeta<'_>, opts: &Options) -> Option<FilterReas
         {
             return Some(FilterReason::Noise(p.as_str().to_owned()));
         }
+    }
+    if d.report_type == ReportType::CspViolation
+        && fingerprint::is_code(d.body.str_of("blockedURL").unwrap_or_default())
+        && let Some(who) = d.body.str_of("sample").and_then(injected::injected_by)
+    {
+        return Some(FilterReason::InjectedSample(who));
     }
     let document = d.body.str_of("documentURL").unwrap_or(&d.url);
     if document == "about:blank" {

@@ -269,6 +269,9 @@ pub struct Report {
     /// report names (see [`crate::report::classify`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classification: Option<super::Classification>,
+    /// The policy version named by the endpoint URL (`/r/{site}?v=3`); part of the group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_version: Option<String>,
     /// The wire format it arrived in.
     pub format: SourceFormat,
     /// A short hash of `group`: reports with the same fingerprint are the same problem.

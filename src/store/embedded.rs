@@ -419,7 +419,8 @@ impl ReportStore for EmbeddedStore {
             let t = q.report_type.as_ref().map(ReportType::as_str);
             let mut stmt = conn.prepare_cached(
                 "SELECT type, fingerprint, MIN(grp), COUNT(*), MIN(occurred_at), MAX(occurred_at),
-                        GROUP_CONCAT(DISTINCT browser), MAX(json_extract(report, '$.classification'))
+                        GROUP_CONCAT(DISTINCT browser), MAX(json_extract(report, '$.classification')),
+                        MAX(json_extract(report, '$.policy_version'))
                  FROM reports
                  WHERE site = ?1 AND (?2 IS NULL OR type = ?2) AND occurred_at >= ?3
                    AND (?5 IS NULL OR json_extract(report, '$.classification') = ?5)
@@ -449,6 +450,7 @@ impl ReportStore for EmbeddedStore {
                             .get::<_, Option<String>>(7)?
                             .as_deref()
                             .and_then(Classification::from_name),
+                        policy_version: row.get(8)?,
                     })
                 },
             )?;

@@ -105,6 +105,9 @@ pub struct GroupSummary {
     /// For CSP: what the reports' own policy says of them (part of the group).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub classification: Option<Classification>,
+    /// The policy version the reports were sent for (`/r/{site}?v=3`; part of the group).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_version: Option<String>,
 }
 
 /// The storage port. Object-safe: the app holds an `Arc<dyn ReportStore>`.

@@ -35,6 +35,7 @@ fn three_kinds(now: i64) -> Vec<Report> {
         user_agent: None,
         received_at: Timestamp(now),
         endpoint: None,
+        policy_version: None,
     };
     report::decode(body.to_string().as_bytes(), &meta, &Options::default())
         .unwrap()

@@ -15,6 +15,7 @@ fn meta(site: Option<&str>) -> RequestMeta<'_> {
         user_agent: Some("Mozilla/5.0 (X11; Linux x86_64; rv:149.0) Gecko/20100101 Firefox/149.0"),
         received_at: Timestamp(T0),
         endpoint: None,
+        policy_version: None,
     }
 }
 
@@ -619,4 +620,22 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
                 .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
         ]
     })
+}
+
+#[test]
+fn inline_reports_with_an_injected_sample_are_noise() {
+    let body = br#"[{"type":"csp-violation","age":0,"url":"https://e.com/","body":{"blockedURL":"inline","effectiveDirective":"script-src-elem","originalPolicy":"script-src 'self' 'report-sample'","disposition":"enforce","sample":"window.klTabId_kis = 'e3b0c442'; (functi"}},
+                    {"type":"csp-violation","age":0,"url":"https://e.com/","body":{"blockedURL":"inline","effectiveDirective":"script-src-elem","originalPolicy":"script-src 'self' 'report-sample'","disposition":"enforce","sample":"window.appConfig = {\"api\": \"/v1\"}"}}]"#;
+    let batch = report::decode(body, &meta(Some("e.com")), &Options::default()).unwrap();
+    assert_eq!(batch.filtered.len(), 1);
+    assert!(matches!(
+        batch.filtered[0].reason,
+        FilterReason::InjectedSample(who) if who.contains("Kaspersky")
+    ));
+    assert_eq!(
+        batch.reports.len(),
+        1,
+        "the site's own inline script is kept"
+    );
+    assert!(batch.reports[0].group.contains("sample:window.appConfig"));
 }

@@ -39,6 +39,7 @@ fn reports(n: usize, site: &str, t0: i64) -> Vec<Report> {
         user_agent: None,
         received_at: Timestamp(t0),
         endpoint: None,
+        policy_version: None,
     };
     report::decode(
         format!("[{}]", items.join(",")).as_bytes(),

@@ -40,6 +40,7 @@ fn decode_at(received: i64, body: &Value) -> Vec<Report> {
         user_agent: None,
         received_at: Timestamp(received),
         endpoint: None,
+        policy_version: None,
     };
     report::decode(body.to_string().as_bytes(), &meta, &Options::default())
         .unwrap()

@@ -13,6 +13,7 @@ fn outcome(body: &[u8]) -> Value {
         user_agent: Some("Golden/1.0 (request header)"),
         received_at: Timestamp::parse_rfc3339("2026-11-21T12:00:00Z").unwrap(),
         endpoint: None,
+        policy_version: None,
     };
     match report::decode(body, &meta, &Options::default()) {
         Ok(batch) => json!({

@@ -414,3 +414,68 @@ async fn top_groups_identical_problems() {
         "csp-violation script-src 'unsafe-inline' https://example.com/"
     );
 }
+
+#[tokio::test]
+async fn a_policy_version_in_the_endpoint_url_starts_fresh_problems() {
+    let t = TempStore::new();
+    let s = state(t.store.clone());
+    // One problem (a deprecation's id), reported from two pages: before and after the change.
+    for (path, page) in [("/r/example.com", "a"), ("/r/example.com?v=2026-12.1", "b")] {
+        let body = format!(
+            r#"[{{"type":"deprecation","age":0,"url":"https://example.com/{page}","body":{{"id":"websql"}}}}]"#
+        );
+        let (res, _) = send(&s, post(path, "application/reports+json", body)).await;
+        assert_eq!(res.status(), StatusCode::NO_CONTENT, "{path}");
+    }
+    let reports = stored(&s, "example.com").await;
+    let versions: Vec<Option<&str>> = reports
+        .iter()
+        .map(|r| r.policy_version.as_deref())
+        .collect();
+    assert!(versions.contains(&Some("2026-12.1")) && versions.contains(&None));
+    let versioned = reports.iter().find(|r| r.policy_version.is_some()).unwrap();
+    assert!(
+        versioned.group.ends_with(" v=2026-12.1"),
+        "{}",
+        versioned.group
+    );
+    let top = t
+        .store
+        .top(&TopQuery {
+            site: "example.com".into(),
+            report_type: None,
+            since: Timestamp(0),
+            limit: 10,
+            classification: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        top.len(),
+        2,
+        "the same report under two versions: two problems"
+    );
+    assert!(
+        top.iter()
+            .any(|g| g.policy_version.as_deref() == Some("2026-12.1"))
+    );
+
+    for bad in [
+        "v=",
+        "v=a%20b",
+        "v=%3Cscript%3E",
+        &format!("v={}", "9".repeat(33)),
+    ] {
+        let (res, body) = send(
+            &s,
+            post(
+                &format!("/r/example.com?{bad}"),
+                "application/reports+json",
+                batch_of(1),
+            ),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{bad}");
+        assert_eq!(error_of(&body).0, "invalid_policy_version");
+    }
+}

@@ -10,6 +10,7 @@ fn reports_at(t: i64, body: &str) -> Vec<report::Report> {
         user_agent: None,
         received_at: Timestamp(t),
         endpoint: None,
+        policy_version: None,
     };
     report::decode(body.as_bytes(), &meta, &Options::default())
         .unwrap()

@@ -81,6 +81,7 @@ struct Share {
     fingerprint: String,
     group: String,
     classification: Option<Classification>,
+    policy_version: Option<String>,
     sample: (String, String),
     /// (padded sequence, occurrence, browser, received) of each new report.
     records: Vec<(String, Timestamp, Option<String>, Timestamp)>,
@@ -161,6 +162,7 @@ impl DynamoStore {
                     fingerprint: r.fingerprint.clone(),
                     group: r.group.clone(),
                     classification: r.classification,
+                    policy_version: r.policy_version.clone(),
                     sample: (rec.partition.clone(), item::report_sk(r)),
                     records: Vec::new(),
                 })
@@ -323,6 +325,16 @@ impl DynamoStore {
             update = update
                 .expression_attribute_names("#class", "classification")
                 .expression_attribute_values(":class", AttributeValue::S(class.as_str().into()));
+        }
+        if let Some(v) = &share.policy_version {
+            expression = expression.replacen(
+                " ADD ",
+                ", #version = if_not_exists(#version, :version) ADD ",
+                1,
+            );
+            update = update
+                .expression_attribute_names("#version", "policy_version")
+                .expression_attribute_values(":version", AttributeValue::S(v.clone()));
         }
         if !delta.browsers.is_empty() {
             expression.push_str(", #browsers :browsers");

@@ -295,6 +295,7 @@ mod tests {
             user_agent,
             received_at: Timestamp(1_795_305_600_000),
             endpoint: None,
+            policy_version: None,
         }
     }
 

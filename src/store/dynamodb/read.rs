@@ -166,6 +166,7 @@ impl DynamoStore {
                     classification: item::s(it, "classification")
                         .as_deref()
                         .and_then(Classification::from_name),
+                    policy_version: item::s(it, "policy_version"),
                 });
             entry.count += count;
             entry.first_seen = entry.first_seen.min(first);
