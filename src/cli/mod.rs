@@ -1,7 +1,9 @@
-//! The `lookout` command line: `serve`, `query`, `top`, `headers`.
+//! The `lookout` command line: `serve`, `query`, `top`, `policy`, `headers`, `replay`,
+//! `create-table`.
 
 mod guard;
 mod headers;
+mod policy;
 mod replay;
 pub mod serve;
 mod show;
@@ -39,6 +41,8 @@ enum Command {
     Replay(replay::ReplayArgs),
     /// Print the response headers that make browsers send reports here.
     Headers(headers::HeadersArgs),
+    /// Suggest the CSP the reports of a site ask for, with what changed and what was left out.
+    Policy(policy::PolicyArgs),
     /// Create a DynamoDB table exactly as template.yaml defines it (for DynamoDB Local, moto,
     /// or an account without SAM).
     CreateTable(CreateTableArgs),
@@ -234,6 +238,7 @@ async fn run(cli: Cli) -> anyhow_like::Result<()> {
         Command::Query(args) => query(args).await,
         Command::Top(args) => top(args).await,
         Command::Headers(args) => headers::run(&args),
+        Command::Policy(args) => policy::run(args).await,
         Command::Replay(args) => replay::run(args).await,
         Command::CreateTable(args) => {
             let client = Connection {

@@ -1,3 +1,6 @@
-//! From reports to a policy: the headers that make browsers report, written for each server.
+//! From reports to a policy: the headers that make browsers report (written for each server),
+//! a policy as directives, and the policy the reports ask for.
 
+pub mod builder;
+pub mod directives;
 pub mod snippet;

@@ -97,6 +97,51 @@ pub(crate) fn group_key(
     key.0
 }
 
+/// The parts of a CSP grouping key, read back: what [`group_key`] wrote for a `csp-violation`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CspGroup<'a> {
+    /// The effective directive.
+    pub directive: &'a str,
+    /// The blocked origin (`https://cdn.example`), scheme (`data:`), or keyword for code
+    /// (`'unsafe-inline'`, `'unsafe-eval'`, `'wasm-unsafe-eval'`, `trusted-types-*`).
+    pub blocked: &'a str,
+    /// The document's origin and path.
+    pub document: &'a str,
+    /// The sample's first characters, for inline and eval reports that carried one.
+    pub sample: Option<&'a str>,
+}
+
+/// Reads a `csp-violation` grouping key back into its parts; `classification` and
+/// `policy_version` are the group's own (they end the key when set), so a sample holding
+/// the same words is never mistaken for them.
+pub fn parse_csp_group<'a>(
+    group: &'a str,
+    classification: Option<Classification>,
+    policy_version: Option<&str>,
+) -> Option<CspGroup<'a>> {
+    let mut rest = group.strip_prefix("csp-violation ")?;
+    if let Some(v) = policy_version {
+        rest = rest.strip_suffix(v)?.strip_suffix(" v=")?;
+    }
+    if let Some(c @ (Classification::AllowedByPolicy | Classification::Indeterminate)) =
+        classification
+    {
+        rest = rest.strip_suffix(c.as_str())?.strip_suffix(' ')?;
+    }
+    let (directive, rest) = rest.split_once(' ')?;
+    let (blocked, rest) = rest.split_once(' ').unwrap_or((rest, ""));
+    let (document, sample) = match rest.find(" sample:") {
+        Some(i) => (&rest[..i], Some(&rest[i + " sample:".len()..])),
+        None => (rest, None),
+    };
+    Some(CspGroup {
+        directive,
+        blocked,
+        document,
+        sample,
+    })
+}
+
 /// Characters of a sample that group inline and eval reports (what browsers send at most).
 pub const SAMPLE_PREFIX_CHARS: usize = 40;
 
@@ -266,6 +311,36 @@ mod tests {
             !with("https://cdn.example/x.js", "anything").contains("sample:"),
             "a fetch is grouped by its origin alone"
         );
+    }
+
+    #[test]
+    fn csp_groups_read_back_into_their_parts() {
+        let body = json!({"effectiveDirective": "script-src-elem", "blockedURL": "inline",
+                          "sample": "x = 'allowed-by-policy v=2'", "documentURL": "https://e.com/p?q"});
+        let class = Some(Classification::AllowedByPolicy);
+        let mut group = group_key(&ReportType::CspViolation, "", &Body::from(body), class);
+        group.push_str(" v=2");
+        assert_eq!(
+            parse_csp_group(&group, class, Some("2")),
+            Some(CspGroup {
+                directive: "script-src-elem",
+                blocked: "'unsafe-inline'",
+                document: "https://e.com/p",
+                sample: Some("x = 'allowed-by-policy v=2'"),
+            })
+        );
+        let plain = key(
+            ReportType::CspViolation,
+            "",
+            json!({"effectiveDirective": "img-src", "blockedURL": "https://cdn.example:8443/a.png",
+                   "documentURL": "https://e.com/"}),
+        );
+        let parts = parse_csp_group(&plain, None, None).unwrap();
+        assert_eq!(
+            (parts.blocked, parts.sample),
+            ("https://cdn.example:8443", None)
+        );
+        assert_eq!(parse_csp_group("deprecation websql", None, None), None);
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod golden;
 mod hostile;
 mod http;
 mod lambda_runtime;
+mod policy_browser;
 mod replay;
 mod serve_limits;
 mod snippets;
