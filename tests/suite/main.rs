@@ -12,6 +12,7 @@ mod hostile;
 mod http;
 mod lambda_runtime;
 mod policy_browser;
+mod policy_cli;
 mod replay;
 mod serve_limits;
 mod snippets;

@@ -1,0 +1,111 @@
+//! `lookout policy` over both stores: the same reports give the same suggestion from the
+//! embedded store and from DynamoDB (its aggregates counted from the table's stream).
+
+use lookout::report::{self, Options, Report, RequestMeta, Timestamp};
+use lookout::store::ReportStore;
+use lookout::store::embedded::EmbeddedStore;
+use serde_json::{Value, json};
+
+use crate::emulator::{count_stream, emulator, store_with};
+use crate::support::run_lookout;
+
+fn reports() -> Vec<Report> {
+    let policy = "default-src 'self'; script-src 'self' 'report-sample'; report-uri https://c.example/r/example.com";
+    let csp = |directive: &str, blocked: &str, sample: Option<&str>, ua: &str| {
+        let mut body = json!({
+            "blockedURL": blocked, "documentURL": "https://example.com/shop",
+            "effectiveDirective": directive, "originalPolicy": policy, "disposition": "report"
+        });
+        if let Some(s) = sample {
+            body["sample"] = json!(s);
+        }
+        json!({"type": "csp-violation", "age": 0, "url": "https://example.com/shop",
+               "user_agent": ua, "body": body})
+    };
+    let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
+    let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0";
+    let body = json!([
+        csp(
+            "script-src-elem",
+            "https://cdn.example.net/a.js",
+            None,
+            chrome
+        ),
+        csp(
+            "script-src-elem",
+            "https://cdn.example.net/b.js",
+            None,
+            firefox
+        ),
+        csp("img-src", "https://img.example.org/x.png", None, chrome),
+        csp("script-src-elem", "inline", Some("track()"), chrome),
+        csp("script-src-elem", "eval", None, firefox),
+    ]);
+    let meta = RequestMeta {
+        site: Some("example.com"),
+        user_agent: None,
+        received_at: Timestamp::now(),
+        endpoint: None,
+        policy_version: None,
+    };
+    report::decode(body.to_string().as_bytes(), &meta, &Options::default())
+        .unwrap()
+        .reports
+}
+
+fn policy(store_args: &[&str], extra: &[&str]) -> Value {
+    let mut args = vec!["policy", "--site", "example.com", "--json"];
+    args.extend_from_slice(store_args);
+    args.extend_from_slice(extra);
+    let (ok, out, err) = run_lookout(&args);
+    assert!(ok, "lookout policy: {err}");
+    serde_json::from_str(out.trim()).unwrap()
+}
+
+#[tokio::test]
+async fn dynamo_and_the_embedded_store_suggest_the_same_policy() {
+    let reports = reports();
+    let data = tempfile::tempdir().unwrap();
+    EmbeddedStore::open(data.path())
+        .unwrap()
+        .put(&reports)
+        .await
+        .unwrap();
+    let (store, _client, table) = store_with(1).await;
+    store.put(&reports).await.unwrap();
+    count_stream(&store).await;
+
+    let dir = data.path().to_str().unwrap();
+    let embedded = policy(&["--data", dir], &[]);
+    let dynamo = policy(&["--table", &table, "--endpoint-url", &emulator().url], &[]);
+    assert_eq!(embedded, dynamo);
+    assert_eq!(
+        embedded["policy"],
+        "default-src 'self'; script-src 'self' 'report-sample' https://cdn.example.net 'sha256-lwtL9T8CD1M13qGmRSPkrfH0qWLKZiXHpFuuZAdSmkQ='; report-uri https://c.example/r/example.com; img-src 'self' https://img.example.org"
+    );
+    assert_eq!(embedded["left_out"][0]["reason"], "unsafe_eval");
+
+    // The thresholds: the CDN was seen from two browsers, the image host from one.
+    let strict = policy(&["--data", dir], &["--min-browsers", "2"]);
+    assert_eq!(
+        strict["policy"],
+        "default-src 'self'; script-src 'self' 'report-sample' https://cdn.example.net; report-uri https://c.example/r/example.com"
+    );
+
+    // As a header for a server, from the policy's own report-uri.
+    let (ok, nginx, err) = run_lookout(&[
+        "policy",
+        "--site",
+        "example.com",
+        "--data",
+        dir,
+        "--format",
+        "nginx",
+    ]);
+    assert!(ok, "{err}");
+    assert!(nginx.contains("add_header Content-Security-Policy-Report-Only \"default-src 'self'; script-src 'self' 'report-sample' https://cdn.example.net"), "{nginx}");
+    assert!(
+        nginx.contains("report-uri https://c.example/r/example.com; report-to lookout\" always;"),
+        "{nginx}"
+    );
+}
