@@ -202,3 +202,48 @@ mod tests {
         assert!(with_sites(&["example.com"]).require_site_choice().is_ok());
     }
 }
+
+/// Where alerts go and when a count is a spike; alerts are off when no sink is set.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AlertArgs {
+    /// Send alerts to this webhook (JSON; a Slack message for a hooks.slack.com URL).
+    #[arg(long, env = "LOOKOUT_ALERT_WEBHOOK")]
+    pub alert_webhook: Option<String>,
+    /// Publish alerts to this SNS topic (e-mail subscriptions).
+    #[arg(long, env = "LOOKOUT_ALERT_TOPIC_ARN")]
+    pub alert_topic_arn: Option<String>,
+    /// A spike is an hour's count over this many times the previous day's hourly average.
+    #[arg(long, env = "LOOKOUT_SPIKE_FACTOR", default_value_t = 20.0)]
+    pub spike_factor: f64,
+    /// ... and at least this many reports in the hour.
+    #[arg(long, env = "LOOKOUT_SPIKE_MIN_REPORTS", default_value_t = 50)]
+    pub spike_min_reports: u64,
+}
+
+impl AlertArgs {
+    /// The spike rule.
+    pub fn rule(&self) -> crate::alert::rules::SpikeRule {
+        crate::alert::rules::SpikeRule {
+            factor: self.spike_factor,
+            min_reports: self.spike_min_reports,
+        }
+    }
+
+    /// The webhook sink, if one is set (an empty value is none, as the template passes it).
+    pub fn webhook(
+        &self,
+    ) -> Result<Option<crate::alert::sink::Webhook>, crate::alert::sink::SinkError> {
+        match self.alert_webhook.as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(url) => crate::alert::sink::Webhook::new(url).map(Some),
+        }
+    }
+
+    /// The SNS topic, if one is set.
+    pub fn topic(&self) -> Option<&str> {
+        self.alert_topic_arn
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+    }
+}

@@ -8,7 +8,9 @@ use lambda_http::request::LambdaRequest;
 use lambda_http::{Response, tower::ServiceExt};
 use serde_json::Value;
 
-use crate::config::CollectArgs;
+use crate::alert::engine::Alerter;
+use crate::alert::sink::{Sink, Sns};
+use crate::config::{AlertArgs, CollectArgs};
 use crate::http::{AppState, app};
 use crate::store::dynamodb::{Connection, DynamoSettings, DynamoStore, stream};
 
@@ -30,6 +32,8 @@ pub struct LambdaConfig {
     /// A DynamoDB endpoint other than AWS's (local runs).
     #[arg(long, env = "LOOKOUT_ENDPOINT_URL")]
     endpoint_url: Option<String>,
+    #[command(flatten)]
+    alerts: AlertArgs,
 }
 
 impl LambdaConfig {
@@ -56,6 +60,33 @@ impl LambdaConfig {
         state.budget = Arc::new(self.collect.budget());
         Ok((state, store))
     }
+
+    /// The alerter, when a webhook or a topic is set.
+    pub fn alerter(&self, store: &DynamoStore) -> Result<Option<Alerter>, lambda_http::Error> {
+        let mut sinks: Vec<Arc<dyn Sink>> = Vec::new();
+        if let Some(w) = self.alerts.webhook()? {
+            sinks.push(Arc::new(w));
+        }
+        if let Some(topic) = self.alerts.topic() {
+            let client = Connection {
+                endpoint_url: None,
+                region: None,
+            }
+            .sns_from_environment()?;
+            sinks.push(Arc::new(Sns {
+                client,
+                topic_arn: topic.to_owned(),
+            }));
+        }
+        if sinks.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Alerter::new(
+            Arc::new(store.clone()),
+            sinks,
+            self.alerts.rule(),
+        )))
+    }
 }
 
 /// Runs the function until the runtime stops it. One handler for both event kinds: an HTTP
@@ -64,12 +95,38 @@ pub async fn run() -> Result<(), lambda_http::Error> {
     crate::telemetry::init_lambda();
     let config = LambdaConfig::from_env()?;
     let (state, store) = config.state().await?;
-    tracing::info!(table = %config.table, "lookout ready");
+    let alerter = config.alerter(&store)?.map(Arc::new);
+    tracing::info!(table = %config.table, alerts = alerter.is_some(), "lookout ready");
     let http = lambda_http::Adapter::from(app(state));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        handle(http.clone(), store.clone(), event)
+        handle(http.clone(), store.clone(), alerter.clone(), event)
     }))
     .await
+}
+
+/// A DynamoDB stream batch: its new reports counted into the aggregates, then their alerts.
+/// A counting error fails the batch, which Lambda delivers again (counting is idempotent);
+/// alerts never fail it (a failing webhook must not hold the stream back), and are claimed
+/// once each, so a batch delivered again sends none twice.
+pub async fn handle_stream(
+    store: &DynamoStore,
+    alerter: Option<&Alerter>,
+    payload: &Value,
+) -> Result<Value, crate::store::StoreError> {
+    let reports = stream::new_reports_of_event(payload);
+    store.count_new_reports(&reports).await?;
+    tracing::info!(counted = reports.len(), "stream batch");
+    if let Some(alerter) = alerter {
+        let new: Vec<crate::report::Report> = reports.into_iter().map(|n| n.report).collect();
+        match alerter.on_new_reports(&new).await {
+            Ok(sent) if sent != Default::default() => tracing::info!(?sent, "alerts"),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "alert state unavailable: this batch's alerts were not decided")
+            }
+        }
+    }
+    Ok(serde_json::json!({ "batchItemFailures": [] }))
 }
 
 type HttpAdapter = lambda_http::Adapter<'static, Response<axum::body::Body>, axum::Router>;
@@ -77,15 +134,12 @@ type HttpAdapter = lambda_http::Adapter<'static, Response<axum::body::Body>, axu
 async fn handle(
     http: HttpAdapter,
     store: DynamoStore,
+    alerter: Option<Arc<Alerter>>,
     event: LambdaEvent<Value>,
 ) -> Result<Value, lambda_http::Error> {
     let LambdaEvent { payload, context } = event;
     if stream::is_stream_event(&payload) {
-        let reports = stream::new_reports_of_event(&payload);
-        // An error fails the batch, which Lambda delivers again: counting is idempotent.
-        store.count_new_reports(&reports).await?;
-        tracing::info!(counted = reports.len(), "stream batch");
-        return Ok(serde_json::json!({ "batchItemFailures": [] }));
+        return Ok(handle_stream(&store, alerter.as_deref(), &payload).await?);
     }
     let request: LambdaRequest = serde_json::from_value(payload)?;
     let response = http.oneshot(LambdaEvent::new(request, context)).await?;

@@ -2,11 +2,13 @@
 //!
 //! - [`report`]: the pure domain (decode, normalize, filter, fingerprint).
 //! - [`store`]: where reports go (the `ReportStore` port and its backends).
+//! - [`alert`]: alerts on new problems and spikes, and where they go.
 //! - [`policy`]: from reports to a policy (header snippets for each server).
 //! - [`http`]: the one HTTP app that both Lambda and the local server run.
 //! - `cli`: the `lookout` command line (feature `local`, on by default; the Lambda bootstrap
 //!   is built without it).
 
+pub mod alert;
 #[cfg(feature = "local")]
 pub mod cli;
 pub mod config;

@@ -1,8 +1,9 @@
-//! The `lookout` command line: `serve`, `query`, `top`, `policy`, `headers`, `replay`,
-//! `create-table`.
+//! The `lookout` command line: `serve`, `query`, `top`, `policy`, `mute`, `headers`,
+//! `replay`, `create-table`.
 
 mod guard;
 mod headers;
+mod mute;
 mod policy;
 mod replay;
 pub mod serve;
@@ -31,7 +32,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the collector locally, with the embedded store.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Show recent reports of a site.
     Query(QueryArgs),
     /// Show the most frequent problems of a site.
@@ -43,6 +44,8 @@ enum Command {
     Headers(headers::HeadersArgs),
     /// Suggest the CSP the reports of a site ask for, with what changed and what was left out.
     Policy(policy::PolicyArgs),
+    /// Mute alerts for a problem or a report type of a site.
+    Mute(mute::MuteArgs),
     /// Create a DynamoDB table exactly as template.yaml defines it (for DynamoDB Local, moto,
     /// or an account without SAM).
     CreateTable(CreateTableArgs),
@@ -234,11 +237,12 @@ pub fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow_like::Result<()> {
     match cli.command {
-        Command::Serve(args) => serve::run(args).await,
+        Command::Serve(args) => serve::run(*args).await,
         Command::Query(args) => query(args).await,
         Command::Top(args) => top(args).await,
         Command::Headers(args) => headers::run(&args),
         Command::Policy(args) => policy::run(args).await,
+        Command::Mute(args) => mute::run(args).await,
         Command::Replay(args) => replay::run(args).await,
         Command::CreateTable(args) => {
             let client = Connection {

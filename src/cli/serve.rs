@@ -11,8 +11,11 @@ use super::StoreArgs;
 use super::anyhow_like::Result;
 pub use super::guard::ConnectionLimits;
 use super::guard::Guard;
+use crate::alert::engine::Alerter;
+use crate::alert::sink::{Sink, Sns};
 use crate::config::CollectArgs;
 use crate::http::{AppState, app};
+use crate::store::embedded_alerts::EmbeddedAlertState;
 
 /// Arguments of `lookout serve`.
 #[derive(Debug, clap::Args)]
@@ -50,6 +53,8 @@ pub struct ServeArgs {
     pub body_timeout: std::time::Duration,
     #[command(flatten)]
     pub collect: CollectArgs,
+    #[command(flatten)]
+    pub alerts: crate::config::AlertArgs,
 }
 
 /// Who counts a table's new reports under `lookout serve --table`.
@@ -175,6 +180,50 @@ fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// The sinks `--alert-webhook` and `--alert-topic-arn` name.
+fn alert_sinks(args: &crate::config::AlertArgs) -> Result<Vec<std::sync::Arc<dyn Sink>>> {
+    let mut sinks: Vec<std::sync::Arc<dyn Sink>> = Vec::new();
+    if let Some(w) = args.webhook()? {
+        sinks.push(std::sync::Arc::new(w));
+    }
+    if let Some(topic) = args.topic() {
+        let client = crate::store::dynamodb::Connection::default().sns_from_environment()?;
+        sinks.push(std::sync::Arc::new(Sns {
+            client,
+            topic_arn: topic.to_owned(),
+        }));
+    }
+    Ok(sinks)
+}
+
+/// The embedded store's stand-in for the table's stream: every second, the reports stored
+/// since the last look go through the alerter (from the reports stored when serve started).
+async fn tail_embedded(state: EmbeddedAlertState, alerter: Alerter) {
+    let mut last = match state.last_row().await {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::error!(error = %e, "alerts off: the store cannot be read");
+            return;
+        }
+    };
+    loop {
+        match state.reports_after(last, 1000).await {
+            Ok(rows) if !rows.is_empty() => {
+                last = rows.last().map_or(last, |(seq, _)| *seq);
+                let reports: Vec<crate::report::Report> =
+                    rows.into_iter().map(|(_, r)| r).collect();
+                if let Err(e) = alerter.on_new_reports(&reports).await {
+                    tracing::error!(error = %e, "alerts not decided for a batch");
+                }
+                continue;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "reading new reports for alerts failed"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}
+
 /// Runs `lookout serve` until Ctrl-C or SIGTERM.
 pub async fn run(args: ServeArgs) -> Result<()> {
     let opts = args.collect.options()?;
@@ -185,11 +234,33 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         StreamCounts::On => true,
         StreamCounts::Off => false,
     };
-    if let Some(dynamo) = args.store.dynamo().await.filter(|_| count_here) {
-        // As Lambda does for the deployed stack: the table's stream counts new reports.
-        let streams = args.store.connection().streams_client().await;
-        let tailer = crate::store::dynamodb::stream::Tailer::new(streams, dynamo).await?;
-        tokio::spawn(tailer.run(std::time::Duration::from_secs(1)));
+    let sinks = alert_sinks(&args.alerts)?;
+    if let Some(dynamo) = args.store.dynamo().await {
+        if count_here {
+            // As Lambda does for the deployed stack: the table's stream counts new reports,
+            // and raises their alerts.
+            let streams = args.store.connection().streams_client().await;
+            let mut tailer =
+                crate::store::dynamodb::stream::Tailer::new(streams, dynamo.clone()).await?;
+            if !sinks.is_empty() {
+                tailer = tailer.with_alerter(std::sync::Arc::new(Alerter::new(
+                    std::sync::Arc::new(dynamo),
+                    sinks,
+                    args.alerts.rule(),
+                )));
+            }
+            tokio::spawn(tailer.run(std::time::Duration::from_secs(1)));
+        } else if !sinks.is_empty() {
+            return Err("with a deployed table, alerts come from the deployed function (the AlertWebhookUrl and AlertEmail parameters)".into());
+        }
+    } else if !sinks.is_empty() {
+        let state = EmbeddedAlertState::open(&args.store.data)?;
+        let alerter = Alerter::new(
+            std::sync::Arc::new(state.clone()),
+            sinks,
+            args.alerts.rule(),
+        );
+        tokio::spawn(tail_embedded(state, alerter));
     }
     let mut state = AppState::new(opts, store);
     state.budget = std::sync::Arc::new(args.collect.budget());

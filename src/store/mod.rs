@@ -3,6 +3,8 @@
 pub mod dynamodb;
 #[cfg(feature = "local")]
 pub mod embedded;
+#[cfg(feature = "local")]
+pub mod embedded_alerts;
 
 use async_trait::async_trait;
 use serde::Serialize;

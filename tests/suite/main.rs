@@ -1,5 +1,6 @@
 //! Lookout's integration tests, in one binary (one link step).
 
+mod alerts;
 mod browser;
 mod classify;
 mod cli;

@@ -46,7 +46,17 @@ fn the_function_may_only_write_to_its_table_and_log_to_its_own_group() {
         .unwrap();
     let mut table_actions = Vec::new();
     let mut log_actions = Vec::new();
+    let mut topic_actions = Vec::new();
     for s in statements {
+        // A statement kept only when alerts are e-mailed: `!If [HasAlertEmail, statement, none]`.
+        let s = match s {
+            serde_yaml_ng::Value::Tagged(t) if t.tag == "If" => {
+                let branches = t.value.as_sequence().unwrap();
+                assert_eq!(branches[0], "HasAlertEmail");
+                &branches[1]
+            }
+            s => s,
+        };
         assert_eq!(s["Effect"], "Allow");
         let actions: Vec<String> = s["Action"]
             .as_sequence()
@@ -60,25 +70,44 @@ fn the_function_may_only_write_to_its_table_and_log_to_its_own_group() {
             log_actions.extend(actions);
             continue;
         }
+        if resource.contains("AlertTopic") {
+            topic_actions.extend(actions);
+            continue;
+        }
         assert!(
             resource.contains("ReportsTable.Arn") || resource.contains("ReportsTable.StreamArn"),
             "{resource}"
         );
-        if actions.iter().any(|a| a.contains("Get")) && resource.contains("ReportsTable.Arn") {
+        let reads_items = actions
+            .iter()
+            .any(|a| a.contains("Get") || a.ends_with("Query"));
+        if reads_items && resource.contains("ReportsTable.Arn") {
             assert!(
                 condition.contains("dynamodb:Attributes") && !condition.contains("body"),
-                "reads are limited to keys and marks: {condition}"
+                "reads are limited to keys, marks and counts: {condition}"
+            );
+        }
+        if actions.iter().any(|a| a.ends_with("Query")) {
+            assert!(
+                condition.contains("HOUR#*")
+                    && condition.contains("MUTE#*")
+                    && !condition.contains("AGG#"),
+                "queries only reach hourly counts and mutes: {condition}"
             );
         }
         if actions.iter().any(|a| a.ends_with("UpdateItem")) {
             assert!(
-                condition.contains("dynamodb:ReturnValues: NONE"),
-                "writes return nothing: {condition}"
+                condition.contains("dynamodb:ReturnValues: NONE")
+                    || (condition.contains("dynamodb:ReturnValues: UPDATED_NEW")
+                        && condition.contains("dynamodb:LeadingKeys")
+                        && condition.contains("HOUR#*")),
+                "writes return nothing, except an hourly count's new value: {condition}"
             );
         }
         table_actions.extend(actions);
     }
     table_actions.sort();
+    table_actions.dedup();
     assert_eq!(
         table_actions,
         table_calls_of_the_function(),
@@ -86,6 +115,11 @@ fn the_function_may_only_write_to_its_table_and_log_to_its_own_group() {
     );
     log_actions.sort();
     assert_eq!(log_actions, ["logs:CreateLogStream", "logs:PutLogEvents"]);
+    assert_eq!(
+        topic_actions,
+        ["sns:Publish"],
+        "alerts published to its own topic only"
+    );
     assert_eq!(
         serde_yaml_ng::to_string(&function["LoggingConfig"]["LogGroup"])
             .unwrap()
@@ -142,12 +176,12 @@ fn the_defaults_bound_what_a_stranger_can_spend() {
 }
 
 /// The DynamoDB operations the function calls on its table, read from the code it runs:
-/// every `.operation()` call on a client in the store's write and aggregate modules, and the
+/// every `.operation()` call on a client in the store's write, aggregate and alert modules, and the
 /// stream reads Lambda makes for the function's stream event source.
 fn table_calls_of_the_function() -> Vec<String> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store/dynamodb");
     let mut calls = std::collections::BTreeSet::new();
-    for file in ["write.rs", "aggregate.rs"] {
+    for file in ["write.rs", "aggregate.rs", "alerts.rs"] {
         let text = std::fs::read_to_string(dir.join(file)).unwrap();
         for (i, _) in text.match_indices(".client") {
             let rest = text[i + ".client".len()..].trim_start();
@@ -176,4 +210,50 @@ fn table_calls_of_the_function() -> Vec<String> {
         calls.insert(format!("dynamodb:{stream_read}"));
     }
     calls.into_iter().collect()
+}
+
+#[test]
+fn alerts_are_off_until_a_webhook_or_an_address_is_given() {
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&template()).unwrap();
+    let params = &doc["Parameters"];
+    for name in ["AlertWebhookUrl", "AlertEmail"] {
+        assert_eq!(params[name]["Default"], "", "{name} is empty by default");
+    }
+    assert_eq!(
+        params["AlertWebhookUrl"]["NoEcho"], true,
+        "a Slack hook URL is a secret"
+    );
+    assert_eq!(params["SilenceHours"]["Default"].as_u64(), Some(0));
+    assert_eq!(
+        params["SpikeFactor"]["Default"].as_f64(),
+        Some(lookout::alert::rules::SpikeRule::default().factor)
+    );
+    assert_eq!(
+        params["SpikeMinReports"]["Default"].as_u64(),
+        Some(lookout::alert::rules::SpikeRule::default().min_reports)
+    );
+    let resources = &doc["Resources"];
+    assert_eq!(resources["AlertTopic"]["Condition"], "HasAlertTopic");
+    let sub = &resources["AlertEmailSubscription"];
+    assert_eq!(sub["Condition"], "HasAlertEmail");
+    assert_eq!(sub["Properties"]["Protocol"], "email");
+    let alarm = &resources["SilenceAlarm"]["Properties"];
+    assert_eq!(resources["SilenceAlarm"]["Condition"], "HasSilenceAlarm");
+    assert_eq!(
+        alarm["MetricName"], "Accepted",
+        "a metric the function emits"
+    );
+    assert_eq!(
+        alarm["TreatMissingData"], "breaching",
+        "no request at all is silence"
+    );
+    let env = &resources["CollectorFunction"]["Properties"]["Environment"]["Variables"];
+    for var in [
+        "LOOKOUT_ALERT_WEBHOOK",
+        "LOOKOUT_ALERT_TOPIC_ARN",
+        "LOOKOUT_SPIKE_FACTOR",
+        "LOOKOUT_SPIKE_MIN_REPORTS",
+    ] {
+        assert!(env.get(var).is_some(), "{var}");
+    }
 }

@@ -89,6 +89,31 @@ impl Connection {
         Ok(Client::from_conf(policy(builder).build()))
     }
 
+    /// An SNS client found as [`Connection::from_environment`] finds DynamoDB's (same HTTP
+    /// stack, region and credentials).
+    pub fn sns_from_environment(&self) -> Result<aws_sdk_sns::Client, ClientError> {
+        let region = self
+            .region_or_local_default()
+            .or_else(|| std::env::var("AWS_REGION").ok())
+            .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
+            .filter(|r| !r.is_empty())
+            .ok_or(ClientError::NoRegion)?;
+        let mut builder = aws_sdk_sns::Config::builder()
+            .behavior_version(aws_sdk_sns::config::BehaviorVersion::latest())
+            .region(aws_sdk_sns::config::Region::new(region))
+            .http_client(https());
+        builder.set_endpoint_url(self.endpoint_url.clone());
+        let builder =
+            if self.endpoint_url.is_some() && std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+                builder.credentials_provider(local_credentials())
+            } else {
+                builder.credentials_provider(
+                    aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+                )
+            };
+        Ok(aws_sdk_sns::Client::from_conf(builder.build()))
+    }
+
     fn region_or_local_default(&self) -> Option<String> {
         self.region.clone().or_else(|| {
             (self.endpoint_url.is_some()

@@ -6,8 +6,10 @@
 //! records in, from a Lambda event or, locally, from the Streams API).
 
 pub mod aggregate;
+mod alerts;
 mod client;
 pub mod item;
+mod mute;
 mod read;
 pub mod stream;
 #[cfg(feature = "local")]

@@ -103,7 +103,7 @@ fn json_of_value(v: &AttributeValue) -> Option<Value> {
 }
 
 #[cfg(feature = "local")]
-pub use tailer::Tailer;
+pub use tailer::{Tailer, lambda_event_of_stream};
 
 #[cfg(feature = "local")]
 mod tailer {
@@ -129,6 +129,8 @@ mod tailer {
         stream_arn: String,
         /// The last sequence number read, per shard.
         positions: HashMap<String, String>,
+        /// Alerts on the new reports, as the deployed function raises them.
+        alerter: Option<std::sync::Arc<crate::alert::engine::Alerter>>,
     }
 
     impl Tailer {
@@ -154,7 +156,17 @@ mod tailer {
                 store,
                 stream_arn,
                 positions: HashMap::new(),
+                alerter: None,
             })
+        }
+
+        /// Also raises alerts on the new reports.
+        pub fn with_alerter(
+            mut self,
+            alerter: std::sync::Arc<crate::alert::engine::Alerter>,
+        ) -> Self {
+            self.alerter = Some(alerter);
+            self
         }
 
         /// Reads what the stream holds now and counts it; returns the new reports counted.
@@ -242,6 +254,13 @@ mod tailer {
                 }
                 self.store.count_new_reports(&new).await?;
                 counted += new.len();
+                if let Some(alerter) = &self.alerter {
+                    let reports: Vec<crate::report::Report> =
+                        new.into_iter().map(|n| n.report).collect();
+                    if let Err(e) = alerter.on_new_reports(&reports).await {
+                        tracing::error!(error = %e, "alert state unavailable: alerts not decided");
+                    }
+                }
                 if let Some(seq) = last {
                     self.positions.insert(shard.to_owned(), seq);
                 }
@@ -278,6 +297,84 @@ mod tailer {
             }
             _ => AttributeValue::Null(true),
         }
+    }
+
+    /// Every record a table's stream holds, in the shape of the Lambda event that delivers
+    /// them (`{"Records": [{"eventSource": "aws:dynamodb", "eventName", "dynamodb":
+    /// {"SequenceNumber", "NewImage"}}]}`): the deployed function's input, built from a real
+    /// stream (DynamoDB Local's) for tests and for replaying a stream by hand.
+    pub async fn lambda_event_of_stream(
+        streams: &aws_sdk_dynamodbstreams::Client,
+        table: &str,
+    ) -> Result<serde_json::Value, StoreError> {
+        let listed = streams
+            .list_streams()
+            .table_name(table)
+            .send()
+            .await
+            .map_err(StoreError::backend)?;
+        let arn = listed
+            .streams()
+            .first()
+            .and_then(|s| s.stream_arn())
+            .ok_or_else(|| StoreError::backend(NoStream(table.to_owned())))?
+            .to_owned();
+        let description = streams
+            .describe_stream()
+            .stream_arn(&arn)
+            .send()
+            .await
+            .map_err(StoreError::backend)?;
+        let shards: Vec<String> = description
+            .stream_description()
+            .map(|d| {
+                d.shards()
+                    .iter()
+                    .filter_map(|s| s.shard_id().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut records = Vec::new();
+        for shard in shards {
+            let mut iterator = streams
+                .get_shard_iterator()
+                .stream_arn(&arn)
+                .shard_id(&shard)
+                .shard_iterator_type(ShardIteratorType::TrimHorizon)
+                .send()
+                .await
+                .map_err(StoreError::backend)?
+                .shard_iterator()
+                .map(str::to_owned);
+            while let Some(it) = iterator.take() {
+                let out = streams
+                    .get_records()
+                    .shard_iterator(it)
+                    .send()
+                    .await
+                    .map_err(StoreError::backend)?;
+                if out.records().is_empty() {
+                    break;
+                }
+                for r in out.records() {
+                    let Some(change) = r.dynamodb() else { continue };
+                    let image: Item = change
+                        .new_image()
+                        .map(|i| i.iter().map(|(k, v)| (k.clone(), value_of(v))).collect())
+                        .unwrap_or_default();
+                    records.push(serde_json::json!({
+                        "eventSource": "aws:dynamodb",
+                        "eventName": r.event_name().map(|e| e.as_str()).unwrap_or_default(),
+                        "dynamodb": {
+                            "SequenceNumber": change.sequence_number(),
+                            "NewImage": super::json_of_item(&image),
+                        },
+                    }));
+                }
+                iterator = out.next_shard_iterator().map(str::to_owned);
+            }
+        }
+        Ok(serde_json::json!({ "Records": records }))
     }
 
     /// A table without a stream.

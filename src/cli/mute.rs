@@ -1,0 +1,81 @@
+//! `lookout mute`: no more alerts for a problem, or for a whole report type, of a site.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::StoreArgs;
+use super::anyhow_like::Result;
+use crate::alert::{AlertState, Mute, MuteTarget};
+use crate::report::{ReportType, Timestamp, parse_site};
+use crate::store::embedded_alerts::EmbeddedAlertState;
+
+/// Arguments of `lookout mute`.
+#[derive(Debug, clap::Args)]
+pub struct MuteArgs {
+    /// The site.
+    #[arg(long)]
+    site: String,
+    /// The problem to mute (a fingerprint from `lookout top` or an alert).
+    #[arg(required_unless_present_any = ["report_type", "list"], conflicts_with = "report_type")]
+    fingerprint: Option<String>,
+    /// Mute a whole report type instead (`deprecation`, ...).
+    #[arg(long = "type")]
+    report_type: Option<String>,
+    /// For how long (default: until `--remove`).
+    #[arg(long = "for", value_parser = humantime::parse_duration)]
+    duration: Option<Duration>,
+    /// Remove the mute instead.
+    #[arg(long)]
+    remove: bool,
+    /// List the site's mutes.
+    #[arg(long, conflicts_with_all = ["fingerprint", "report_type", "remove"])]
+    list: bool,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+/// Runs `lookout mute`.
+pub async fn run(args: MuteArgs) -> Result<()> {
+    let site = parse_site(&args.site)?;
+    let state: Arc<dyn AlertState> = match args.store.dynamo().await {
+        Some(d) => Arc::new(d),
+        None => Arc::new(EmbeddedAlertState::open(&args.store.data)?),
+    };
+    if args.list {
+        for m in state.mutes(&site).await? {
+            println!("{}", serde_json::to_string(&m)?);
+        }
+        return Ok(());
+    }
+    let target = match (&args.fingerprint, &args.report_type) {
+        (Some(f), _) if f.len() == 16 && f.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            MuteTarget::Fingerprint(f.to_ascii_lowercase())
+        }
+        (Some(f), _) => return Err(format!("{f:?} is not a fingerprint (16 hex digits)").into()),
+        (None, Some(t)) => {
+            let t = ReportType::from_name(t).ok_or_else(|| format!("invalid report type {t:?}"))?;
+            MuteTarget::Type(t.as_str().to_owned())
+        }
+        (None, None) => return Err("name a fingerprint or --type".into()),
+    };
+    if args.remove {
+        let removed = state.unmute(&site, &target).await?;
+        eprintln!("{}", if removed { "unmuted" } else { "was not muted" });
+        return Ok(());
+    }
+    let until = args
+        .duration
+        .map(|d| Timestamp(Timestamp::now().millis() + d.as_millis().min(i64::MAX as u128) as i64));
+    state
+        .mute(&Mute {
+            site: site.clone(),
+            target,
+            until,
+        })
+        .await?;
+    match until {
+        Some(u) => eprintln!("muted until {u}"),
+        None => eprintln!("muted until `lookout mute --remove`"),
+    }
+    Ok(())
+}

@@ -1,0 +1,405 @@
+//! Alerts, with a webhook receiver on loopback: through `lookout serve --alert-webhook` (the
+//! embedded store), through the stream handler fed with real stream records of DynamoDB Local
+//! (turned into the Lambda event shape), and spikes on both stores' state.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::post;
+use lookout::alert::engine::Alerter;
+use lookout::alert::rules::SpikeRule;
+use lookout::alert::sink::{Sink, Webhook};
+use lookout::alert::{AlertState, Mute, MuteTarget};
+use lookout::report::{self, Options, Report, RequestMeta, Timestamp};
+use lookout::store::ReportStore;
+use lookout::store::embedded::EmbeddedStore;
+use lookout::store::embedded_alerts::EmbeddedAlertState;
+use serde_json::{Value, json};
+
+use crate::emulator::{emulator, store_with};
+use crate::support::{http_request, spawn_serve};
+
+/// A webhook receiver: what it was sent, and the status it answers.
+struct Receiver {
+    url: String,
+    got: Arc<Mutex<Vec<Value>>>,
+}
+
+async fn receiver(status: StatusCode) -> Receiver {
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let sink = got.clone();
+    let app = Router::new().route(
+        "/hook",
+        post(move |body: String| {
+            let sink = sink.clone();
+            async move {
+                sink.lock()
+                    .unwrap()
+                    .push(serde_json::from_str(&body).unwrap_or(Value::String(body)));
+                status
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Receiver { url, got }
+}
+
+impl Receiver {
+    fn alerts(&self) -> Vec<Value> {
+        self.got.lock().unwrap().clone()
+    }
+
+    /// Waits until `n` alerts arrived (or 15 s), then a little longer for any extra one.
+    async fn settle(&self, n: usize) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while self.alerts().len() < n && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // The local store is looked at every second: two more looks find any extra alert.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        self.alerts()
+    }
+}
+
+const CHROME: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
+
+/// A CSP report; `line` tells apart reports of one problem (it is not part of the group).
+fn csp(blocked: &str, page: &str, line: usize) -> Value {
+    json!({"type": "csp-violation", "age": 0, "url": format!("https://example.com/{page}"),
+           "user_agent": CHROME,
+           "body": {"blockedURL": blocked, "documentURL": format!("https://example.com/{page}"),
+                    "effectiveDirective": "script-src-elem", "originalPolicy": "script-src 'self'",
+                    "disposition": "report", "lineNumber": line}})
+}
+
+fn post_reports(addr: &str, reports: &[Value]) {
+    let body = serde_json::to_string(reports).unwrap();
+    let (status, text) = http_request(
+        addr,
+        "POST",
+        "/r/example.com",
+        &[("Content-Type", "application/reports+json")],
+        body.as_bytes(),
+    );
+    assert_eq!(status, 204, "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_sends_one_alert_per_new_problem_and_none_for_repeats_or_noise() {
+    let hook = receiver(StatusCode::OK).await;
+    let data = tempfile::tempdir().unwrap();
+    let (_serve, url) = spawn_serve(&[
+        "--data",
+        data.path().to_str().unwrap(),
+        "--alert-webhook",
+        &hook.url,
+    ]);
+    let addr = url.trim_start_matches("http://").to_owned();
+
+    let first = csp("https://evil.example/x.js", "a", 1);
+    post_reports(&addr, std::slice::from_ref(&first));
+    let alerts = hook.settle(1).await;
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    assert_eq!(alerts[0]["schema_version"], 1);
+    assert_eq!(alerts[0]["kind"], "new_problem");
+    assert_eq!(alerts[0]["site"], "example.com");
+    assert_eq!(alerts[0]["browsers"], json!(["Chrome 156"]));
+    assert_eq!(
+        alerts[0]["sample"]["fields"]["blockedURL"],
+        "https://evil.example/x.js"
+    );
+    let fingerprint = alerts[0]["fingerprint"].as_str().unwrap().to_owned();
+    assert!(
+        alerts[0]["command"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("--fingerprint {fingerprint}"))
+    );
+
+    // The same report delivered again, a second report of the problem, and noise: nothing.
+    post_reports(&addr, std::slice::from_ref(&first));
+    post_reports(&addr, &[csp("https://evil.example/other.js", "a", 2)]);
+    post_reports(&addr, &[csp("chrome-extension://abcdef/inject.js", "a", 1)]);
+    assert_eq!(hook.settle(1).await.len(), 1, "{:#?}", hook.alerts());
+
+    // A second new problem: one more.
+    post_reports(&addr, &[csp("https://cdn.other.example/y.js", "a", 1)]);
+    let alerts = hook.settle(2).await;
+    assert_eq!(alerts.len(), 2, "{alerts:#?}");
+    assert_ne!(alerts[1]["fingerprint"], fingerprint);
+}
+
+/// Reports of one problem received at `at`, each its own report (its own line).
+fn burst(n: usize, at: i64, first_line: usize) -> Vec<Report> {
+    let items: Vec<Value> = (0..n)
+        .map(|i| csp("https://burst.example/x.js", "page", first_line + i))
+        .collect();
+    let meta = RequestMeta {
+        site: Some("example.com"),
+        user_agent: None,
+        received_at: Timestamp(at),
+        endpoint: None,
+        policy_version: None,
+    };
+    report::decode(
+        serde_json::to_string(&items).unwrap().as_bytes(),
+        &meta,
+        &Options::default(),
+    )
+    .unwrap()
+    .reports
+}
+
+const HOUR: i64 = 3_600_000;
+
+/// A quiet day (one report an hour), then a burst of 60 in one hour, then 60 more: one new
+/// problem alert, one spike, nothing more; a muted type raises nothing.
+async fn quiet_day_then_a_burst(store: &dyn ReportStore, state: Arc<dyn AlertState>) {
+    let hook = receiver(StatusCode::OK).await;
+    let sinks: Vec<Arc<dyn Sink>> = vec![Arc::new(Webhook::new(&hook.url).unwrap())];
+    let alerter = Alerter::new(state.clone(), sinks, SpikeRule::default());
+    let now = Timestamp::now().millis();
+    let hour = now - now.rem_euclid(HOUR);
+    for k in (1..=24).rev() {
+        let quiet = burst(1, hour - k * HOUR + 60_000, k as usize);
+        store.put(&quiet).await.unwrap();
+        alerter.on_new_reports(&quiet).await.unwrap();
+    }
+    let kinds = |alerts: &[Value]| -> Vec<String> {
+        alerts
+            .iter()
+            .map(|a| a["kind"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(kinds(&hook.alerts()), ["new_problem"]);
+
+    let first = burst(60, hour + 120_000, 100);
+    store.put(&first).await.unwrap();
+    let sent = alerter.on_new_reports(&first).await.unwrap();
+    assert_eq!((sent.new_problems, sent.spikes), (0, 1));
+    let alerts = hook.alerts();
+    assert_eq!(kinds(&alerts), ["new_problem", "spike"]);
+    assert_eq!(alerts[1]["count"], 60);
+    assert_eq!(alerts[1]["previous_day_hourly_average"], 1.0);
+
+    let more = burst(60, hour + 180_000, 200);
+    store.put(&more).await.unwrap();
+    alerter.on_new_reports(&more).await.unwrap();
+    assert_eq!(hook.alerts().len(), 2, "one spike per problem and day");
+
+    // A muted type raises nothing, not even for a new problem.
+    state
+        .mute(&Mute {
+            site: "example.com".into(),
+            target: MuteTarget::Type("csp-violation".into()),
+            until: None,
+        })
+        .await
+        .unwrap();
+    let other = {
+        let meta = RequestMeta {
+            site: Some("example.com"),
+            user_agent: None,
+            received_at: Timestamp(now),
+            endpoint: None,
+            policy_version: None,
+        };
+        let body = json!([csp("https://muted.example/z.js", "m", 1)]).to_string();
+        report::decode(body.as_bytes(), &meta, &Options::default())
+            .unwrap()
+            .reports
+    };
+    store.put(&other).await.unwrap();
+    alerter.on_new_reports(&other).await.unwrap();
+    assert_eq!(hook.alerts().len(), 2, "muted");
+}
+
+#[tokio::test]
+async fn a_burst_after_a_quiet_day_is_one_spike_on_the_embedded_store() {
+    let data = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(data.path()).unwrap();
+    let state = Arc::new(EmbeddedAlertState::open(data.path()).unwrap());
+    quiet_day_then_a_burst(&store, state).await;
+}
+
+#[tokio::test]
+async fn dynamo_a_burst_after_a_quiet_day_is_one_spike() {
+    let (store, _client, _table) = store_with(1).await;
+    quiet_day_then_a_burst(&store, Arc::new(store.clone())).await;
+}
+
+#[tokio::test]
+async fn a_failing_webhook_is_retried_and_never_fails_the_batch() {
+    let hook = receiver(StatusCode::INTERNAL_SERVER_ERROR).await;
+    let data = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(data.path()).unwrap();
+    let state = Arc::new(EmbeddedAlertState::open(data.path()).unwrap());
+    let sinks: Vec<Arc<dyn Sink>> = vec![Arc::new(Webhook::new(&hook.url).unwrap())];
+    let alerter = Alerter::new(state, sinks, SpikeRule::default());
+    let reports = burst(1, Timestamp::now().millis(), 1);
+    store.put(&reports).await.unwrap();
+    let sent = alerter.on_new_reports(&reports).await.unwrap();
+    assert_eq!((sent.new_problems, sent.undelivered), (1, 1));
+    assert_eq!(
+        hook.alerts().len(),
+        lookout::alert::sink::ATTEMPTS as usize,
+        "tried {} times",
+        lookout::alert::sink::ATTEMPTS
+    );
+}
+
+/// The table's stream records since the start, as Lambda would deliver them in one event.
+async fn stream_event(table: &str) -> Value {
+    let streams = lookout::store::dynamodb::Connection {
+        endpoint_url: Some(emulator().url.clone()),
+        region: Some("us-east-1".into()),
+    }
+    .streams_client()
+    .await;
+    lookout::store::dynamodb::stream::lambda_event_of_stream(&streams, table)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn dynamo_stream_batches_raise_each_new_problem_alert_once() {
+    let hook = receiver(StatusCode::OK).await;
+    let (store, _client, table) = store_with(2).await;
+    let reports = {
+        let meta = RequestMeta {
+            site: Some("example.com"),
+            user_agent: None,
+            received_at: Timestamp::now(),
+            endpoint: None,
+            policy_version: None,
+        };
+        let body = json!([
+            csp("https://a.example/1.js", "p1", 1),
+            csp("https://a.example/2.js", "p2", 1),
+            csp("https://b.example/1.js", "p1", 1),
+        ])
+        .to_string();
+        report::decode(body.as_bytes(), &meta, &Options::default())
+            .unwrap()
+            .reports
+    };
+    store.put(&reports).await.unwrap();
+    store.put(&reports).await.unwrap(); // a re-delivery: no new item, no INSERT
+    let event = stream_event(&table).await;
+    let inserts = event["Records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["eventName"] == "INSERT")
+        .count();
+    assert!(inserts >= 3, "{event:#}");
+    let sinks: Vec<Arc<dyn Sink>> = vec![Arc::new(Webhook::new(&hook.url).unwrap())];
+    let alerter = Alerter::new(Arc::new(store.clone()), sinks, SpikeRule::default());
+    for _ in 0..2 {
+        // Lambda delivers a batch again after an error or a timeout.
+        lookout::lambda::handle_stream(&store, Some(&alerter), &event)
+            .await
+            .unwrap();
+    }
+    // Another instance (its own memory of what it claimed) gets the same batch.
+    let other = Alerter::new(
+        Arc::new(store.clone()),
+        vec![Arc::new(Webhook::new(&hook.url).unwrap())],
+        SpikeRule::default(),
+    );
+    lookout::lambda::handle_stream(&store, Some(&other), &event)
+        .await
+        .unwrap();
+    let alerts = hook.alerts();
+    let mut groups: Vec<&str> = alerts
+        .iter()
+        .map(|a| a["group"].as_str().unwrap())
+        .collect();
+    groups.sort();
+    assert_eq!(
+        groups,
+        [
+            "csp-violation script-src-elem https://a.example https://example.com/p1",
+            "csp-violation script-src-elem https://a.example https://example.com/p2",
+            "csp-violation script-src-elem https://b.example https://example.com/p1",
+        ],
+        "one alert per new problem"
+    );
+}
+
+/// Reports of `problems` problems, `per` reports each, received now.
+fn problems(problems: usize, per: usize, first_line: usize) -> Vec<Report> {
+    let items: Vec<Value> = (0..problems * per)
+        .map(|i| {
+            csp(
+                &format!("https://p{}.example/x.js", i % problems),
+                "page",
+                first_line + i,
+            )
+        })
+        .collect();
+    let meta = RequestMeta {
+        site: Some("example.com"),
+        user_agent: None,
+        received_at: Timestamp::now(),
+        endpoint: None,
+        policy_version: None,
+    };
+    report::decode(
+        serde_json::to_string(&items).unwrap().as_bytes(),
+        &meta,
+        &Options::default(),
+    )
+    .unwrap()
+    .reports
+}
+
+#[tokio::test]
+async fn dynamo_alerts_cost_one_update_per_problem_and_batch_and_one_query_per_site() {
+    let hook = receiver(StatusCode::OK).await;
+    let proxy = crate::emulator::FaultProxy::start();
+    let (store, _client, _table) = crate::emulator::store_at(&proxy.url, 1).await;
+    let sinks: Vec<Arc<dyn Sink>> = vec![Arc::new(Webhook::new(&hook.url).unwrap())];
+    let alerter = Alerter::new(Arc::new(store.clone()), sinks, SpikeRule::default());
+    let ops = |before: &Value| -> Vec<(String, u64)> {
+        let now = proxy.counters();
+        let mut out: Vec<(String, u64)> = now["ops"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(op, n)| {
+                (
+                    op.clone(),
+                    n.as_u64().unwrap() - before["ops"][op].as_u64().unwrap_or(0),
+                )
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        out.sort();
+        out
+    };
+    // A first batch: 10 new problems, 10 reports each.
+    let before = proxy.counters();
+    alerter.on_new_reports(&problems(10, 10, 0)).await.unwrap();
+    assert_eq!(
+        ops(&before),
+        [("Query".to_owned(), 1), ("UpdateItem".to_owned(), 20)],
+        "one query for the site's mutes; per problem a claim and an hourly count"
+    );
+    assert_eq!(hook.alerts().len(), 10);
+    // The next batch of the same problems: the claims are known, only the hourly counts.
+    let before = proxy.counters();
+    alerter
+        .on_new_reports(&problems(10, 2, 1000))
+        .await
+        .unwrap();
+    assert_eq!(
+        ops(&before),
+        [("Query".to_owned(), 1), ("UpdateItem".to_owned(), 10)]
+    );
+    assert_eq!(hook.alerts().len(), 10);
+}
