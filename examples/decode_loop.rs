@@ -2,10 +2,10 @@
 //!
 //! - `decode_loop FILE ITERATIONS [decode|floor]` runs that many decodes (or bare
 //!   `serde_json::Value` parses, the benchmark's floor), for profilers that count rather than
-//!   time (`bench/decode-instructions.sh` runs it under callgrind).
+//!   time.
 //! - `decode_loop FILE ITERATIONS best [ROUNDS]` times rounds of ITERATIONS decodes and as many
 //!   floor parses, interleaved, and prints the fastest round of each (µs per body): a
-//!   neighbour's burst slows some rounds, never speeds one up. `bench/decode-best.sh` runs it.
+//!   neighbour's burst slows some rounds, never speeds one up. `bench/decode-compare.sh` runs it.
 
 use std::hint::black_box;
 use std::time::Instant;

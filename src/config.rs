@@ -50,13 +50,13 @@ pub struct CollectArgs {
     #[arg(long = "ignore", env = "LOOKOUT_IGNORE", value_delimiter = ',')]
     pub ignore: Vec<String>,
     /// The largest request body accepted, in bytes.
-    #[arg(long, env = "LOOKOUT_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    #[arg(long, env = "LOOKOUT_MAX_BODY_BYTES", default_value_t = crate::report::DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
     /// The most reports accepted in one request.
-    #[arg(long, env = "LOOKOUT_MAX_REPORTS", default_value_t = 100)]
+    #[arg(long, env = "LOOKOUT_MAX_REPORTS", default_value_t = crate::report::DEFAULT_MAX_REPORTS)]
     pub max_reports: usize,
     /// The longest string kept in a report body, in bytes (longer ones are cut and marked).
-    #[arg(long, env = "LOOKOUT_MAX_FIELD_BYTES", default_value_t = 8 * 1024)]
+    #[arg(long, env = "LOOKOUT_MAX_FIELD_BYTES", default_value_t = crate::report::privacy::DEFAULT_MAX_STRING_BYTES)]
     pub max_field_bytes: usize,
     /// Keep only a share of some types, comma-separated `TYPE=RATE` (`network-error=0.1`).
     #[arg(long, env = "LOOKOUT_SAMPLE", value_delimiter = ',')]
@@ -245,5 +245,27 @@ impl AlertArgs {
             .as_deref()
             .map(str::trim)
             .filter(|t| !t.is_empty())
+    }
+}
+
+/// How reports are kept in a DynamoDB table: the same for the function and the command line
+/// (both must agree, or reads miss shards).
+#[derive(Debug, Clone, clap::Args)]
+pub struct TableArgs {
+    /// Write shards per site and type (must match the deployed function's).
+    #[arg(long, env = "LOOKOUT_WRITE_SHARDS", default_value_t = crate::store::dynamodb::DEFAULT_WRITE_SHARDS)]
+    pub write_shards: u16,
+    /// Days a report is kept (DynamoDB TTL).
+    #[arg(long, env = "LOOKOUT_RETENTION_DAYS", default_value_t = crate::store::dynamodb::DEFAULT_RETENTION_DAYS)]
+    pub retention_days: u32,
+}
+
+impl TableArgs {
+    /// The store's settings for `table`.
+    pub fn settings(&self, table: &str) -> crate::store::dynamodb::DynamoSettings {
+        let mut settings = crate::store::dynamodb::DynamoSettings::new(table);
+        settings.shards = self.write_shards.max(1);
+        settings.retention_days = self.retention_days.max(1);
+        settings
     }
 }

@@ -10,9 +10,9 @@ use serde_json::Value;
 
 use crate::alert::engine::Alerter;
 use crate::alert::sink::{Sink, Sns};
-use crate::config::{AlertArgs, CollectArgs};
+use crate::config::{AlertArgs, CollectArgs, TableArgs};
 use crate::http::{AppState, app};
-use crate::store::dynamodb::{Connection, DynamoSettings, DynamoStore, stream};
+use crate::store::dynamodb::{Connection, DynamoStore, stream};
 
 /// The function's configuration, from its environment (set by `template.yaml`).
 #[derive(Debug, Parser)]
@@ -23,12 +23,8 @@ pub struct LambdaConfig {
     /// The DynamoDB table.
     #[arg(long, env = "LOOKOUT_TABLE")]
     table: String,
-    /// Days a report is kept.
-    #[arg(long, env = "LOOKOUT_RETENTION_DAYS", default_value_t = 30)]
-    retention_days: u32,
-    /// Write shards per site and type.
-    #[arg(long, env = "LOOKOUT_WRITE_SHARDS", default_value_t = 1)]
-    write_shards: u16,
+    #[command(flatten)]
+    kept: TableArgs,
     /// A DynamoDB endpoint other than AWS's (local runs).
     #[arg(long, env = "LOOKOUT_ENDPOINT_URL")]
     endpoint_url: Option<String>,
@@ -51,10 +47,7 @@ impl LambdaConfig {
             region: None,
         }
         .from_environment()?;
-        let mut settings = DynamoSettings::new(&self.table);
-        settings.retention_days = self.retention_days.max(1);
-        settings.shards = self.write_shards.max(1);
-        let store = DynamoStore::new(client, settings);
+        let store = DynamoStore::new(client, self.kept.settings(&self.table));
         let mut state = AppState::new(opts, Arc::new(store.clone()));
         state.emf = true;
         state.budget = Arc::new(self.collect.budget());

@@ -1,7 +1,7 @@
 //! The decode benchmark's cases: each format's request body, decoded whole (parse, recognise,
 //! type, strip, filter, group, fingerprint, id) next to a bare `serde_json::Value` parse of
-//! the same bytes (the floor). Shared by the `decode` and `decode_mimalloc` benches,
-//! each of which also declares `request` (the measured request's metadata).
+//! the same bytes (the floor). The `decode` bench declares it beside `request` (the measured
+//! request's metadata).
 
 use std::hint::black_box;
 

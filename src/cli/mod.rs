@@ -17,7 +17,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 use crate::report::{Classification, ReportType, Timestamp, parse_site};
-use crate::store::dynamodb::{Connection, DynamoSettings, DynamoStore, table};
+use crate::store::dynamodb::{Connection, DynamoStore, table};
 use crate::store::embedded::{EmbeddedOptions, EmbeddedStore};
 use crate::store::{RecentQuery, ReportStore, TopQuery};
 
@@ -66,12 +66,8 @@ pub struct StoreArgs {
     /// AWS region; from the environment or profile when absent.
     #[arg(long, requires = "table")]
     pub region: Option<String>,
-    /// Write shards per site and type (must match the deployed function's).
-    #[arg(long, env = "LOOKOUT_WRITE_SHARDS", default_value_t = 1)]
-    pub write_shards: u16,
-    /// Days a report is kept (DynamoDB TTL).
-    #[arg(long, env = "LOOKOUT_RETENTION_DAYS", default_value_t = 30)]
-    pub retention_days: u32,
+    #[command(flatten)]
+    pub kept: crate::config::TableArgs,
     /// Cap on the embedded store's file size in bytes; past it, reports are refused with 503.
     #[arg(long, env = "LOOKOUT_MAX_STORE_BYTES")]
     pub max_store_bytes: Option<u64>,
@@ -113,11 +109,8 @@ impl StoreArgs {
     /// The DynamoDB store, with `--table`.
     pub async fn dynamo(&self) -> Option<DynamoStore> {
         let table = self.table.as_ref()?;
-        let mut settings = DynamoSettings::new(table);
-        settings.shards = self.write_shards.max(1);
-        settings.retention_days = self.retention_days.max(1);
         let client = self.connection().client().await;
-        Some(DynamoStore::new(client, settings))
+        Some(DynamoStore::new(client, self.kept.settings(table)))
     }
 
     /// Opens the store.

@@ -19,12 +19,6 @@ pub struct Body(Vec<(Key, Value)>);
 
 static NULL: Value = Value::Null;
 
-/// Key equality that settles most pairs by length and first byte, without a call to
-/// `memcmp` (a body's keys are a dozen names, many of equal length).
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.as_bytes().first() == b.as_bytes().first() && a == b
-}
-
 impl Body {
     /// An empty body with room for `n` entries.
     pub(crate) fn with_capacity(n: usize) -> Self {
@@ -43,7 +37,7 @@ impl Body {
 
     /// The value under `key`.
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.0.iter().find(|(k, _)| same(k, key)).map(|(_, v)| v)
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
     /// Whether `key` is present.
@@ -53,10 +47,7 @@ impl Body {
 
     /// The value under `key`, to change in place.
     pub(crate) fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
-        self.0
-            .iter_mut()
-            .find(|(k, _)| same(k, key))
-            .map(|(_, v)| v)
+        self.0.iter_mut().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
     /// The string under `key`, if it is a non-empty string.
@@ -78,20 +69,15 @@ impl Body {
         }
     }
 
-    /// Appends an entry whose key sorts after every key already present.
-    pub(crate) fn push_sorted(&mut self, key: Key, value: Value) {
-        debug_assert!(self.0.last().is_none_or(|(k, _)| *k < key));
-        self.0.push((key, value));
-    }
-
     /// The last key, in sort order.
+    #[cfg(test)]
     pub(crate) fn last_key(&self) -> Option<&str> {
         self.0.last().map(|(k, _)| k.as_ref())
     }
 
     /// Removes `key`, returning its value.
     pub fn remove(&mut self, key: &str) -> Option<Value> {
-        let i = self.0.iter().position(|(k, _)| same(k, key))?;
+        let i = self.0.iter().position(|(k, _)| k == key)?;
         Some(self.0.remove(i).1)
     }
 

@@ -2,13 +2,12 @@
 //! strings, removal of nulls. A value of the wrong kind is moved under `_invalid`, not lost.
 
 use std::borrow::Cow;
-use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use foldhash::fast::RandomState;
 use serde_json::{Map, Number, Value};
 
-use super::body::{Body, Key};
+use super::body::Body;
 use super::model::{Disposition, Timestamp};
 use super::node::{Entries, Node, last};
 
@@ -65,8 +64,6 @@ pub(crate) struct Schema {
     /// Name or alias → (field position, whether it is an alias). An earlier field wins a
     /// name two fields share.
     index: HashMap<&'static str, (usize, bool), RandomState>,
-    /// Each field's place when the fields are sorted by name (the order a body keeps).
-    rank: Vec<u8>,
 }
 
 impl Schema {
@@ -79,17 +76,7 @@ impl Schema {
                 index.entry(*alias).or_insert((i, true));
             }
         }
-        let mut by_name: Vec<usize> = (0..fields.len()).collect();
-        by_name.sort_by(|&a, &b| key_order(fields[a].name, fields[b].name));
-        let mut rank = vec![u8::MAX; fields.len()];
-        for (place, &i) in by_name.iter().enumerate() {
-            rank[i] = u8::try_from(place).unwrap_or(u8::MAX);
-        }
-        Self {
-            fields,
-            index,
-            rank,
-        }
+        Self { fields, index }
     }
 
     /// The kind of the field `name` is the current name of.
@@ -114,18 +101,10 @@ pub(crate) const INVALID_KEY: &str = "_invalid";
 /// at the top level, and moves values that cannot be coerced under `_invalid`.
 ///
 /// Entries are taken in key order with the last duplicate winning, as a JSON object parsed
-/// into a map would give them; known fields are found through the type's index.
-pub(crate) fn apply(entries: Entries<'_>, schema: &Schema) -> Body {
-    match apply_known(entries, schema) {
-        Ok(body) => body,
-        Err(entries) => apply_any(entries, schema),
-    }
-}
-
-/// [`apply`] for any body: sorted by key, duplicates resolved, aliases checked.
-fn apply_any(mut entries: Entries<'_>, schema: &Schema) -> Body {
+/// into a map would give them; an alias yields to its field's current name when both were sent.
+pub(crate) fn apply(mut entries: Entries<'_>, schema: &Schema) -> Body {
     // Stable: among equal keys the document order stays, so the last of a run is the last sent.
-    entries.sort_by(|a, b| key_order(&a.0, &b.0));
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
     entries.dedup_by(|later, kept| {
         let same = later.0 == kept.0;
         if same {
@@ -134,46 +113,26 @@ fn apply_any(mut entries: Entries<'_>, schema: &Schema) -> Body {
         same
     });
     entries.retain(|(_, v)| !matches!(v, Node::Null));
-    let sent = entries;
-    // An alias yields to its field's current name when both were sent. The first entries'
-    // lookups are remembered for the second pass (on the stack: bodies have a dozen keys).
-    let mut current_sent = [false; 32];
-    let mut remembered = [None; 32];
-    for (j, (key, _)) in sent.iter().enumerate() {
-        let found = schema.find(key);
-        if let Some(slot) = remembered.get_mut(j) {
-            *slot = found;
-        }
-        if let Some((i, _, false)) = found
-            && let Some(sent) = current_sent.get_mut(i)
-        {
-            *sent = true;
+    let mut current_sent = vec![false; schema.fields.len()];
+    for (key, _) in &entries {
+        if let Some((i, _, false)) = schema.find(key) {
+            current_sent[i] = true;
         }
     }
-    let mut body = Body::with_capacity(sent.len() + 1);
+    let mut body = Body::with_capacity(entries.len() + 1);
     let mut invalid = Map::new();
-    for (j, (key, value)) in sent.into_iter().enumerate() {
-        let found = match remembered.get(j) {
-            Some(found) => *found,
-            None => schema.find(&key),
-        };
-        let Some((i, field, is_alias)) = found else {
-            put(&mut body, Cow::Owned(key.into_owned()), value.into_value());
-            continue;
-        };
-        if is_alias && current_sent.get(i).copied().unwrap_or(false) {
-            put(&mut body, Cow::Owned(key.into_owned()), value.into_value());
-            continue;
-        }
-        // The key sent is the field's name or one of its aliases: either way the field's own
-        // `'static` name is stored, with no copy.
-        let name = field.name;
-        match coerce(value, field.kind) {
-            Coerced::Keep(v) => put(&mut body, Cow::Borrowed(name), v),
-            Coerced::Drop => {}
-            Coerced::Invalid(v) => {
-                invalid.insert(name.to_owned(), v);
+    for (key, value) in entries {
+        match schema.find(&key) {
+            Some((i, field, is_alias)) if !(is_alias && current_sent[i]) => {
+                match coerce(value, field.kind) {
+                    Coerced::Keep(v) => body.insert(Cow::Borrowed(field.name), v),
+                    Coerced::Drop => {}
+                    Coerced::Invalid(v) => {
+                        invalid.insert(field.name.to_owned(), v);
+                    }
+                }
             }
+            _ => body.insert(Cow::Owned(key.into_owned()), value.into_value()),
         }
     }
     if !invalid.is_empty() {
@@ -218,72 +177,6 @@ fn bool_word(s: &str) -> Option<bool> {
         Some(false)
     } else {
         None
-    }
-}
-
-/// The common case, without sorting or comparing keys: every key names a known field, and no
-/// two name the same field (so no duplicates and no alias beside its current name). The
-/// body's order is then the fields' precomputed order by name. Any other body is handed back.
-fn apply_known<'a>(mut entries: Entries<'a>, schema: &Schema) -> Result<Body, Entries<'a>> {
-    const MAX: usize = 32;
-    if entries.len() > MAX || schema.fields.len() > 64 {
-        return Err(entries);
-    }
-    // Fields seen, as bits, and (field, entry) by the rank of the field's name: setting a bit
-    // per rank orders the entries without comparing anything.
-    let mut seen = 0u64;
-    let mut ranks = 0u64;
-    let mut by_rank = [(0u8, 0u8); 64];
-    for (j, (key, _)) in entries.iter().enumerate() {
-        let Some((i, _, _)) = schema.find(key) else {
-            return Err(entries);
-        };
-        if seen & (1 << i) != 0 {
-            return Err(entries);
-        }
-        seen |= 1 << i;
-        let rank = usize::from(schema.rank[i]);
-        ranks |= 1 << rank;
-        // Both below 64 (checked above), so the casts are exact.
-        by_rank[rank] = (i as u8, j as u8);
-    }
-    let mut body = Body::with_capacity(entries.len() + 1);
-    let mut invalid = Map::new();
-    while ranks != 0 {
-        let rank = ranks.trailing_zeros() as usize;
-        ranks &= ranks - 1;
-        let (i, j) = by_rank[rank];
-        let field = &schema.fields[usize::from(i)];
-        let value = std::mem::replace(&mut entries[usize::from(j)].1, Node::Null);
-        match coerce(value, field.kind) {
-            Coerced::Keep(v) => body.push_sorted(Cow::Borrowed(field.name), v),
-            Coerced::Drop => {}
-            Coerced::Invalid(v) => {
-                invalid.insert(field.name.to_owned(), v);
-            }
-        }
-    }
-    if !invalid.is_empty() {
-        body.insert(INVALID_KEY, Value::Object(invalid));
-    }
-    Ok(body)
-}
-
-/// Byte order, as `str`'s: the first bytes decide most comparisons of field names without
-/// a call to `memcmp`.
-fn key_order(a: &str, b: &str) -> Ordering {
-    match a.as_bytes().first().cmp(&b.as_bytes().first()) {
-        Ordering::Equal => a.cmp(b),
-        first => first,
-    }
-}
-
-/// Adds an entry: appended when it sorts last (the common case), else inserted in place.
-fn put(body: &mut Body, key: Key, value: Value) {
-    if body.last_key().is_none_or(|last| last < key.as_ref()) {
-        body.push_sorted(key, value);
-    } else {
-        body.insert(key, value);
     }
 }
 
@@ -364,38 +257,6 @@ mod tests {
         Value::Object(apply(entries, &Schema::new(fields)).into_map())
     }
 
-    proptest::proptest! {
-        /// The shortcut for bodies of distinct known fields gives what the general path gives.
-        #[test]
-        fn known_fields_shortcut_agrees_with_the_general_path(
-            picks in proptest::collection::vec((0usize..64, 0usize..8), 0..14)
-        ) {
-            let schema = super::super::schema::schema_of(&super::super::ReportType::CspViolation);
-            let mut names: Vec<&str> = Vec::new();
-            for f in schema.fields {
-                names.push(f.name);
-                names.extend(f.aliases.iter().copied());
-            }
-            let values = [
-                json!(null), json!(""), json!("text"), json!("36"), json!(7),
-                json!(1.5), json!(true), json!({"k": [1]}),
-            ];
-            let body: Map<String, Value> = picks
-                .iter()
-                .map(|&(k, v)| (names[k % names.len()].to_owned(), values[v].clone()))
-                .collect();
-            let text = Value::Object(body).to_string();
-            let entries = || match serde_json::from_str::<Node<'_>>(&text).unwrap() {
-                Node::Object(entries) => entries,
-                _ => unreachable!(),
-            };
-            let general = apply_any(entries(), schema);
-            if let Ok(known) = apply_known(entries(), schema) {
-                proptest::prop_assert_eq!(known, general);
-            }
-        }
-    }
-
     #[test]
     fn dispositions_are_taken_out_in_every_vocabulary() {
         use super::super::ReportType;
@@ -462,17 +323,15 @@ mod tests {
     }
 
     #[test]
-    fn a_legacy_csp_body_takes_the_shortcut() {
+    fn a_legacy_csp_body_is_typed_and_sorted() {
         let text = r#"{"document-uri":"https://e.com/p","referrer":"","violated-directive":"img-src","effective-directive":"img-src","original-policy":"default-src 'self'","disposition":"report","blocked-uri":"https://t.example/x.gif","status-code":200,"script-sample":"","line-number":"7"}"#;
-        let entries = || match serde_json::from_str::<Node<'_>>(text).unwrap() {
-            Node::Object(entries) => entries,
-            _ => unreachable!(),
+        let Node::Object(entries) = serde_json::from_str::<Node<'_>>(text).unwrap() else {
+            unreachable!()
         };
         let schema = super::super::schema::schema_of(&super::super::ReportType::CspViolation);
-        let known = apply_known(entries(), schema).expect("every key is a distinct known field");
-        assert_eq!(known, apply_any(entries(), schema));
-        assert_eq!(known["lineNumber"], 7);
-        assert_eq!(known.last_key(), Some("violatedDirective"));
+        let body = apply(entries, schema);
+        assert_eq!(body["lineNumber"], 7);
+        assert_eq!(body.last_key(), Some("violatedDirective"));
     }
 
     #[test]

@@ -5,10 +5,6 @@
 //! scheme and port; a bare word without dots (`about`, `ms-browser-extension`) matches that
 //! scheme as well as that host; matching is case-insensitive.
 
-use std::collections::HashMap;
-
-use foldhash::fast::RandomState;
-
 use thiserror::Error;
 
 /// Sentry's default disallowed sources, plus the extension schemes and injected hosts that
@@ -227,15 +223,7 @@ struct Source<'a> {
 
 impl<'a> Source<'a> {
     fn parse(lower: &'a str) -> Self {
-        // `split_once("://")`: the first `:` followed by `//` (no substring searcher set up
-        // per source).
-        let bytes = lower.as_bytes();
-        let separator = bytes
-            .iter()
-            .enumerate()
-            .find(|&(i, &b)| b == b':' && bytes[i + 1..].starts_with(b"//"))
-            .map(|(i, _)| i);
-        if let Some((scheme, rest)) = separator.map(|i| (&lower[..i], &lower[i + 3..])) {
+        if let Some((scheme, rest)) = lower.split_once("://") {
             let (host, port) = split_host_port(rest);
             return Self {
                 whole: lower,
@@ -268,61 +256,11 @@ impl<'a> Source<'a> {
     }
 }
 
-/// The noise filter: the default list (unless turned off) plus user patterns.
-///
-/// The common pattern shapes (a scheme, an exact host, a domain with its subdomains, a bare
-/// word) are looked up in hash maps, so a source is checked in a few lookups however long the
-/// list; other shapes are tried in order.
+/// The noise filter: the default list (unless turned off) plus user patterns, tried in order
+/// (about 70 patterns against one parsed source: a microsecond, beside a request's milliseconds).
 #[derive(Debug, Clone, Default)]
 pub struct NoiseFilter {
     patterns: Vec<SourcePattern>,
-    by_scheme: Keyed,
-    by_host: Keyed,
-    by_domain: Keyed,
-    by_word: Keyed,
-    others: Vec<usize>,
-}
-
-/// Patterns of one shape by their key (a scheme, host, domain or word), with a 256-bit
-/// summary of the keys (two bits each, from the length, first and last byte): most parts of a
-/// source miss a bit and are passed over without hashing.
-#[derive(Debug, Clone, Default)]
-struct Keyed {
-    // Keys are the configured patterns, never request data, so a fast hash is enough:
-    // lookups of hostile sources cannot lengthen a chain.
-    map: HashMap<String, usize, RandomState>,
-    summary: [u64; 4],
-}
-
-impl Keyed {
-    /// Adds pattern `i` under `key`, unless an earlier pattern has the key.
-    fn add(&mut self, key: &str, i: usize) {
-        self.map.entry(key.to_owned()).or_insert(i);
-        for bit in summary_bits(key) {
-            self.summary[bit / 64] |= 1 << (bit % 64);
-        }
-    }
-
-    /// The pattern under `key`.
-    fn get(&self, key: &str) -> Option<&usize> {
-        let missing = |bit: usize| self.summary[bit / 64] & (1 << (bit % 64)) == 0;
-        if summary_bits(key).into_iter().any(missing) {
-            return None;
-        }
-        self.map.get(key)
-    }
-}
-
-/// A key's two bits in a [`Keyed`] summary: its length, first and last byte, mixed twice.
-fn summary_bits(key: &str) -> [usize; 2] {
-    let b = key.as_bytes();
-    let (first, last) = (b.first().copied(), b.last().copied());
-    let mix = (b.len() as u32)
-        .wrapping_mul(131)
-        .wrapping_add(u32::from(first.unwrap_or(0)).wrapping_mul(31))
-        .wrapping_add(u32::from(last.unwrap_or(0)));
-    let h = mix.wrapping_mul(0x9E37_79B1);
-    [(h >> 24) as usize, ((h >> 16) & 0xff) as usize]
 }
 
 impl NoiseFilter {
@@ -351,27 +289,6 @@ impl NoiseFilter {
     }
 
     fn push(&mut self, p: SourcePattern) {
-        let i = self.patterns.len();
-        let first = |keyed: &mut Keyed, k: &str| keyed.add(k, i);
-        match &p.kind {
-            PatternKind::Word(w) => first(&mut self.by_word, w),
-            PatternKind::Parts {
-                scheme: Some(s),
-                host: HostPattern::Any,
-                port: None,
-            } => first(&mut self.by_scheme, s),
-            PatternKind::Parts {
-                scheme: None,
-                host: HostPattern::Exact(h),
-                port: None,
-            } => first(&mut self.by_host, h),
-            PatternKind::Parts {
-                scheme: None,
-                host: HostPattern::Suffix(d),
-                port: None,
-            } => first(&mut self.by_domain, d),
-            _ => self.others.push(i),
-        }
         self.patterns.push(p);
     }
 
@@ -380,46 +297,9 @@ impl NoiseFilter {
         if self.patterns.is_empty() || source.is_empty() {
             return None;
         }
-        // Most sources are lower case already: no copy for them.
-        let lower = if source.bytes().any(|b| b.is_ascii_uppercase()) {
-            std::borrow::Cow::Owned(source.to_ascii_lowercase())
-        } else {
-            std::borrow::Cow::Borrowed(source)
-        };
+        let lower = source.to_ascii_lowercase();
         let s = Source::parse(&lower);
-        let mut best: Option<usize> = None;
-        let mut consider = |i: Option<&usize>| {
-            if let Some(&i) = i {
-                best = Some(best.map_or(i, |b| b.min(i)));
-            }
-        };
-        if let Some(scheme) = s.scheme {
-            consider(self.by_scheme.get(scheme));
-            consider(self.by_word.get(scheme));
-        }
-        if !s.host.is_empty() {
-            consider(self.by_host.get(s.host));
-            // A word has no `.`: a host with one cannot be a word.
-            if !s.host.as_bytes().contains(&b'.') {
-                consider(self.by_word.get(s.host));
-            }
-            let mut domain = s.host;
-            loop {
-                consider(self.by_domain.get(domain));
-                match domain.bytes().position(|b| b == b'.') {
-                    Some(dot) if dot + 1 < domain.len() => domain = &domain[dot + 1..],
-                    _ => break,
-                }
-            }
-        }
-        // A word has no `.`, `:` or `/`; a URL (the usual source) cannot be one.
-        if !s.whole.bytes().any(|b| matches!(b, b'.' | b':' | b'/')) {
-            consider(self.by_word.get(s.whole));
-        }
-        if let Some(&i) = self.others.iter().find(|&&i| self.patterns[i].matches(&s)) {
-            consider(Some(&i));
-        }
-        best.map(|i| &self.patterns[i])
+        self.patterns.iter().find(|p| p.matches(&s))
     }
 }
 

@@ -193,18 +193,13 @@ pub fn fingerprint(group: &str) -> String {
 
 /// The first `bytes` bytes (at most 32) of a digest in hex.
 pub(crate) fn hex(digest: &[u8], bytes: usize) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    // Written into a buffer on the stack and copied once: pushing chars one by one checks
-    // the capacity and encodes UTF-8 for each.
-    let mut buf = [0u8; 64];
-    let digest = &digest[..bytes.min(32)];
-    for (pair, b) in buf.chunks_exact_mut(2).zip(digest) {
-        pair[0] = DIGITS[usize::from(b >> 4)];
-        pair[1] = DIGITS[usize::from(b & 0xf)];
+    use std::fmt::Write as _;
+    let digest = &digest[..bytes.min(32).min(digest.len())];
+    let mut out = String::with_capacity(digest.len() * 2);
+    for b in digest {
+        let _ = write!(out, "{b:02x}");
     }
-    std::str::from_utf8(&buf[..digest.len() * 2])
-        .unwrap_or_default()
-        .to_owned()
+    out
 }
 
 /// What a blocked URL stands for in a group: its origin, or the CSP keyword for inline and

@@ -38,6 +38,12 @@ pub use site::{InvalidSite, SiteList, host_of, parse_site};
 
 use shape::Draft;
 
+/// The largest request body accepted by default, in bytes (`MaxBodyBytes`, `--max-body-bytes`).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// The most reports accepted in one request by default (`MaxReports`, `--max-reports`):
+/// Chromium queues at most 100 reports.
+pub const DEFAULT_MAX_REPORTS: usize = 100;
+
 /// How reports are decoded and what is kept. Built once from configuration.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -67,8 +73,8 @@ impl Default for Options {
             noise: NoiseFilter::defaults(),
             allowed_sites: SiteList::default(),
             strict_site: false,
-            max_body_bytes: 1024 * 1024,
-            max_reports: 100,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_reports: DEFAULT_MAX_REPORTS,
             size: SizeLimits::default(),
             sample_rates: BTreeMap::new(),
         }

@@ -15,10 +15,13 @@ pub struct SizeLimits {
     pub max_body_bytes: usize,
 }
 
+/// The longest string kept in a report body by default, in bytes (`--max-field-bytes`).
+pub const DEFAULT_MAX_STRING_BYTES: usize = 8 * 1024;
+
 impl Default for SizeLimits {
     fn default() -> Self {
         Self {
-            max_string_bytes: 8 * 1024,
+            max_string_bytes: DEFAULT_MAX_STRING_BYTES,
             max_body_bytes: 64 * 1024,
         }
     }

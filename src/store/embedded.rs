@@ -105,7 +105,7 @@ fn prepare_schema(conn: &mut Connection) -> rusqlite::Result<()> {
     tx.commit()
 }
 
-type Reply = oneshot::Sender<Result<(), String>>;
+type Reply = oneshot::Sender<Result<(), WriteFailed>>;
 
 struct WriteJob {
     rows: Vec<Row>,
@@ -175,10 +175,7 @@ impl EmbeddedStore {
         let path = dir.join(DB_FILE);
         if options.read_only {
             if !path.exists() {
-                return Err(StoreError::backend(WriteFailed(format!(
-                    "no store at {} (run `lookout serve` first, or pass --data)",
-                    path.display()
-                ))));
+                return Err(StoreError::backend(NoStore(path)));
             }
         } else {
             std::fs::create_dir_all(dir).map_err(StoreError::backend)?;
@@ -266,13 +263,14 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<WriteJob>) {
             Err(_) if jobs.len() > 1 => {
                 for job in jobs {
                     let rows: Vec<&Row> = job.rows.iter().collect();
-                    let result = insert(&mut conn, &rows).map_err(|e| e.to_string());
+                    let result = insert(&mut conn, &rows).map_err(|e| WriteFailed(Arc::new(e)));
                     let _ = job.reply.send(result);
                 }
             }
             Err(e) => {
+                let e = WriteFailed(Arc::new(e));
                 for job in jobs {
-                    let _ = job.reply.send(Err(e.to_string()));
+                    let _ = job.reply.send(Err(e.clone()));
                 }
             }
         }
@@ -317,10 +315,15 @@ fn insert(conn: &mut Connection, rows: &[&Row]) -> rusqlite::Result<()> {
     tx.commit()
 }
 
-/// A failure to write, as the writer thread reports it.
+/// A failure to write, as the writer thread reports it (shared by the jobs of a group).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the embedded store's write failed")]
+struct WriteFailed(#[source] Arc<rusqlite::Error>);
+
+/// A store opened for reading that does not exist.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-struct WriteFailed(String);
+#[error("no store at {} (run `lookout serve` first, or pass --data)", .0.display())]
+struct NoStore(PathBuf);
 
 #[async_trait]
 impl ReportStore for EmbeddedStore {
@@ -349,10 +352,7 @@ impl ReportStore for EmbeddedStore {
         }
         match answer.await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(msg)) => Err(PutError::all(
-                reports.len(),
-                StoreError::backend(WriteFailed(msg)),
-            )),
+            Ok(Err(e)) => Err(PutError::all(reports.len(), StoreError::backend(e))),
             Err(_) => Err(PutError::all(reports.len(), StoreError::Closed)),
         }
     }

@@ -144,7 +144,22 @@ fn the_defaults_bound_what_a_stranger_can_spend() {
     let number = |name: &str| params[name]["Default"].as_u64().unwrap();
     assert_eq!(number("ThrottleRate"), 50);
     assert_eq!(number("ThrottleBurst"), 100);
-    assert_eq!(number("MaxReports"), 100);
+    assert_eq!(
+        number("MaxReports"),
+        lookout::report::DEFAULT_MAX_REPORTS as u64
+    );
+    assert_eq!(
+        number("MaxBodyBytes"),
+        lookout::report::DEFAULT_MAX_BODY_BYTES as u64
+    );
+    assert_eq!(
+        number("RetentionDays"),
+        u64::from(lookout::store::dynamodb::DEFAULT_RETENTION_DAYS)
+    );
+    assert_eq!(
+        number("WriteShards"),
+        u64::from(lookout::store::dynamodb::DEFAULT_WRITE_SHARDS)
+    );
     assert_eq!(number("MaxWriteUnitsPerSecond"), 1000);
     assert_eq!(
         number("RecoveryLogBytesPerMinute"),

@@ -42,13 +42,18 @@ pub struct DynamoSettings {
     pub initial_backoff: Duration,
 }
 
+/// Days a report is kept unless configured (`RetentionDays`, `--retention-days`).
+pub const DEFAULT_RETENTION_DAYS: u32 = 30;
+/// Write shards per site and type unless configured (`WriteShards`, `--write-shards`).
+pub const DEFAULT_WRITE_SHARDS: u16 = 1;
+
 impl DynamoSettings {
     /// Defaults for `table`: 1 shard, 30 days, 3 s write deadline.
     pub fn new(table: impl Into<String>) -> Self {
         Self {
             table: table.into(),
-            shards: 1,
-            retention_days: 30,
+            shards: DEFAULT_WRITE_SHARDS,
+            retention_days: DEFAULT_RETENTION_DAYS,
             write_deadline: Duration::from_secs(3),
             initial_backoff: Duration::from_millis(25),
         }

@@ -18,12 +18,19 @@ pub const TABLE_RESOURCE: &str = "ReportsTable";
 /// A template whose table cannot be read, or a failed creation.
 #[derive(Debug, Error)]
 pub enum TableError {
-    /// The template does not parse or lacks the table.
+    /// The template does not parse, or its table does not.
     #[error("template.yaml: {0}")]
-    Template(String),
+    Template(#[from] serde_yaml_ng::Error),
+    /// The template has no table.
+    #[error("template.yaml has no Resources.{TABLE_RESOURCE}.Properties")]
+    NoTable,
     /// DynamoDB refused.
-    #[error("creating the table failed: {0}")]
-    Create(String),
+    #[error("creating the table failed")]
+    Create(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+fn create_failed(e: impl std::error::Error + Send + Sync + 'static) -> TableError {
+    TableError::Create(Box::new(e))
 }
 
 /// The key and TTL layout of the table, as the template defines it.
@@ -82,14 +89,13 @@ pub struct TtlDef {
 
 /// Reads the table definition from a template's text.
 pub fn definition_from(template: &str) -> Result<TableDefinition, TableError> {
-    let doc: serde_yaml_ng::Value =
-        serde_yaml_ng::from_str(template).map_err(|e| TableError::Template(e.to_string()))?;
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(template)?;
     let props = doc
         .get("Resources")
         .and_then(|r| r.get(TABLE_RESOURCE))
         .and_then(|t| t.get("Properties"))
-        .ok_or_else(|| TableError::Template(format!("no Resources.{TABLE_RESOURCE}.Properties")))?;
-    serde_yaml_ng::from_value(props.clone()).map_err(|e| TableError::Template(e.to_string()))
+        .ok_or(TableError::NoTable)?;
+    Ok(serde_yaml_ng::from_value(props.clone())?)
 }
 
 /// The definition of the shipped template.
@@ -100,7 +106,6 @@ pub fn definition() -> Result<TableDefinition, TableError> {
 /// Creates `name` with the template's definition and turns TTL on; waits until it is active.
 pub async fn create(client: &Client, name: &str) -> Result<(), TableError> {
     let def = definition()?;
-    let err = |e: String| TableError::Create(e);
     let mut req = client
         .create_table()
         .table_name(name)
@@ -111,7 +116,7 @@ pub async fn create(client: &Client, name: &str) -> Result<(), TableError> {
                 .attribute_name(&a.attribute_name)
                 .attribute_type(ScalarAttributeType::from(a.attribute_type.as_str()))
                 .build()
-                .map_err(|e| err(e.to_string()))?,
+                .map_err(create_failed)?,
         );
     }
     for k in &def.key_schema {
@@ -120,7 +125,7 @@ pub async fn create(client: &Client, name: &str) -> Result<(), TableError> {
                 .attribute_name(&k.attribute_name)
                 .key_type(KeyType::from(k.key_type.as_str()))
                 .build()
-                .map_err(|e| err(e.to_string()))?,
+                .map_err(create_failed)?,
         );
     }
     if let Some(stream) = &def.stream_specification {
@@ -129,19 +134,17 @@ pub async fn create(client: &Client, name: &str) -> Result<(), TableError> {
                 .stream_enabled(true)
                 .stream_view_type(StreamViewType::from(stream.stream_view_type.as_str()))
                 .build()
-                .map_err(|e| err(e.to_string()))?,
+                .map_err(create_failed)?,
         );
     }
-    req.send()
-        .await
-        .map_err(|e| err(aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string()))?;
+    req.send().await.map_err(create_failed)?;
     for _ in 0..100 {
         let d = client
             .describe_table()
             .table_name(name)
             .send()
             .await
-            .map_err(|e| err(aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string()))?;
+            .map_err(create_failed)?;
         let active = d
             .table()
             .and_then(|t| t.table_status())
@@ -160,11 +163,11 @@ pub async fn create(client: &Client, name: &str) -> Result<(), TableError> {
                     .attribute_name(ttl.attribute_name)
                     .enabled(true)
                     .build()
-                    .map_err(|e| err(e.to_string()))?,
+                    .map_err(create_failed)?,
             )
             .send()
             .await
-            .map_err(|e| err(aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string()))?;
+            .map_err(create_failed)?;
     }
     Ok(())
 }
