@@ -12,14 +12,14 @@ use lookout::alert::engine::Alerter;
 use lookout::alert::rules::SpikeRule;
 use lookout::alert::sink::{Sink, Webhook};
 use lookout::alert::{AlertState, Mute, MuteTarget};
-use lookout::report::{self, Options, Report, RequestMeta, Timestamp};
+use lookout::report::{Report, Timestamp};
 use lookout::store::ReportStore;
 use lookout::store::embedded::EmbeddedStore;
 use lookout::store::embedded_alerts::EmbeddedAlertState;
 use serde_json::{Value, json};
 
 use crate::emulator::{emulator, store_with};
-use crate::support::{http_request, spawn_serve};
+use crate::support::{decode_json, http_request, spawn_serve};
 
 /// A webhook receiver: what it was sent, and the status it answers.
 struct Receiver {
@@ -138,20 +138,7 @@ fn burst(n: usize, at: i64, first_line: usize) -> Vec<Report> {
     let items: Vec<Value> = (0..n)
         .map(|i| csp("https://burst.example/x.js", "page", first_line + i))
         .collect();
-    let meta = RequestMeta {
-        site: Some("example.com"),
-        user_agent: None,
-        received_at: Timestamp(at),
-        endpoint: None,
-        policy_version: None,
-    };
-    report::decode(
-        serde_json::to_string(&items).unwrap().as_bytes(),
-        &meta,
-        &Options::default(),
-    )
-    .unwrap()
-    .reports
+    decode_json(&Value::Array(items), "example.com", Timestamp(at))
 }
 
 const HOUR: i64 = 3_600_000;
@@ -200,19 +187,11 @@ async fn quiet_day_then_a_burst(store: &dyn ReportStore, state: Arc<dyn AlertSta
         })
         .await
         .unwrap();
-    let other = {
-        let meta = RequestMeta {
-            site: Some("example.com"),
-            user_agent: None,
-            received_at: Timestamp(now),
-            endpoint: None,
-            policy_version: None,
-        };
-        let body = json!([csp("https://muted.example/z.js", "m", 1)]).to_string();
-        report::decode(body.as_bytes(), &meta, &Options::default())
-            .unwrap()
-            .reports
-    };
+    let other = decode_json(
+        &json!([csp("https://muted.example/z.js", "m", 1)]),
+        "example.com",
+        Timestamp(now),
+    );
     store.put(&other).await.unwrap();
     alerter.on_new_reports(&other).await.unwrap();
     assert_eq!(hook.alerts().len(), 2, "muted");
@@ -269,24 +248,15 @@ async fn stream_event(table: &str) -> Value {
 async fn dynamo_stream_batches_raise_each_new_problem_alert_once() {
     let hook = receiver(StatusCode::OK).await;
     let (store, _client, table) = store_with(2).await;
-    let reports = {
-        let meta = RequestMeta {
-            site: Some("example.com"),
-            user_agent: None,
-            received_at: Timestamp::now(),
-            endpoint: None,
-            policy_version: None,
-        };
-        let body = json!([
+    let reports = decode_json(
+        &json!([
             csp("https://a.example/1.js", "p1", 1),
             csp("https://a.example/2.js", "p2", 1),
             csp("https://b.example/1.js", "p1", 1),
-        ])
-        .to_string();
-        report::decode(body.as_bytes(), &meta, &Options::default())
-            .unwrap()
-            .reports
-    };
+        ]),
+        "example.com",
+        Timestamp::now(),
+    );
     store.put(&reports).await.unwrap();
     store.put(&reports).await.unwrap(); // a re-delivery: no new item, no INSERT
     let event = stream_event(&table).await;
@@ -342,20 +312,7 @@ fn problems(problems: usize, per: usize, first_line: usize) -> Vec<Report> {
             )
         })
         .collect();
-    let meta = RequestMeta {
-        site: Some("example.com"),
-        user_agent: None,
-        received_at: Timestamp::now(),
-        endpoint: None,
-        policy_version: None,
-    };
-    report::decode(
-        serde_json::to_string(&items).unwrap().as_bytes(),
-        &meta,
-        &Options::default(),
-    )
-    .unwrap()
-    .reports
+    decode_json(&Value::Array(items), "example.com", Timestamp::now())
 }
 
 #[tokio::test]

@@ -5,7 +5,6 @@
 //! Needs Debian's `chromium` (`scripts/setup-test-tools` installs it); fails loudly without it.
 
 use std::net::TcpListener;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,17 +19,7 @@ use lookout::http::app;
 use lookout::report::{Disposition, Report, ReportType, SourceFormat, Timestamp};
 use lookout::store::{RecentQuery, ReportStore};
 
-use crate::support::{Process, TempStore, state};
-
-/// Where Debian installs Chromium; `LOOKOUT_CHROMIUM` overrides.
-fn chromium() -> String {
-    let path = std::env::var("LOOKOUT_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        std::path::Path::new(&path).exists(),
-        "Chromium not found at {path}: run scripts/setup-test-tools (or set LOOKOUT_CHROMIUM)"
-    );
-    path
-}
+use crate::support::{TempStore, state};
 
 /// The page: an enforced policy reporting through `report-uri` (legacy format) and a
 /// report-only policy reporting through `report-to` (Reporting API), both to Lookout.
@@ -83,7 +72,6 @@ async fn record(seen: Arc<Mutex<Vec<String>>>, req: Request, next: Next) -> Resp
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_reports_arrive_normalized() {
-    let chromium = chromium();
     let t = TempStore::new();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let recorder = seen.clone();
@@ -105,30 +93,9 @@ async fn chromium_reports_arrive_normalized() {
     )
     .await
     .unwrap();
-    let profile = tempfile::tempdir().unwrap();
-    let _browser = Process(
-        Command::new(&chromium)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--disable-quic",
-                "--ignore-certificate-errors",
-                // Deliver Reporting API reports within a second instead of about a minute.
-                "--short-reporting-delay",
-            ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .arg(format!("{}/", page.url()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromium starts"),
-    );
+    // Deliver Reporting API reports within a second instead of about a minute.
+    let (_browser, _profile) =
+        crate::support::chromium(&format!("{}/", page.url()), &["--short-reporting-delay"]);
 
     let deadline = Instant::now() + Duration::from_secs(90);
     let mut reports: Vec<Report> = Vec::new();

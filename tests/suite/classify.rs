@@ -2,12 +2,12 @@
 //! stored with each report and aggregate, keeps an impossible report apart from the real
 //! problem, and filters `recent` and `top` alike on the embedded store and DynamoDB.
 
-use lookout::report::{self, Classification, Options, Report, RequestMeta, Timestamp};
+use lookout::report::{Classification, Report, Timestamp};
 use lookout::store::{RecentQuery, ReportStore, TopQuery};
 use serde_json::json;
 
 use crate::emulator::{count_stream, store_with};
-use crate::support::TempStore;
+use crate::support::{TempStore, decode_json};
 
 /// Three reports of the same blocked script under three policies: one blocks it, one allows it
 /// (an extension's or a second policy's report), one decides by a nonce the report lacks.
@@ -30,16 +30,7 @@ fn three_kinds(now: i64) -> Vec<Report> {
         report("script-src 'self' https://cdn.example.net"),
         report("script-src 'nonce-abc' 'strict-dynamic'"),
     ]);
-    let meta = RequestMeta {
-        site: Some("example.com"),
-        user_agent: None,
-        received_at: Timestamp(now),
-        endpoint: None,
-        policy_version: None,
-    };
-    report::decode(body.to_string().as_bytes(), &meta, &Options::default())
-        .unwrap()
-        .reports
+    decode_json(&body, "example.com", Timestamp(now))
 }
 
 async fn check(store: &dyn ReportStore, reports: &[Report]) {

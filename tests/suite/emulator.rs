@@ -5,7 +5,7 @@
 //! ends. Also: the fault-injecting proxy (`tests/tools/faultproxy.py`).
 
 use std::io::{BufRead, BufReader};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::Client;
 use lookout::store::dynamodb::{Connection, DynamoSettings, DynamoStore, table};
 
-use crate::support::Process;
+use crate::support::{Process, free_port};
 
 /// A running emulator.
 pub struct Emulator {
@@ -65,14 +65,6 @@ fn watchdog(cmd: &[String], log: &Path) -> (Child, ChildStdin) {
         .expect("sh starts");
     let stdin = child.stdin.take().unwrap();
     (child, stdin)
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn start(kind: &'static str) -> Emulator {

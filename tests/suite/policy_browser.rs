@@ -7,7 +7,6 @@
 //! The policy version in the report URL (`?v=1`, `?v=2`) tells the two rounds apart.
 
 use std::net::TcpListener;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,7 +20,7 @@ use lookout::report::{Report, ReportType, Timestamp};
 use lookout::store::embedded::EmbeddedStore;
 use lookout::store::{RecentQuery, ReportStore};
 
-use crate::support::{Process, run_lookout, state};
+use crate::support::{chromium, run_lookout, state};
 
 /// The long inline script: more than the 40 characters a sample holds.
 const LONG_INLINE: &str = "window.longInlineScriptWithoutAFullSample = 1 + 2 + 3;";
@@ -90,35 +89,6 @@ fn cdn_router() -> Router {
         .route("/api", get(|| async { "{}" }))
 }
 
-fn chromium(url: &str) -> (Process, tempfile::TempDir) {
-    let path = std::env::var("LOOKOUT_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        std::path::Path::new(&path).exists(),
-        "Chromium not found at {path}: run scripts/setup-test-tools (or set LOOKOUT_CHROMIUM)"
-    );
-    let profile = tempfile::tempdir().unwrap();
-    let child = Command::new(&path)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-quic",
-            "--ignore-certificate-errors",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(url)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromium starts");
-    (Process(child), profile)
-}
-
 async fn reports_of_version(store: &EmbeddedStore, version: &str) -> Vec<Report> {
     store
         .recent(&RecentQuery {
@@ -185,7 +155,7 @@ async fn the_suggested_policy_silences_the_reports_it_was_built_from() {
 
     // Round 1: everything the page loads from elsewhere, and its inline code, is reported.
     let expected_problems = 8;
-    let (browser, _profile) = chromium(&page_url);
+    let (browser, _profile) = chromium(&page_url, &[]);
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut first = Vec::new();
     while Instant::now() < deadline {
@@ -245,7 +215,7 @@ async fn the_suggested_policy_silences_the_reports_it_was_built_from() {
         .filter(|d| !d.starts_with("report-uri") && !d.starts_with("report-to"))
         .collect();
     *policy.lock().unwrap() = format!("{}; {}", without_reporting.join("; "), report_uri(2));
-    let (browser, _profile) = chromium(&page_url);
+    let (browser, _profile) = chromium(&page_url, &[]);
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline
         && !reports_of_version(&store, "2")

@@ -1,13 +1,13 @@
 //! `lookout policy` over both stores: the same reports give the same suggestion from the
 //! embedded store and from DynamoDB (its aggregates counted from the table's stream).
 
-use lookout::report::{self, Options, Report, RequestMeta, Timestamp};
+use lookout::report::{Report, Timestamp};
 use lookout::store::ReportStore;
 use lookout::store::embedded::EmbeddedStore;
 use serde_json::{Value, json};
 
 use crate::emulator::{count_stream, emulator, store_with};
-use crate::support::run_lookout;
+use crate::support::{decode_json, run_lookout};
 
 fn reports() -> Vec<Report> {
     let policy = "default-src 'self'; script-src 'self' 'report-sample'; report-uri https://c.example/r/example.com";
@@ -41,16 +41,7 @@ fn reports() -> Vec<Report> {
         csp("script-src-elem", "inline", Some("track()"), chrome),
         csp("script-src-elem", "eval", None, firefox),
     ]);
-    let meta = RequestMeta {
-        site: Some("example.com"),
-        user_agent: None,
-        received_at: Timestamp::now(),
-        endpoint: None,
-        policy_version: None,
-    };
-    report::decode(body.to_string().as_bytes(), &meta, &Options::default())
-        .unwrap()
-        .reports
+    decode_json(&body, "example.com", Timestamp::now())
 }
 
 fn policy(store_args: &[&str], extra: &[&str]) -> Value {

@@ -4,12 +4,12 @@
 //! Apache and Caddy, Express from npm, Django from PyPI); a missing one fails the test.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{Process, run_lookout};
+use crate::support::{Process, free_port, run_lookout};
 
 /// A policy with what each configuration language could misread: single quotes, a hash with
 /// `+`, `/` and `=`, a percent-escape (Apache's format specifier), braces (Caddy's
@@ -49,14 +49,6 @@ fn expected(enforce: bool) -> Vec<(String, String)> {
             (name.to_owned(), value.to_owned())
         })
         .collect()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The response head of `GET /` as raw header lines, once the server answers.

@@ -301,3 +301,73 @@ pub fn run_lookout(args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// A free port on 127.0.0.1 (for servers started as processes).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Where Debian installs Chromium; `LOOKOUT_CHROMIUM` overrides.
+pub fn chromium_path() -> String {
+    let path = std::env::var("LOOKOUT_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&path).exists(),
+        "Chromium not found at {path}: run scripts/setup-test-tools (or set LOOKOUT_CHROMIUM)"
+    );
+    path
+}
+
+/// Headless Chromium on `url` with a profile of its own (and `extra` flags); killed when the
+/// process is dropped.
+pub fn chromium(url: &str, extra: &[&str]) -> (Process, tempfile::TempDir) {
+    use std::process::{Command, Stdio};
+    let profile = tempfile::tempdir().unwrap();
+    let child = Command::new(chromium_path())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-quic",
+            "--ignore-certificate-errors",
+        ])
+        .args(extra)
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromium starts");
+    (Process(child), profile)
+}
+
+/// The reports of a request body (JSON) for `site`, as received at `received_at`, with the
+/// default options.
+pub fn decode_json(
+    body: &serde_json::Value,
+    site: &str,
+    received_at: lookout::report::Timestamp,
+) -> Vec<Report> {
+    let meta = lookout::report::RequestMeta {
+        site: Some(site),
+        user_agent: None,
+        received_at,
+        endpoint: None,
+        policy_version: None,
+    };
+    lookout::report::decode(
+        body.to_string().as_bytes(),
+        &meta,
+        &lookout::report::Options::default(),
+    )
+    .unwrap()
+    .reports
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use thiserror::Error;
 
@@ -67,51 +67,45 @@ impl Connection {
     /// carries nor tries profile files, SSO, STS or instance metadata, which keeps it small
     /// and its cold start short.
     pub fn from_environment(&self) -> Result<Client, ClientError> {
-        let region = self
-            .region_or_local_default()
-            .or_else(|| std::env::var("AWS_REGION").ok())
-            .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
-            .filter(|r| !r.is_empty())
-            .ok_or(ClientError::NoRegion)?;
         let mut builder = aws_sdk_dynamodb::Config::builder()
             .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(region))
-            .http_client(https());
+            .region(Region::new(self.environment_region()?))
+            .http_client(https())
+            .credentials_provider(self.environment_credentials());
         builder.set_endpoint_url(self.endpoint_url.clone());
-        let builder =
-            if self.endpoint_url.is_some() && std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
-                builder.credentials_provider(local_credentials())
-            } else {
-                builder.credentials_provider(
-                    aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
-                )
-            };
         Ok(Client::from_conf(policy(builder).build()))
     }
 
     /// An SNS client found as [`Connection::from_environment`] finds DynamoDB's (same HTTP
     /// stack, region and credentials).
     pub fn sns_from_environment(&self) -> Result<aws_sdk_sns::Client, ClientError> {
-        let region = self
-            .region_or_local_default()
+        let mut builder = aws_sdk_sns::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(self.environment_region()?))
+            .http_client(https())
+            .credentials_provider(self.environment_credentials());
+        builder.set_endpoint_url(self.endpoint_url.clone());
+        Ok(aws_sdk_sns::Client::from_conf(builder.build()))
+    }
+
+    /// The region for a client built from the environment.
+    fn environment_region(&self) -> Result<String, ClientError> {
+        self.region_or_local_default()
             .or_else(|| std::env::var("AWS_REGION").ok())
             .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
             .filter(|r| !r.is_empty())
-            .ok_or(ClientError::NoRegion)?;
-        let mut builder = aws_sdk_sns::Config::builder()
-            .behavior_version(aws_sdk_sns::config::BehaviorVersion::latest())
-            .region(aws_sdk_sns::config::Region::new(region))
-            .http_client(https());
-        builder.set_endpoint_url(self.endpoint_url.clone());
-        let builder =
-            if self.endpoint_url.is_some() && std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
-                builder.credentials_provider(local_credentials())
-            } else {
-                builder.credentials_provider(
-                    aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
-                )
-            };
-        Ok(aws_sdk_sns::Client::from_conf(builder.build()))
+            .ok_or(ClientError::NoRegion)
+    }
+
+    /// The environment's credentials (Lambda's role), or dummy ones for a local endpoint.
+    fn environment_credentials(&self) -> SharedCredentialsProvider {
+        if self.endpoint_url.is_some() && std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+            SharedCredentialsProvider::new(local_credentials())
+        } else {
+            SharedCredentialsProvider::new(
+                aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+            )
+        }
     }
 
     fn region_or_local_default(&self) -> Option<String> {
