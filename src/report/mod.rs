@@ -198,15 +198,7 @@ pub fn decode(body: &[u8], meta: &RequestMeta<'_>, opts: &Options) -> Result<Bat
         Err(_) => serde_json::from_slice(body),
     }
     .map_err(DecodeError::NotJson)?;
-    // Room for every element up front: a growing Vec of reports would pass through sizes
-    // the allocator serves slowly (a kilobyte for four).
-    let mut batch = Batch {
-        reports: Vec::with_capacity(match &value {
-            Node::Array(items) => items.len().min(opts.max_reports),
-            _ => 1,
-        }),
-        ..Batch::default()
-    };
+    let mut batch = Batch::default();
     let mut take = |index, item, in_array| match shape::recognise(item, in_array)
         .and_then(|d| finish(d, meta, opts))
     {

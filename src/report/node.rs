@@ -22,9 +22,6 @@ pub(crate) enum Node<'a> {
 /// An object's entries in document order; duplicates are kept (the last one counts).
 pub(crate) type Entries<'a> = Vec<(Cow<'a, str>, Node<'a>)>;
 
-/// The room a non-empty object starts with.
-const OBJECT_CAPACITY: usize = 11;
-
 /// The value of the last entry named `key` (JSON objects: the last duplicate wins).
 pub(crate) fn last<'e, 'a>(entries: &'e Entries<'a>, key: &str) -> Option<&'e Node<'a>> {
     entries.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v)
@@ -148,15 +145,7 @@ impl<'de> Visitor<'de> for NodeVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        // An empty object allocates nothing (a hostile body of `{}`s stays small); others
-        // start with room for 11 entries (a legacy CSP body has 9, a Reporting API one about
-        // 11, so neither grows): 616 bytes for the smallest one-entry object (7 bytes of
-        // input), no more than the 11-entry tree node a parsed `Value` map takes.
-        let Some(Text(first)) = map.next_key()? else {
-            return Ok(Node::Object(Vec::new()));
-        };
-        let mut entries = Vec::with_capacity(OBJECT_CAPACITY);
-        entries.push((first, map.next_value()?));
+        let mut entries = Vec::new();
         while let Some(Text(key)) = map.next_key()? {
             entries.push((key, map.next_value()?));
         }
