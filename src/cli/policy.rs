@@ -184,6 +184,9 @@ pub async fn run(args: PolicyArgs) -> Result<()> {
             );
         }
     }
+    println!(
+        "\n# Noise (extensions, injected code, the collector's own uploads) is filtered before it is stored: it never reaches this count."
+    );
     if !s.left_out.is_empty() {
         println!("\n# Left out");
         for l in &s.left_out {

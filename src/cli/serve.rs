@@ -197,15 +197,8 @@ fn alert_sinks(args: &crate::config::AlertArgs) -> Result<Vec<std::sync::Arc<dyn
 }
 
 /// The embedded store's stand-in for the table's stream: every second, the reports stored
-/// since the last look go through the alerter (from the reports stored when serve started).
-async fn tail_embedded(state: EmbeddedAlertState, alerter: Alerter) {
-    let mut last = match state.last_row().await {
-        Ok(n) => n,
-        Err(e) => {
-            tracing::error!(error = %e, "alerts off: the store cannot be read");
-            return;
-        }
-    };
+/// after row `last` go through the alerter.
+async fn tail_embedded(state: EmbeddedAlertState, alerter: Alerter, mut last: i64) {
     loop {
         match state.reports_after(last, 1000).await {
             Ok(rows) if !rows.is_empty() => {
@@ -255,12 +248,14 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         }
     } else if !sinks.is_empty() {
         let state = EmbeddedAlertState::open(&args.store.data)?;
+        // Where the tail starts is read before the server accepts a report: none is missed.
+        let last = state.last_row().await?;
         let alerter = Alerter::new(
             std::sync::Arc::new(state.clone()),
             sinks,
             args.alerts.rule(),
         );
-        tokio::spawn(tail_embedded(state, alerter));
+        tokio::spawn(tail_embedded(state, alerter, last));
     }
     let mut state = AppState::new(opts, store);
     state.budget = std::sync::Arc::new(args.collect.budget());

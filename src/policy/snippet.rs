@@ -10,6 +10,7 @@ pub const GROUP: &str = "lookout";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Server {
     /// `Name: value` lines, as the browser receives them.
+    #[value(alias = "header")]
     Raw,
     /// `add_header` lines for a `server` or `location` block.
     Nginx,

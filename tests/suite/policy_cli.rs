@@ -99,4 +99,20 @@ async fn dynamo_and_the_embedded_store_suggest_the_same_policy() {
         nginx.contains("report-uri https://c.example/r/example.com; report-to lookout\" always;"),
         "{nginx}"
     );
+    let (ok, raw, err) = run_lookout(&[
+        "policy",
+        "--site",
+        "example.com",
+        "--data",
+        dir,
+        "--format",
+        "header",
+        "--enforce",
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        raw.lines()
+            .any(|l| l.starts_with("Content-Security-Policy: default-src 'self'; script-src")),
+        "{raw}"
+    );
 }
