@@ -14,11 +14,9 @@ use std::sync::{Arc, Mutex};
 use super::message::{Alert, AlertKind};
 use super::rules::SpikeRule;
 use super::sink::{self, Sink};
-use super::{AlertState, Mute, Problem};
+use super::{AlertState, HOUR_MS, Mute, Problem};
 use crate::report::{Classification, Report, Timestamp};
 use crate::store::StoreError;
-
-const HOUR_MS: i64 = 3_600_000;
 
 /// Problems known to have been claimed (by this process or another): no claim is tried again.
 const MAX_KNOWN: usize = 100_000;

@@ -16,12 +16,31 @@ use async_trait::async_trait;
 use crate::report::{ReportType, Timestamp};
 use crate::store::StoreError;
 
+/// An hour in milliseconds: spikes are counted per clock hour.
+pub const HOUR_MS: i64 = 3_600_000;
+
 /// One problem of one site: what alerts are about.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Problem {
     pub site: String,
     pub report_type: ReportType,
     pub fingerprint: String,
+}
+
+impl Problem {
+    /// The key of its new-problem claim within its site: `new#{type}#{fingerprint}`.
+    pub fn new_claim(&self) -> String {
+        format!("new#{}#{}", self.report_type.as_str(), self.fingerprint)
+    }
+
+    /// The key of its spike claim for `day` within its site.
+    pub fn spike_claim(&self, day: &str) -> String {
+        format!(
+            "spike#{}#{}#{day}",
+            self.report_type.as_str(),
+            self.fingerprint
+        )
+    }
 }
 
 /// A mute: a problem, or a whole report type, of a site, until a time.

@@ -323,7 +323,7 @@ struct WriteFailed(#[source] Arc<rusqlite::Error>);
 /// A store opened for reading that does not exist.
 #[derive(Debug, thiserror::Error)]
 #[error("no store at {} (run `lookout serve` first, or pass --data)", .0.display())]
-struct NoStore(PathBuf);
+pub(crate) struct NoStore(pub(crate) PathBuf);
 
 #[async_trait]
 impl ReportStore for EmbeddedStore {

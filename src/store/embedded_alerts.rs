@@ -13,8 +13,8 @@ use async_trait::async_trait;
 use rusqlite::{Connection, params};
 
 use super::StoreError;
-use super::embedded::DB_FILE;
-use crate::alert::{AlertState, Mute, MuteTarget, Problem};
+use super::embedded::{DB_FILE, NoStore};
+use crate::alert::{AlertState, HOUR_MS, Mute, MuteTarget, Problem};
 use crate::report::{Report, Timestamp};
 
 const SCHEMA: &str = "
@@ -30,8 +30,6 @@ CREATE TABLE IF NOT EXISTS mutes (
 );
 ";
 
-const HOUR_MS: i64 = 3_600_000;
-
 /// Alert state in the embedded store's file.
 #[derive(Clone)]
 pub struct EmbeddedAlertState {
@@ -43,10 +41,7 @@ impl EmbeddedAlertState {
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let path = dir.join(DB_FILE);
         if !path.exists() {
-            return Err(StoreError::backend(std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                format!("no store at {}", path.display()),
-            )));
+            return Err(StoreError::backend(NoStore(path)));
         }
         let conn = Connection::open(&path).map_err(StoreError::backend)?;
         conn.execute_batch("PRAGMA busy_timeout = 5000;")
@@ -139,23 +134,12 @@ impl EmbeddedAlertState {
 #[async_trait]
 impl AlertState for EmbeddedAlertState {
     async fn claim_new(&self, p: &Problem, _first_seen: Timestamp) -> Result<bool, StoreError> {
-        self.claim(format!(
-            "new#{}#{}#{}",
-            p.site,
-            p.report_type.as_str(),
-            p.fingerprint
-        ))
-        .await
+        self.claim(format!("{}#{}", p.site, p.new_claim())).await
     }
 
     async fn claim_spike(&self, p: &Problem, day: &str) -> Result<bool, StoreError> {
-        self.claim(format!(
-            "spike#{}#{}#{}#{day}",
-            p.site,
-            p.report_type.as_str(),
-            p.fingerprint
-        ))
-        .await
+        self.claim(format!("{}#{}", p.site, p.spike_claim(day)))
+            .await
     }
 
     async fn add_to_hour(

@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Select};
 
 use super::item::{self, PK, SK, TTL};
 use super::{DynamoStore, StoreError};
-use crate::alert::{AlertState, Mute, MuteTarget, Problem};
+use crate::alert::{AlertState, HOUR_MS, Mute, MuteTarget, Problem};
 use crate::report::Timestamp;
 
 const DAY_S: i64 = 86_400;
@@ -83,7 +83,7 @@ impl AlertState for DynamoStore {
     async fn claim_new(&self, p: &Problem, first_seen: Timestamp) -> Result<bool, StoreError> {
         self.claim(
             alert_pk(&p.site),
-            format!("new#{}#{}", p.report_type.as_str(), p.fingerprint),
+            p.new_claim(),
             vec![
                 ("first_seen", AttributeValue::S(first_seen.to_string())),
                 (
@@ -99,7 +99,7 @@ impl AlertState for DynamoStore {
         let expires = Timestamp::now().millis() / 1000 + 3 * DAY_S;
         self.claim(
             alert_pk(&p.site),
-            format!("spike#{}#{}#{day}", p.report_type.as_str(), p.fingerprint),
+            p.spike_claim(day),
             vec![
                 (
                     "claimed_at",
@@ -142,8 +142,8 @@ impl AlertState for DynamoStore {
     }
 
     async fn previous_day(&self, p: &Problem, hour: Timestamp) -> Result<u64, StoreError> {
-        let from = hour_sk(p, Timestamp(hour.millis() - 24 * 3_600_000));
-        let to = hour_sk(p, Timestamp(hour.millis() - 3_600_000));
+        let from = hour_sk(p, Timestamp(hour.millis() - 24 * HOUR_MS));
+        let to = hour_sk(p, Timestamp(hour.millis() - HOUR_MS));
         let mut total = 0u64;
         let mut start = None;
         loop {
