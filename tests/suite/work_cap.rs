@@ -65,6 +65,21 @@ async fn deployed_app(
     (AppState::new(opts, store), client, table)
 }
 
+/// The same app with deadlines no loaded machine reaches: the tests that count calls on a
+/// healthy store are about the work a request causes, not about how fast DynamoDB Local
+/// answers beside the rest of the suite (the throttled test keeps the deployed deadlines).
+async fn patient_app(
+    proxy: &FaultProxy,
+    opts: Options,
+) -> (AppState, aws_sdk_dynamodb::Client, String) {
+    let (store, client, table) = emulator::store_at(&proxy.url, 1).await;
+    let mut settings = store.settings().clone();
+    settings.write_deadline = std::time::Duration::from_secs(30);
+    let mut state = AppState::new(opts, Arc::new(DynamoStore::new(client.clone(), settings)));
+    state.store_timeout = std::time::Duration::from_secs(60);
+    (state, client, table)
+}
+
 /// Asserts that `n` distinct problems cost one `BatchWriteItem` per 25 reports (more only when
 /// a call is retried: 3 SDK attempts within each of the app's 3), at most one `BatchGetItem` per
 /// 100 (the neighbour check, only for reports near a window's edge), and nothing else on the
@@ -96,7 +111,7 @@ fn assert_bounded(map: &serde_json::Map<String, Value>, n: u64, requests: u64) {
 #[tokio::test]
 async fn dynamo_a_request_at_the_cap_makes_a_bounded_number_of_calls_and_one_over_makes_none() {
     let proxy = FaultProxy::start();
-    let (state, client, table) = deployed_app(&proxy, Options::default()).await;
+    let (state, client, table) = patient_app(&proxy, Options::default()).await;
 
     let before = proxy.counters();
     let (res, body) = send(
@@ -141,7 +156,7 @@ async fn dynamo_the_template_ceiling_of_1000_problems_costs_40_writes_and_no_mor
         max_reports: 1000,
         ..Options::default()
     };
-    let (state, client, table) = deployed_app(&proxy, opts).await;
+    let (state, client, table) = patient_app(&proxy, opts).await;
     let before = proxy.counters();
     let (res, _) = send(
         &state,
@@ -160,7 +175,7 @@ async fn dynamo_the_template_ceiling_of_1000_problems_costs_40_writes_and_no_mor
 #[tokio::test]
 async fn dynamo_concurrent_requests_at_the_cap_each_cost_the_same() {
     let proxy = FaultProxy::start();
-    let (state, client, table) = deployed_app(&proxy, Options::default()).await;
+    let (state, client, table) = patient_app(&proxy, Options::default()).await;
     let before = proxy.counters();
     let requests: Vec<_> = (0..16)
         .map(|r| {
