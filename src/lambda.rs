@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::alert::engine::Alerter;
 use crate::alert::sink::{Sink, Sns};
+use crate::archive::s3::S3Archive;
 use crate::config::{AlertArgs, CollectArgs, TableArgs};
 use crate::http::{AppState, app};
 use crate::store::dynamodb::{Connection, DynamoStore, stream};
@@ -82,10 +83,59 @@ impl LambdaConfig {
     }
 }
 
+/// The archive function's configuration (the template's `ArchiveFunction`): the same
+/// bootstrap, given a bucket, writes its stream batches to S3 and does nothing else.
+#[derive(Debug, Parser)]
+#[command(name = "bootstrap")]
+pub struct ArchiveConfig {
+    /// The bucket the archive is written to.
+    #[arg(long, env = "LOOKOUT_ARCHIVE_BUCKET")]
+    bucket: String,
+    /// An S3 endpoint other than AWS's (local runs).
+    #[arg(long, env = "LOOKOUT_S3_ENDPOINT_URL")]
+    endpoint_url: Option<String>,
+}
+
+impl ArchiveConfig {
+    /// The writer.
+    pub fn archive(&self) -> Result<S3Archive, crate::store::dynamodb::ClientError> {
+        let client = Connection {
+            endpoint_url: self.endpoint_url.clone(),
+            region: None,
+        }
+        .s3_from_environment()?;
+        Ok(S3Archive::new(client, &self.bucket))
+    }
+}
+
+/// A DynamoDB stream batch into the archive: its new reports, one object per day and site.
+/// A failed write fails the batch, which Lambda delivers again; its objects then replace
+/// the ones already written.
+pub async fn handle_archive(
+    archive: &S3Archive,
+    payload: &Value,
+) -> Result<Value, crate::archive::ArchiveError> {
+    let reports = stream::new_reports_of_event(payload);
+    let objects =
+        crate::archive::objects(reports.iter().map(|n| (n.sequence.as_str(), &n.report)))?;
+    let written = archive.write(objects).await?;
+    tracing::info!(
+        reports = written.reports,
+        objects = written.objects,
+        bytes = written.bytes,
+        "archived"
+    );
+    Ok(serde_json::json!({ "batchItemFailures": [] }))
+}
+
 /// Runs the function until the runtime stops it. One handler for both event kinds: an HTTP
-/// API request goes to the collector app, a DynamoDB stream batch to the aggregates.
+/// API request goes to the collector app, a DynamoDB stream batch to the aggregates. Given an
+/// archive bucket, it is the archive function instead.
 pub async fn run() -> Result<(), lambda_http::Error> {
     crate::telemetry::init_lambda();
+    if std::env::var_os("LOOKOUT_ARCHIVE_BUCKET").is_some() {
+        return run_archive().await;
+    }
     let config = LambdaConfig::from_env()?;
     let (state, store) = config.state().await?;
     let alerter = config.alerter(&store)?.map(Arc::new);
@@ -120,6 +170,17 @@ pub async fn handle_stream(
         }
     }
     Ok(serde_json::json!({ "batchItemFailures": [] }))
+}
+
+async fn run_archive() -> Result<(), lambda_http::Error> {
+    let config = ArchiveConfig::try_parse_from(["bootstrap"])?;
+    let archive = config.archive()?;
+    tracing::info!(bucket = archive.bucket(), "lookout archive ready");
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let archive = archive.clone();
+        async move { Ok::<_, lambda_http::Error>(handle_archive(&archive, &event.payload).await?) }
+    }))
+    .await
 }
 
 type HttpAdapter = lambda_http::Adapter<'static, Response<axum::body::Body>, axum::Router>;

@@ -9,6 +9,7 @@
 //!   is built without it).
 
 pub mod alert;
+pub mod archive;
 #[cfg(feature = "local")]
 pub mod cli;
 pub mod config;

@@ -1,5 +1,5 @@
-//! DynamoDB clients: one HTTP stack (rustls with ring) and one retry and timeout policy for
-//! every client, and two ways to find credentials.
+//! AWS clients (DynamoDB, and SNS and S3 beside it): one HTTP stack (rustls with ring), one
+//! retry and timeout policy for DynamoDB, and two ways to find credentials.
 
 use std::time::Duration;
 
@@ -86,6 +86,19 @@ impl Connection {
             .credentials_provider(self.environment_credentials());
         builder.set_endpoint_url(self.endpoint_url.clone());
         Ok(aws_sdk_sns::Client::from_conf(builder.build()))
+    }
+
+    /// An S3 client found as [`Connection::from_environment`] finds DynamoDB's; a local
+    /// endpoint (moto) is addressed by path, as emulators expect.
+    pub fn s3_from_environment(&self) -> Result<aws_sdk_s3::Client, ClientError> {
+        let mut builder = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(self.environment_region()?))
+            .http_client(https())
+            .credentials_provider(self.environment_credentials())
+            .force_path_style(self.endpoint_url.is_some());
+        builder.set_endpoint_url(self.endpoint_url.clone());
+        Ok(aws_sdk_s3::Client::from_conf(builder.build()))
     }
 
     /// The region for a client built from the environment.
