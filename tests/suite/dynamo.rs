@@ -349,7 +349,8 @@ async fn a_store_that_keeps_failing_answers_503_and_logs_every_report() {
     );
 }
 
-/// Every event in `events/` through lambda_http's own conversion into the app, on DynamoDB.
+/// Every event in `events/` (the HTTP API's, and a function URL's as `url-*`) through
+/// lambda_http's own conversion into the app, on DynamoDB.
 #[tokio::test]
 async fn api_gateway_events_give_the_right_answers() {
     let (store, client, table) = store_with(1).await;
@@ -366,6 +367,13 @@ async fn api_gateway_events_give_the_right_answers() {
         ("oversized-body.json", StatusCode::PAYLOAD_TOO_LARGE, 0),
         ("wrong-method.json", StatusCode::METHOD_NOT_ALLOWED, 0),
         ("health.json", StatusCode::OK, 0),
+        // The same requests through a function URL (payload format 2.0 too: another host,
+        // `accountId` anonymous, and bodies that are not text or JSON base64-encoded).
+        ("url-legacy-csp.json", StatusCode::NO_CONTENT, 1),
+        ("url-chrome-batch.json", StatusCode::NO_CONTENT, 7),
+        ("url-preflight.json", StatusCode::NO_CONTENT, 0),
+        ("url-bad-body.json", StatusCode::BAD_REQUEST, 0),
+        ("url-health.json", StatusCode::OK, 0),
     ];
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("events");
     let mut files: Vec<String> = std::fs::read_dir(&dir)

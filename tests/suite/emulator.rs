@@ -26,6 +26,13 @@ pub struct Emulator {
 }
 
 static EMULATOR: OnceLock<Emulator> = OnceLock::new();
+static S3: OnceLock<Emulator> = OnceLock::new();
+
+/// moto's server as S3, for the archive's tests (whichever DynamoDB emulator runs), started on
+/// first use.
+pub fn s3() -> &'static Emulator {
+    S3.get_or_init(|| start("moto-s3"))
+}
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -124,7 +131,7 @@ fn start(kind: &'static str) -> Emulator {
             (watch, url)
         }
     };
-    eprintln!("DynamoDB emulator: {kind} at {url}");
+    eprintln!("emulator: {kind} at {url}");
     Emulator {
         url,
         _watchdog: Mutex::new(watch),

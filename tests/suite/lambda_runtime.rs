@@ -94,6 +94,8 @@ async fn the_bootstrap_serves_api_gateway_events_and_writes_to_dynamodb() {
         ("chrome-batch.json", 204),
         ("bad-body.json", 400),
         ("oversized-body.json", 413),
+        ("url-legacy-csp.json", 204),
+        ("url-preflight.json", 204),
     ];
     let (tx, mut rx) = mpsc::unbounded_channel();
     let rt = Runtime {
@@ -168,7 +170,11 @@ async fn the_bootstrap_serves_api_gateway_events_and_writes_to_dynamodb() {
     // events: one legacy report, seven in Chrome's batch).
     let items = scan_all(&client, &table).await;
     let reports = report_items(&items);
-    assert_eq!(reports.len(), 1 + 7, "every accepted report is an item");
+    assert_eq!(
+        reports.len(),
+        1 + 7 + 1,
+        "every accepted report is an item (the function URL's legacy report too)"
+    );
 
     // The table's stream, as Lambda hands it to the same function: an INSERT per report item
     // (plus an aggregate's record and a MODIFY, which count nothing), twice, as after a retry.
@@ -209,19 +215,29 @@ async fn the_bootstrap_serves_api_gateway_events_and_writes_to_dynamodb() {
         .map(|i| item::n(i, "count").unwrap())
         .sum();
     assert_eq!(
-        counted, 8,
+        counted, 9,
         "each report counted once, the retry and the rest not at all"
     );
 
-    // Logs are JSON lines, as CloudWatch's JSON log format expects.
+    // Logs are JSON lines, as CloudWatch's JSON log format expects, and Lambda's level filter
+    // at the template's application level keeps every one, the metric documents included.
     let text = std::fs::read_to_string(log.path()).unwrap();
     assert!(text.contains("lookout ready"), "{text}");
+    let level = crate::template::application_log_level("CollectorFunction");
+    let mut metric_lines = 0;
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let v: Value =
+            serde_json::from_str(line).unwrap_or_else(|_| panic!("not a JSON log line: {line}"));
         assert!(
-            serde_json::from_str::<Value>(line).is_ok(),
-            "not a JSON log line: {line}"
+            crate::template::lambda_keeps(line, &level),
+            "Lambda would drop: {line}"
         );
+        metric_lines += usize::from(v.get("_aws").is_some());
     }
+    assert!(
+        metric_lines >= 4,
+        "one metric document per request:\n{text}"
+    );
 }
 
 /// A DynamoDB stream record as Lambda delivers it.

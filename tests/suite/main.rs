@@ -1,6 +1,7 @@
 //! Lookout's integration tests, in one binary (one link step).
 
 mod alerts;
+mod archive;
 mod browser;
 mod classify;
 mod cli;

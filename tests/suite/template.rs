@@ -172,13 +172,54 @@ fn the_defaults_bound_what_a_stranger_can_spend() {
             && ceiling.get("MaxReadRequestUnits").is_some()
     );
     // One route: HTTP API throttling is per route, so one route makes it the whole API's.
-    let events = resources["CollectorFunction"]["Properties"]["Events"]
+    assert_eq!(
+        params["FrontDoor"]["Default"], "http-api",
+        "the throttled door"
+    );
+    let routes: Vec<&serde_yaml_ng::Value> = resources
         .as_mapping()
-        .unwrap();
-    let routes: Vec<&serde_yaml_ng::Value> =
-        events.values().filter(|e| e["Type"] == "HttpApi").collect();
+        .unwrap()
+        .values()
+        .filter(|r| r["Type"] == "AWS::ApiGatewayV2::Route")
+        .collect();
     assert_eq!(routes.len(), 1);
-    assert_eq!(routes[0]["Properties"]["Path"], "$default");
+    assert_eq!(routes[0]["Properties"]["RouteKey"], "$default");
+    let stage = &resources["ReportsApiStage"]["Properties"];
+    assert_eq!(stage["StageName"], "$default", "no stage prefix in paths");
+    let throttle = serde_yaml_ng::to_string(&stage["DefaultRouteSettings"]).unwrap();
+    assert!(
+        throttle.contains("!Ref ThrottleBurst") && throttle.contains("!Ref ThrottleRate"),
+        "{throttle}"
+    );
+    assert_eq!(
+        resources["ReportsApiIntegration"]["Properties"]["PayloadFormatVersion"], "2.0",
+        "the event shape a function URL sends too"
+    );
+    // The function URL has no throttle: the template refuses it without a concurrency cap.
+    let rule = serde_yaml_ng::to_string(&doc["Rules"]["FunctionUrlNeedsAConcurrencyCap"]).unwrap();
+    assert!(
+        rule.contains("function-url") && rule.contains("!Ref ReservedConcurrency"),
+        "{rule}"
+    );
+    for (name, door) in [
+        ("ReportsApi", "UseHttpApi"),
+        ("ReportsApiStage", "UseHttpApi"),
+        ("ReportsApiPermission", "UseHttpApi"),
+        ("CollectorUrl", "UseFunctionUrl"),
+        ("CollectorUrlPermission", "UseFunctionUrl"),
+        ("CollectorUrlInvokePermission", "UseFunctionUrl"),
+    ] {
+        assert_eq!(
+            resources[name]["Condition"], door,
+            "{name}: one front door at a time"
+        );
+    }
+    assert!(
+        resources["CollectorUrl"]["Properties"]
+            .get("Cors")
+            .is_none(),
+        "preflights reach the app, as through the HTTP API"
+    );
     let log_group = &resources["CollectorLogGroup"];
     assert_eq!(
         log_group["DeletionPolicy"], "Retain",
@@ -271,4 +312,149 @@ fn alerts_are_off_until_a_webhook_or_an_address_is_given() {
     ] {
         assert!(env.get(var).is_some(), "{var}");
     }
+}
+
+/// Lambda's log-level filter as AWS documents it for the JSON log format: a line's level is
+/// its `level` field, and a line without one (or not JSON) is INFO; a line is kept when its
+/// level is at or above the function's application log level.
+pub fn lambda_keeps(line: &str, application_level: &str) -> bool {
+    const LEVELS: [&str; 6] = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"];
+    let rank = |l: &str| LEVELS.iter().position(|x| x.eq_ignore_ascii_case(l));
+    let level = serde_json::from_str::<serde_json::Value>(line)
+        .ok()
+        .and_then(|v| v.get("level").and_then(|l| l.as_str()).and_then(rank))
+        .unwrap_or(2);
+    level >= rank(application_level).expect("a Lambda log level")
+}
+
+/// The application log level the template gives a function.
+pub fn application_log_level(function: &str) -> String {
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&template()).unwrap();
+    doc["Resources"][function]["Properties"]["LoggingConfig"]["ApplicationLogLevel"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn lambda_drops_its_platform_lines_and_keeps_the_functions() {
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&template()).unwrap();
+    for function in ["CollectorFunction", "ArchiveFunction"] {
+        let logging = &doc["Resources"][function]["Properties"]["LoggingConfig"];
+        assert_eq!(logging["LogFormat"], "JSON", "{function}: levels need JSON");
+        assert_eq!(
+            logging["SystemLogLevel"], "WARN",
+            "{function}: platform.start and platform.report are INFO, dropped"
+        );
+        assert_eq!(application_log_level(function), "INFO", "{function}");
+    }
+    // The rule itself, on the lines Lookout writes (the bootstrap's own are checked in
+    // lambda_runtime.rs): a metric document has no level and is kept at INFO, not at WARN.
+    let emf = r#"{"_aws":{"Timestamp":1,"CloudWatchMetrics":[]},"message":"reports","Accepted":1}"#;
+    assert!(lambda_keeps(emf, "INFO"));
+    assert!(!lambda_keeps(emf, "WARN"));
+    assert!(lambda_keeps(r#"{"level":"ERROR","recovery":true}"#, "WARN"));
+    assert!(!lambda_keeps(r#"{"level":"DEBUG"}"#, "INFO"));
+}
+
+#[test]
+fn the_archive_writes_only_its_prefix_and_reads_only_the_stream() {
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&template()).unwrap();
+    let params = &doc["Parameters"];
+    assert_eq!(params["ArchiveBucket"]["Default"], "", "off by default");
+    let resources = &doc["Resources"];
+    for name in [
+        "ArchiveRole",
+        "ArchiveFunction",
+        "ArchiveDatabase",
+        "ArchiveTable",
+        "TopProblemsQuery",
+        "NewSourcesQuery",
+    ] {
+        assert_eq!(resources[name]["Condition"], "HasArchive", "{name}");
+    }
+    assert_eq!(
+        resources["ArchiveStore"]["Condition"],
+        "CreateArchiveBucket"
+    );
+    assert_eq!(resources["ArchiveStore"]["DeletionPolicy"], "Retain");
+    let statements =
+        resources["ArchiveRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+            .as_sequence()
+            .unwrap();
+    let mut actions: Vec<String> = statements
+        .iter()
+        .flat_map(|s| s["Action"].as_sequence().unwrap().iter())
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect();
+    actions.sort();
+    assert_eq!(
+        actions,
+        [
+            "dynamodb:DescribeStream",
+            "dynamodb:GetRecords",
+            "dynamodb:GetShardIterator",
+            "dynamodb:ListStreams",
+            "logs:CreateLogStream",
+            "logs:PutLogEvents",
+            "s3:PutObject",
+        ]
+    );
+    let put = serde_yaml_ng::to_string(&statements[0]["Resource"]).unwrap();
+    assert!(put.contains("/reports/*"), "{put}");
+    let function = &resources["ArchiveFunction"]["Properties"];
+    let event = &function["Events"]["NewReports"]["Properties"];
+    assert_eq!(event["MaximumBatchingWindowInSeconds"].as_u64(), Some(300));
+    assert_eq!(
+        event["BisectBatchOnFunctionError"], false,
+        "a retried batch rewrites the same objects"
+    );
+    assert!(
+        function["Environment"]["Variables"]
+            .get("LOOKOUT_ARCHIVE_BUCKET")
+            .is_some()
+    );
+    // The Athena table reads the writer's layout.
+    let table = &resources["ArchiveTable"]["Properties"]["TableInput"];
+    let template =
+        serde_yaml_ng::to_string(&table["Parameters"]["storage.location.template"]).unwrap();
+    assert!(
+        template.contains(&format!(
+            "{}dt=${{!dt}}/site=${{!site}}/",
+            lookout::archive::PREFIX
+        )),
+        "{template}"
+    );
+    let columns: Vec<&str> = table["StorageDescriptor"]["Columns"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|c| c["Name"].as_str().unwrap())
+        .collect();
+    // Every field a report line can hold (optional ones set), except the partition's site.
+    let mut report = crate::support::decode_json(
+        &serde_json::json!({"csp-report": {"document-uri": "https://example.com/",
+            "effective-directive": "img-src", "blocked-uri": "https://x.example/a.png",
+            "disposition": "report", "original-policy": "img-src 'self'"}}),
+        "example.com",
+        lookout::report::Timestamp(1_795_348_800_000),
+    )
+    .remove(0);
+    report.time_untrusted = true;
+    report.policy_version = Some("1".into());
+    report.truncated = vec!["body.sample".into()];
+    report.user_agent = Some("Mozilla/5.0 Firefox/149.0".into());
+    report.browser = Some("Firefox 149".into());
+    let report = serde_json::to_value(&report).unwrap();
+    let mut keys: Vec<&str> = report
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
+    keys.retain(|k| *k != "site");
+    let mut sorted_columns = columns.clone();
+    sorted_columns.sort();
+    keys.sort();
+    assert_eq!(sorted_columns, keys, "a column for each field of a line");
 }
