@@ -118,7 +118,9 @@ impl RequestCounts {
 
     /// The EMF documents: one with the request's counts, which also carries the per-type
     /// metric when every accepted report has one type (the usual case), then one per type
-    /// when there are several.
+    /// when there are several. Only counts that are not zero are metrics (a sum needs no
+    /// zeros), and breakdowns appear only when they say more than the totals: a request of
+    /// one report logs about 200 bytes.
     pub fn emf_lines(&self, at: Timestamp, site: Option<&str>) -> Vec<String> {
         let sum = |m: &BTreeMap<&'static str, u64>| m.values().sum::<u64>();
         let accepted: u64 = self.accepted.values().sum();
@@ -130,51 +132,53 @@ impl RequestCounts {
                 .entry(if known { t.as_str() } else { "other" })
                 .or_default() += n;
         }
-        let per_type_directive = serde_json::json!({
-            "Namespace": "Lookout",
-            "Dimensions": [["Type"]],
-            "Metrics": [{"Name": "Accepted", "Unit": "Count"}]
-        });
-        let mut metrics = vec![
-            serde_json::json!({"Name": "Accepted", "Unit": "Count"}),
-            serde_json::json!({"Name": "Filtered", "Unit": "Count"}),
-            serde_json::json!({"Name": "Rejected", "Unit": "Count"}),
-        ];
-        // Failure metrics only when there is a failure: each metric name is billed monthly.
-        if self.unstored > 0 {
-            metrics.push(serde_json::json!({"Name": "Unstored", "Unit": "Count"}));
-            metrics.push(serde_json::json!({"Name": "RecoveryDropped", "Unit": "Count"}));
-        }
-        let mut directives = vec![serde_json::json!({
-            "Namespace": "Lookout",
-            "Dimensions": [[]],
-            "Metrics": metrics
-        })];
         let single_type = match by_type.len() {
             1 => by_type.keys().next().copied(),
             _ => None,
         };
-        if single_type.is_some() {
-            directives.push(per_type_directive.clone());
-        }
+        let metric = |name: &str| serde_json::json!({ "Name": name });
         let mut first = serde_json::json!({
-            "_aws": {"Timestamp": at.millis(), "CloudWatchMetrics": directives},
+            "_aws": {"Timestamp": at.millis()},
             "message": "reports",
             "site": site.unwrap_or("-"),
-            "Accepted": accepted,
-            "Filtered": sum(&self.filtered),
-            "Rejected": sum(&self.rejected),
-            "accepted_by_type": self.accepted,
-            "filtered_by_reason": self.filtered,
-            "rejected_by_reason": self.rejected,
         });
+        let mut plain = Vec::new();
+        let totals = [
+            ("Accepted", accepted),
+            ("Filtered", sum(&self.filtered)),
+            ("Rejected", sum(&self.rejected)),
+            ("Unstored", self.unstored),
+            ("RecoveryDropped", self.recovery_dropped),
+        ];
+        for (name, n) in totals {
+            if n > 0 || (name == "Accepted" && single_type.is_none()) {
+                first[name] = n.into();
+                if !(name == "Accepted" && single_type.is_some()) {
+                    plain.push(metric(name));
+                }
+            }
+        }
+        let mut directives = Vec::new();
+        if !plain.is_empty() {
+            directives.push(serde_json::json!({
+                "Namespace": "Lookout", "Dimensions": [[]], "Metrics": plain
+            }));
+        }
         if let Some(t) = single_type {
             first["Type"] = t.into();
+            directives.push(serde_json::json!({
+                "Namespace": "Lookout", "Dimensions": [[], ["Type"]], "Metrics": [metric("Accepted")]
+            }));
+        } else if !self.accepted.is_empty() {
+            first["accepted_by_type"] = serde_json::to_value(&self.accepted).unwrap_or_default();
         }
-        if self.unstored > 0 {
-            first["Unstored"] = self.unstored.into();
-            first["RecoveryDropped"] = self.recovery_dropped.into();
+        if !self.filtered.is_empty() {
+            first["filtered_by_reason"] = serde_json::to_value(&self.filtered).unwrap_or_default();
         }
+        if !self.rejected.is_empty() {
+            first["rejected_by_reason"] = serde_json::to_value(&self.rejected).unwrap_or_default();
+        }
+        first["_aws"]["CloudWatchMetrics"] = directives.into();
         let mut lines = vec![first.to_string()];
         if single_type.is_none() {
             for (t, n) in by_type {
@@ -182,7 +186,11 @@ impl RequestCounts {
                     serde_json::json!({
                         "_aws": {
                             "Timestamp": at.millis(),
-                            "CloudWatchMetrics": [per_type_directive.clone()]
+                            "CloudWatchMetrics": [{
+                                "Namespace": "Lookout",
+                                "Dimensions": [["Type"]],
+                                "Metrics": [metric("Accepted")]
+                            }]
                         },
                         "Type": t,
                         "Accepted": n,
@@ -421,7 +429,21 @@ mod tests {
         assert_eq!(doc["Type"], "csp-violation");
         assert_eq!(doc["Accepted"], 1);
         let directives = doc["_aws"]["CloudWatchMetrics"].as_array().unwrap();
-        assert_eq!(directives.len(), 2);
-        assert_eq!(directives[1]["Dimensions"], serde_json::json!([["Type"]]));
+        assert_eq!(directives.len(), 1, "{doc}");
+        assert_eq!(
+            directives[0]["Dimensions"],
+            serde_json::json!([[], ["Type"]])
+        );
+        assert_eq!(
+            directives[0]["Metrics"],
+            serde_json::json!([{"Name": "Accepted"}])
+        );
+        assert!(doc.get("Filtered").is_none(), "no zero metrics: {doc}");
+        assert!(
+            lines[0].len() < 220,
+            "{} bytes: {}",
+            lines[0].len(),
+            lines[0]
+        );
     }
 }

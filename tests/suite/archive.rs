@@ -15,7 +15,7 @@ use crate::emulator::{self, emulator};
 use crate::support::run_lookout;
 
 /// Every fixture's reports (sites from their URLs), received now.
-fn fixture_reports() -> Vec<lookout::report::Report> {
+pub fn fixture_reports() -> Vec<lookout::report::Report> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let now = Timestamp::now();
     let meta = RequestMeta {

@@ -21,6 +21,8 @@ use crate::support::{Process, free_port};
 pub struct Emulator {
     /// `http://127.0.0.1:PORT`.
     pub url: String,
+    /// `local` (DynamoDB Local), `moto`, or `moto-s3`.
+    pub kind: &'static str,
     _watchdog: Mutex<(Child, ChildStdin)>,
     _log: tempfile::TempDir,
 }
@@ -134,6 +136,7 @@ fn start(kind: &'static str) -> Emulator {
     eprintln!("emulator: {kind} at {url}");
     Emulator {
         url,
+        kind,
         _watchdog: Mutex::new(watch),
         _log: dir,
     }

@@ -238,6 +238,14 @@ async fn the_bootstrap_serves_api_gateway_events_and_writes_to_dynamodb() {
         metric_lines >= 4,
         "one metric document per request:\n{text}"
     );
+    // The function's own log bytes (CloudWatch bills each event's bytes plus 26).
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        eprintln!(
+            "log bytes: {:4} {}",
+            line.len() + 26,
+            &line[..line.len().min(100)]
+        );
+    }
 }
 
 /// A DynamoDB stream record as Lambda delivers it.

@@ -22,3 +22,4 @@ mod store;
 mod support;
 mod template;
 mod work_cap;
+mod write_units;
