@@ -58,3 +58,71 @@ async fn each_formats_report_item_costs_the_write_units_cost_md_counts() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_flood_of_one_problem_in_a_stream_batch_is_one_aggregate_update_of_one_unit() {
+    let proxy = crate::emulator::FaultProxy::start();
+    let (store, client, table) = emulator::store_at(&proxy.url, 1).await;
+    let reports: Vec<lookout::report::Report> = (0..300)
+        .flat_map(|i| {
+            crate::support::decode_json(
+                &serde_json::json!([{"type": "csp-violation", "age": i, "url": "https://example.com/",
+                    "user_agent": "Mozilla/5.0 (X11; Linux x86_64; rv:149.0) Gecko/20100101 Firefox/149.0",
+                    "body": {"documentURL": "https://example.com/", "effectiveDirective": "img-src",
+                             "blockedURL": "https://tracker.example/pixel.gif", "disposition": "report", "lineNumber": i,
+                             "originalPolicy": "default-src 'self'; report-to lookout"}}]),
+                "example.com",
+                lookout::report::Timestamp::now(),
+            )
+        })
+        .collect();
+    lookout::store::ReportStore::put(&store, &reports)
+        .await
+        .unwrap();
+    let streams = lookout::store::dynamodb::Connection {
+        endpoint_url: Some(emulator().url.clone()),
+        region: Some("us-east-1".into()),
+    }
+    .streams_client()
+    .await;
+    let event = lookout::store::dynamodb::stream::lambda_event_of_stream(&streams, &table)
+        .await
+        .unwrap();
+    let before = proxy.counters();
+    lookout::lambda::handle_stream(&store, None, &event)
+        .await
+        .unwrap();
+    let after = proxy.counters();
+    let calls = |op: &str| {
+        after["ops"][op].as_u64().unwrap_or(0) - before["ops"][op].as_u64().unwrap_or(0)
+    };
+    let aggregates: Vec<item::Item> = client
+        .scan()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap()
+        .items()
+        .iter()
+        .filter(|i| item::s(i, item::PK).is_some_and(|pk| pk.starts_with("AGG#")))
+        .cloned()
+        .collect();
+    assert_eq!(aggregates.len(), 1);
+    assert_eq!(item::n(&aggregates[0], "count"), Some(300));
+    let units = write_units(&aggregates[0]);
+    eprintln!(
+        "write units: a flood of 300 reports of one problem in one stream batch: {} UpdateItem, \
+         {} other calls, aggregate item {} bytes ({units} unit)",
+        calls("UpdateItem"),
+        after["ops"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|op| *op != "UpdateItem")
+            .map(|op| calls(op))
+            .sum::<u64>(),
+        item::item_size(&aggregates[0])
+    );
+    assert_eq!(calls("UpdateItem"), 1, "one update per problem and batch");
+    assert_eq!(units, 1);
+}
