@@ -95,7 +95,7 @@ impl StoreArgs {
     }
 
     /// Opens the store for reading (`query`, `top`): the embedded store must exist.
-    pub async fn open_for_reading(&self) -> anyhow_like::Result<Arc<dyn ReportStore>> {
+    pub async fn open_for_reading(&self) -> CliResult<Arc<dyn ReportStore>> {
         if self.table.is_some() {
             return self.open().await;
         }
@@ -114,7 +114,7 @@ impl StoreArgs {
     }
 
     /// Opens the store.
-    pub async fn open(&self) -> anyhow_like::Result<Arc<dyn ReportStore>> {
+    pub async fn open(&self) -> CliResult<Arc<dyn ReportStore>> {
         if let Some(store) = self.dynamo().await {
             return Ok(Arc::new(store));
         }
@@ -193,12 +193,9 @@ struct TopArgs {
 }
 
 /// Small error plumbing for the command line: any error, shown with its causes.
-mod anyhow_like {
-    /// Any error.
-    pub type Error = Box<dyn std::error::Error + Send + Sync>;
-    /// A result with any error.
-    pub type Result<T> = std::result::Result<T, Error>;
-}
+/// A command's result: any error, which [`main`] prints with its causes. Commands never branch
+/// on an error's kind, so a boxed error is all they need; the library's errors stay typed.
+pub(crate) type CliResult<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 /// Runs the command line; returns the process exit code.
 pub fn main() -> ExitCode {
@@ -228,7 +225,7 @@ pub fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> anyhow_like::Result<()> {
+async fn run(cli: Cli) -> CliResult<()> {
     match cli.command {
         Command::Serve(args) => serve::run(*args).await,
         Command::Query(args) => query(args).await,
@@ -251,7 +248,7 @@ async fn run(cli: Cli) -> anyhow_like::Result<()> {
     }
 }
 
-fn type_arg(t: Option<&str>) -> anyhow_like::Result<Option<ReportType>> {
+fn type_arg(t: Option<&str>) -> CliResult<Option<ReportType>> {
     t.map(|t| ReportType::from_name(t).ok_or_else(|| format!("invalid report type {t:?}").into()))
         .transpose()
 }
@@ -265,7 +262,7 @@ fn since(d: Duration) -> Timestamp {
     Timestamp::now().minus_millis(d.as_millis().min(u64::MAX as u128) as u64)
 }
 
-async fn query(args: QueryArgs) -> anyhow_like::Result<()> {
+async fn query(args: QueryArgs) -> CliResult<()> {
     let store = args.store.open_for_reading().await?;
     let q = RecentQuery {
         site: parse_site(&args.site)?,
@@ -291,7 +288,7 @@ async fn query(args: QueryArgs) -> anyhow_like::Result<()> {
     Ok(())
 }
 
-async fn top(args: TopArgs) -> anyhow_like::Result<()> {
+async fn top(args: TopArgs) -> CliResult<()> {
     let store = args.store.open_for_reading().await?;
     let q = TopQuery {
         site: parse_site(&args.site)?,

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::CliResult as Result;
 use super::StoreArgs;
-use super::anyhow_like::Result;
 use crate::alert::{AlertState, Mute, MuteTarget};
 use crate::report::{ReportType, Timestamp, parse_site};
 use crate::store::embedded_alerts::EmbeddedAlertState;

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::CliResult as Result;
 use super::StoreArgs;
-use super::anyhow_like::Result;
 use crate::policy::builder::{self, Added, LeftOut, Observation, Thresholds};
 use crate::policy::directives::Policy;
 use crate::policy::snippet::{HeaderSet, Server, render};

@@ -8,10 +8,11 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use super::CliResult as Result;
 use super::StoreArgs;
-use super::anyhow_like::Result;
 use crate::recovery;
 use crate::report::Report;
+use crate::store::retry::{PutRetry, put_with_retries};
 
 /// Arguments of `lookout replay`.
 #[derive(Debug, clap::Args)]
@@ -91,7 +92,10 @@ pub async fn run(args: ReplayArgs) -> Result<()> {
             summary.stored += if args.dry_run { new.len() } else { 0 };
             continue;
         }
-        let failed = put_with_retries(store.as_ref(), new.clone()).await;
+        let failed = match put_with_retries(store.as_ref(), &new, PutRetry::REPLAY).await {
+            Ok(()) => Vec::new(),
+            Err(left) => left.reports,
+        };
         summary.stored += new.len() - failed.len();
         summary.failed += failed.len();
         if !failed.is_empty() {
@@ -123,28 +127,4 @@ pub async fn run(args: ReplayArgs) -> Result<()> {
         return Err(format!("{} report(s) could not be stored", summary.failed).into());
     }
     Ok(())
-}
-
-/// Puts reports, retrying the unwritten ones twice; returns those still unwritten.
-async fn put_with_retries(
-    store: &dyn crate::store::ReportStore,
-    mut left: Vec<Report>,
-) -> Vec<Report> {
-    for attempt in 0..3 {
-        match store.put(&left).await {
-            Ok(()) => return Vec::new(),
-            Err(e) => {
-                tracing::warn!(attempt, error = %e, "replay: storing failed");
-                let unwritten: HashSet<usize> = e.unwritten.into_iter().collect();
-                left = left
-                    .into_iter()
-                    .enumerate()
-                    .filter(|(i, _)| unwritten.contains(i))
-                    .map(|(_, r)| r)
-                    .collect();
-                tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
-            }
-        }
-    }
-    left
 }

@@ -7,8 +7,8 @@ use axum::Router;
 use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
 
+use super::CliResult as Result;
 use super::StoreArgs;
-use super::anyhow_like::Result;
 pub use super::guard::ConnectionLimits;
 use super::guard::Guard;
 use crate::alert::engine::Alerter;

@@ -19,6 +19,7 @@ use http_body_util::BodyExt;
 use crate::limits::Budget;
 use crate::report::{self, Endpoint, Options, RequestMeta, Timestamp};
 use crate::store::ReportStore;
+use crate::store::retry::{PutRetry, put_with_retries};
 use crate::telemetry::{self, RequestCounts};
 pub use respond::ApiError;
 
@@ -29,10 +30,8 @@ pub struct AppState {
     pub opts: Arc<Options>,
     /// Where reports go.
     pub store: Arc<dyn ReportStore>,
-    /// How long storing one request's reports may take, retries included.
-    pub store_timeout: Duration,
-    /// Attempts at storing before giving up (at least 1).
-    pub store_attempts: u32,
+    /// How storing one request's reports is retried, and for how long.
+    pub put_retry: PutRetry,
     /// Also print per-request counts as CloudWatch Embedded Metric Format lines (Lambda).
     pub emf: bool,
     /// Per-minute report budgets.
@@ -42,13 +41,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State with the default timeout (5 s) and attempts (3).
+    /// State with the request's retry ([`PutRetry::REQUEST`]).
     pub fn new(opts: Options, store: Arc<dyn ReportStore>) -> Self {
         Self {
             opts: Arc::new(opts),
             store,
-            store_timeout: Duration::from_secs(5),
-            store_attempts: 3,
+            put_retry: PutRetry::REQUEST,
             emf: false,
             budget: Arc::new(Budget::default()),
             body_timeout: Duration::from_secs(10),
@@ -277,11 +275,7 @@ async fn drain(mut body: Body) {
 fn request_host(uri: &Uri, headers: &HeaderMap) -> Option<String> {
     let authority = uri.authority().map(|a| a.host().to_owned()).or_else(|| {
         let h = headers.get(header::HOST)?.to_str().ok()?;
-        let host = match h.rsplit_once(':') {
-            Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
-            _ => h,
-        };
-        Some(host.to_owned())
+        Some(crate::report::weburl::Authority::read(h).host.to_owned())
     })?;
     Some(authority.to_ascii_lowercase())
 }
@@ -294,53 +288,16 @@ struct Unstored {
     not_logged: u64,
 }
 
-/// Stores reports, retrying what failed with backoff, within the store timeout. What still
-/// fails is logged in full, one recovery line per report (within the recovery log budget),
-/// and the request is answered with 503.
+/// Stores reports with the app's retry ([`PutRetry`]). What still fails is logged in full,
+/// one recovery line per report (within the recovery log budget), and the request is
+/// answered with 503.
 async fn store_with_retries(state: &AppState, reports: &[report::Report]) -> Result<(), Unstored> {
-    if reports.is_empty() {
+    let Err(left) = put_with_retries(state.store.as_ref(), reports, state.put_retry).await else {
         return Ok(());
-    }
-    let deadline = tokio::time::Instant::now() + state.store_timeout;
-    // The first attempt stores the batch as given; only a failure copies what is left.
-    let mut pending: Option<Vec<report::Report>> = None;
-    let mut backoff = Duration::from_millis(50);
-    let mut last_error = String::from("not attempted");
-    for attempt in 1..=state.store_attempts.max(1) {
-        let current = pending.as_deref().unwrap_or(reports);
-        match tokio::time::timeout_at(deadline, state.store.put(current)).await {
-            Ok(Ok(())) => return Ok(()),
-            Ok(Err(e)) => {
-                last_error = e.to_string();
-                let unwritten: std::collections::HashSet<usize> = e.unwritten.into_iter().collect();
-                let left: Vec<report::Report> = current
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| unwritten.contains(i))
-                    .map(|(_, r)| r.clone())
-                    .collect();
-                tracing::warn!(attempt, remaining = left.len(), error = %last_error, "store failed");
-                if left.is_empty() {
-                    return Ok(());
-                }
-                pending = Some(left);
-            }
-            Err(_) => {
-                last_error = format!("timed out after {:?}", state.store_timeout);
-                tracing::warn!(attempt, "store timed out");
-                break;
-            }
-        }
-        if tokio::time::Instant::now() + backoff >= deadline {
-            break;
-        }
-        tokio::time::sleep(backoff).await;
-        backoff *= 4;
-    }
-    let unstored = pending.as_deref().unwrap_or(reports);
-    let not_logged = telemetry::recovery(unstored, &last_error);
+    };
+    let not_logged = telemetry::recovery(&left.reports, &left.failure.to_string());
     Err(Unstored {
-        reports: unstored.len() as u64,
+        reports: left.reports.len() as u64,
         not_logged,
     })
 }
@@ -348,8 +305,7 @@ async fn store_with_retries(state: &AppState, reports: &[report::Report]) -> Res
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState")
-            .field("store_timeout", &self.store_timeout)
-            .field("store_attempts", &self.store_attempts)
+            .field("put_retry", &self.put_retry)
             .finish_non_exhaustive()
     }
 }

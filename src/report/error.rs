@@ -19,7 +19,7 @@ pub enum DecodeError {
     NotJson(#[source] serde_json::Error),
     /// The body is JSON but holds no report.
     #[error("the body holds no report: {0}")]
-    NoReport(String),
+    NoReport(NoReport),
     /// The batch has more reports than the configured limit.
     #[error("the batch holds {count} reports, more than the limit of {limit}")]
     TooManyReports {
@@ -41,6 +41,23 @@ impl DecodeError {
             Self::TooManyReports { .. } => "too_many_reports",
         }
     }
+}
+
+/// Why a JSON body holds no report.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum NoReport {
+    /// `[]`.
+    #[error("an empty array")]
+    EmptyArray,
+    /// A string, number, boolean or null.
+    #[error("a JSON {0}, not an object or array")]
+    NotAnObjectOrArray(&'static str),
+    /// The one object is not a report.
+    #[error("{0}")]
+    NotAReport(RejectReason),
+    /// No element of the array is a report; the first one's reason.
+    #[error("no element of the array is a report (first: {0})")]
+    NoElementIsAReport(RejectReason),
 }
 
 /// Why one element of a batch was not accepted as a report. The others are still kept.

@@ -18,7 +18,7 @@ pub mod privacy;
 pub mod schema;
 mod shape;
 pub mod site;
-mod weburl;
+pub(crate) mod weburl;
 
 use std::collections::BTreeMap;
 
@@ -28,7 +28,7 @@ use node::Node;
 pub use body::{Body, Key};
 pub use browser::browser_of;
 pub use classify::{Classification, classify};
-pub use error::{DecodeError, RejectReason, Rejection};
+pub use error::{DecodeError, NoReport, RejectReason, Rejection};
 pub use filter::{InvalidPattern, NoiseFilter, SourcePattern};
 pub use fingerprint::{CspGroup, SAMPLE_PREFIX_CHARS, fingerprint, parse_csp_group, sample_prefix};
 pub use id::{GRACE_MS, Identity, WINDOW_MS, window_of};
@@ -209,7 +209,7 @@ pub fn decode(body: &[u8], meta: &RequestMeta<'_>, opts: &Options) -> Result<Bat
     let in_array = match value {
         Node::Array(items) => {
             if items.is_empty() {
-                return Err(DecodeError::NoReport("an empty array".into()));
+                return Err(DecodeError::NoReport(NoReport::EmptyArray));
             }
             if items.len() > opts.max_reports {
                 return Err(DecodeError::TooManyReports {
@@ -227,24 +227,21 @@ pub fn decode(body: &[u8], meta: &RequestMeta<'_>, opts: &Options) -> Result<Bat
             false
         }
         other => {
-            return Err(DecodeError::NoReport(format!(
-                "a JSON {}, not an object or array",
-                json_kind(&other)
+            return Err(DecodeError::NoReport(NoReport::NotAnObjectOrArray(
+                json_kind(&other),
             )));
         }
     };
-    if batch.reports.is_empty() && batch.filtered.is_empty() {
-        let reason = batch
-            .rejected
-            .first()
-            .map(|r| r.reason.to_string())
-            .unwrap_or_default();
-        let detail = if in_array {
-            format!("no element of the array is a report (first: {reason})")
+    if batch.reports.is_empty()
+        && batch.filtered.is_empty()
+        && let Some(first) = batch.rejected.first()
+    {
+        let reason = first.reason.clone();
+        return Err(DecodeError::NoReport(if in_array {
+            NoReport::NoElementIsAReport(reason)
         } else {
-            reason
-        };
-        return Err(DecodeError::NoReport(detail));
+            NoReport::NotAReport(reason)
+        }));
     }
     Ok(batch)
 }

@@ -1,5 +1,6 @@
-//! A light, allocation-free reading of `scheme://host:port/path` URLs: what grouping, site
-//! derivation and filters need, many times per report, without a full WHATWG parse.
+//! A light, allocation-free reading of `scheme://host:port/path` URLs and of authorities:
+//! what grouping, site derivation, filters and the HTTP layer need, without a full WHATWG
+//! parse.
 //!
 //! Only hierarchical URLs with an authority are read; anything else (`about:blank`,
 //! `data:...`, `inline`) gives `None`. Hosts are returned as sent: compare them
@@ -31,20 +32,8 @@ impl<'a> WebUrl<'a> {
         if !valid_scheme {
             return None;
         }
-        let a = Authority::scan(rest);
-        let authority = &rest[a.start..a.end];
-        // The port's `:` is the last one, unless a `]` follows it (inside `[::1]`).
-        let port_colon = a
-            .last_colon
-            .filter(|&i| !authority.as_bytes()[i + 1..].contains(&b']'));
-        let (host, port) = match port_colon {
-            Some(i) => (
-                &authority[..i],
-                Some(&authority[i + 1..]).filter(|p| !p.is_empty()),
-            ),
-            None => (authority, None),
-        };
-        let end = a.end;
+        let a = Authority::read(rest);
+        let (host, port, end) = (a.host, a.port, a.end);
         if host.is_empty() {
             return None;
         }
@@ -85,40 +74,37 @@ impl<'a> WebUrl<'a> {
     }
 }
 
-/// Where the authority at the start of a URL's remainder (after `scheme://`) lies, found in
-/// one pass: it ends at the first `/`, `?` or `#` and starts after its last `@` (user info).
-/// Its last `:` is noted; whether that begins a port (IPv6 literals have colons too) is each
-/// reader's rule. Authorities are short: a byte loop beats several searches.
+/// The authority at the start of a URL's remainder (after `scheme://`), or of a bare
+/// `host[:port][/path]` (a filter's source, a `Host` header): it ends at the first `/`, `?` or
+/// `#`, starts after its last `@` (user info), and its port follows its last `:` unless a `]`
+/// does (the colons of `[::1]`). The one reading of authorities in Lookout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Authority {
-    /// Where the authority starts in the scanned text.
-    pub start: usize,
-    /// Where it ends.
+pub(crate) struct Authority<'a> {
+    /// The host, as sent (`[::1]` keeps its brackets); may be empty.
+    pub host: &'a str,
+    /// The port, when one is written (`host:` has none).
+    pub port: Option<&'a str>,
+    /// Where the authority ends in the text read.
     pub end: usize,
-    /// The authority's last `:`, relative to `start`.
-    pub last_colon: Option<usize>,
 }
 
-impl Authority {
-    pub(crate) fn scan(rest: &str) -> Self {
-        let (mut start, mut colon) = (0, None);
-        let mut end = rest.len();
-        for (i, &b) in rest.as_bytes().iter().enumerate() {
-            match b {
-                b'/' | b'?' | b'#' => {
-                    end = i;
-                    break;
-                }
-                b'@' => (start, colon) = (i + 1, None),
-                b':' => colon = Some(i),
-                _ => {}
-            }
-        }
-        Self {
-            start,
-            end,
-            last_colon: colon.map(|c| c - start),
-        }
+impl<'a> Authority<'a> {
+    /// Reads the authority at the start of `rest`.
+    pub(crate) fn read(rest: &'a str) -> Self {
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let start = rest[..end].rfind('@').map_or(0, |at| at + 1);
+        let authority = &rest[start..end];
+        let port_colon = authority
+            .rfind(':')
+            .filter(|&i| !authority.as_bytes()[i + 1..].contains(&b']'));
+        let (host, port) = match port_colon {
+            Some(i) => (
+                &authority[..i],
+                Some(&authority[i + 1..]).filter(|p| !p.is_empty()),
+            ),
+            None => (authority, None),
+        };
+        Self { host, port, end }
     }
 }
 
@@ -139,21 +125,19 @@ fn push_lower(out: &mut String, s: &str) {
 mod tests {
     use super::*;
 
-    /// The reading the one-pass scan replaced, searches over the authority: the model the
-    /// scan must agree with.
-    fn authority_by_searches(rest: &str) -> (usize, usize, Option<usize>) {
-        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        let start = rest[..end].rfind('@').map_or(0, |at| at + 1);
-        let authority = &rest[start..end];
-        (start, end, authority.rfind(':'))
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn one_pass_authority_agrees_with_searches(rest in "[a:/@?#\\[\\]1.]{0,24}") {
-            let a = Authority::scan(&rest);
-            proptest::prop_assert_eq!((a.start, a.end, a.last_colon), authority_by_searches(&rest));
-        }
+    #[test]
+    fn reads_bare_authorities_as_filters_and_host_headers_give_them() {
+        let a = |s| {
+            let a = Authority::read(s);
+            (a.host, a.port)
+        };
+        assert_eq!(a("example.com"), ("example.com", None));
+        assert_eq!(a("example.com:8080/x"), ("example.com", Some("8080")));
+        assert_eq!(a("u:p@h:1?q"), ("h", Some("1")));
+        assert_eq!(a("[::1]:8443"), ("[::1]", Some("8443")));
+        assert_eq!(a("[::1]"), ("[::1]", None));
+        assert_eq!(a("h:"), ("h", None));
+        assert_eq!(a(""), ("", None));
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod dynamodb;
 pub mod embedded;
 #[cfg(feature = "local")]
 pub mod embedded_alerts;
+pub mod retry;
 
 use async_trait::async_trait;
 use serde::Serialize;

@@ -324,7 +324,7 @@ async fn a_store_that_keeps_failing_answers_503_and_logs_every_report() {
     // land, the others never do.
     proxy.arm(json!({"unprocessed": 1, "unprocessed_all": 100000, "op": "BatchWriteItem"}));
     let mut state = AppState::new(Options::default(), store);
-    state.store_timeout = Duration::from_secs(10);
+    state.put_retry.timeout = Duration::from_secs(10);
     let body = serde_json::to_string(&json!((0..40).map(|i| json!({
         "type": "deprecation", "age": i, "url": "https://example.com/", "body": {"id": format!("d{i}")}
     })).collect::<Vec<_>>())).unwrap();

@@ -150,7 +150,7 @@ async fn dynamo_a_partial_failure_is_counted_exactly_after_the_apps_retry() {
     let proxy = FaultProxy::start();
     let (store, client, table) = emulator::store_at(&proxy.url, 1).await;
     let mut state = AppState::new(Options::default(), Arc::new(store.clone()));
-    state.store_timeout = std::time::Duration::from_secs(8);
+    state.put_retry.timeout = std::time::Duration::from_secs(8);
     let body = serde_json::to_string(&json!((0..50).map(|i| json!({
         "type": "deprecation", "age": 100, "url": "https://example.com/", "body": {"id": format!("d{}", i % 20)},
         "user_agent": format!("Mozilla/5.0 Chrome/{}.0 Safari/537.36", 100 + i)

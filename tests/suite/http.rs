@@ -360,7 +360,7 @@ async fn a_hanging_store_times_out_with_503() {
     let t = TempStore::new();
     let faulty = Arc::new(FaultyStore::new(t.store.clone(), Fault::Hang));
     let mut s = state(faulty);
-    s.store_timeout = std::time::Duration::from_millis(300);
+    s.put_retry.timeout = std::time::Duration::from_millis(300);
     let started = std::time::Instant::now();
     let (res, _) = send(&s, post("/r/example.com", "application/csp-report", LEGACY)).await;
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);

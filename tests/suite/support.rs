@@ -54,7 +54,7 @@ pub fn state(store: Arc<dyn ReportStore>) -> AppState {
 
 pub fn state_with(store: Arc<dyn ReportStore>, opts: Options) -> AppState {
     let mut s = AppState::new(opts, store);
-    s.store_timeout = Duration::from_secs(2);
+    s.put_retry.timeout = Duration::from_secs(2);
     s
 }
 

@@ -402,6 +402,10 @@ fn the_archive_writes_only_its_prefix_and_reads_only_the_stream() {
     );
     let put = serde_yaml_ng::to_string(&statements[0]["Resource"]).unwrap();
     assert!(put.contains("/reports/*"), "{put}");
+    assert_eq!(
+        resources["ArchiveFunction"]["Metadata"], resources["CollectorFunction"]["Metadata"],
+        "one build definition: sam build builds the binary once for both"
+    );
     let function = &resources["ArchiveFunction"]["Properties"];
     let event = &function["Events"]["NewReports"]["Properties"];
     assert_eq!(event["MaximumBatchingWindowInSeconds"].as_u64(), Some(300));

@@ -75,8 +75,22 @@ async fn patient_app(
     let (store, client, table) = emulator::store_at(&proxy.url, 1).await;
     let mut settings = store.settings().clone();
     settings.write_deadline = std::time::Duration::from_secs(30);
-    let mut state = AppState::new(opts, Arc::new(DynamoStore::new(client.clone(), settings)));
-    state.store_timeout = std::time::Duration::from_secs(60);
+    // The SDK's per-call timeouts too (2 s an attempt, 5 s a call as deployed).
+    let patient = aws_sdk_dynamodb::Client::from_conf(
+        client
+            .config()
+            .to_builder()
+            .timeout_config(
+                aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(std::time::Duration::from_secs(5))
+                    .operation_attempt_timeout(std::time::Duration::from_secs(30))
+                    .operation_timeout(std::time::Duration::from_secs(60))
+                    .build(),
+            )
+            .build(),
+    );
+    let mut state = AppState::new(opts, Arc::new(DynamoStore::new(patient, settings)));
+    state.put_retry.timeout = std::time::Duration::from_secs(60);
     (state, client, table)
 }
 
@@ -221,13 +235,13 @@ async fn dynamo_while_every_write_is_throttled_the_answer_comes_by_the_deadline(
     assert!(res.headers().contains_key("retry-after"));
     // The store gives up at its write deadline (3 s) and the request at its own (5 s); a
     // second's margin for a loaded machine.
-    let deadline = state.store_timeout + Duration::from_secs(1);
+    let deadline = state.put_retry.timeout + Duration::from_secs(1);
     assert!(took < deadline, "answered after {took:?}");
     let map = calls_since(&proxy, &before);
     let writes = calls(&map, "BatchWriteItem");
     // 4 chunks of 25, each tried by the SDK (3 attempts) inside each of the app's attempts,
     // which also repeat the neighbour check (one BatchGetItem at most).
-    let attempts = u64::from(state.store_attempts);
+    let attempts = u64::from(state.put_retry.attempts);
     let most = 4 * 3 * attempts;
     assert!(
         (4..=most).contains(&writes),

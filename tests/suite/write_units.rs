@@ -93,9 +93,8 @@ async fn a_flood_of_one_problem_in_a_stream_batch_is_one_aggregate_update_of_one
         .await
         .unwrap();
     let after = proxy.counters();
-    let calls = |op: &str| {
-        after["ops"][op].as_u64().unwrap_or(0) - before["ops"][op].as_u64().unwrap_or(0)
-    };
+    let calls =
+        |op: &str| after["ops"][op].as_u64().unwrap_or(0) - before["ops"][op].as_u64().unwrap_or(0);
     let aggregates: Vec<item::Item> = client
         .scan()
         .table_name(&table)
