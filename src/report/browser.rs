@@ -8,12 +8,11 @@ pub fn browser_of(user_agent: &str) -> Option<String> {
     let mut best: Option<(u8, &str, &[u8])> = None;
     let mut safari_version = None;
     let mut says_safari = false;
-    // Only `Name/Version` tokens matter: jump from one `/` to the next (a SIMD search) and
-    // read the name back to the delimiter before it. Byte-wise: every delimiter and name
-    // looked for is ASCII.
+    // Only `Name/Version` tokens matter: from each `/`, read the name back to the delimiter
+    // before it. Byte-wise: every delimiter and name looked for is ASCII.
     let bytes = user_agent.as_bytes();
     let delimiter = |b: &u8| matches!(b, b' ' | b'(' | b')' | b';');
-    for slash in memchr::memchr_iter(b'/', bytes) {
+    for (slash, _) in user_agent.match_indices('/') {
         let start = bytes[..slash]
             .iter()
             .rposition(delimiter)

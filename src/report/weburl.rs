@@ -108,10 +108,9 @@ impl<'a> Authority<'a> {
     }
 }
 
-/// Where the query or fragment of URL `s` starts (its first `?` or `#`), else its length
-/// (`memchr`: the whole URL may be scanned, several times per report).
+/// Where the query or fragment of URL `s` starts (its first `?` or `#`), else its length.
 pub(crate) fn query_start(s: &str) -> usize {
-    memchr::memchr2(b'?', b'#', s.as_bytes()).unwrap_or(s.len())
+    s.find(['?', '#']).unwrap_or(s.len())
 }
 
 /// Appends `s` lowercased (ASCII): copied, then lowered in place.

@@ -18,7 +18,7 @@ use lookout::store::embedded::EmbeddedStore;
 use lookout::store::embedded_alerts::EmbeddedAlertState;
 use serde_json::{Value, json};
 
-use crate::emulator::{emulator, store_with};
+use crate::emulator::{store_with, stream_event};
 use crate::support::{decode_json, http_request, spawn_serve};
 
 /// A webhook receiver: what it was sent, and the status it answers.
@@ -229,19 +229,6 @@ async fn a_failing_webhook_is_retried_and_never_fails_the_batch() {
         "tried {} times",
         lookout::alert::sink::ATTEMPTS
     );
-}
-
-/// The table's stream records since the start, as Lambda would deliver them in one event.
-async fn stream_event(table: &str) -> Value {
-    let streams = lookout::store::dynamodb::Connection {
-        endpoint_url: Some(emulator().url.clone()),
-        region: Some("us-east-1".into()),
-    }
-    .streams_client()
-    .await;
-    lookout::store::dynamodb::stream::lambda_event_of_stream(&streams, table)
-        .await
-        .unwrap()
 }
 
 #[tokio::test]

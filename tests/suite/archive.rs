@@ -122,15 +122,7 @@ async fn the_archive_holds_each_new_report_once_and_duckdb_counts_what_top_count
     let reports = fixture_reports();
     assert!(reports.len() >= 30, "{} reports", reports.len());
     store.put(&reports).await.unwrap();
-    let streams = lookout::store::dynamodb::Connection {
-        endpoint_url: Some(emulator().url.clone()),
-        region: Some("us-east-1".into()),
-    }
-    .streams_client()
-    .await;
-    let event = lookout::store::dynamodb::stream::lambda_event_of_stream(&streams, &table)
-        .await
-        .unwrap();
+    let event = emulator::stream_event(&table).await;
     lookout::lambda::handle_stream(&store, None, &event)
         .await
         .unwrap();

@@ -233,17 +233,28 @@ impl FaultProxy {
     }
 }
 
-/// Counts what the table's stream holds into the aggregates, as Lambda does for the deployed
-/// stack: one pass of a fresh reader, from the stream's oldest record (so every call reads
-/// everything again, which counting must survive).
-pub async fn count_stream(store: &DynamoStore) -> usize {
-    let streams = Connection {
+/// A DynamoDB Streams client for the emulator.
+async fn streams() -> aws_sdk_dynamodbstreams::Client {
+    Connection {
         endpoint_url: Some(emulator().url.clone()),
         region: Some("us-east-1".into()),
     }
     .streams_client()
-    .await;
-    lookout::store::dynamodb::stream::Tailer::new(streams, store.clone())
+    .await
+}
+
+/// Everything the table's stream holds, as the Lambda event that delivers it.
+pub async fn stream_event(table: &str) -> serde_json::Value {
+    lookout::store::dynamodb::stream::lambda_event_of_stream(&streams().await, table)
+        .await
+        .expect("the table's stream reads")
+}
+
+/// Counts what the table's stream holds into the aggregates, as Lambda does for the deployed
+/// stack: one pass of a fresh reader, from the stream's oldest record (so every call reads
+/// everything again, which counting must survive).
+pub async fn count_stream(store: &DynamoStore) -> usize {
+    lookout::store::dynamodb::stream::Tailer::new(streams().await, store.clone())
         .await
         .expect("the table has a stream")
         .pass()

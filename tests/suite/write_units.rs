@@ -79,15 +79,7 @@ async fn a_flood_of_one_problem_in_a_stream_batch_is_one_aggregate_update_of_one
     lookout::store::ReportStore::put(&store, &reports)
         .await
         .unwrap();
-    let streams = lookout::store::dynamodb::Connection {
-        endpoint_url: Some(emulator().url.clone()),
-        region: Some("us-east-1".into()),
-    }
-    .streams_client()
-    .await;
-    let event = lookout::store::dynamodb::stream::lambda_event_of_stream(&streams, &table)
-        .await
-        .unwrap();
+    let event = emulator::stream_event(&table).await;
     let before = proxy.counters();
     lookout::lambda::handle_stream(&store, None, &event)
         .await
