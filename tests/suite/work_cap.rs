@@ -89,9 +89,10 @@ async fn patient_app(
             )
             .build(),
     );
-    let mut state = AppState::new(opts, Arc::new(DynamoStore::new(patient, settings)));
+    let mut state = AppState::new(opts, Arc::new(DynamoStore::new(patient.clone(), settings)));
     state.put_retry.timeout = std::time::Duration::from_secs(60);
-    (state, client, table)
+    drop(client);
+    (state, patient, table)
 }
 
 /// Asserts that `n` distinct problems cost one `BatchWriteItem` per 25 reports (more only when
