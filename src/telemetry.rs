@@ -150,6 +150,8 @@ impl RequestCounts {
             ("Unstored", self.unstored),
             ("RecoveryDropped", self.recovery_dropped),
         ];
+        // Accepted goes in the per-type directive when there is one type; otherwise it is always
+        // here, even at 0, so that every document carries at least one metric.
         for (name, n) in totals {
             if n > 0 || (name == "Accepted" && single_type.is_none()) {
                 first[name] = n.into();

@@ -16,6 +16,7 @@ use flate2::write::GzEncoder;
 use thiserror::Error;
 
 use crate::report::Report;
+use crate::store::dynamodb::stream::padded;
 
 /// Where archived reports start in the bucket.
 pub const PREFIX: &str = "reports/";
@@ -88,16 +89,6 @@ pub fn objects<'a>(
             })
         })
         .collect()
-}
-
-/// Stream sequence numbers are decimal strings of up to 40 digits: padded, keys sort as the
-/// stream does.
-fn padded(sequence: &str) -> String {
-    let safe: String = sequence
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .collect();
-    format!("{safe:0>40}")
 }
 
 #[cfg(test)]

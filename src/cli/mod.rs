@@ -192,7 +192,6 @@ struct TopArgs {
     store: StoreArgs,
 }
 
-/// Small error plumbing for the command line: any error, shown with its causes.
 /// A command's result: any error, which [`main`] prints with its causes. Commands never branch
 /// on an error's kind, so a boxed error is all they need; the library's errors stay typed.
 pub(crate) type CliResult<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;

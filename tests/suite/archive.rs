@@ -16,7 +16,6 @@ use crate::support::run_lookout;
 
 /// Every fixture's reports (sites from their URLs), received now.
 pub fn fixture_reports() -> Vec<lookout::report::Report> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let now = Timestamp::now();
     let meta = RequestMeta {
         site: None,
@@ -26,21 +25,10 @@ pub fn fixture_reports() -> Vec<lookout::report::Report> {
         policy_version: None,
     };
     let mut reports = Vec::new();
-    for dir in ["peers", "lookout"] {
-        let mut files: Vec<_> = std::fs::read_dir(root.join(dir))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| {
-                let n = p.file_name().unwrap().to_string_lossy();
-                n.ends_with(".json") && !n.ends_with(".expected.json")
-            })
-            .collect();
-        files.sort();
-        for path in files {
-            let body = std::fs::read(&path).unwrap();
-            if let Ok(batch) = lookout::report::decode(&body, &meta, &Options::default()) {
-                reports.extend(batch.reports);
-            }
+    for path in crate::golden::fixtures() {
+        let body = std::fs::read(&path).unwrap();
+        if let Ok(batch) = lookout::report::decode(&body, &meta, &Options::default()) {
+            reports.extend(batch.reports);
         }
     }
     reports

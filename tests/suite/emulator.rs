@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::Client;
 use lookout::store::dynamodb::{Connection, DynamoSettings, DynamoStore, table};
 
+use serde_json::Value;
+
 use crate::support::{Process, free_port};
 
 /// A running emulator.
@@ -241,6 +243,24 @@ async fn streams() -> aws_sdk_dynamodbstreams::Client {
     }
     .streams_client()
     .await
+}
+
+/// Requests per DynamoDB operation the proxy saw since `before` (a counters snapshot).
+pub fn calls_since(proxy: &FaultProxy, before: &Value) -> serde_json::Map<String, Value> {
+    let now = proxy.counters();
+    let mut out = serde_json::Map::new();
+    for (op, n) in now["ops"].as_object().unwrap() {
+        let was = before["ops"][op].as_u64().unwrap_or(0);
+        let diff = n.as_u64().unwrap() - was;
+        if diff > 0 {
+            out.insert(op.clone(), diff.into());
+        }
+    }
+    out
+}
+
+pub fn calls(map: &serde_json::Map<String, Value>, op: &str) -> u64 {
+    map.get(op).and_then(Value::as_u64).unwrap_or(0)
 }
 
 /// Everything the table's stream holds, as the Lambda event that delivers it.

@@ -31,7 +31,8 @@ fn outcome(body: &[u8]) -> Value {
     }
 }
 
-fn fixtures() -> Vec<PathBuf> {
+/// Every fixture request body under `tests/fixtures/` (not the expectations), sorted.
+pub fn fixtures() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let mut files = Vec::new();
     for dir in ["peers", "lookout"] {

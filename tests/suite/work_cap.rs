@@ -12,7 +12,7 @@ use lookout::store::dynamodb::DynamoStore;
 use serde_json::{Value, json};
 
 use crate::dynamo::{report_items, scan_all};
-use crate::emulator::{self, FaultProxy};
+use crate::emulator::{self, FaultProxy, calls, calls_since};
 use crate::support::{LogCapture, post, send};
 
 /// A Reporting API batch of `n` reports, each its own problem (its own blocked origin), all new
@@ -35,24 +35,6 @@ fn distinct_problems(n: usize, tag: &str) -> String {
         })
         .collect();
     serde_json::to_string(&items).unwrap()
-}
-
-/// Requests per DynamoDB operation the proxy saw since `before` (a counters snapshot).
-fn calls_since(proxy: &FaultProxy, before: &Value) -> serde_json::Map<String, Value> {
-    let now = proxy.counters();
-    let mut out = serde_json::Map::new();
-    for (op, n) in now["ops"].as_object().unwrap() {
-        let was = before["ops"][op].as_u64().unwrap_or(0);
-        let diff = n.as_u64().unwrap() - was;
-        if diff > 0 {
-            out.insert(op.clone(), diff.into());
-        }
-    }
-    out
-}
-
-fn calls(map: &serde_json::Map<String, Value>, op: &str) -> u64 {
-    map.get(op).and_then(Value::as_u64).unwrap_or(0)
 }
 
 /// The app as deployed (default options and deadlines) over DynamoDB Local behind the proxy.

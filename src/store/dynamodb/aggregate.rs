@@ -62,15 +62,6 @@ const UPDATES_IN_FLIGHT: usize = 8;
 /// Attempts at the exact (read, then conditional write) path before giving up on a batch.
 const EXACT_ATTEMPTS: u32 = 5;
 
-/// Sequence numbers are decimal strings of up to 40 digits: padded, they compare as text.
-fn padded(sequence: &str) -> String {
-    if sequence.len() < 40 && sequence.bytes().all(|b| b.is_ascii_digit()) {
-        format!("{sequence:0>40}")
-    } else {
-        sequence.to_owned()
-    }
-}
-
 /// One aggregate's share of a stream batch.
 struct Share {
     pk: String,
@@ -168,7 +159,7 @@ impl DynamoStore {
                 })
                 .records
                 .push((
-                    padded(&rec.sequence),
+                    super::stream::padded(&rec.sequence),
                     r.occurred_at,
                     r.browser.clone(),
                     r.received_at,

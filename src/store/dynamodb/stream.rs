@@ -9,6 +9,16 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use super::aggregate::NewReport;
 use super::item::Item;
 
+/// Stream sequence numbers are decimal strings of up to 40 digits: padded, they compare (and
+/// sort) as text.
+pub fn padded(sequence: &str) -> String {
+    if sequence.len() < 40 && sequence.bytes().all(|b| b.is_ascii_digit()) {
+        format!("{sequence:0>40}")
+    } else {
+        sequence.to_owned()
+    }
+}
+
 /// Whether a Lambda event is a DynamoDB stream batch (and not an HTTP request).
 pub fn is_stream_event(event: &Value) -> bool {
     event
