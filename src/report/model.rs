@@ -33,6 +33,25 @@ pub enum ReportType {
 }
 
 impl ReportType {
+    /// Every type Lookout has rules for (all but [`ReportType::Other`]).
+    pub const KNOWN: [ReportType; 15] = [
+        Self::CspViolation,
+        Self::CspHash,
+        Self::NetworkError,
+        Self::Deprecation,
+        Self::Intervention,
+        Self::Crash,
+        Self::Coep,
+        Self::Coop,
+        Self::PermissionsPolicyViolation,
+        Self::PotentialPermissionsPolicyViolation,
+        Self::DocumentPolicyViolation,
+        Self::IntegrityViolation,
+        Self::Hpkp,
+        Self::ExpectCt,
+        Self::ExpectStaple,
+    ];
+
     /// The name stored and shown for this type.
     pub fn as_str(&self) -> &str {
         match self {
@@ -283,4 +302,25 @@ pub struct Report {
     /// Paths of fields that were cut to keep the item small; empty when nothing was cut.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub truncated: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ReportType;
+
+    #[test]
+    fn the_known_types_are_every_named_type_once() {
+        let mut names: Vec<&str> = ReportType::KNOWN.iter().map(ReportType::as_str).collect();
+        for t in &ReportType::KNOWN {
+            assert_eq!(ReportType::from_name(t.as_str()).as_ref(), Some(t));
+        }
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), ReportType::KNOWN.len());
+        assert!(
+            !ReportType::KNOWN
+                .iter()
+                .any(|t| matches!(t, ReportType::Other(_)))
+        );
+    }
 }

@@ -430,19 +430,7 @@ fn the_cli_creates_the_table_and_reads_it() {
         "--endpoint-url",
         &em.url,
     ];
-    // The server counts new reports from the table's stream, about once a second.
-    let counted = Instant::now();
-    while !run_lookout(&[&["top"][..], &args[..]].concat())
-        .1
-        .contains("Firefox 149")
-    {
-        assert!(
-            counted.elapsed() < Duration::from_secs(20),
-            "serve counts the stream"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    drop(server);
+    // Listed as soon as stored, before the stream has counted them.
     let (ok, out, err) = run_lookout(&[&["query", "--json"][..], &args[..]].concat());
     assert!(ok, "{err}");
     let types: HashSet<String> = out
@@ -458,6 +446,19 @@ fn the_cli_creates_the_table_and_reads_it() {
         types,
         HashSet::from(["network-error".to_owned(), "csp-violation".to_owned()])
     );
+    // The server counts new reports from the table's stream, about once a second.
+    let counted = Instant::now();
+    while !run_lookout(&[&["top"][..], &args[..]].concat())
+        .1
+        .contains("Firefox 149")
+    {
+        assert!(
+            counted.elapsed() < Duration::from_secs(20),
+            "serve counts the stream"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(server);
     let (ok, out, err) = run_lookout(&[&["top"][..], &args[..]].concat());
     assert!(ok, "{err}");
     assert!(

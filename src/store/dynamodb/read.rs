@@ -3,11 +3,15 @@
 use std::collections::{BTreeSet, HashMap};
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use futures_util::StreamExt;
 
 use super::item::{self, Item, PK, SK};
 use super::{DynamoStore, StoreError};
 use crate::report::{Classification, Report, ReportType, Timestamp};
 use crate::store::{GroupSummary, RecentQuery, TopQuery};
+
+/// Partitions queried at once when a read spans many (every type of a site).
+const READ_CONCURRENCY: usize = 8;
 
 impl DynamoStore {
     /// Queries one partition from `since` (newest first unless `forward`), at most `limit`
@@ -81,19 +85,29 @@ impl DynamoStore {
     }
 
     /// Recent reports of a site, newest first.
+    ///
+    /// Without a type, every known type's partitions are read, and those of the other types the
+    /// aggregates name: the aggregates are counted from the stream a moment after the reports
+    /// are stored, so a report of a known type is listed as soon as its write returned, and
+    /// one of a type Lookout has no rules for once it has been counted.
     pub(super) async fn read_recent(&self, q: &RecentQuery) -> Result<Vec<Report>, StoreError> {
         let types: Vec<ReportType> = match &q.report_type {
             Some(t) => vec![t.clone()],
             None => {
-                let seen: BTreeSet<String> = self
+                let others: BTreeSet<String> = self
                     .aggregates(&q.site, q.since, None)
                     .await?
                     .iter()
                     .filter_map(|i| item::s(i, "type"))
                     .collect();
-                seen.iter()
-                    .filter_map(|t| ReportType::from_name(t))
-                    .collect()
+                let mut types = ReportType::KNOWN.to_vec();
+                types.extend(
+                    others
+                        .iter()
+                        .filter_map(|t| ReportType::from_name(t))
+                        .filter(|t| matches!(t, ReportType::Other(_))),
+                );
+                types
             }
         };
         // Sort keys start with the identity window, which may begin before `since`.
@@ -105,18 +119,24 @@ impl DynamoStore {
         if let Some(f) = &q.fingerprint {
             filters.push(("fingerprint", f));
         }
+        let partitions: Vec<String> = types
+            .iter()
+            .flat_map(|t| {
+                (0..self.settings.shards.max(1)).map(move |s| item::report_pk(&q.site, t, s))
+            })
+            .collect();
+        let (since, filters) = (&since, &filters);
+        let pages: Vec<Result<Vec<Item>, StoreError>> = futures_util::stream::iter(partitions)
+            .map(|pk| self.query_partition(pk, since, q.limit, filters, false))
+            .buffer_unordered(READ_CONCURRENCY)
+            .collect()
+            .await;
         let mut reports = Vec::new();
-        for t in &types {
-            for shard in 0..self.settings.shards.max(1) {
-                let pk = item::report_pk(&q.site, t, shard);
-                for it in self
-                    .query_partition(pk, &since, q.limit, &filters, false)
-                    .await?
-                {
-                    let r = item::report_of(&it).map_err(StoreError::backend)?;
-                    if r.occurred_at >= q.since {
-                        reports.push(r);
-                    }
+        for page in pages {
+            for it in page? {
+                let r = item::report_of(&it).map_err(StoreError::backend)?;
+                if r.occurred_at >= q.since {
+                    reports.push(r);
                 }
             }
         }
