@@ -21,3 +21,5 @@ pub mod recovery;
 pub mod report;
 pub mod store;
 pub mod telemetry;
+#[cfg(feature = "local")]
+pub mod ui;

@@ -1,5 +1,5 @@
 //! The `lookout` command line: `serve`, `query`, `top`, `policy`, `mute`, `headers`,
-//! `replay`, `create-table`.
+//! `replay`, `ui`, `create-table`.
 
 mod guard;
 mod headers;
@@ -8,6 +8,7 @@ mod policy;
 mod replay;
 pub mod serve;
 mod show;
+mod ui;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,6 +47,8 @@ enum Command {
     Policy(policy::PolicyArgs),
     /// Mute alerts for a problem or a report type of a site.
     Mute(mute::MuteArgs),
+    /// Serve a read-only dashboard of a site's problems on a local web page.
+    Ui(ui::UiArgs),
     /// Create a DynamoDB table exactly as template.yaml defines it (for DynamoDB Local, moto,
     /// or an account without SAM).
     CreateTable(CreateTableArgs),
@@ -232,6 +235,7 @@ async fn run(cli: Cli) -> CliResult<()> {
         Command::Headers(args) => headers::run(&args),
         Command::Policy(args) => policy::run(args).await,
         Command::Mute(args) => mute::run(args).await,
+        Command::Ui(args) => ui::run(args).await,
         Command::Replay(args) => replay::run(args).await,
         Command::CreateTable(args) => {
             let client = Connection {

@@ -13,8 +13,8 @@ use super::StoreArgs;
 use crate::policy::builder::{self, Added, LeftOut, Observation, Thresholds};
 use crate::policy::directives::Policy;
 use crate::policy::snippet::{HeaderSet, Server, render};
-use crate::report::{ReportType, parse_csp_group, parse_site};
-use crate::store::{RecentQuery, TopQuery};
+use crate::report::{ReportType, Timestamp, parse_csp_group, parse_site};
+use crate::store::{RecentQuery, ReportStore, TopQuery};
 
 /// Recent CSP reports read to find the policy they carry.
 pub const POLICY_SAMPLE: usize = 1000;
@@ -65,26 +65,40 @@ struct Output<'a> {
     left_out: &'a [LeftOut],
 }
 
-/// Runs `lookout policy`.
-pub async fn run(args: PolicyArgs) -> Result<()> {
-    let site = parse_site(&args.site)?;
-    let store = args.store.open_for_reading().await?;
-    let since = super::since(args.since);
+/// A suggestion with what it was made from.
+pub(crate) struct Suggested {
+    /// The CSP problems read.
+    pub problems: usize,
+    /// Where the base policy came from.
+    pub base_source: &'static str,
+    /// The suggestion.
+    pub suggestion: builder::Suggestion,
+}
+
+/// The suggestion for `site` from the CSP problems since `since`, starting from `from_policy`
+/// or else the policy most of the site's recent CSP reports carry.
+pub(crate) async fn suggest(
+    store: &dyn ReportStore,
+    site: &str,
+    since: Timestamp,
+    from_policy: Option<&str>,
+    thresholds: Thresholds,
+) -> Result<Suggested> {
     let groups = store
         .top(&TopQuery {
-            site: site.clone(),
+            site: site.to_owned(),
             report_type: Some(ReportType::CspViolation),
             since,
             limit: usize::MAX,
             classification: None,
         })
         .await?;
-    let (base, base_source) = match &args.from_policy {
+    let (base, base_source) = match from_policy {
         Some(p) => (Policy::parse(p), "--from-policy"),
         None => {
             let recent = store
                 .recent(&RecentQuery {
-                    site: site.clone(),
+                    site: site.to_owned(),
                     report_type: Some(ReportType::CspViolation),
                     since,
                     limit: POLICY_SAMPLE,
@@ -126,11 +140,34 @@ pub async fn run(args: PolicyArgs) -> Result<()> {
             })
         })
         .collect();
+    Ok(Suggested {
+        problems: groups.len(),
+        base_source,
+        suggestion: builder::suggest(&base, site, &observations, thresholds),
+    })
+}
+
+/// Runs `lookout policy`.
+pub async fn run(args: PolicyArgs) -> Result<()> {
+    let site = parse_site(&args.site)?;
+    let store = args.store.open_for_reading().await?;
+    let since = super::since(args.since);
     let thresholds = Thresholds {
         min_reports: args.min_reports,
         min_browsers: args.min_browsers,
     };
-    let s = builder::suggest(&base, &site, &observations, thresholds);
+    let Suggested {
+        problems,
+        base_source,
+        suggestion: s,
+    } = suggest(
+        store.as_ref(),
+        &site,
+        since,
+        args.from_policy.as_deref(),
+        thresholds,
+    )
+    .await?;
 
     if let Some(server) = args.format {
         let url = match args.endpoint.as_deref().or(s.policy.report_uri()) {
@@ -164,8 +201,7 @@ pub async fn run(args: PolicyArgs) -> Result<()> {
         return Ok(());
     }
     println!(
-        "# Suggested policy for {site} ({} problem(s) since {since}; from {base_source})",
-        groups.len()
+        "# Suggested policy for {site} ({problems} problem(s) since {since}; from {base_source})"
     );
     println!("{}\n", s.policy);
     println!("# Changes");

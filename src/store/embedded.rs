@@ -4,6 +4,7 @@
 //! reports reached the disk. Writes go through one writer thread that commits concurrent
 //! requests together (group commit): one fsync serves many requests under load.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
@@ -425,7 +426,7 @@ impl ReportStore for EmbeddedStore {
                  WHERE site = ?1 AND (?2 IS NULL OR type = ?2) AND occurred_at >= ?3
                    AND (?5 IS NULL OR json_extract(report, '$.classification') = ?5)
                  GROUP BY type, fingerprint
-                 ORDER BY COUNT(*) DESC, MAX(occurred_at) DESC LIMIT ?4",
+                 ORDER BY COUNT(*) DESC, MAX(occurred_at) DESC, type, fingerprint LIMIT ?4",
             )?;
             let class = q.classification.map(Classification::as_str);
             let rows = stmt.query_map(
@@ -451,10 +452,25 @@ impl ReportStore for EmbeddedStore {
                             .as_deref()
                             .and_then(Classification::from_name),
                         policy_version: row.get(8)?,
+                        days: BTreeMap::new(),
                     })
                 },
             )?;
-            rows.collect()
+            let mut groups: Vec<GroupSummary> = rows.collect::<rusqlite::Result<_>>()?;
+            let mut days = conn.prepare_cached(
+                "SELECT strftime('%Y-%m-%d', occurred_at / 1000, 'unixepoch'), COUNT(*)
+                 FROM reports
+                 WHERE site = ?1 AND type = ?2 AND fingerprint = ?3 AND occurred_at >= ?4
+                 GROUP BY 1",
+            )?;
+            for g in &mut groups {
+                let rows = days.query_map(
+                    params![q.site, g.report_type.as_str(), g.fingerprint, q.since.millis()],
+                    |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? as u64)),
+                )?;
+                g.days = rows.collect::<rusqlite::Result<_>>()?;
+            }
+            Ok(groups)
         })
         .await
     }

@@ -7,6 +7,8 @@ pub mod embedded;
 pub mod embedded_alerts;
 pub mod retry;
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use serde::Serialize;
 use thiserror::Error;
@@ -111,6 +113,9 @@ pub struct GroupSummary {
     /// The policy version the reports were sent for (`/r/{site}?v=3`; part of the group).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy_version: Option<String>,
+    /// Reports per UTC day (`2026-12-03`) within the window, for charts; not printed by `top`.
+    #[serde(skip)]
+    pub days: BTreeMap<String, u64>,
 }
 
 /// The storage port. Object-safe: the app holds an `Arc<dyn ReportStore>`.

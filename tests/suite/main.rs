@@ -5,6 +5,7 @@ mod archive;
 mod browser;
 mod classify;
 mod cli;
+mod dashboard;
 mod decode;
 mod dynamo;
 mod dynamo_exact;

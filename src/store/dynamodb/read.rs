@@ -1,6 +1,6 @@
 //! Reading reports and aggregates: `Query` per partition, fanned out over write shards.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures_util::StreamExt;
@@ -187,8 +187,15 @@ impl DynamoStore {
                         .as_deref()
                         .and_then(Classification::from_name),
                     policy_version: item::s(it, "policy_version"),
+                    days: BTreeMap::new(),
                 });
             entry.count += count;
+            if let Some(day) = item::s(it, SK)
+                .as_deref()
+                .and_then(|sk| sk.split('#').next())
+            {
+                *entry.days.entry(day.to_owned()).or_default() += count;
+            }
             entry.first_seen = entry.first_seen.min(first);
             entry.last_seen = entry.last_seen.max(last);
             for b in browsers {
@@ -204,7 +211,14 @@ impl DynamoStore {
         for g in &mut groups {
             g.browsers.sort();
         }
-        groups.sort_by(|a, b| b.count.cmp(&a.count).then(b.last_seen.cmp(&a.last_seen)));
+        // Ties broken as the embedded store breaks them, so both list the same order.
+        groups.sort_by(|a, b| {
+            b.count
+                .cmp(&a.count)
+                .then(b.last_seen.cmp(&a.last_seen))
+                .then_with(|| a.report_type.as_str().cmp(b.report_type.as_str()))
+                .then_with(|| a.fingerprint.cmp(&b.fingerprint))
+        });
         groups.truncate(q.limit);
         Ok(groups)
     }

@@ -1,0 +1,306 @@
+//! `lookout ui`: the dashboard, a read-only web page over either store, on loopback.
+//!
+//! Each view reads the site's aggregates (`top`) and, for an opened problem, that problem's
+//! reports only; the policy view reads what `lookout policy` reads. Nothing here writes.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use super::CliResult as Result;
+use super::StoreArgs;
+use super::policy::{Suggested, suggest};
+use crate::policy::builder::{self, Thresholds};
+use crate::report::{Classification, ReportType, Timestamp, parse_site};
+use crate::store::{GroupSummary, RecentQuery, ReportStore, TopQuery};
+use crate::ui::page::{self, Context, Filters, PAGE_SIZE, PolicyView};
+
+/// Arguments of `lookout ui`.
+#[derive(Debug, clap::Args)]
+pub struct UiArgs {
+    /// Address to listen on (loopback unless you mean to share the page).
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    addr: SocketAddr,
+    /// The site shown first.
+    #[arg(long, default_value = "")]
+    site: String,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+struct Ui {
+    store: Arc<dyn ReportStore>,
+    site: String,
+    /// `--table ...` for the command-line equivalents the pages show.
+    store_args: String,
+}
+
+/// Runs `lookout ui` until interrupted.
+pub async fn run(args: UiArgs) -> Result<()> {
+    let store = args.store.open_for_reading().await?;
+    let mut store_args = String::new();
+    if let Some(t) = &args.store.table {
+        store_args.push_str(&format!(" --table {t}"));
+        if let Some(url) = &args.store.endpoint_url {
+            store_args.push_str(&format!(" --endpoint-url {url}"));
+        }
+    } else if args.store.data.as_os_str() != "lookout-data" {
+        store_args.push_str(&format!(" --data {}", args.store.data.display()));
+    }
+    let ui = Arc::new(Ui {
+        store,
+        site: args.site,
+        store_args,
+    });
+    let listener = tokio::net::TcpListener::bind(args.addr).await?;
+    eprintln!(
+        "lookout ui: http://{}/ over {} (read-only; Ctrl-C to stop)",
+        listener.local_addr()?,
+        args.store.describe()
+    );
+    axum::serve(listener, router(ui))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}
+
+fn router(ui: Arc<Ui>) -> Router {
+    Router::new()
+        .route("/", get(problems))
+        .route("/problem", get(problem))
+        .route("/policy", get(policy))
+        .fallback(|| async { html(StatusCode::NOT_FOUND, page::error("No such page.")) })
+        .with_state(ui)
+}
+
+/// A page with the headers that keep it inert: no script, no framing, no referrer.
+fn html(status: StatusCode, body: String) -> Response {
+    let mut res = (status, body).into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// A view's filters, checked; a page saying what is wrong otherwise.
+struct View {
+    filters: Filters,
+    report_type: Option<ReportType>,
+    class: Option<Classification>,
+    now: Timestamp,
+}
+
+impl View {
+    fn read(ui: &Ui, query: Option<String>) -> std::result::Result<Self, Response> {
+        let bad = |m: String| html(StatusCode::BAD_REQUEST, page::error(&m));
+        let mut filters =
+            Filters::from_query(query.as_deref().unwrap_or(""), &ui.site).map_err(bad)?;
+        if !filters.site.is_empty() {
+            filters.site = parse_site(&filters.site).map_err(|e| bad(e.to_string()))?;
+        }
+        let report_type = match filters.report_type.as_str() {
+            "" => None,
+            t => Some(
+                ReportType::from_name(t)
+                    .ok_or_else(|| bad(format!("invalid report type {t:?}")))?,
+            ),
+        };
+        let class = match filters.class.as_str() {
+            "" => None,
+            c => Some(Classification::from_name(c).ok_or_else(|| {
+                bad("class is one of violation, allowed-by-policy, indeterminate".to_owned())
+            })?),
+        };
+        Ok(Self {
+            filters,
+            report_type,
+            class,
+            now: Timestamp::now(),
+        })
+    }
+
+    fn since(&self) -> Timestamp {
+        self.filters.window.since(self.now)
+    }
+
+    async fn groups(&self, ui: &Ui) -> std::result::Result<Vec<GroupSummary>, Response> {
+        let groups = ui
+            .store
+            .top(&TopQuery {
+                site: self.filters.site.clone(),
+                report_type: self.report_type.clone(),
+                since: self.since(),
+                limit: usize::MAX,
+                classification: self.class,
+            })
+            .await
+            .map_err(store_failed)?;
+        Ok(groups
+            .into_iter()
+            .filter(|g| self.filters.keeps(g))
+            .collect())
+    }
+}
+
+fn store_failed(e: impl std::fmt::Display) -> Response {
+    tracing::warn!(error = %e, "the store could not be read");
+    html(
+        StatusCode::BAD_GATEWAY,
+        page::error(&format!("The store could not be read: {e}")),
+    )
+}
+
+async fn problems(State(ui): State<Arc<Ui>>, RawQuery(query): RawQuery) -> Response {
+    let view = match View::read(&ui, query) {
+        Ok(v) => v,
+        Err(res) => return res,
+    };
+    let types: Vec<String> = ReportType::KNOWN.iter().map(|t| t.to_string()).collect();
+    let days = page::days_between(view.since(), view.now);
+    if view.filters.site.is_empty() {
+        let c = Context {
+            filters: &view.filters,
+            store_args: &ui.store_args,
+            days: &days,
+            types: &types,
+            families: &[],
+        };
+        return html(StatusCode::OK, page::no_site(&c));
+    }
+    let groups = match view.groups(&ui).await {
+        Ok(g) => g,
+        Err(res) => return res,
+    };
+    let families = page::families(&groups);
+    let c = Context {
+        filters: &view.filters,
+        store_args: &ui.store_args,
+        days: &days,
+        types: &types,
+        families: &families,
+    };
+    html(StatusCode::OK, page::problems(&c, &groups))
+}
+
+async fn problem(State(ui): State<Arc<Ui>>, RawQuery(query): RawQuery) -> Response {
+    let view = match View::read(&ui, query) {
+        Ok(v) => v,
+        Err(res) => return res,
+    };
+    let (Some(report_type), false, false) = (
+        view.report_type.clone(),
+        view.filters.fingerprint.is_empty(),
+        view.filters.site.is_empty(),
+    ) else {
+        return html(
+            StatusCode::BAD_REQUEST,
+            page::error("A problem is named by site, type and fingerprint."),
+        );
+    };
+    let groups = match view.groups(&ui).await {
+        Ok(g) => g,
+        Err(res) => return res,
+    };
+    let group = groups
+        .iter()
+        .find(|g| g.fingerprint == view.filters.fingerprint);
+    let upto = (view.filters.page + 1) * PAGE_SIZE;
+    let reports = match ui
+        .store
+        .recent(&RecentQuery {
+            site: view.filters.site.clone(),
+            report_type: Some(report_type),
+            since: view.since(),
+            limit: upto + 1,
+            classification: None,
+            fingerprint: Some(view.filters.fingerprint.clone()),
+        })
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => return store_failed(e),
+    };
+    let more = reports.len() > upto;
+    let shown: Vec<_> = reports
+        .into_iter()
+        .skip(view.filters.page * PAGE_SIZE)
+        .take(PAGE_SIZE)
+        .collect();
+    html(
+        StatusCode::OK,
+        page::problem(&view.filters, &ui.store_args, group, &shown, more),
+    )
+}
+
+async fn policy(State(ui): State<Arc<Ui>>, RawQuery(query): RawQuery) -> Response {
+    let view = match View::read(&ui, query) {
+        Ok(v) => v,
+        Err(res) => return res,
+    };
+    if view.filters.site.is_empty() {
+        return html(StatusCode::BAD_REQUEST, page::error("Name a site."));
+    }
+    let thresholds = Thresholds {
+        min_reports: 1,
+        min_browsers: 1,
+    };
+    let outcome = suggest(
+        ui.store.as_ref(),
+        &view.filters.site,
+        view.since(),
+        None,
+        thresholds,
+    )
+    .await;
+    let body = match outcome {
+        Ok(Suggested {
+            problems,
+            base_source,
+            suggestion: s,
+        }) => {
+            let v = PolicyView {
+                problems,
+                base_source,
+                policy: s.policy.to_string(),
+                diff: builder::diff(&s.base, &s.policy),
+                left_out: s
+                    .left_out
+                    .iter()
+                    .map(|l| {
+                        format!(
+                            "{} {} on {} ({} report(s); {}): {}",
+                            l.directive, l.blocked, l.document, l.reports, l.reason, l.advice
+                        )
+                    })
+                    .collect(),
+            };
+            page::policy(&view.filters, &ui.store_args, Ok(&v))
+        }
+        Err(e) => page::policy(&view.filters, &ui.store_args, Err(&e.to_string())),
+    };
+    html(StatusCode::OK, body)
+}

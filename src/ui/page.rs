@@ -1,0 +1,538 @@
+//! The dashboard's pages, rendered on the server from what the store returned.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write;
+
+use super::chart::{PALETTE, sparkline, stacked_days};
+use super::html::{escape, href};
+use crate::report::{Report, Timestamp};
+use crate::store::GroupSummary;
+
+/// Reports listed per page of one problem.
+pub const PAGE_SIZE: usize = 25;
+
+/// The views' time windows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    /// The last 24 hours.
+    Day,
+    /// The last 7 days.
+    Week,
+    /// The last 30 days.
+    Month,
+}
+
+impl Window {
+    /// As written in the URL and given to `--since`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Day => "24h",
+            Self::Week => "7d",
+            Self::Month => "30d",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        [Self::Day, Self::Week, Self::Month]
+            .into_iter()
+            .find(|w| w.as_str() == s)
+    }
+
+    /// The oldest time the window holds, from `now`.
+    pub fn since(self, now: Timestamp) -> Timestamp {
+        let days = match self {
+            Self::Day => 1,
+            Self::Week => 7,
+            Self::Month => 30,
+        };
+        now.minus_millis(days * 86_400_000)
+    }
+}
+
+/// What a view shows, as kept in its URL's query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filters {
+    /// The site.
+    pub site: String,
+    /// The time window.
+    pub window: Window,
+    /// Only this report type (empty: every type).
+    pub report_type: String,
+    /// Only this CSP classification (empty: any).
+    pub class: String,
+    /// Only problems a browser of this family sent (`Chrome`; empty: any).
+    pub browser: String,
+    /// One problem: its type is `report_type`.
+    pub fingerprint: String,
+    /// The page of an opened problem's reports, from 0.
+    pub page: usize,
+}
+
+impl Filters {
+    /// Reads a view's query string; `site` when the query names none.
+    pub fn from_query(query: &str, site: &str) -> Result<Self, String> {
+        let mut f = Filters {
+            site: site.to_owned(),
+            window: Window::Week,
+            report_type: String::new(),
+            class: String::new(),
+            browser: String::new(),
+            fingerprint: String::new(),
+            page: 0,
+        };
+        for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+            let v = v.trim().to_owned();
+            match &*k {
+                "site" => f.site = v,
+                "window" if !v.is_empty() => {
+                    f.window =
+                        Window::parse(&v).ok_or("window is one of 24h, 7d, 30d".to_owned())?;
+                }
+                "type" => f.report_type = v,
+                "class" => f.class = v,
+                "browser" => f.browser = v,
+                "fingerprint" => f.fingerprint = v,
+                "page" if !v.is_empty() => {
+                    f.page = v.parse().map_err(|_| "page is a number".to_owned())?;
+                }
+                _ => {}
+            }
+        }
+        Ok(f)
+    }
+
+    /// The query pairs of this view (empty values are left out of links).
+    pub fn pairs(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("site", self.site.clone()),
+            ("window", self.window.as_str().to_owned()),
+            ("type", self.report_type.clone()),
+            ("class", self.class.clone()),
+            ("browser", self.browser.clone()),
+        ]
+    }
+
+    fn link(&self, path: &str, extra: &[(&'static str, String)]) -> String {
+        let mut pairs = self.pairs();
+        for (k, v) in extra {
+            pairs.retain(|(name, _)| name != k);
+            pairs.push((k, v.clone()));
+        }
+        let borrowed: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        href(path, &borrowed)
+    }
+
+    /// Whether a problem passes the browser filter.
+    pub fn keeps(&self, g: &GroupSummary) -> bool {
+        self.browser.is_empty() || g.browsers.iter().any(|b| family(b) == self.browser)
+    }
+}
+
+/// `Chrome 120` → `Chrome`.
+pub fn family(browser: &str) -> &str {
+    browser.rsplit_once(' ').map_or(browser, |(name, _)| name)
+}
+
+/// The UTC days from `since`'s day to `now`'s, oldest first.
+pub fn days_between(since: Timestamp, now: Timestamp) -> Vec<String> {
+    let mut days = Vec::new();
+    let mut t = since;
+    while t <= now {
+        days.push(t.day());
+        t = Timestamp(t.millis() + 86_400_000);
+    }
+    let today = now.day();
+    if days.last() != Some(&today) {
+        days.push(today);
+    }
+    days
+}
+
+/// What the problems view needs beside the problems.
+pub struct Context<'a> {
+    /// The filters of the view.
+    pub filters: &'a Filters,
+    /// The store's `--table ...` arguments for the command-line equivalents (empty: embedded).
+    pub store_args: &'a str,
+    /// The window's days, oldest first.
+    pub days: &'a [String],
+    /// The report types with problems in the window (for the type filter).
+    pub types: &'a [String],
+    /// The browser families seen in the window (for the browser filter).
+    pub families: &'a [String],
+}
+
+fn layout(title: &str, body: &str) -> String {
+    format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>
+body{{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#111}}
+table{{border-collapse:collapse;width:100%}}th,td{{text-align:left;padding:3px 6px;border-bottom:1px solid #ddd;vertical-align:top}}
+td.n{{text-align:right;font-variant-numeric:tabular-nums}}.problem{{word-break:break-all}}
+form{{margin:.5em 0 1em}}label{{margin-right:1em}}code,pre{{background:#f4f4f5;padding:2px 4px}}
+pre{{white-space:pre-wrap;word-break:break-all;padding:8px}}.legend span{{margin-right:1em}}
+.muted{{color:#666}}nav a{{margin-right:1em}}
+</style></head><body>
+<nav><a href="/">Lookout</a></nav>
+{body}
+</body></html>
+"#,
+        title = escape(title)
+    )
+}
+
+fn select(name: &str, label: &str, current: &str, options: &[(String, String)]) -> String {
+    let mut s = format!(r#"<label>{label} <select name="{name}">"#);
+    for (value, text) in options {
+        let selected = if value == current { " selected" } else { "" };
+        let _ = write!(
+            s,
+            r#"<option value="{}"{selected}>{}</option>"#,
+            escape(value),
+            escape(text)
+        );
+    }
+    s.push_str("</select></label>");
+    s
+}
+
+fn filter_form(c: &Context<'_>) -> String {
+    let f = c.filters;
+    let any = |label: &str| (String::new(), label.to_owned());
+    let mut types = vec![any("any type")];
+    types.extend(c.types.iter().map(|t| (t.clone(), t.clone())));
+    if !f.report_type.is_empty() && !c.types.contains(&f.report_type) {
+        types.push((f.report_type.clone(), f.report_type.clone()));
+    }
+    let mut families = vec![any("any browser")];
+    families.extend(c.families.iter().map(|b| (b.clone(), b.clone())));
+    if !f.browser.is_empty() && !c.families.contains(&f.browser) {
+        families.push((f.browser.clone(), f.browser.clone()));
+    }
+    let classes: Vec<(String, String)> = ["", "violation", "allowed-by-policy", "indeterminate"]
+        .iter()
+        .map(|c| {
+            let text = if c.is_empty() { "any class" } else { c };
+            (c.to_string(), text.to_owned())
+        })
+        .collect();
+    let windows: Vec<(String, String)> = [Window::Day, Window::Week, Window::Month]
+        .iter()
+        .map(|w| (w.as_str().to_owned(), format!("last {}", w.as_str())))
+        .collect();
+    format!(
+        r#"<form method="get" action="/"><label>site <input name="site" value="{site}"></label>{}{}{}{} <button>Show</button></form>"#,
+        select("window", "window", f.window.as_str(), &windows),
+        select("type", "type", &f.report_type, &types),
+        select("class", "class", &f.class, &classes),
+        select("browser", "browser", &f.browser, &families),
+        site = escape(&f.site),
+    )
+}
+
+fn cli(command: &str, c_store_args: &str) -> String {
+    format!("<code>{}{}</code>", escape(command), escape(c_store_args))
+}
+
+/// Shown without a site: the form alone.
+pub fn no_site(c: &Context<'_>) -> String {
+    layout(
+        "Lookout",
+        &format!(
+            "<h1>Lookout</h1>{}<p>Name a site (the host name reports are sent for: <code>/r/SITE</code>).</p>",
+            filter_form(c)
+        ),
+    )
+}
+
+/// The problems of a site, ranked, with the reports per day by type.
+pub fn problems(c: &Context<'_>, groups: &[GroupSummary]) -> String {
+    let f = c.filters;
+    let mut body = format!("<h1>{}</h1>", escape(&f.site));
+    body.push_str(&filter_form(c));
+
+    let mut by_type: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    for g in groups {
+        let days = by_type.entry(g.report_type.to_string()).or_default();
+        for (d, n) in &g.days {
+            *days.entry(d.clone()).or_default() += n;
+        }
+    }
+    let series: Vec<(String, BTreeMap<String, u64>)> = by_type.into_iter().collect();
+    let total: u64 = groups.iter().map(|g| g.count).sum();
+    let _ = write!(
+        body,
+        r#"<h2>Reports per day by type</h2><p><span id="total-reports">{total}</span> report(s) in <span id="total-problems">{}</span> problem(s), last {}.</p>{}<p class="legend">"#,
+        groups.len(),
+        f.window.as_str(),
+        stacked_days(&series, c.days)
+    );
+    for (k, (name, _)) in series.iter().enumerate() {
+        let _ = write!(
+            body,
+            r#"<span><svg width="10" height="10"><rect width="10" height="10" fill="{}"/></svg> {}</span>"#,
+            PALETTE[k % PALETTE.len()],
+            escape(name)
+        );
+    }
+    body.push_str("</p>");
+
+    let mut top = format!(
+        "lookout top --site {} --since {} --limit {}",
+        f.site,
+        f.window.as_str(),
+        groups.len().max(1)
+    );
+    if !f.report_type.is_empty() {
+        let _ = write!(top, " --type {}", f.report_type);
+    }
+    if !f.class.is_empty() {
+        let _ = write!(top, " --class {}", f.class);
+    }
+    let browser_note = if f.browser.is_empty() {
+        ""
+    } else {
+        " (the page keeps only the problems this browser family sent)"
+    };
+    let _ = write!(
+        body,
+        r#"<h2>Problems</h2><p class="muted">In the terminal: {}{browser_note}. <a href="{}">Suggested policy</a></p>"#,
+        cli(&top, c.store_args),
+        f.link("/policy", &[])
+    );
+    body.push_str(
+        r#"<table id="problems"><thead><tr><th>#</th><th>reports</th><th>per day</th><th>type</th><th>class</th><th>problem</th><th>browsers</th><th>first seen</th><th>last seen</th></tr></thead><tbody>"#,
+    );
+    for (i, g) in groups.iter().enumerate() {
+        let link = f.link(
+            "/problem",
+            &[
+                ("type", g.report_type.to_string()),
+                ("fingerprint", g.fingerprint.clone()),
+            ],
+        );
+        let _ = write!(
+            body,
+            r#"<tr data-fingerprint="{fp}" data-type="{t}" data-count="{n}"><td class="n">{rank}</td><td class="n">{n}</td><td>{spark}</td><td>{t}</td><td>{class}</td><td class="problem"><a href="{link}">{group}</a></td><td>{browsers}</td><td>{first}</td><td>{last}</td></tr>"#,
+            fp = escape(&g.fingerprint),
+            t = escape(g.report_type.as_str()),
+            n = g.count,
+            rank = i + 1,
+            spark = sparkline(&g.days, c.days),
+            class = g.classification.map_or("", |c| c.as_str()),
+            group = escape(&g.group),
+            browsers = escape(&g.browsers.join(", ")),
+            first = escape(&seconds(g.first_seen)),
+            last = escape(&seconds(g.last_seen)),
+        );
+    }
+    body.push_str("</tbody></table>");
+    if groups.is_empty() {
+        body.push_str("<p>No problems in this window.</p>");
+    }
+    layout(&format!("{} · Lookout", f.site), &body)
+}
+
+/// One problem opened: its reports, newest first, a page at a time.
+pub fn problem(
+    f: &Filters,
+    store_args: &str,
+    group: Option<&GroupSummary>,
+    reports: &[Report],
+    more: bool,
+) -> String {
+    let mut body = format!(
+        r#"<p><a href="{}">← the problems of {}</a></p>"#,
+        f.link("/", &[("type", String::new())]),
+        escape(&f.site)
+    );
+    match group {
+        Some(g) => {
+            let _ = write!(
+                body,
+                r#"<h1 class="problem">{}</h1><p><span id="problem-count">{}</span> report(s) in the last {}, from {} to {}; browsers: {}.</p>"#,
+                escape(&g.group),
+                g.count,
+                f.window.as_str(),
+                escape(&seconds(g.first_seen)),
+                escape(&seconds(g.last_seen)),
+                escape(&g.browsers.join(", ")),
+            );
+        }
+        None => {
+            let _ = write!(
+                body,
+                "<h1>Problem {}</h1><p>Not seen in the last {}.</p>",
+                escape(&f.fingerprint),
+                f.window.as_str()
+            );
+        }
+    }
+    let query = format!(
+        "lookout query --site {} --type {} --fingerprint {} --since {} --limit {} --json",
+        f.site,
+        f.report_type,
+        f.fingerprint,
+        f.window.as_str(),
+        (f.page + 1) * PAGE_SIZE
+    );
+    let _ = write!(
+        body,
+        r#"<p class="muted">In the terminal: {}</p><table id="reports"><thead><tr><th>occurred</th><th>disposition</th><th>browser</th><th>page</th><th>report</th></tr></thead><tbody>"#,
+        cli(&query, store_args)
+    );
+    for r in reports {
+        let json = serde_json::to_string_pretty(r).unwrap_or_default();
+        let _ = write!(
+            body,
+            r#"<tr data-id="{id}"><td>{when}</td><td>{disp}</td><td>{browser}</td><td class="problem">{url}</td><td><details><summary>JSON</summary><pre>{json}</pre></details></td></tr>"#,
+            id = escape(&r.id),
+            when = escape(&seconds(r.occurred_at)),
+            disp = r.disposition.map_or("", |d| d.as_str()),
+            browser = escape(r.browser.as_deref().unwrap_or("")),
+            url = escape(&r.url),
+            json = escape(&json),
+        );
+    }
+    body.push_str("</tbody></table><p>");
+    if f.page > 0 {
+        let _ = write!(
+            body,
+            r#"<a href="{}">newer</a> "#,
+            problem_link(f, f.page - 1)
+        );
+    }
+    if more {
+        let _ = write!(
+            body,
+            r#"<a id="older" href="{}">older</a>"#,
+            problem_link(f, f.page + 1)
+        );
+    }
+    body.push_str("</p>");
+    layout(&format!("{} · Lookout", f.site), &body)
+}
+
+fn problem_link(f: &Filters, page: usize) -> String {
+    f.link(
+        "/problem",
+        &[
+            ("fingerprint", f.fingerprint.clone()),
+            ("page", page.to_string()),
+        ],
+    )
+}
+
+/// The suggested policy, what changed and why, as `lookout policy` prints it.
+pub fn policy(f: &Filters, store_args: &str, outcome: Result<&PolicyView, &str>) -> String {
+    let mut body = format!(
+        r#"<p><a href="{}">← the problems of {}</a></p><h1>Suggested policy for {}</h1>"#,
+        f.link("/", &[]),
+        escape(&f.site),
+        escape(&f.site)
+    );
+    let command = format!(
+        "lookout policy --site {} --since {}",
+        f.site,
+        f.window.as_str()
+    );
+    match outcome {
+        Ok(v) => {
+            let _ = write!(
+                body,
+                r#"<p class="muted">From {} CSP problem(s) of the last {}, starting from {}. In the terminal: {}</p><pre id="policy">{}</pre><h2>Changes</h2><pre id="diff">{}</pre>"#,
+                v.problems,
+                f.window.as_str(),
+                escape(v.base_source),
+                cli(&command, store_args),
+                escape(&v.policy),
+                escape(&v.diff),
+            );
+            if !v.left_out.is_empty() {
+                body.push_str("<h2>Left out</h2><ul>");
+                for l in &v.left_out {
+                    let _ = write!(body, "<li>{}</li>", escape(l));
+                }
+                body.push_str("</ul>");
+            }
+        }
+        Err(reason) => {
+            let _ = write!(
+                body,
+                "<p>{}</p><p class=\"muted\">In the terminal: {}</p>",
+                escape(reason),
+                cli(&command, store_args)
+            );
+        }
+    }
+    layout(&format!("{} policy · Lookout", f.site), &body)
+}
+
+/// A suggestion as the policy page shows it.
+pub struct PolicyView {
+    /// CSP problems read.
+    pub problems: usize,
+    /// Where the base policy came from.
+    pub base_source: &'static str,
+    /// The suggested policy.
+    pub policy: String,
+    /// What changed, line by line.
+    pub diff: String,
+    /// The problems not allowed, each with its reason.
+    pub left_out: Vec<String>,
+}
+
+/// A short page saying what was wrong with a request.
+pub fn error(message: &str) -> String {
+    layout(
+        "Lookout",
+        &format!("<h1>Cannot show this</h1><p>{}</p>", escape(message)),
+    )
+}
+
+/// `2026-11-21T23:59:19.123Z` → `2026-11-21 23:59:19`.
+fn seconds(t: Timestamp) -> String {
+    let s = t.to_string();
+    s.get(..19).unwrap_or(&s).replacen('T', " ", 1)
+}
+
+/// The families of the browsers that sent `groups`, sorted.
+pub fn families(groups: &[GroupSummary]) -> Vec<String> {
+    let set: BTreeSet<&str> = groups
+        .iter()
+        .flat_map(|g| g.browsers.iter().map(|b| family(b)))
+        .collect();
+    set.into_iter().map(str::to_owned).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_round_trip_through_links() {
+        let f = Filters::from_query(
+            "site=a.example&window=30d&type=csp-violation&browser=Chrome",
+            "",
+        )
+        .unwrap();
+        assert_eq!(f.window, Window::Month);
+        let link = f.link("/", &[]).replace("&amp;", "&");
+        let back = Filters::from_query(link.trim_start_matches("/?"), "").unwrap();
+        assert_eq!(back, f);
+        assert!(Filters::from_query("window=1y", "").is_err());
+    }
+
+    #[test]
+    fn the_days_of_a_window_end_today() {
+        let now = Timestamp::parse_rfc3339("2026-12-03T10:00:00Z").unwrap();
+        let days = days_between(Window::Week.since(now), now);
+        assert_eq!(days.len(), 8);
+        assert_eq!(days[0], "2026-11-26");
+        assert_eq!(days[7], "2026-12-03");
+        assert_eq!(days_between(Window::Day.since(now), now).len(), 2);
+    }
+}
