@@ -106,7 +106,16 @@ fn html(status: StatusCode, body: String) -> Response {
     res
 }
 
-/// A view's filters, checked; a page saying what is wrong otherwise.
+/// A page saying why a view cannot be shown.
+struct Refusal(StatusCode, String);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        html(self.0, page::error(&self.1))
+    }
+}
+
+/// A view's filters, checked.
 struct View {
     filters: Filters,
     report_type: Option<ReportType>,
@@ -115,8 +124,8 @@ struct View {
 }
 
 impl View {
-    fn read(ui: &Ui, query: Option<String>) -> std::result::Result<Self, Response> {
-        let bad = |m: String| html(StatusCode::BAD_REQUEST, page::error(&m));
+    fn read(ui: &Ui, query: Option<String>) -> std::result::Result<Self, Refusal> {
+        let bad = |m: String| Refusal(StatusCode::BAD_REQUEST, m);
         let mut filters =
             Filters::from_query(query.as_deref().unwrap_or(""), &ui.site).map_err(bad)?;
         if !filters.site.is_empty() {
@@ -147,7 +156,7 @@ impl View {
         self.filters.window.since(self.now)
     }
 
-    async fn groups(&self, ui: &Ui) -> std::result::Result<Vec<GroupSummary>, Response> {
+    async fn groups(&self, ui: &Ui) -> std::result::Result<Vec<GroupSummary>, Refusal> {
         let groups = ui
             .store
             .top(&TopQuery {
@@ -166,18 +175,18 @@ impl View {
     }
 }
 
-fn store_failed(e: impl std::fmt::Display) -> Response {
+fn store_failed(e: impl std::fmt::Display) -> Refusal {
     tracing::warn!(error = %e, "the store could not be read");
-    html(
+    Refusal(
         StatusCode::BAD_GATEWAY,
-        page::error(&format!("The store could not be read: {e}")),
+        format!("The store could not be read: {e}"),
     )
 }
 
 async fn problems(State(ui): State<Arc<Ui>>, RawQuery(query): RawQuery) -> Response {
     let view = match View::read(&ui, query) {
         Ok(v) => v,
-        Err(res) => return res,
+        Err(refusal) => return refusal.into_response(),
     };
     let types: Vec<String> = ReportType::KNOWN.iter().map(|t| t.to_string()).collect();
     let days = page::days_between(view.since(), view.now);
@@ -193,7 +202,7 @@ async fn problems(State(ui): State<Arc<Ui>>, RawQuery(query): RawQuery) -> Respo
     }
     let groups = match view.groups(&ui).await {
         Ok(g) => g,
-        Err(res) => return res,
+        Err(refusal) => return refusal.into_response(),
     };
     let families = page::families(&groups);
     let c = Context {
@@ -209,7 +218,7 @@ async fn problems(State(ui): State<Arc<Ui>>, RawQuery(query): RawQuery) -> Respo
 async fn problem(State(ui): State<Arc<Ui>>, RawQuery(query): RawQuery) -> Response {
     let view = match View::read(&ui, query) {
         Ok(v) => v,
-        Err(res) => return res,
+        Err(refusal) => return refusal.into_response(),
     };
     let (Some(report_type), false, false) = (
         view.report_type.clone(),
@@ -223,7 +232,7 @@ async fn problem(State(ui): State<Arc<Ui>>, RawQuery(query): RawQuery) -> Respon
     };
     let groups = match view.groups(&ui).await {
         Ok(g) => g,
-        Err(res) => return res,
+        Err(refusal) => return refusal.into_response(),
     };
     let group = groups
         .iter()
@@ -242,7 +251,7 @@ async fn problem(State(ui): State<Arc<Ui>>, RawQuery(query): RawQuery) -> Respon
         .await
     {
         Ok(r) => r,
-        Err(e) => return store_failed(e),
+        Err(e) => return store_failed(e).into_response(),
     };
     let more = reports.len() > upto;
     let shown: Vec<_> = reports
@@ -259,7 +268,7 @@ async fn problem(State(ui): State<Arc<Ui>>, RawQuery(query): RawQuery) -> Respon
 async fn policy(State(ui): State<Arc<Ui>>, RawQuery(query): RawQuery) -> Response {
     let view = match View::read(&ui, query) {
         Ok(v) => v,
-        Err(res) => return res,
+        Err(refusal) => return refusal.into_response(),
     };
     if view.filters.site.is_empty() {
         return html(StatusCode::BAD_REQUEST, page::error("Name a site."));

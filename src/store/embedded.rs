@@ -421,7 +421,8 @@ impl ReportStore for EmbeddedStore {
             let mut stmt = conn.prepare_cached(
                 "SELECT type, fingerprint, MIN(grp), COUNT(*), MIN(occurred_at), MAX(occurred_at),
                         GROUP_CONCAT(DISTINCT browser), MAX(json_extract(report, '$.classification')),
-                        MAX(json_extract(report, '$.policy_version'))
+                        MAX(json_extract(report, '$.policy_version')),
+                        GROUP_CONCAT(DISTINCT json_extract(report, '$.disposition'))
                  FROM reports
                  WHERE site = ?1 AND (?2 IS NULL OR type = ?2) AND occurred_at >= ?3
                    AND (?5 IS NULL OR json_extract(report, '$.classification') = ?5)
@@ -438,6 +439,11 @@ impl ReportStore for EmbeddedStore {
                         .map(|b| b.split(',').map(str::to_owned).collect())
                         .unwrap_or_default();
                     browsers.sort();
+                    let dispositions: Option<String> = row.get(9)?;
+                    let mut dispositions: Vec<String> = dispositions
+                        .map(|d| d.split(',').map(str::to_owned).collect())
+                        .unwrap_or_default();
+                    dispositions.sort();
                     Ok(GroupSummary {
                         report_type: ReportType::from_name(&type_name)
                             .unwrap_or(ReportType::Other(type_name)),
@@ -447,6 +453,7 @@ impl ReportStore for EmbeddedStore {
                         first_seen: Timestamp(row.get(4)?),
                         last_seen: Timestamp(row.get(5)?),
                         browsers,
+                        dispositions,
                         classification: row
                             .get::<_, Option<String>>(7)?
                             .as_deref()

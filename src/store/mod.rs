@@ -107,6 +107,9 @@ pub struct GroupSummary {
     pub last_seen: Timestamp,
     /// Browsers that sent it (`Chrome 120`), sorted.
     pub browsers: Vec<String>,
+    /// The dispositions its reports carried (`enforce`, `report`), sorted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dispositions: Vec<String>,
     /// For CSP: what the reports' own policy says of them (part of the group).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub classification: Option<Classification>,

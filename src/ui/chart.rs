@@ -5,9 +5,11 @@ use std::fmt::Write;
 
 use super::html::escape;
 
-/// Fill colours of the report types in stacked charts, in the order the types are listed.
-pub const PALETTE: [&str; 8] = [
+/// Fill colours of the report types in stacked charts, in the order the types are listed
+/// (as many as there are known types, so a site's types rarely share one).
+pub const PALETTE: [&str; 16] = [
     "#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#4b5563",
+    "#65a30d", "#9333ea", "#ea580c", "#0d9488", "#be123c", "#1e3a8a", "#a16207", "#94a3b8",
 ];
 
 /// A small bar chart of one problem's reports per day over `days` (oldest first).

@@ -62,6 +62,8 @@ pub struct Filters {
     pub class: String,
     /// Only problems a browser of this family sent (`Chrome`; empty: any).
     pub browser: String,
+    /// Only problems with reports of this disposition (`enforce`, `report`; empty: any).
+    pub disposition: String,
     /// One problem: its type is `report_type`.
     pub fingerprint: String,
     /// The page of an opened problem's reports, from 0.
@@ -77,6 +79,7 @@ impl Filters {
             report_type: String::new(),
             class: String::new(),
             browser: String::new(),
+            disposition: String::new(),
             fingerprint: String::new(),
             page: 0,
         };
@@ -91,6 +94,7 @@ impl Filters {
                 "type" => f.report_type = v,
                 "class" => f.class = v,
                 "browser" => f.browser = v,
+                "disposition" => f.disposition = v,
                 "fingerprint" => f.fingerprint = v,
                 "page" if !v.is_empty() => {
                     f.page = v.parse().map_err(|_| "page is a number".to_owned())?;
@@ -109,6 +113,7 @@ impl Filters {
             ("type", self.report_type.clone()),
             ("class", self.class.clone()),
             ("browser", self.browser.clone()),
+            ("disposition", self.disposition.clone()),
         ]
     }
 
@@ -122,9 +127,10 @@ impl Filters {
         href(path, &borrowed)
     }
 
-    /// Whether a problem passes the browser filter.
+    /// Whether a problem passes the browser and disposition filters (which `top` has not).
     pub fn keeps(&self, g: &GroupSummary) -> bool {
-        self.browser.is_empty() || g.browsers.iter().any(|b| family(b) == self.browser)
+        (self.browser.is_empty() || g.browsers.iter().any(|b| family(b) == self.browser))
+            && (self.disposition.is_empty() || g.dispositions.contains(&self.disposition))
     }
 }
 
@@ -219,15 +225,23 @@ fn filter_form(c: &Context<'_>) -> String {
             (c.to_string(), text.to_owned())
         })
         .collect();
+    let dispositions: Vec<(String, String)> = ["", "enforce", "report"]
+        .iter()
+        .map(|d| {
+            let text = if d.is_empty() { "any disposition" } else { d };
+            (d.to_string(), text.to_owned())
+        })
+        .collect();
     let windows: Vec<(String, String)> = [Window::Day, Window::Week, Window::Month]
         .iter()
         .map(|w| (w.as_str().to_owned(), format!("last {}", w.as_str())))
         .collect();
     format!(
-        r#"<form method="get" action="/"><label>site <input name="site" value="{site}"></label>{}{}{}{} <button>Show</button></form>"#,
+        r#"<form method="get" action="/"><label>site <input name="site" value="{site}"></label>{}{}{}{}{} <button>Show</button></form>"#,
         select("window", "window", f.window.as_str(), &windows),
         select("type", "type", &f.report_type, &types),
         select("class", "class", &f.class, &classes),
+        select("disposition", "disposition", &f.disposition, &dispositions),
         select("browser", "browser", &f.browser, &families),
         site = escape(&f.site),
     )
@@ -292,10 +306,10 @@ pub fn problems(c: &Context<'_>, groups: &[GroupSummary]) -> String {
     if !f.class.is_empty() {
         let _ = write!(top, " --class {}", f.class);
     }
-    let browser_note = if f.browser.is_empty() {
+    let browser_note = if f.browser.is_empty() && f.disposition.is_empty() {
         ""
     } else {
-        " (the page keeps only the problems this browser family sent)"
+        " (the page keeps only the problems with reports of that browser family or disposition: `top --json` lists them in `browsers` and `dispositions`)"
     };
     let _ = write!(
         body,
@@ -304,7 +318,7 @@ pub fn problems(c: &Context<'_>, groups: &[GroupSummary]) -> String {
         f.link("/policy", &[])
     );
     body.push_str(
-        r#"<table id="problems"><thead><tr><th>#</th><th>reports</th><th>per day</th><th>type</th><th>class</th><th>problem</th><th>browsers</th><th>first seen</th><th>last seen</th></tr></thead><tbody>"#,
+        r#"<table id="problems"><thead><tr><th>#</th><th>reports</th><th>per day</th><th>type</th><th>class</th><th>disposition</th><th>problem</th><th>browsers</th><th>first seen</th><th>last seen</th></tr></thead><tbody>"#,
     );
     for (i, g) in groups.iter().enumerate() {
         let link = f.link(
@@ -316,13 +330,14 @@ pub fn problems(c: &Context<'_>, groups: &[GroupSummary]) -> String {
         );
         let _ = write!(
             body,
-            r#"<tr data-fingerprint="{fp}" data-type="{t}" data-count="{n}"><td class="n">{rank}</td><td class="n">{n}</td><td>{spark}</td><td>{t}</td><td>{class}</td><td class="problem"><a href="{link}">{group}</a></td><td>{browsers}</td><td>{first}</td><td>{last}</td></tr>"#,
+            r#"<tr data-fingerprint="{fp}" data-type="{t}" data-count="{n}"><td class="n">{rank}</td><td class="n">{n}</td><td>{spark}</td><td>{t}</td><td>{class}</td><td>{disp}</td><td class="problem"><a href="{link}">{group}</a></td><td>{browsers}</td><td>{first}</td><td>{last}</td></tr>"#,
             fp = escape(&g.fingerprint),
             t = escape(g.report_type.as_str()),
             n = g.count,
             rank = i + 1,
             spark = sparkline(&g.days, c.days),
             class = g.classification.map_or("", |c| c.as_str()),
+            disp = escape(&g.dispositions.join(", ")),
             group = escape(&g.group),
             browsers = escape(&g.browsers.join(", ")),
             first = escape(&seconds(g.first_seen)),

@@ -74,8 +74,18 @@ struct Share {
     classification: Option<Classification>,
     policy_version: Option<String>,
     sample: (String, String),
-    /// (padded sequence, occurrence, browser, received) of each new report.
-    records: Vec<(String, Timestamp, Option<String>, Timestamp)>,
+    /// Each new report of the share.
+    records: Vec<Record>,
+}
+
+/// What a new report adds to its aggregate.
+struct Record {
+    /// The stream sequence number, padded to compare as text.
+    seq: String,
+    occurred: Timestamp,
+    browser: Option<String>,
+    received: Timestamp,
+    disposition: Option<&'static str>,
 }
 
 /// Counts, times and browsers of some of a share's records.
@@ -84,6 +94,7 @@ struct Delta {
     first: Timestamp,
     last: Timestamp,
     browsers: BTreeSet<String>,
+    dispositions: BTreeSet<&'static str>,
     lo: String,
     hi: String,
     received: Timestamp,
@@ -94,26 +105,28 @@ impl Share {
         let mut records = self
             .records
             .iter()
-            .filter(|(seq, ..)| above.is_none_or(|w| seq.as_str() > w))
+            .filter(|r| above.is_none_or(|w| r.seq.as_str() > w))
             .peekable();
-        let (seq, occurred, _, received) = records.peek()?;
+        let first = records.peek()?;
         let mut d = Delta {
             count: 0,
-            first: *occurred,
-            last: *occurred,
+            first: first.occurred,
+            last: first.occurred,
             browsers: BTreeSet::new(),
-            lo: seq.clone(),
-            hi: seq.clone(),
-            received: *received,
+            dispositions: BTreeSet::new(),
+            lo: first.seq.clone(),
+            hi: first.seq.clone(),
+            received: first.received,
         };
-        for (seq, occurred, browser, received) in records {
+        for r in records {
             d.count += 1;
-            d.first = d.first.min(*occurred);
-            d.last = d.last.max(*occurred);
-            d.lo = d.lo.min(seq.clone());
-            d.hi = d.hi.max(seq.clone());
-            d.received = d.received.max(*received);
-            d.browsers.extend(browser.clone());
+            d.first = d.first.min(r.occurred);
+            d.last = d.last.max(r.occurred);
+            d.lo = d.lo.min(r.seq.clone());
+            d.hi = d.hi.max(r.seq.clone());
+            d.received = d.received.max(r.received);
+            d.browsers.extend(r.browser.clone());
+            d.dispositions.extend(r.disposition);
         }
         Some(d)
     }
@@ -158,12 +171,13 @@ impl DynamoStore {
                     records: Vec::new(),
                 })
                 .records
-                .push((
-                    super::stream::padded(&rec.sequence),
-                    r.occurred_at,
-                    r.browser.clone(),
-                    r.received_at,
-                ));
+                .push(Record {
+                    seq: super::stream::padded(&rec.sequence),
+                    occurred: r.occurred_at,
+                    browser: r.browser.clone(),
+                    received: r.received_at,
+                    disposition: r.disposition.map(|d| d.as_str()),
+                });
         }
         let updates: Vec<futures_util::future::BoxFuture<'_, Result<(), StoreError>>> = shares
             .into_values()
@@ -334,6 +348,15 @@ impl DynamoStore {
                 .expression_attribute_values(
                     ":browsers",
                     AttributeValue::Ss(delta.browsers.iter().cloned().collect()),
+                );
+        }
+        if !delta.dispositions.is_empty() {
+            expression.push_str(", #dispositions :dispositions");
+            update = update
+                .expression_attribute_names("#dispositions", "dispositions")
+                .expression_attribute_values(
+                    ":dispositions",
+                    AttributeValue::Ss(delta.dispositions.iter().map(|d| d.to_string()).collect()),
                 );
         }
         update.update_expression(expression)

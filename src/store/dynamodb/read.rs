@@ -172,6 +172,10 @@ impl DynamoStore {
                 Some(AttributeValue::Ss(b)) => b.clone(),
                 _ => Vec::new(),
             };
+            let dispositions: Vec<String> = match it.get("dispositions") {
+                Some(AttributeValue::Ss(d)) => d.clone(),
+                _ => Vec::new(),
+            };
             let count = item::n(it, "count").unwrap_or(0).max(0) as u64;
             let entry = merged
                 .entry((t.clone(), fp.clone()))
@@ -183,6 +187,7 @@ impl DynamoStore {
                     first_seen: first,
                     last_seen: last,
                     browsers: Vec::new(),
+                    dispositions: Vec::new(),
                     classification: item::s(it, "classification")
                         .as_deref()
                         .and_then(Classification::from_name),
@@ -203,6 +208,11 @@ impl DynamoStore {
                     entry.browsers.push(b);
                 }
             }
+            for d in dispositions {
+                if !entry.dispositions.contains(&d) {
+                    entry.dispositions.push(d);
+                }
+            }
         }
         let mut groups: Vec<GroupSummary> = merged
             .into_values()
@@ -210,6 +220,7 @@ impl DynamoStore {
             .collect();
         for g in &mut groups {
             g.browsers.sort();
+            g.dispositions.sort();
         }
         // Ties broken as the embedded store breaks them, so both list the same order.
         groups.sort_by(|a, b| {
