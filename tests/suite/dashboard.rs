@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use lookout::report::{Options, RequestMeta, Timestamp};
@@ -14,57 +14,19 @@ use lookout::store::ReportStore;
 use lookout::store::embedded::EmbeddedStore;
 
 use crate::emulator;
-use crate::support::{Process, chromium_path, run_lookout};
+use crate::support::{Process, headless_chromium, run_lookout, spawn_lookout};
 
 /// Starts `lookout ui` with `args` on a free port; returns the process and its base URL.
 fn spawn_ui(args: &[&str]) -> (Process, String) {
-    use std::io::BufRead;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lookout"))
-        .arg("ui")
-        .args(["--addr", "127.0.0.1:0"])
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if let Some(rest) = line.strip_prefix("lookout ui: ") {
-                let url = rest.split_whitespace().next().unwrap_or_default();
-                let _ = tx.send(url.trim_end_matches('/').to_owned());
-            }
-        }
-    });
-    let url = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("lookout ui prints where it listens");
-    (Process(child), url)
+    spawn_lookout("ui", args, "lookout ui: ")
 }
 
 /// The DOM Chromium built from `url`, serialized.
 fn dom(url: &str) -> String {
     let profile = tempfile::tempdir().unwrap();
-    let out = Command::new(chromium_path())
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--dump-dom",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
+    let out = headless_chromium(profile.path())
+        .arg("--dump-dom")
         .arg(url)
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
         .output()
         .expect("chromium runs");
     assert!(out.status.success(), "chromium --dump-dom {url}");
@@ -78,21 +40,11 @@ fn screenshot(url: &str, name: &str) -> PathBuf {
     let path = dir.join(name);
     let _ = std::fs::remove_file(&path);
     let profile = tempfile::tempdir().unwrap();
-    let status = Command::new(chromium_path())
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--hide-scrollbars",
-            "--window-size=1280,1000",
-        ])
+    let status = headless_chromium(profile.path())
+        .args(["--hide-scrollbars", "--window-size=1280,1000"])
         .arg(format!("--screenshot={}", path.display()))
-        .arg(format!("--user-data-dir={}", profile.path().display()))
         .arg(url)
-        .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
         .status()
         .expect("chromium runs");
     assert!(status.success() && path.metadata().map(|m| m.len() > 10_000).unwrap_or(false));

@@ -255,10 +255,16 @@ impl Drop for Process {
 
 /// Starts `lookout serve` with `args` on a free port; returns the process and its base URL.
 pub fn spawn_serve(args: &[&str]) -> (Process, String) {
+    spawn_lookout("serve", args, "listening on ")
+}
+
+/// Starts `lookout {command}` with `args` on a free port (`--addr 127.0.0.1:0`); returns the
+/// process and the URL it prints after `marker` on stderr (without a trailing `/`).
+pub fn spawn_lookout(command: &str, args: &[&str], marker: &str) -> (Process, String) {
     use std::io::BufRead;
     use std::process::{Command, Stdio};
     let mut child = Command::new(env!("CARGO_BIN_EXE_lookout"))
-        .arg("serve")
+        .arg(command)
         .args(["--addr", "127.0.0.1:0"])
         .args(args)
         .stdin(Stdio::null())
@@ -268,24 +274,21 @@ pub fn spawn_serve(args: &[&str]) -> (Process, String) {
         .unwrap();
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
+    let marker = marker.to_owned();
     std::thread::spawn(move || {
         for line in std::io::BufReader::new(stderr)
             .lines()
             .map_while(Result::ok)
         {
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                let url = rest
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned();
-                let _ = tx.send(url);
+            if let Some(rest) = line.split(marker.as_str()).nth(1) {
+                let url = rest.split_whitespace().next().unwrap_or_default();
+                let _ = tx.send(url.trim_end_matches('/').to_owned());
             }
         }
     });
     let url = rx
         .recv_timeout(Duration::from_secs(30))
-        .expect("lookout serve prints where it listens");
+        .unwrap_or_else(|_| panic!("lookout {command} prints where it listens"));
     (Process(child), url)
 }
 
@@ -321,12 +324,11 @@ pub fn chromium_path() -> String {
     path
 }
 
-/// Headless Chromium on `url` with a profile of its own (and `extra` flags); killed when the
-/// process is dropped.
-pub fn chromium(url: &str, extra: &[&str]) -> (Process, tempfile::TempDir) {
-    use std::process::{Command, Stdio};
-    let profile = tempfile::tempdir().unwrap();
-    let child = Command::new(chromium_path())
+/// Headless Chromium with the profile `profile` (nothing else of the machine's), quiet: the
+/// flags every browser test uses.
+pub fn headless_chromium(profile: &std::path::Path) -> std::process::Command {
+    let mut command = std::process::Command::new(chromium_path());
+    command
         .args([
             "--headless",
             "--no-sandbox",
@@ -338,12 +340,20 @@ pub fn chromium(url: &str, extra: &[&str]) -> (Process, tempfile::TempDir) {
             "--disable-quic",
             "--ignore-certificate-errors",
         ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    command
+}
+
+/// Headless Chromium on `url` with a profile of its own (and `extra` flags); killed when the
+/// process is dropped.
+pub fn chromium(url: &str, extra: &[&str]) -> (Process, tempfile::TempDir) {
+    let profile = tempfile::tempdir().unwrap();
+    let child = headless_chromium(profile.path())
         .args(extra)
-        .arg(format!("--user-data-dir={}", profile.path().display()))
         .arg(url)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(std::process::Stdio::null())
         .spawn()
         .expect("chromium starts");
     (Process(child), profile)
