@@ -7,7 +7,6 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::Duration;
 
 use lookout::report::{Options, RequestMeta, Timestamp};
 use lookout::store::ReportStore;
