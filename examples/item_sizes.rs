@@ -43,7 +43,7 @@ fn main() {
         };
         let name = path.file_stem().unwrap().to_string_lossy().into_owned();
         for r in &batch.reports {
-            let item = report_item(r, 1, 30);
+            let item = report_item(r, 1, 30).unwrap();
             let format = serde_json::to_value(r.format).expect("a format name");
             let key = format!(
                 "{} ({})",

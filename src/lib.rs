@@ -6,7 +6,7 @@
 //! - [`policy`]: from reports to a policy (header snippets for each server).
 //! - [`http`]: the one HTTP app that both Lambda and the local server run.
 //! - `cli`: the `lookout` command line (feature `local`, on by default; the Lambda bootstrap
-//!   is built without it).
+//!   calls none of it).
 
 pub mod alert;
 pub mod archive;

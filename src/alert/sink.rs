@@ -16,16 +16,24 @@ use super::message::Alert;
 /// A failed send.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
-    #[error("invalid webhook URL: {0}")]
-    Url(String),
+    /// The URL is not an http(s) URL with a host (not repeated here: a hook URL is a secret).
+    #[error("invalid webhook URL: it must be http:// or https:// with a host")]
+    Url,
+    /// The request could not be built.
+    #[error("the webhook request could not be built: {0}")]
+    Request(#[source] hyper::http::Error),
+    /// The webhook answered with this status.
     #[error("the webhook answered {0}")]
     Status(u16),
+    /// The webhook did not answer in time.
     #[error("the webhook did not answer within {0:?}")]
     Timeout(Duration),
+    /// The webhook could not be reached (connection, TLS, or the TLS set-up itself).
     #[error("the webhook could not be reached: {0}")]
-    Transport(String),
-    #[error("SNS: {0}")]
-    Sns(String),
+    Transport(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// SNS refused or could not be reached.
+    #[error("SNS: {}", aws_sdk_sns::error::DisplayErrorContext(&**.0))]
+    Sns(#[source] Box<aws_sdk_sns::error::SdkError<aws_sdk_sns::operation::publish::PublishError>>),
 }
 
 /// Something alerts are sent to.
@@ -77,15 +85,15 @@ pub struct Webhook {
 impl Webhook {
     /// A webhook at `url` (http or https).
     pub fn new(url: &str) -> Result<Self, SinkError> {
-        let uri: hyper::Uri = url.parse().map_err(|_| SinkError::Url(url.to_owned()))?;
-        let host = uri.host().ok_or_else(|| SinkError::Url(url.to_owned()))?;
+        let uri: hyper::Uri = url.parse().map_err(|_| SinkError::Url)?;
+        let host = uri.host().ok_or(SinkError::Url)?;
         if !matches!(uri.scheme_str(), Some("http" | "https")) {
-            return Err(SinkError::Url(url.to_owned()));
+            return Err(SinkError::Url);
         }
         let slack = host.eq_ignore_ascii_case("hooks.slack.com");
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
-            .map_err(|e| SinkError::Transport(e.to_string()))?
+            .map_err(|e| SinkError::Transport(e.into()))?
             .https_or_http()
             .enable_http1()
             .build();
@@ -109,12 +117,12 @@ impl Sink for Webhook {
             .header("content-type", "application/json")
             .header("user-agent", concat!("lookout/", env!("CARGO_PKG_VERSION")))
             .body(Full::new(Bytes::from(body.to_string())))
-            .map_err(|e| SinkError::Url(e.to_string()))?;
+            .map_err(SinkError::Request)?;
         let response = self
             .client
             .request(request)
             .await
-            .map_err(|e| SinkError::Transport(e.to_string()))?;
+            .map_err(|e| SinkError::Transport(e.into()))?;
         let status = response.status();
         if status.is_success() {
             Ok(())
@@ -145,7 +153,7 @@ impl Sink for Sns {
             .message(text)
             .send()
             .await
-            .map_err(|e| SinkError::Sns(aws_sdk_sns::error::DisplayErrorContext(e).to_string()))?;
+            .map_err(|e| SinkError::Sns(Box::new(e)))?;
         Ok(())
     }
 

@@ -126,8 +126,8 @@ struct View {
 impl View {
     fn read(ui: &Ui, query: Option<String>) -> std::result::Result<Self, Refusal> {
         let bad = |m: String| Refusal(StatusCode::BAD_REQUEST, m);
-        let mut filters =
-            Filters::from_query(query.as_deref().unwrap_or(""), &ui.site).map_err(bad)?;
+        let mut filters = Filters::from_query(query.as_deref().unwrap_or(""), &ui.site)
+            .map_err(|e| bad(e.to_string()))?;
         if !filters.site.is_empty() {
             filters.site = parse_site(&filters.site).map_err(|e| bad(e.to_string()))?;
         }

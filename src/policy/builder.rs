@@ -109,15 +109,21 @@ pub fn suggest(
         match source_for(o, site, t) {
             Err((reason, advice)) => left_out.push(leave(reason, advice)),
             Ok(source) => match edit(&mut policy, &o.directive, &source) {
-                Ok(Some(seeded_from)) => added.push(Added {
+                Edit::Added { seeded_from } => added.push(Added {
                     directive: target_name(&policy, &o.directive),
                     source,
                     reports: o.reports,
                     browsers: o.browsers,
                     seeded_from,
                 }),
-                Ok(None) => {}
-                Err(advice) => left_out.push(leave("not_restricted", advice)),
+                Edit::AlreadyThere => {}
+                Edit::NotRestricted => left_out.push(leave(
+                    "not_restricted",
+                    format!(
+                        "the policy does not restrict {}: nothing to add (was the report from another policy?)",
+                        o.directive
+                    ),
+                )),
             },
         }
     }
@@ -292,22 +298,28 @@ fn fallbacks(name: &str) -> &'static [&'static str] {
     }
 }
 
-/// Adds `source` where it allows `effective`. `Ok(Some(seeded))` when added (with the
-/// directive a new one was seeded from), `Ok(None)` when already there, `Err` when the
-/// policy does not restrict that directive at all (nothing to add to).
-fn edit(
-    policy: &mut Policy,
-    effective: &str,
-    source: &str,
-) -> Result<Option<Option<String>>, String> {
+/// What adding a source to a policy did.
+enum Edit {
+    /// Added; to a new directive seeded from this one's sources, if any.
+    Added { seeded_from: Option<String> },
+    /// The directive already allowed it.
+    AlreadyThere,
+    /// The policy does not restrict the directive at all: nothing to add to.
+    NotRestricted,
+}
+
+/// Adds `source` where it allows `effective`.
+fn edit(policy: &mut Policy, effective: &str, source: &str) -> Edit {
     let name = target_name(policy, effective);
     if let Some(d) = policy.get_mut(&name) {
-        return Ok(d.add(source).then_some(None));
+        return if d.add(source) {
+            Edit::Added { seeded_from: None }
+        } else {
+            Edit::AlreadyThere
+        };
     }
     let Some(from) = fallbacks(&name).iter().find_map(|f| policy.get(f)).cloned() else {
-        return Err(format!(
-            "the policy does not restrict {effective}: nothing to add (was the report from another policy?)"
-        ));
+        return Edit::NotRestricted;
     };
     let mut created = Directive {
         name: name.clone(),
@@ -315,7 +327,9 @@ fn edit(
     };
     created.add(source);
     policy.directives.push(created);
-    Ok(Some(Some(from.name)))
+    Edit::Added {
+        seeded_from: Some(from.name),
+    }
 }
 
 /// The difference between two policies, one line per directive: `  ` unchanged, `- `/`+ `

@@ -1,6 +1,5 @@
-//! A report body: a few entries sorted by key, looked up by a scan (a handful of keys of
-//! different lengths: cheaper than a tree). Known field names are the schema's own `'static`
-//! strings, so typing a body allocates nothing for its keys.
+//! A report body: a few entries sorted by key, looked up by a scan (bodies hold a handful of
+//! keys). Known field names are the schema's own `'static` strings.
 
 use std::borrow::Cow;
 use std::ops::Index;

@@ -64,11 +64,6 @@ impl SiteList {
     pub fn allows(&self, site: &str) -> bool {
         self.0.is_empty() || self.0.iter().any(|s| is_same_or_subdomain(site, s))
     }
-
-    /// Whether the list is empty (every site allowed).
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 #[cfg(test)]

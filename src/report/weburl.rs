@@ -1,4 +1,4 @@
-//! A light, allocation-free reading of `scheme://host:port/path` URLs and of authorities:
+//! The one reader of `scheme://host:port/path` URLs and of authorities (borrowed slices):
 //! what grouping, site derivation, filters and the HTTP layer need, without a full WHATWG
 //! parse.
 //!

@@ -153,7 +153,6 @@ impl Row {
 pub struct EmbeddedStore {
     writer: mpsc::SyncSender<WriteJob>,
     reader: Arc<Mutex<Connection>>,
-    path: PathBuf,
 }
 
 /// How the embedded store is opened.
@@ -202,13 +201,7 @@ impl EmbeddedStore {
         Ok(Self {
             writer: tx,
             reader: Arc::new(Mutex::new(reader)),
-            path,
         })
-    }
-
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     async fn read<T, F>(&self, f: F) -> Result<T, StoreError>

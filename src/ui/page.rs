@@ -70,9 +70,20 @@ pub struct Filters {
     pub page: usize,
 }
 
+/// A view's query string that cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FilterError {
+    /// `window` is not one of the windows offered.
+    #[error("window is one of 24h, 7d, 30d")]
+    Window,
+    /// `page` is not a number.
+    #[error("page is a number")]
+    Page,
+}
+
 impl Filters {
     /// Reads a view's query string; `site` when the query names none.
-    pub fn from_query(query: &str, site: &str) -> Result<Self, String> {
+    pub fn from_query(query: &str, site: &str) -> Result<Self, FilterError> {
         let mut f = Filters {
             site: site.to_owned(),
             window: Window::Week,
@@ -88,8 +99,7 @@ impl Filters {
             match &*k {
                 "site" => f.site = v,
                 "window" if !v.is_empty() => {
-                    f.window =
-                        Window::parse(&v).ok_or("window is one of 24h, 7d, 30d".to_owned())?;
+                    f.window = Window::parse(&v).ok_or(FilterError::Window)?;
                 }
                 "type" => f.report_type = v,
                 "class" => f.class = v,
@@ -97,7 +107,7 @@ impl Filters {
                 "disposition" => f.disposition = v,
                 "fingerprint" => f.fingerprint = v,
                 "page" if !v.is_empty() => {
-                    f.page = v.parse().map_err(|_| "page is a number".to_owned())?;
+                    f.page = v.parse().map_err(|_| FilterError::Page)?;
                 }
                 _ => {}
             }

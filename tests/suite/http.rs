@@ -88,10 +88,11 @@ async fn content_type_does_not_decide_and_parameters_are_fine() {
         .unwrap();
     let (res, _) = send(&s, req).await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT, "no content type");
-    // Legacy CSP reports carry no age: each delivery is its own event (browsers do not
-    // retry them), except within the same second, where identical ones are one.
+    // Identical reports inside one 10-second identity window are one; the deliveries above
+    // take well under a second, so they straddle at most one window edge (a second item
+    // only when the later ones land more than 2 s past that edge, beyond the neighbour check).
     let n = stored(&s, "example.com").await.len();
-    assert!((1..=6).contains(&n), "{n}");
+    assert!((1..=2).contains(&n), "{n}");
 }
 
 #[tokio::test]
@@ -229,7 +230,6 @@ async fn refusals_have_the_right_status_and_a_json_reason() {
         let (error, detail) = error_of(&body);
         assert_eq!(error, code, "{what}");
         assert!(!detail.is_empty());
-        assert_ne!(status, StatusCode::GONE);
     }
     assert!(stored(&s, "example.com").await.is_empty());
 }

@@ -109,14 +109,16 @@ pub fn expiry(t: Timestamp, retention_days: u32) -> i64 {
 /// Attributes a report item leaves out because its keys hold them.
 const IN_KEYS: [&str; 3] = ["site", "type", "id"];
 
-/// A report as an item: flat, readable attributes plus the body as a Map.
-pub fn report_item(report: &Report, shards: u16, retention_days: u32) -> Item {
-    let mut item = match serde_json::to_value(report) {
-        Ok(v) => match json_to_av(v) {
-            AttributeValue::M(m) => m,
-            _ => HashMap::new(),
-        },
-        Err(_) => HashMap::new(),
+/// A report as an item: flat, readable attributes plus the body as a Map. Fails only if the
+/// report does not serialize to a JSON object, which the writer treats as an unstorable
+/// report (logged for recovery), never as an empty item.
+pub fn report_item(
+    report: &Report,
+    shards: u16,
+    retention_days: u32,
+) -> Result<Item, serde_json::Error> {
+    let AttributeValue::M(mut item) = json_to_av(serde_json::to_value(report)?) else {
+        return Err(serde::ser::Error::custom("a report is not a JSON object"));
     };
     for key in IN_KEYS {
         item.remove(key);
@@ -136,7 +138,7 @@ pub fn report_item(report: &Report, shards: u16, retention_days: u32) -> Item {
         TTL.into(),
         AttributeValue::N(expiry(report.received_at, retention_days).to_string()),
     );
-    item
+    Ok(item)
 }
 
 /// Whether an item is a report's (not an aggregate's).
@@ -338,7 +340,7 @@ mod tests {
             .unwrap()
             .reports
             .remove(0);
-        let item = report_item(&report, 4, 30);
+        let item = report_item(&report, 4, 30).unwrap();
         assert_eq!(
             s(&item, PK).unwrap(),
             format!("example.com#network-error#{}", shard_of(&report, 4))
@@ -368,7 +370,10 @@ mod tests {
                         {"type":"x-future-kind","url":"https://example.com/a","body":{"documentURL":"https://example.com/a"}}]"#;
         let reports = decode(body, &meta, &Options::default()).unwrap().reports;
         assert_eq!(reports.len(), 3);
-        let items: Vec<Item> = reports.iter().map(|r| report_item(r, 2, 30)).collect();
+        let items: Vec<Item> = reports
+            .iter()
+            .map(|r| report_item(r, 2, 30).unwrap())
+            .collect();
         let has_document_url = |i: &Item| match i.get("body") {
             Some(AttributeValue::M(b)) => b.contains_key(DOCUMENT_URL),
             _ => panic!("no body"),

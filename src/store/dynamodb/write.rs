@@ -61,6 +61,7 @@ impl DynamoStore {
         let mut items: Vec<Item> = Vec::new();
         let mut positions: Vec<Vec<usize>> = Vec::new();
         let mut slot_of: HashMap<Key, usize> = HashMap::new();
+        let mut unstorable: Vec<(usize, serde_json::Error)> = Vec::new();
         for (i, r) in reports.iter().enumerate() {
             let key = item::report_key(r, shards);
             if let Some(&slot) = slot_of.get(&key) {
@@ -77,9 +78,21 @@ impl DynamoStore {
                     continue;
                 }
             }
-            slot_of.insert(key, items.len());
-            items.push(item::report_item(r, shards, self.settings.retention_days));
-            positions.push(vec![i]);
+            match item::report_item(r, shards, self.settings.retention_days) {
+                Ok(it) => {
+                    slot_of.insert(key, items.len());
+                    items.push(it);
+                    positions.push(vec![i]);
+                }
+                Err(e) => unstorable.push((i, e)),
+            }
+        }
+        if let Some((_, why)) = unstorable.first() {
+            let reports: Vec<Report> = unstorable
+                .iter()
+                .map(|(i, _)| reports[*i].clone())
+                .collect();
+            crate::telemetry::recovery(&reports, &format!("not storable as an item: {why}"));
         }
 
         let written = self.write_items(items).await;
@@ -99,6 +112,8 @@ impl DynamoStore {
         }
         Err(PutError {
             unwritten: reports_at(&mut written.failed.iter().copied()),
+            // Every path of `write_chunk` that leaves a slot unwritten records its error; were
+            // one to forget, the reports would still be answered as failed, at the deadline.
             source: written
                 .error
                 .unwrap_or(StoreError::Timeout(self.settings.write_deadline)),
@@ -239,14 +254,22 @@ impl DynamoStore {
             let mut attempt = 0u32;
             let mut written = Written::default();
             while !pending.is_empty() {
-                let requests: Vec<WriteRequest> = pending
+                let requests: Result<Vec<WriteRequest>, _> = pending
                     .iter()
-                    .filter_map(|(_, item)| {
-                        let put = PutRequest::builder().set_item(Some(item.clone())).build();
-                        put.ok()
+                    .map(|(_, item)| {
+                        PutRequest::builder()
+                            .set_item(Some(item.clone()))
+                            .build()
                             .map(|p| WriteRequest::builder().put_request(p).build())
                     })
                     .collect();
+                let requests = match requests {
+                    Ok(requests) => requests,
+                    Err(e) => {
+                        written.error = Some(StoreError::backend(e));
+                        break;
+                    }
+                };
                 let sent = self
                     .client
                     .batch_write_item()
