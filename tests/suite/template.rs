@@ -280,6 +280,14 @@ fn alerts_are_off_until_a_webhook_or_an_address_is_given() {
         "a Slack hook URL is a secret"
     );
     assert_eq!(params["SilenceHours"]["Default"].as_u64(), Some(0));
+    // Counting (and so alerting) waits for the stream's batching window, 5 s by default.
+    assert_eq!(params["CountWindowSeconds"]["Default"].as_u64(), Some(5));
+    let window = &doc["Resources"]["CollectorFunction"]["Properties"]["Events"]["NewReports"]["Properties"]
+        ["MaximumBatchingWindowInSeconds"];
+    assert_eq!(
+        serde_yaml_ng::to_string(window).unwrap().trim(),
+        "!Ref CountWindowSeconds"
+    );
     assert_eq!(
         params["SpikeFactor"]["Default"].as_f64(),
         Some(lookout::alert::rules::SpikeRule::default().factor)
