@@ -299,7 +299,7 @@ async fn the_dashboard_shows_what_top_and_query_say_over_the_embedded_store() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_dashboard_shows_what_top_and_query_say_over_a_dynamo_table() {
+async fn the_dashboard_shows_what_top_and_query_say_over_a_table() {
     let (store, _client, table) = emulator::store_with(2).await;
     let reports = reports();
     store.put(&reports).await.unwrap();
