@@ -325,11 +325,19 @@ impl ReportStore for EmbeddedStore {
         if reports.is_empty() {
             return Ok(());
         }
-        let rows = reports
-            .iter()
-            .map(Row::of)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| PutError::all(reports.len(), StoreError::backend(e)))?;
+        // A report that does not serialize is answered unwritten; it never holds back the rest.
+        let mut rows = Vec::with_capacity(reports.len());
+        let mut unstorable = Vec::new();
+        let mut why = None;
+        for (i, r) in reports.iter().enumerate() {
+            match Row::of(r) {
+                Ok(row) => rows.push(row),
+                Err(e) => {
+                    unstorable.push(i);
+                    why.get_or_insert(e);
+                }
+            }
+        }
         let (reply, answer) = oneshot::channel();
         let closed = || PutError::all(reports.len(), StoreError::Closed);
         match self.writer.try_send(WriteJob { rows, reply }) {
@@ -345,7 +353,13 @@ impl ReportStore for EmbeddedStore {
             }
         }
         match answer.await {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(())) => match why {
+                None => Ok(()),
+                Some(e) => Err(PutError {
+                    unwritten: unstorable,
+                    source: StoreError::backend(e),
+                }),
+            },
             Ok(Err(e)) => Err(PutError::all(reports.len(), StoreError::backend(e))),
             Err(_) => Err(PutError::all(reports.len(), StoreError::Closed)),
         }

@@ -110,8 +110,8 @@ pub fn expiry(t: Timestamp, retention_days: u32) -> i64 {
 const IN_KEYS: [&str; 3] = ["site", "type", "id"];
 
 /// A report as an item: flat, readable attributes plus the body as a Map. Fails only if the
-/// report does not serialize to a JSON object, which the writer treats as an unstorable
-/// report (logged for recovery), never as an empty item.
+/// report does not serialize to a JSON object: the writer then answers that report unwritten,
+/// never stores an empty item.
 pub fn report_item(
     report: &Report,
     shards: u16,

@@ -87,13 +87,6 @@ impl DynamoStore {
                 Err(e) => unstorable.push((i, e)),
             }
         }
-        if let Some((_, why)) = unstorable.first() {
-            let reports: Vec<Report> = unstorable
-                .iter()
-                .map(|(i, _)| reports[*i].clone())
-                .collect();
-            crate::telemetry::recovery(&reports, &format!("not storable as an item: {why}"));
-        }
 
         let written = self.write_items(items).await;
         let reports_at = |slots: &mut dyn Iterator<Item = usize>| -> Vec<usize> {
@@ -107,16 +100,22 @@ impl DynamoStore {
             let why = &written.refused[0].1;
             crate::telemetry::recovery(&refused, &format!("refused by DynamoDB: {why}"));
         }
-        if written.failed.is_empty() {
+        // Reports that did not become items are unwritten like any other: the caller retries,
+        // then answers 5xx and logs them for recovery, as for the embedded store.
+        let mut unwritten = reports_at(&mut written.failed.iter().copied());
+        let mut error = written.error;
+        for (i, e) in unstorable {
+            unwritten.push(i);
+            error.get_or_insert_with(|| StoreError::backend(e));
+        }
+        if unwritten.is_empty() {
             return Ok(());
         }
         Err(PutError {
-            unwritten: reports_at(&mut written.failed.iter().copied()),
+            unwritten,
             // Every path of `write_chunk` that leaves a slot unwritten records its error; were
             // one to forget, the reports would still be answered as failed, at the deadline.
-            source: written
-                .error
-                .unwrap_or(StoreError::Timeout(self.settings.write_deadline)),
+            source: error.unwrap_or(StoreError::Timeout(self.settings.write_deadline)),
         })
     }
 
