@@ -49,13 +49,19 @@ pub fn sparkline(counts: &BTreeMap<String, u64>, days: &[String]) -> String {
 /// Reports per day, stacked by type: `series` holds each type's counts per day, in legend order.
 pub fn stacked_days(series: &[(String, BTreeMap<String, u64>)], days: &[String]) -> String {
     const HEIGHT: u64 = 120;
-    let bar = (720 / days.len().max(1)).clamp(4, 40);
+    /// Room for the first and the last day's labels side by side (10 characters each at 11 px):
+    /// a few days get wider bars, so that each label stays under its own day's bar.
+    const LABELS_WIDTH: usize = 160;
+    let n = days.len().max(1);
+    let bar = (720 / n)
+        .clamp(4, 40)
+        .max(if n > 1 { LABELS_WIDTH.div_ceil(n) } else { 0 });
     let totals: Vec<u64> = days
         .iter()
         .map(|d| series.iter().filter_map(|(_, c)| c.get(d)).sum())
         .collect();
     let max = totals.iter().copied().max().unwrap_or(0).max(1);
-    let width = days.len() * bar;
+    let width = (days.len() * bar).max(LABELS_WIDTH);
     let mut svg = format!(
         r#"<svg class="days" width="{width}" height="{h}" viewBox="0 0 {width} {h}" role="img" aria-label="reports per day by type">"#,
         h = HEIGHT + 16
@@ -80,13 +86,19 @@ pub fn stacked_days(series: &[(String, BTreeMap<String, u64>)], days: &[String])
             );
         }
     }
-    if let (Some(first), Some(last)) = (days.first(), days.last()) {
+    let y = HEIGHT + 13;
+    if let Some(first) = days.first() {
         let _ = write!(
             svg,
-            r#"<text x="0" y="{y}" font-size="11">{first}</text><text x="{width}" y="{y}" font-size="11" text-anchor="end">{last}</text>"#,
-            y = HEIGHT + 13,
-            first = escape(first),
-            last = escape(last),
+            r#"<text x="0" y="{y}" font-size="11">{}</text>"#,
+            escape(first)
+        );
+    }
+    if let Some(last) = days.last().filter(|_| days.len() > 1) {
+        let _ = write!(
+            svg,
+            r#"<text x="{width}" y="{y}" font-size="11" text-anchor="end">{}</text>"#,
+            escape(last)
         );
     }
     svg.push_str("</svg>");
@@ -131,5 +143,25 @@ mod tests {
             svg.contains(r#"y="0" width"#),
             "the tallest stack reaches the top: {svg}"
         );
+    }
+
+    #[test]
+    fn two_days_leave_room_for_both_labels_and_one_day_has_one() {
+        let two = ["2026-12-03".to_owned(), "2026-12-04".to_owned()];
+        let series = vec![(
+            "coep".to_owned(),
+            BTreeMap::from([("2026-12-04".to_owned(), 1)]),
+        )];
+        let svg = stacked_days(&series, &two);
+        assert!(svg.starts_with(r#"<svg class="days" width="160""#), "{svg}");
+        assert!(
+            svg.contains(r#"<rect x="80" "#),
+            "the second day's bar ends at the label: {svg}"
+        );
+        assert!(svg.contains(
+            r#"<text x="160" y="133" font-size="11" text-anchor="end">2026-12-04</text>"#
+        ));
+        let one = stacked_days(&[], &two[..1]);
+        assert_eq!(one.matches("<text").count(), 1, "{one}");
     }
 }
