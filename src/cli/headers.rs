@@ -1,7 +1,7 @@
 //! `lookout headers`: the response headers that make browsers report to Lookout, for one server
 //! (`--server`) or for all of them.
 
-use crate::policy::snippet::{HeaderSet, Server, render, report_url};
+use crate::policy::snippet::{Endpoint, HeaderSet, Server, render};
 use crate::report::parse_site;
 
 /// Arguments of `lookout headers`.
@@ -29,8 +29,8 @@ pub struct HeadersArgs {
 /// Errors of `lookout headers`.
 #[derive(Debug, thiserror::Error)]
 pub enum HeadersError {
-    #[error("--endpoint must be an http(s) URL")]
-    Endpoint,
+    #[error("--endpoint: {0}")]
+    Endpoint(#[from] crate::policy::snippet::InvalidEndpoint),
     #[error(transparent)]
     Site(#[from] crate::report::InvalidSite),
     #[error(transparent)]
@@ -39,13 +39,9 @@ pub enum HeadersError {
 
 /// The text `lookout headers` prints.
 pub fn output(args: &HeadersArgs) -> Result<String, HeadersError> {
-    let endpoint = args.endpoint.trim();
-    if !(endpoint.starts_with("https://") || endpoint.starts_with("http://")) {
-        return Err(HeadersError::Endpoint);
-    }
     let site = args.site.as_deref().map(parse_site).transpose()?;
     let set = HeaderSet {
-        report_url: report_url(endpoint, site.as_deref()),
+        report_url: Endpoint::for_site(&args.endpoint, site.as_deref())?,
         policy: args.policy.clone(),
         enforce: args.enforce,
     };
@@ -53,7 +49,7 @@ pub fn output(args: &HeadersArgs) -> Result<String, HeadersError> {
     if let Some(server) = args.server {
         return Ok(render(server, &headers)?);
     }
-    let mut s = format!("# Reports go to {}\n", set.report_url);
+    let mut s = format!("# Reports go to {}\n", set.report_url.as_str());
     if set.enforce {
         s.push_str("# The CSP is enforced: what it does not allow is blocked (and reported).\n");
     } else {

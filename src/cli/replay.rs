@@ -20,6 +20,10 @@ pub struct ReplayArgs {
     /// Files of exported log events: Lambda's JSON lines, `sam logs` output, `aws logs
     /// filter-log-events` output, or the local server's log; standard input when none (or `-`).
     files: Vec<PathBuf>,
+    /// Reports received longer ago than this are not stored again (the store would keep them
+    /// past its retention).
+    #[arg(long, default_value = "30d", value_parser = humantime::parse_duration)]
+    retention: std::time::Duration,
     /// Say what would be stored, and store nothing.
     #[arg(long)]
     dry_run: bool,
@@ -45,6 +49,9 @@ pub struct Summary {
     pub unreadable: usize,
     /// Recovery records of undecodable request bodies (not reports; not replayed).
     pub bodies: usize,
+    /// Reports that fail the checks a request's reports pass (site, group, sizes, age): a log
+    /// is text anyone may have edited, so these are refused, each logged.
+    pub invalid: usize,
     /// Reports the store still refused.
     pub failed: usize,
 }
@@ -70,13 +77,24 @@ pub async fn run(args: ReplayArgs) -> Result<()> {
         bodies: records.bodies,
         ..Summary::default()
     };
+    let now = crate::report::Timestamp::now();
+    let retention_ms = i64::try_from(args.retention.as_millis()).unwrap_or(i64::MAX);
+    let mut checked = Vec::with_capacity(records.reports.len());
+    for mut r in records.reports {
+        match r.check_replayable(now, retention_ms) {
+            Ok(()) => checked.push(r),
+            Err(e) => {
+                summary.invalid += 1;
+                tracing::warn!(id = %r.id.escape_default(), reason = %e, "replay: report refused");
+            }
+        }
+    }
     let mut seen = HashSet::new();
-    let reports: Vec<Report> = records
-        .reports
+    let reports: Vec<Report> = checked
         .into_iter()
         .filter(|r| seen.insert((r.window(), r.id.clone())))
         .collect();
-    summary.duplicates = summary.found - reports.len();
+    summary.duplicates = summary.found - summary.invalid - reports.len();
 
     let store = args.store.open().await?;
     for chunk in reports.chunks(CHUNK) {
@@ -113,12 +131,13 @@ pub async fn run(args: ReplayArgs) -> Result<()> {
             "stored"
         };
         eprintln!(
-            "{} report(s) in recovery records: {verb} {}, already there {}, duplicates {}, unreadable {}, undecoded bodies {} (not replayed), failed {}",
+            "{} report(s) in recovery records: {verb} {}, already there {}, duplicates {}, unreadable {}, invalid {} (refused), undecoded bodies {} (not replayed), failed {}",
             summary.found,
             summary.stored,
             summary.already_there,
             summary.duplicates,
             summary.unreadable,
+            summary.invalid,
             summary.bodies,
             summary.failed
         );

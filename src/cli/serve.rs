@@ -285,17 +285,19 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let url = server.url();
     eprintln!("Lookout is listening on {url} (store: {db})");
     eprintln!("Send reports to {url}/r/<your-site> ; headers to paste:\n");
-    let starter = crate::policy::snippet::HeaderSet {
-        report_url: crate::policy::snippet::report_url(&url, Some("example.com")),
-        policy: "default-src 'self'".into(),
-        enforce: false,
-    };
-    let raw = crate::policy::snippet::render(
-        crate::policy::snippet::Server::Raw,
-        &starter.headers()[..2],
-    )
-    .unwrap_or_default();
-    eprintln!("{raw}");
+    if let Ok(report_url) = crate::policy::snippet::Endpoint::for_site(&url, Some("example.com")) {
+        let starter = crate::policy::snippet::HeaderSet {
+            report_url,
+            policy: "default-src 'self'".into(),
+            enforce: false,
+        };
+        let raw = crate::policy::snippet::render(
+            crate::policy::snippet::Server::Raw,
+            &starter.headers()[..2],
+        )
+        .unwrap_or_default();
+        eprintln!("{raw}");
+    }
     eprintln!("(`lookout headers --endpoint {url} --site <your-site>` prints them all.)");
     let handle = server.handle();
     tokio::spawn(async move {

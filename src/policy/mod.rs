@@ -4,3 +4,4 @@
 pub mod builder;
 pub mod directives;
 pub mod snippet;
+pub mod source;

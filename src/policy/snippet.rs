@@ -50,12 +50,79 @@ impl Server {
     }
 }
 
+/// The largest header value a snippet carries: 4 KiB, what nginx's default proxy buffer and
+/// most CDNs take for one header without a 502 (CloudFront refuses 20 KB of them in all).
+pub const MAX_HEADER_BYTES: usize = 4096;
+
+/// Where reports are sent: an absolute `https` URL the owner gave (`http` only to an IP address
+/// or `localhost`, as a local collector is), in
+/// ASCII, with nothing a header, a JSON string or a structured-field string would read as
+/// syntax (`"`, `\`, `,`, `;`, white space).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint(String);
+
+/// An endpoint that cannot be written into the headers.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "the report URL must be an absolute https URL (http only to an IP address or localhost) in printable ASCII without quotes, backslashes, commas, semicolons or spaces: {0}"
+)]
+pub struct InvalidEndpoint(String);
+
+impl Endpoint {
+    /// Parses an endpoint the owner gave.
+    pub fn parse(text: &str) -> Result<Self, InvalidEndpoint> {
+        let refuse = || InvalidEndpoint(text.escape_default().to_string());
+        if text.is_empty()
+            || text
+                .bytes()
+                .any(|b| !(0x21..=0x7e).contains(&b) || matches!(b, b'"' | b'\\' | b',' | b';'))
+        {
+            return Err(refuse());
+        }
+        let url = url::Url::parse(text).map_err(|_| refuse())?;
+        let local = match url.host() {
+            Some(url::Host::Domain(d)) => d == "localhost",
+            Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)) => true,
+            None => false,
+        };
+        match url.scheme() {
+            "https" => {}
+            "http" if local => {}
+            _ => return Err(refuse()),
+        }
+        if url.host().is_none() || !url.username().is_empty() || url.password().is_some() {
+            return Err(refuse());
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    /// The report URL for a collector's base URL and optional site (`{base}/r/{site}`).
+    pub fn for_site(base: &str, site: Option<&str>) -> Result<Self, InvalidEndpoint> {
+        Self::parse(&report_url(base.trim(), site))
+    }
+
+    /// The URL as given.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A header a server cannot be told to send as it is.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SnippetError {
     /// A character no header value may hold (CR, LF, other controls).
     #[error("{header} holds a control character, which no header value may hold")]
     ControlCharacter { header: String },
+    /// A character outside printable ASCII: Node refuses it, Django MIME-encodes it away.
+    #[error(
+        "{header} holds a character outside printable ASCII, which not every server sends as it is"
+    )]
+    NotAscii { header: String },
+    /// Larger than [`MAX_HEADER_BYTES`].
+    #[error(
+        "{header} is {bytes} bytes, over the {MAX_HEADER_BYTES} a proxy or CDN passes: shorten the policy"
+    )]
+    TooLarge { header: String, bytes: usize },
     /// A character this server's configuration would interpret instead of sending.
     #[error("{server:?} cannot send {header} as it is: it holds {found}")]
     Unquotable {
@@ -75,7 +142,7 @@ pub struct Header {
 /// What to send: the report URL, the CSP to report on, and whether it is enforced.
 #[derive(Debug, Clone)]
 pub struct HeaderSet {
-    pub report_url: String,
+    pub report_url: Endpoint,
     pub policy: String,
     pub enforce: bool,
 }
@@ -103,7 +170,7 @@ impl HeaderSet {
                 !name.eq_ignore_ascii_case("report-uri") && !name.eq_ignore_ascii_case("report-to")
             })
             .collect();
-        let report_uri = format!("report-uri {}", self.report_url);
+        let report_uri = format!("report-uri {}", self.report_url.as_str());
         let report_to = format!("report-to {GROUP}");
         parts.push(&report_uri);
         parts.push(&report_to);
@@ -113,17 +180,19 @@ impl HeaderSet {
     /// Every header, in the order they are printed. COOP and COEP stay report-only even when
     /// the CSP is enforced: enforcing them is a separate decision with its own reports.
     pub fn headers(&self) -> Vec<Header> {
-        let url = &self.report_url;
+        // The endpoint holds no `"` or `\\` (see `Endpoint`), so it is a valid structured-field
+        // string as it is; the Report-To JSON is written by serde_json all the same.
+        let url = self.report_url.as_str();
         let h = |name, value: String| Header { name, value };
+        let report_to = serde_json::json!({
+            "group": GROUP,
+            "max_age": 10_886_400,
+            "endpoints": [{ "url": url }],
+        });
         vec![
             h("Reporting-Endpoints", format!("{GROUP}=\"{url}\"")),
             h(self.csp_name(), self.csp_value()),
-            h(
-                "Report-To",
-                format!(
-                    "{{\"group\":\"{GROUP}\",\"max_age\":10886400,\"endpoints\":[{{\"url\":\"{url}\"}}]}}"
-                ),
-            ),
+            h("Report-To", report_to.to_string()),
             h(
                 "NEL",
                 format!(
@@ -143,7 +212,7 @@ impl HeaderSet {
 }
 
 /// The report URL for a base endpoint and optional site.
-pub fn report_url(endpoint: &str, site: Option<&str>) -> String {
+fn report_url(endpoint: &str, site: Option<&str>) -> String {
     let base = endpoint.trim_end_matches('/');
     match site {
         Some(site) => format!("{base}/r/{site}"),
@@ -154,10 +223,16 @@ pub fn report_url(endpoint: &str, site: Option<&str>) -> String {
 /// `headers` written for `server`.
 pub fn render(server: Server, headers: &[Header]) -> Result<String, SnippetError> {
     for h in headers {
+        let header = h.name.to_owned();
         if h.value.chars().any(|c| c.is_control()) {
-            return Err(SnippetError::ControlCharacter {
-                header: h.name.to_owned(),
-            });
+            return Err(SnippetError::ControlCharacter { header });
+        }
+        if !h.value.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+            return Err(SnippetError::NotAscii { header });
+        }
+        if h.value.len() > MAX_HEADER_BYTES {
+            let bytes = h.value.len();
+            return Err(SnippetError::TooLarge { header, bytes });
         }
     }
     let refuse = |h: &Header, bad: &[(char, &'static str)]| match bad
@@ -188,16 +263,36 @@ pub fn render(server: Server, headers: &[Header]) -> Result<String, SnippetError
         Server::Apache => {
             for h in headers {
                 // mod_headers reads `\` escapes of its own; `%` starts a format specifier
-                // (`%%` is a literal one).
-                refuse(h, &[('\\', "a backslash")])?;
+                // (`%%` is a literal one). httpd expands `${NAME}` in every configuration line
+                // as it reads the file, quotes or not, and has no escape for it.
+                refuse(
+                    h,
+                    &[
+                        ('\\', "a backslash"),
+                        (
+                            '$',
+                            "a '$' (Apache would expand ${...} when it loads the file)",
+                        ),
+                    ],
+                )?;
                 let value = h.value.replace('%', "%%").replace('"', "\\\"");
                 let _ = writeln!(out, "Header always set {} \"{value}\"", h.name);
             }
         }
         Server::Caddy => {
             for h in headers {
-                // Braces are placeholders in Caddy's header values; `\{` is a literal one.
-                refuse(h, &[('\\', "a backslash")])?;
+                // Braces are placeholders in Caddy's header values; `\{` is a literal one. But
+                // `{$NAME}` is replaced before the Caddyfile is parsed, escapes or not.
+                refuse(
+                    h,
+                    &[
+                        ('\\', "a backslash"),
+                        (
+                            '$',
+                            "a '$' (Caddy would expand {$...} when it loads the file)",
+                        ),
+                    ],
+                )?;
                 let value = h
                     .value
                     .replace('"', "\\\"")
@@ -264,9 +359,34 @@ fn json_string(s: &str) -> String {
 mod tests {
     use super::*;
 
+    #[test]
+    fn only_an_endpoint_that_cannot_break_a_header_is_taken() {
+        for good in [
+            "https://c.example/r/example.com",
+            "http://127.0.0.1:8080/r/a.example",
+            "https://c.example:8443/x?y=1",
+        ] {
+            assert!(Endpoint::parse(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "http://c.example/r",
+            "https://a/\",x=\"y",
+            "https://a.example/r,x",
+            "https://a.example/r;x",
+            "https://a.example/ r",
+            "https://例え.example/r",
+            "https://u:p@a.example/r",
+            "/r/example.com",
+            "javascript:alert(1)",
+            "",
+        ] {
+            assert!(Endpoint::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
     fn set(policy: &str, enforce: bool) -> HeaderSet {
         HeaderSet {
-            report_url: report_url("https://c.example/", Some("example.com")),
+            report_url: Endpoint::for_site("https://c.example/", Some("example.com")).unwrap(),
             policy: policy.into(),
             enforce,
         }
@@ -317,7 +437,32 @@ mod tests {
             render(Server::Nginx, &dollar),
             Err(SnippetError::Unquotable { .. })
         ));
-        assert!(render(Server::Apache, &dollar).is_ok());
+        for server in [Server::Apache, Server::Caddy] {
+            assert!(
+                matches!(
+                    render(server, &dollar),
+                    Err(SnippetError::Unquotable { .. })
+                ),
+                "{server:?} expands variables at load"
+            );
+        }
+        assert!(render(Server::Express, &dollar).is_ok());
+        let unicode = set("default-src https://例え.example", false).headers();
+        let huge = set(
+            &format!("default-src {}", "https://x.example ".repeat(300)),
+            false,
+        )
+        .headers();
+        for server in Server::ALL {
+            assert!(matches!(
+                render(server, &unicode),
+                Err(SnippetError::NotAscii { .. })
+            ));
+            assert!(matches!(
+                render(server, &huge),
+                Err(SnippetError::TooLarge { .. })
+            ));
+        }
         let newline = set("default-src 'self'\nX-Injected: 1", false).headers();
         for server in Server::ALL {
             assert!(matches!(

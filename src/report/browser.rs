@@ -1,5 +1,8 @@
 //! Browser family and major version from a User-Agent string, for grouping and display.
 
+/// Digits a major version may have: browsers are at 3 today, and 4 leaves a century of room.
+pub const MAX_MAJOR_DIGITS: usize = 4;
+
 /// `Chrome 120`, `Firefox 149`, `Safari 17`, `Edge 120`, ...; `None` when not recognised.
 ///
 /// One pass over the `Name/Version` product tokens. Edge and Opera also say Chrome, and Chrome
@@ -21,7 +24,9 @@ pub fn browser_of(user_agent: &str) -> Option<String> {
         let version = &bytes[slash + 1..];
         let digits = version.iter().take_while(|b| b.is_ascii_digit()).count();
         let major = &version[..digits];
-        if major.is_empty() {
+        // A real major version has at most MAX_MAJOR_DIGITS digits; a longer one is the sender's
+        // invention (a 430-digit "Chrome" would be a label of its own per report).
+        if major.is_empty() || major.len() > MAX_MAJOR_DIGITS || major[0] == b'0' {
             continue;
         }
         let (rank, family) = match name {
@@ -64,6 +69,18 @@ pub fn browser_of(user_agent: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_major_version_a_browser_could_not_have_is_no_label() {
+        let long = format!("Mozilla/5.0 Chrome/{}.0 Safari/537.36", "9".repeat(430));
+        assert_eq!(browser_of(&long), None);
+        assert_eq!(browser_of("Mozilla/5.0 Chrome/12345.0"), None);
+        assert_eq!(browser_of("Mozilla/5.0 Chrome/0120.0"), None);
+        assert_eq!(
+            browser_of("Mozilla/5.0 Chrome/9999.0").as_deref(),
+            Some("Chrome 9999")
+        );
+    }
 
     #[test]
     fn families() {

@@ -15,6 +15,7 @@ pub mod injected;
 mod model;
 mod node;
 pub mod privacy;
+mod replayable;
 pub mod schema;
 mod shape;
 pub mod site;
@@ -34,6 +35,7 @@ pub use fingerprint::{CspGroup, SAMPLE_PREFIX_CHARS, fingerprint, parse_csp_grou
 pub use id::{GRACE_MS, Identity, WINDOW_MS, window_of};
 pub use model::{Disposition, Report, ReportType, SourceFormat, Timestamp};
 pub use privacy::SizeLimits;
+pub use replayable::Unreplayable;
 pub use site::{InvalidSite, SiteList, host_of, parse_site};
 
 use shape::Draft;

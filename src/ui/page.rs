@@ -468,11 +468,14 @@ pub fn policy(f: &Filters, store_args: &str, outcome: Result<&PolicyView, &str>)
         Ok(v) => {
             let _ = write!(
                 body,
-                r#"<p class="muted">From {} CSP problem(s) of the last {}, starting from {}. In the terminal: {}</p><pre id="policy">{}</pre><h2>Changes</h2><pre id="diff">{}</pre>"#,
+                r#"<p class="muted">From {} CSP problem(s) of the last {}, starting from your policy. In the terminal: {} --from-policy '…'</p>{}<pre id="policy">{}</pre><h2>Changes</h2><pre id="diff">{}</pre>"#,
                 v.problems,
                 f.window.as_str(),
-                escape(v.base_source),
                 cli(&command, store_args),
+                v.note
+                    .as_deref()
+                    .map(|n| format!("<p>{}</p>", escape(n)))
+                    .unwrap_or_default(),
                 escape(&v.policy),
                 escape(&v.diff),
             );
@@ -500,8 +503,8 @@ pub fn policy(f: &Filters, store_args: &str, outcome: Result<&PolicyView, &str>)
 pub struct PolicyView {
     /// CSP problems read.
     pub problems: usize,
-    /// Where the base policy came from.
-    pub base_source: &'static str,
+    /// What the reports' own policies say, against the owner's (information only).
+    pub note: Option<String>,
     /// The suggested policy.
     pub policy: String,
     /// What changed, line by line.

@@ -9,8 +9,11 @@ use serde_json::{Value, json};
 use crate::emulator::{count_stream, emulator, store_with};
 use crate::support::{decode_json, run_lookout};
 
+/// The owner's policy, which the reports also carry.
+const POLICY: &str = "default-src 'self'; script-src 'self' 'report-sample'; report-uri https://c.example/r/example.com";
+
 fn reports() -> Vec<Report> {
-    let policy = "default-src 'self'; script-src 'self' 'report-sample'; report-uri https://c.example/r/example.com";
+    let policy = POLICY;
     let csp = |directive: &str, blocked: &str, sample: Option<&str>, ua: &str| {
         let mut body = json!({
             "blockedURL": blocked, "documentURL": "https://example.com/shop",
@@ -45,7 +48,14 @@ fn reports() -> Vec<Report> {
 }
 
 fn policy(store_args: &[&str], extra: &[&str]) -> Value {
-    let mut args = vec!["policy", "--site", "example.com", "--json"];
+    let mut args = vec![
+        "policy",
+        "--site",
+        "example.com",
+        "--from-policy",
+        POLICY,
+        "--json",
+    ];
     args.extend_from_slice(store_args);
     args.extend_from_slice(extra);
     let (ok, out, err) = run_lookout(&args);
@@ -67,14 +77,24 @@ async fn dynamo_and_the_embedded_store_suggest_the_same_policy() {
     count_stream(&store).await;
 
     let dir = data.path().to_str().unwrap();
-    let embedded = policy(&["--data", dir], &[]);
-    let dynamo = policy(&["--table", &table, "--endpoint-url", &emulator().url], &[]);
+    let embedded = policy(&["--data", dir], &["--hash-samples"]);
+    let dynamo = policy(
+        &["--table", &table, "--endpoint-url", &emulator().url],
+        &["--hash-samples"],
+    );
     assert_eq!(embedded, dynamo);
     assert_eq!(
         embedded["policy"],
         "default-src 'self'; script-src 'self' 'report-sample' https://cdn.example.net 'sha256-lwtL9T8CD1M13qGmRSPkrfH0qWLKZiXHpFuuZAdSmkQ='; report-uri https://c.example/r/example.com; img-src 'self' https://img.example.org"
     );
     assert_eq!(embedded["left_out"][0]["reason"], "unsafe_eval");
+    assert_eq!(embedded["reported_policies"]["differing"], 0);
+    // Without --hash-samples, the inline sample is shown, not allowed.
+    let unhashed = policy(&["--data", dir], &[]);
+    assert!(
+        !unhashed["policy"].as_str().unwrap().contains("'sha256-"),
+        "{unhashed}"
+    );
 
     // The thresholds: the CDN was seen from two browsers, the image host from one.
     let strict = policy(&["--data", dir], &["--min-browsers", "2"]);
@@ -83,15 +103,31 @@ async fn dynamo_and_the_embedded_store_suggest_the_same_policy() {
         "default-src 'self'; script-src 'self' 'report-sample' https://cdn.example.net; report-uri https://c.example/r/example.com"
     );
 
-    // As a header for a server, from the policy's own report-uri.
+    // As a header for a server: only with the endpoint the owner gives.
+    let (ok, _, err) = run_lookout(&[
+        "policy",
+        "--site",
+        "example.com",
+        "--data",
+        dir,
+        "--from-policy",
+        POLICY,
+        "--format",
+        "nginx",
+    ]);
+    assert!(!ok, "--format without --endpoint: {err}");
     let (ok, nginx, err) = run_lookout(&[
         "policy",
         "--site",
         "example.com",
         "--data",
         dir,
+        "--from-policy",
+        POLICY,
         "--format",
         "nginx",
+        "--endpoint",
+        "https://c.example/r/example.com",
     ]);
     assert!(ok, "{err}");
     assert!(nginx.contains("add_header Content-Security-Policy-Report-Only \"default-src 'self'; script-src 'self' 'report-sample' https://cdn.example.net"), "{nginx}");
@@ -105,8 +141,12 @@ async fn dynamo_and_the_embedded_store_suggest_the_same_policy() {
         "example.com",
         "--data",
         dir,
+        "--from-policy",
+        POLICY,
         "--format",
         "header",
+        "--endpoint",
+        "https://c.example/r/example.com",
         "--enforce",
     ]);
     assert!(ok, "{err}");
