@@ -19,6 +19,7 @@ use crate::policy::builder::{self, Thresholds};
 use crate::report::{Classification, ReportType, Timestamp, parse_site};
 use crate::store::{GroupSummary, RecentQuery, ReportStore, TopQuery};
 use crate::ui::page::{self, Context, Filters, PAGE_SIZE, PolicyView};
+use crate::ui::shell::shell_quote;
 
 /// Arguments of `lookout ui`.
 #[derive(Debug, clap::Args)]
@@ -36,7 +37,7 @@ pub struct UiArgs {
 struct Ui {
     store: Arc<dyn ReportStore>,
     site: String,
-    /// `--table ...` for the command-line equivalents the pages show.
+    /// `--table ...` for the command-line equivalents the pages show, values shell-quoted.
     store_args: String,
 }
 
@@ -45,12 +46,13 @@ pub async fn run(args: UiArgs) -> Result<()> {
     let store = args.store.open_for_reading().await?;
     let mut store_args = String::new();
     if let Some(t) = &args.store.table {
-        store_args.push_str(&format!(" --table {t}"));
+        store_args.push_str(&format!(" --table {}", shell_quote(t)));
         if let Some(url) = &args.store.endpoint_url {
-            store_args.push_str(&format!(" --endpoint-url {url}"));
+            store_args.push_str(&format!(" --endpoint-url {}", shell_quote(url)));
         }
     } else if args.store.data.as_os_str() != "lookout-data" {
-        store_args.push_str(&format!(" --data {}", args.store.data.display()));
+        let data = args.store.data.to_string_lossy();
+        store_args.push_str(&format!(" --data {}", shell_quote(&data)));
     }
     let ui = Arc::new(Ui {
         store,

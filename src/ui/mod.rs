@@ -5,3 +5,4 @@
 pub mod chart;
 pub mod html;
 pub mod page;
+pub mod shell;

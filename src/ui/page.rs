@@ -5,6 +5,7 @@ use std::fmt::Write;
 
 use super::chart::{PALETTE, sparkline, stacked_days};
 use super::html::{escape, href};
+use super::shell::shell_quote;
 use crate::report::{Report, Timestamp};
 use crate::store::GroupSummary;
 
@@ -306,15 +307,15 @@ pub fn problems(c: &Context<'_>, groups: &[GroupSummary]) -> String {
 
     let mut top = format!(
         "lookout top --site {} --since {} --limit {}",
-        f.site,
+        shell_quote(&f.site),
         f.window.as_str(),
         groups.len().max(1)
     );
     if !f.report_type.is_empty() {
-        let _ = write!(top, " --type {}", f.report_type);
+        let _ = write!(top, " --type {}", shell_quote(&f.report_type));
     }
     if !f.class.is_empty() {
-        let _ = write!(top, " --class {}", f.class);
+        let _ = write!(top, " --class {}", shell_quote(&f.class));
     }
     let browser_note = if f.browser.is_empty() && f.disposition.is_empty() {
         ""
@@ -398,9 +399,9 @@ pub fn problem(
     }
     let query = format!(
         "lookout query --site {} --type {} --fingerprint {} --since {} --limit {} --json",
-        f.site,
-        f.report_type,
-        f.fingerprint,
+        shell_quote(&f.site),
+        shell_quote(&f.report_type),
+        shell_quote(&f.fingerprint),
         f.window.as_str(),
         (f.page + 1) * PAGE_SIZE
     );
@@ -461,7 +462,7 @@ pub fn policy(f: &Filters, store_args: &str, outcome: Result<&PolicyView, &str>)
     );
     let command = format!(
         "lookout policy --site {} --since {}",
-        f.site,
+        shell_quote(&f.site),
         f.window.as_str()
     );
     match outcome {
