@@ -18,7 +18,7 @@ use super::policy::{Suggested, suggest};
 use crate::policy::builder::{self, Thresholds};
 use crate::report::{Classification, ReportType, Timestamp, parse_site};
 use crate::store::{GroupSummary, RecentQuery, ReportStore, TopQuery};
-use crate::ui::page::{self, Context, Filters, PAGE_SIZE, PolicyView};
+use crate::ui::page::{self, Context, FilterError, Filters, MAX_PAGE, PAGE_SIZE, PolicyView};
 use crate::ui::shell::shell_quote;
 
 /// Arguments of `lookout ui`.
@@ -232,6 +232,9 @@ async fn problem(State(ui): State<Arc<Ui>>, RawQuery(query): RawQuery) -> Respon
             page::error("A problem is named by site, type and fingerprint."),
         );
     };
+    let Some((skip, upto)) = reports_of_page(view.filters.page) else {
+        return Refusal(StatusCode::BAD_REQUEST, FilterError::Page.to_string()).into_response();
+    };
     let groups = match view.groups(&ui).await {
         Ok(g) => g,
         Err(refusal) => return refusal.into_response(),
@@ -239,7 +242,6 @@ async fn problem(State(ui): State<Arc<Ui>>, RawQuery(query): RawQuery) -> Respon
     let group = groups
         .iter()
         .find(|g| g.fingerprint == view.filters.fingerprint);
-    let upto = (view.filters.page + 1) * PAGE_SIZE;
     let reports = match ui
         .store
         .recent(&RecentQuery {
@@ -256,15 +258,22 @@ async fn problem(State(ui): State<Arc<Ui>>, RawQuery(query): RawQuery) -> Respon
         Err(e) => return store_failed(e).into_response(),
     };
     let more = reports.len() > upto;
-    let shown: Vec<_> = reports
-        .into_iter()
-        .skip(view.filters.page * PAGE_SIZE)
-        .take(PAGE_SIZE)
-        .collect();
+    let shown: Vec<_> = reports.into_iter().skip(skip).take(PAGE_SIZE).collect();
     html(
         StatusCode::OK,
         page::problem(&view.filters, &ui.store_args, group, &shown, more),
     )
+}
+
+/// The reports before page `page` of a problem, and those up to its end: `None` past
+/// [`MAX_PAGE`], so one request reads at most `(MAX_PAGE + 1) * PAGE_SIZE + 1` reports (the
+/// one more tells whether an older page exists).
+fn reports_of_page(page: usize) -> Option<(usize, usize)> {
+    if page > MAX_PAGE {
+        return None;
+    }
+    let skip = page.checked_mul(PAGE_SIZE)?;
+    Some((skip, skip.checked_add(PAGE_SIZE)?))
 }
 
 async fn policy(State(ui): State<Arc<Ui>>, RawQuery(query): RawQuery) -> Response {

