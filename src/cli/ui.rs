@@ -7,8 +7,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{RawQuery, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{RawQuery, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
@@ -18,6 +19,7 @@ use super::policy::{Suggested, suggest};
 use crate::policy::builder::{self, Thresholds};
 use crate::report::{Classification, ReportType, Timestamp, parse_site};
 use crate::store::{GroupSummary, RecentQuery, ReportStore, TopQuery};
+use crate::ui::hosts::{AllowedHost, Hosts};
 use crate::ui::page::{self, Context, FilterError, Filters, MAX_PAGE, PAGE_SIZE, PolicyView};
 use crate::ui::shell::shell_quote;
 
@@ -30,6 +32,12 @@ pub struct UiArgs {
     /// The site shown first.
     #[arg(long, default_value = "")]
     site: String,
+    /// Another name the page answers for, as the address bar has it: `NAME` (on any port) or
+    /// `NAME:PORT`; repeatable. Without it the page answers only for its own address, and
+    /// `localhost`, `127.0.0.1` and `[::1]` on its port: a page on another site cannot read it
+    /// by pointing a name of its own at this machine (DNS rebinding).
+    #[arg(long = "allowed-host", value_name = "NAME[:PORT]", value_parser = AllowedHost::parse)]
+    allowed_hosts: Vec<AllowedHost>,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -39,6 +47,8 @@ struct Ui {
     site: String,
     /// `--table ...` for the command-line equivalents the pages show, values shell-quoted.
     store_args: String,
+    /// The names the page answers for.
+    hosts: Hosts,
 }
 
 /// Runs `lookout ui` until interrupted.
@@ -54,12 +64,13 @@ pub async fn run(args: UiArgs) -> Result<()> {
         let data = args.store.data.to_string_lossy();
         store_args.push_str(&format!(" --data {}", shell_quote(&data)));
     }
+    let listener = tokio::net::TcpListener::bind(args.addr).await?;
     let ui = Arc::new(Ui {
         store,
         site: args.site,
         store_args,
+        hosts: Hosts::new(listener.local_addr()?, &args.allowed_hosts),
     });
-    let listener = tokio::net::TcpListener::bind(args.addr).await?;
     eprintln!(
         "lookout ui: http://{}/ over {} (read-only; Ctrl-C to stop)",
         listener.local_addr()?,
@@ -79,7 +90,97 @@ fn router(ui: Arc<Ui>) -> Router {
         .route("/problem", get(problem))
         .route("/policy", get(policy))
         .fallback(|| async { html(StatusCode::NOT_FOUND, page::error("No such page.")) })
-        .with_state(ui)
+        .with_state(ui.clone())
+        .layer(from_fn_with_state(ui, only_own_hosts))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
+}
+
+/// In front of every view: a request is answered only when each host it names (its `Host`
+/// header, HTTP/2's `:authority`) is one the page serves ([`Hosts`]), else 421, and when no
+/// other site sent it (`Sec-Fetch-Site: cross-site`, or an `Origin` that is not the page's
+/// own), else 403. A page on another site that points a name of its own at this machine (DNS
+/// rebinding) reads nothing but the refusal.
+async fn only_own_hosts(State(ui): State<Arc<Ui>>, request: Request, next: Next) -> Response {
+    let refused = refusal(&ui.hosts, request.uri(), request.headers());
+    if let Some(refused) = refused {
+        return refused.into_response();
+    }
+    next.run(request).await
+}
+
+/// Why [`only_own_hosts`] refuses a request, if it does.
+fn refusal(hosts: &Hosts, uri: &Uri, headers: &HeaderMap) -> Option<Refusal> {
+    let authority = uri.authority().map(|a| a.as_str().as_bytes());
+    let named: Vec<&[u8]> = authority
+        .into_iter()
+        .chain(
+            headers
+                .get_all(header::HOST)
+                .into_iter()
+                .map(HeaderValue::as_bytes),
+        )
+        .collect();
+    if named.is_empty() {
+        return Some(misdirected(None));
+    }
+    for name in named {
+        // The dashboard speaks plain HTTP: a host without a port is on port 80.
+        if !std::str::from_utf8(name).is_ok_and(|n| hosts.admits(n, 80)) {
+            return Some(misdirected(Some(&*String::from_utf8_lossy(name))));
+        }
+    }
+    let cross_site = headers
+        .get_all("sec-fetch-site")
+        .into_iter()
+        .any(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"));
+    if cross_site {
+        return Some(Refusal(
+            StatusCode::FORBIDDEN,
+            "The dashboard does not answer requests that another site starts (Sec-Fetch-Site: cross-site): open it from the address bar or a bookmark.".to_owned(),
+        ));
+    }
+    for origin in headers.get_all(header::ORIGIN) {
+        if !origin.to_str().is_ok_and(|o| hosts.admits_origin(o)) {
+            let origin = shown(&String::from_utf8_lossy(origin.as_bytes()));
+            return Some(Refusal(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "The dashboard does not answer requests from {origin}, a page that is not its own. If it is, start lookout ui with --allowed-host NAME[:PORT] for that name."
+                ),
+            ));
+        }
+    }
+    None
+}
+
+/// 421 for a request sent to a name the dashboard does not serve (`name`, as the request
+/// gave it), saying which flag admits it.
+fn misdirected(name: Option<&str>) -> Refusal {
+    let message = match name {
+        Some(name) => {
+            let name = shown(name);
+            format!(
+                "The dashboard does not answer for the host {name}: a page on another site can point a name of its own at this machine. If you opened it by that name, start it with: lookout ui --allowed-host {}",
+                shell_quote(&name)
+            )
+        }
+        None => "The request names no host. The dashboard answers for its own address, localhost, 127.0.0.1 and [::1] on its port, and the names given with --allowed-host.".to_owned(),
+    };
+    Refusal(StatusCode::MISDIRECTED_REQUEST, message)
+}
+
+/// A value from a request as a refusal quotes it: its first 100 characters.
+fn shown(value: &str) -> String {
+    value.chars().take(100).collect()
+}
+
+/// The page for a view that panicked (none should): the process goes on serving.
+fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a dashboard view panicked");
+    html(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        page::error("This page could not be made."),
+    )
 }
 
 /// A page with the headers that keep it inert: no script, no framing, no referrer.
