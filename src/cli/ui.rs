@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{RawQuery, Request, State};
@@ -16,6 +17,7 @@ use axum::routing::get;
 use super::CliResult as Result;
 use super::StoreArgs;
 use super::policy::{Suggested, suggest};
+use super::serve::{ConnectionLimits, start_with};
 use crate::policy::builder::{self, Thresholds};
 use crate::report::{Classification, ReportType, Timestamp, parse_site};
 use crate::store::{GroupSummary, RecentQuery, ReportStore, TopQuery};
@@ -51,6 +53,16 @@ struct Ui {
     hosts: Hosts,
 }
 
+/// The dashboard's connections, served as `lookout serve` serves its own (`serve::start_with`:
+/// a connection limit, hyper's header-read timeout, an idle timeout on reads and writes): few
+/// connections, since one person reads the page, and an idle minute, since a view over a large
+/// table may read for a while before it writes a byte (the idle timeout runs meanwhile).
+const LIMITS: ConnectionLimits = ConnectionLimits {
+    max_connections: 64,
+    idle: Duration::from_secs(60),
+    headers: Duration::from_secs(10),
+};
+
 /// Runs `lookout ui` until interrupted.
 pub async fn run(args: UiArgs) -> Result<()> {
     let store = args.store.open_for_reading().await?;
@@ -64,23 +76,25 @@ pub async fn run(args: UiArgs) -> Result<()> {
         let data = args.store.data.to_string_lossy();
         store_args.push_str(&format!(" --data {}", shell_quote(&data)));
     }
-    let listener = tokio::net::TcpListener::bind(args.addr).await?;
+    let listener = std::net::TcpListener::bind(args.addr)?;
     let ui = Arc::new(Ui {
         store,
         site: args.site,
         store_args,
         hosts: Hosts::new(listener.local_addr()?, &args.allowed_hosts),
     });
+    let server = start_with(listener, router(ui), None, LIMITS).await?;
     eprintln!(
-        "lookout ui: http://{}/ over {} (read-only; Ctrl-C to stop)",
-        listener.local_addr()?,
+        "lookout ui: {}/ over {} (read-only; Ctrl-C to stop)",
+        server.url(),
         args.store.describe()
     );
-    axum::serve(listener, router(ui))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    let handle = server.handle();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        handle.graceful_shutdown(Some(Duration::from_secs(10)));
+    });
+    server.wait().await?;
     Ok(())
 }
 
