@@ -155,7 +155,7 @@ fn refusal(hosts: &Hosts, uri: &Uri, headers: &HeaderMap) -> Option<Refusal> {
     }
     for origin in headers.get_all(header::ORIGIN) {
         if !origin.to_str().is_ok_and(|o| hosts.admits_origin(o)) {
-            let origin = shown(&String::from_utf8_lossy(origin.as_bytes()));
+            let origin = excerpt(&String::from_utf8_lossy(origin.as_bytes()));
             return Some(Refusal(
                 StatusCode::FORBIDDEN,
                 format!(
@@ -172,7 +172,7 @@ fn refusal(hosts: &Hosts, uri: &Uri, headers: &HeaderMap) -> Option<Refusal> {
 fn misdirected(name: Option<&str>) -> Refusal {
     let message = match name {
         Some(name) => {
-            let name = shown(name);
+            let name = excerpt(name);
             format!(
                 "The dashboard does not answer for the host {name}: a page on another site can point a name of its own at this machine. If you opened it by that name, start it with: lookout ui --allowed-host {}",
                 shell_quote(&name)
@@ -184,7 +184,7 @@ fn misdirected(name: Option<&str>) -> Refusal {
 }
 
 /// A value from a request as a refusal quotes it: its first 100 characters.
-fn shown(value: &str) -> String {
+fn excerpt(value: &str) -> String {
     value.chars().take(100).collect()
 }
 
