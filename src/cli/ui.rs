@@ -5,20 +5,25 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{RawQuery, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{RawQuery, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use super::CliResult as Result;
 use super::StoreArgs;
 use super::policy::{Suggested, suggest};
+use super::serve::{ConnectionLimits, start_with};
 use crate::policy::builder::{self, Rules};
 use crate::report::{Classification, ReportType, Timestamp, parse_site};
 use crate::store::{GroupSummary, RecentQuery, ReportStore, TopQuery};
-use crate::ui::page::{self, Context, Filters, PAGE_SIZE, PolicyView};
+use crate::ui::hosts::{AllowedHost, Hosts};
+use crate::ui::page::{self, Context, FilterError, Filters, MAX_PAGE, PAGE_SIZE, PolicyView};
+use crate::ui::shell::shell_quote;
 
 /// Arguments of `lookout ui`.
 #[derive(Debug, clap::Args)]
@@ -33,6 +38,12 @@ pub struct UiArgs {
     /// from a policy a report carries: anyone can send a report).
     #[arg(long)]
     policy: Option<String>,
+    /// Another name the page answers for, as the address bar has it: `NAME` (on any port) or
+    /// `NAME:PORT`; repeatable. Without it the page answers only for its own address, and
+    /// `localhost`, `127.0.0.1` and `[::1]` on its port: a page on another site cannot read it
+    /// by pointing a name of its own at this machine (DNS rebinding).
+    #[arg(long = "allowed-host", value_name = "NAME[:PORT]", value_parser = AllowedHost::parse)]
+    allowed_hosts: Vec<AllowedHost>,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -42,39 +53,55 @@ struct Ui {
     site: String,
     /// The owner's policy, the base of suggestions.
     policy: Option<String>,
-    /// `--table ...` for the command-line equivalents the pages show.
+    /// `--table ...` for the command-line equivalents the pages show, values shell-quoted.
     store_args: String,
+    /// The names the page answers for.
+    hosts: Hosts,
 }
+
+/// The dashboard's connections, served as `lookout serve` serves its own (`serve::start_with`:
+/// a connection limit, hyper's header-read timeout, an idle timeout on reads and writes): few
+/// connections, since one person reads the page, and an idle minute, since a view over a large
+/// table may read for a while before it writes a byte (the idle timeout runs meanwhile).
+const LIMITS: ConnectionLimits = ConnectionLimits {
+    max_connections: 64,
+    idle: Duration::from_secs(60),
+    headers: Duration::from_secs(10),
+};
 
 /// Runs `lookout ui` until interrupted.
 pub async fn run(args: UiArgs) -> Result<()> {
     let store = args.store.open_for_reading().await?;
     let mut store_args = String::new();
     if let Some(t) = &args.store.table {
-        store_args.push_str(&format!(" --table {t}"));
+        store_args.push_str(&format!(" --table {}", shell_quote(t)));
         if let Some(url) = &args.store.endpoint_url {
-            store_args.push_str(&format!(" --endpoint-url {url}"));
+            store_args.push_str(&format!(" --endpoint-url {}", shell_quote(url)));
         }
     } else if args.store.data.as_os_str() != "lookout-data" {
-        store_args.push_str(&format!(" --data {}", args.store.data.display()));
+        let data = args.store.data.to_string_lossy();
+        store_args.push_str(&format!(" --data {}", shell_quote(&data)));
     }
+    let listener = std::net::TcpListener::bind(args.addr)?;
     let ui = Arc::new(Ui {
         store,
         site: args.site,
         policy: args.policy,
         store_args,
+        hosts: Hosts::new(listener.local_addr()?, &args.allowed_hosts),
     });
-    let listener = tokio::net::TcpListener::bind(args.addr).await?;
+    let server = start_with(listener, router(ui), None, LIMITS).await?;
     eprintln!(
-        "lookout ui: http://{}/ over {} (read-only; Ctrl-C to stop)",
-        listener.local_addr()?,
+        "lookout ui: {}/ over {} (read-only; Ctrl-C to stop)",
+        server.url(),
         args.store.describe()
     );
-    axum::serve(listener, router(ui))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    let handle = server.handle();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        handle.graceful_shutdown(Some(Duration::from_secs(10)));
+    });
+    server.wait().await?;
     Ok(())
 }
 
@@ -84,7 +111,97 @@ fn router(ui: Arc<Ui>) -> Router {
         .route("/problem", get(problem))
         .route("/policy", get(policy))
         .fallback(|| async { html(StatusCode::NOT_FOUND, page::error("No such page.")) })
-        .with_state(ui)
+        .with_state(ui.clone())
+        .layer(from_fn_with_state(ui, only_own_hosts))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
+}
+
+/// In front of every view: a request is answered only when each host it names (its `Host`
+/// header, HTTP/2's `:authority`) is one the page serves ([`Hosts`]), else 421, and when no
+/// other site sent it (`Sec-Fetch-Site: cross-site`, or an `Origin` that is not the page's
+/// own), else 403. A page on another site that points a name of its own at this machine (DNS
+/// rebinding) reads nothing but the refusal.
+async fn only_own_hosts(State(ui): State<Arc<Ui>>, request: Request, next: Next) -> Response {
+    let refused = refusal(&ui.hosts, request.uri(), request.headers());
+    if let Some(refused) = refused {
+        return refused.into_response();
+    }
+    next.run(request).await
+}
+
+/// Why [`only_own_hosts`] refuses a request, if it does.
+fn refusal(hosts: &Hosts, uri: &Uri, headers: &HeaderMap) -> Option<Refusal> {
+    let authority = uri.authority().map(|a| a.as_str().as_bytes());
+    let named: Vec<&[u8]> = authority
+        .into_iter()
+        .chain(
+            headers
+                .get_all(header::HOST)
+                .into_iter()
+                .map(HeaderValue::as_bytes),
+        )
+        .collect();
+    if named.is_empty() {
+        return Some(misdirected(None));
+    }
+    for name in named {
+        // The dashboard speaks plain HTTP: a host without a port is on port 80.
+        if !std::str::from_utf8(name).is_ok_and(|n| hosts.admits(n, 80)) {
+            return Some(misdirected(Some(&*String::from_utf8_lossy(name))));
+        }
+    }
+    let cross_site = headers
+        .get_all("sec-fetch-site")
+        .into_iter()
+        .any(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"));
+    if cross_site {
+        return Some(Refusal(
+            StatusCode::FORBIDDEN,
+            "The dashboard does not answer requests that another site starts (Sec-Fetch-Site: cross-site): open it from the address bar or a bookmark.".to_owned(),
+        ));
+    }
+    for origin in headers.get_all(header::ORIGIN) {
+        if !origin.to_str().is_ok_and(|o| hosts.admits_origin(o)) {
+            let origin = excerpt(&String::from_utf8_lossy(origin.as_bytes()));
+            return Some(Refusal(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "The dashboard does not answer requests from {origin}, a page that is not its own. If it is, start lookout ui with --allowed-host NAME[:PORT] for that name."
+                ),
+            ));
+        }
+    }
+    None
+}
+
+/// 421 for a request sent to a name the dashboard does not serve (`name`, as the request
+/// gave it), saying which flag admits it.
+fn misdirected(name: Option<&str>) -> Refusal {
+    let message = match name {
+        Some(name) => {
+            let name = excerpt(name);
+            format!(
+                "The dashboard does not answer for the host {name}: a page on another site can point a name of its own at this machine. If you opened it by that name, start it with: lookout ui --allowed-host {}",
+                shell_quote(&name)
+            )
+        }
+        None => "The request names no host. The dashboard answers for its own address, localhost, 127.0.0.1 and [::1] on its port, and the names given with --allowed-host.".to_owned(),
+    };
+    Refusal(StatusCode::MISDIRECTED_REQUEST, message)
+}
+
+/// A value from a request as a refusal quotes it: its first 100 characters.
+fn excerpt(value: &str) -> String {
+    value.chars().take(100).collect()
+}
+
+/// The page for a view that panicked (none should): the process goes on serving.
+fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a dashboard view panicked");
+    html(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        page::error("This page could not be made."),
+    )
 }
 
 /// A page with the headers that keep it inert: no script, no framing, no referrer.
@@ -237,6 +354,9 @@ async fn problem(State(ui): State<Arc<Ui>>, RawQuery(query): RawQuery) -> Respon
             page::error("A problem is named by site, type and fingerprint."),
         );
     };
+    let Some((skip, upto)) = reports_of_page(view.filters.page) else {
+        return Refusal(StatusCode::BAD_REQUEST, FilterError::Page.to_string()).into_response();
+    };
     let groups = match view.groups(&ui).await {
         Ok(g) => g,
         Err(refusal) => return refusal.into_response(),
@@ -244,7 +364,6 @@ async fn problem(State(ui): State<Arc<Ui>>, RawQuery(query): RawQuery) -> Respon
     let group = groups
         .iter()
         .find(|g| g.fingerprint == view.filters.fingerprint);
-    let upto = (view.filters.page + 1) * PAGE_SIZE;
     let reports = match ui
         .store
         .recent(&RecentQuery {
@@ -261,15 +380,22 @@ async fn problem(State(ui): State<Arc<Ui>>, RawQuery(query): RawQuery) -> Respon
         Err(e) => return store_failed(e).into_response(),
     };
     let more = reports.len() > upto;
-    let shown: Vec<_> = reports
-        .into_iter()
-        .skip(view.filters.page * PAGE_SIZE)
-        .take(PAGE_SIZE)
-        .collect();
+    let shown: Vec<_> = reports.into_iter().skip(skip).take(PAGE_SIZE).collect();
     html(
         StatusCode::OK,
         page::problem(&view.filters, &ui.store_args, group, &shown, more),
     )
+}
+
+/// The reports before page `page` of a problem, and those up to its end: `None` past
+/// [`MAX_PAGE`], so one request reads at most `(MAX_PAGE + 1) * PAGE_SIZE + 1` reports (the
+/// one more tells whether an older page exists).
+fn reports_of_page(page: usize) -> Option<(usize, usize)> {
+    if page > MAX_PAGE {
+        return None;
+    }
+    let skip = page.checked_mul(PAGE_SIZE)?;
+    Some((skip, skip.checked_add(PAGE_SIZE)?))
 }
 
 async fn policy(State(ui): State<Arc<Ui>>, RawQuery(query): RawQuery) -> Response {

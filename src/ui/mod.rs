@@ -3,5 +3,7 @@
 //! returned, every value from a report escaped, no script.
 
 pub mod chart;
+pub mod hosts;
 pub mod html;
 pub mod page;
+pub mod shell;

