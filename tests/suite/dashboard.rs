@@ -323,7 +323,9 @@ async fn the_dashboard_shows_what_top_and_query_say_over_a_table() {
         "--write-shards",
         "2",
     ];
-    let (_ui, base) = spawn_ui(&args);
+    let mut ui_args = args.to_vec();
+    ui_args.extend(["--policy", "default-src 'self'"]);
+    let (_ui, base) = spawn_ui(&ui_args);
     the_page_agrees_with_the_command_line(&base, &args, &sites(&reports));
     the_hostile_report_renders_as_text(&base);
 }
