@@ -36,6 +36,11 @@ pub struct PolicyArgs {
     /// reports are shown for information only: anyone can send a report.)
     #[arg(long)]
     from_policy: String,
+    /// Problems seen from fewer visitors (distinct networks, summed over days) are left out:
+    /// the threshold against forged reports, since a sender cannot choose its network. Use 1
+    /// to try Lookout from one machine.
+    #[arg(long, default_value_t = Rules::default().min_visitors)]
+    min_visitors: u64,
     /// Problems seen fewer times are left out (against noise: a sender chooses its count).
     #[arg(long, default_value_t = 1)]
     min_reports: u64,
@@ -167,6 +172,7 @@ pub(crate) async fn suggest(
                 classification: g.classification,
                 reports: g.count,
                 browsers: g.browsers.len(),
+                visitors: g.visitors,
             })
         })
         .collect();
@@ -187,6 +193,7 @@ pub async fn run(args: PolicyArgs) -> Result<()> {
     let rules = Rules {
         min_reports: args.min_reports,
         min_browsers: args.min_browsers,
+        min_visitors: args.min_visitors,
         hash_samples: args.hash_samples,
     };
     let Suggested {
@@ -243,9 +250,10 @@ pub async fn run(args: PolicyArgs) -> Result<()> {
                 .map(|f| format!(" (new directive, starting from {f}'s sources)"))
                 .unwrap_or_default();
             println!(
-                "{} {}: {} report(s), {} browser(s){seeded}",
+                "{} {}: {} visitor(s), {} report(s), {} browser(s){seeded}",
                 a.directive,
                 clean(&a.source),
+                a.visitors,
                 a.reports,
                 a.browsers
             );

@@ -51,6 +51,10 @@ pub struct ServeArgs {
     /// The time a client has to send a request's body (then 408).
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub body_timeout: std::time::Duration,
+    /// A reverse proxy in front of this server (its address, as the socket sees it;
+    /// repeatable): only from it is `X-Forwarded-For` believed when counting visitors.
+    #[arg(long = "trusted-proxy", value_name = "IP")]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     #[command(flatten)]
     pub collect: CollectArgs,
     #[command(flatten)]
@@ -141,7 +145,9 @@ pub async fn start_with(
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
     let handle = Handle::new();
-    let service = router.into_make_service();
+    // The peer's address reaches the handlers (`ConnectInfo`): it is the sender's network,
+    // counted as a visitor.
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
     let guard = Guard::new(&limits);
     let mut server = axum_server::from_tcp(listener)?.handle(handle.clone());
     let http = server.http_builder();
@@ -260,6 +266,9 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let mut state = AppState::new(opts, store);
     state.budget = std::sync::Arc::new(args.collect.budget());
     state.body_timeout = args.body_timeout;
+    state.senders = std::sync::Arc::new(crate::http::sender::Senders::new(
+        args.trusted_proxies.clone(),
+    ));
     let limits = ConnectionLimits {
         max_connections: args.max_connections,
         idle: args.idle_timeout,

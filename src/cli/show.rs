@@ -55,13 +55,14 @@ pub fn reports_table(out: &mut impl Write, reports: &[Report]) -> io::Result<()>
     )
 }
 
-/// Groups as a table: count, fingerprint, type, classification, policy version, first and last seen, browsers, problem.
+/// Groups as a table: count, visitors, fingerprint, type, classification, policy version, first and last seen, browsers, problem.
 pub fn groups_table(out: &mut impl Write, groups: &[GroupSummary]) -> io::Result<()> {
     let rows = groups
         .iter()
         .map(|g| {
             vec![
                 g.count.to_string(),
+                g.visitors.to_string(),
                 g.fingerprint.clone(),
                 g.report_type.to_string(),
                 g.classification.map_or("-", |c| c.as_str()).to_owned(),
@@ -81,6 +82,7 @@ pub fn groups_table(out: &mut impl Write, groups: &[GroupSummary]) -> io::Result
         out,
         &[
             "COUNT",
+            "VISITORS",
             "FINGERPRINT",
             "TYPE",
             "CLASS",

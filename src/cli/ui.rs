@@ -413,11 +413,7 @@ async fn policy(State(ui): State<Arc<Ui>>, RawQuery(query): RawQuery) -> Respons
             page::policy(&view.filters, &ui.store_args, Err(reason)),
         );
     };
-    let rules = Rules {
-        min_reports: 1,
-        min_browsers: 1,
-        hash_samples: false,
-    };
+    let rules = Rules::default();
     let outcome = suggest(
         ui.store.as_ref(),
         &view.filters.site,

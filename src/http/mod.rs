@@ -4,18 +4,21 @@
 //! the CORS preflight, `GET /health`. Every answer is decided in [`respond`].
 
 mod respond;
+pub mod sender;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::http::{Extensions, HeaderMap, StatusCode, Uri, header};
 use axum::response::Response;
 use axum::routing::{get, post};
 use http_body_util::BodyExt;
 
+use self::sender::Senders;
 use crate::limits::Budget;
 use crate::report::{self, Endpoint, Options, RequestMeta, Timestamp};
 use crate::store::ReportStore;
@@ -38,6 +41,8 @@ pub struct AppState {
     pub budget: Arc<Budget>,
     /// How long a client may take to send a request's body (then 408).
     pub body_timeout: Duration,
+    /// Senders' addresses to visitor bytes.
+    pub senders: Arc<Senders>,
 }
 
 impl AppState {
@@ -50,6 +55,7 @@ impl AppState {
             emf: false,
             budget: Arc::new(Budget::default()),
             body_timeout: Duration::from_secs(10),
+            senders: Arc::new(Senders::default()),
         }
     }
 }
@@ -77,6 +83,7 @@ async fn collect_site(
     Path(site): Path<String>,
     uri: Uri,
     headers: HeaderMap,
+    extensions: Extensions,
     body: Body,
 ) -> Response {
     let site = match report::parse_site(&site) {
@@ -86,16 +93,19 @@ async fn collect_site(
     if !state.opts.allowed_sites.allows(&site) {
         return respond::error(&headers, ApiError::SiteNotAllowed);
     }
-    collect(state, Some(site), uri, headers, body).await
+    let sender = state.senders.address(&extensions, &headers);
+    collect(state, Some(site), uri, headers, sender, body).await
 }
 
 async fn collect_any(
     State(state): State<AppState>,
     uri: Uri,
     headers: HeaderMap,
+    extensions: Extensions,
     body: Body,
 ) -> Response {
-    collect(state, None, uri, headers, body).await
+    let sender = state.senders.address(&extensions, &headers);
+    collect(state, None, uri, headers, sender, body).await
 }
 
 /// Reads, decodes, filters and stores one request's reports.
@@ -104,6 +114,7 @@ async fn collect(
     site: Option<String>,
     uri: Uri,
     headers: HeaderMap,
+    sender: Option<IpAddr>,
     body: Body,
 ) -> Response {
     let received_at = Timestamp::now();
@@ -149,6 +160,17 @@ async fn collect(
         }
     };
     apply_budget(&state.budget, &mut batch, received_at);
+    if let Some(address) = sender
+        && !batch.reports.is_empty()
+    {
+        let visitor = state
+            .senders
+            .visitor(state.store.as_ref(), received_at.day(), address)
+            .await;
+        for r in &mut batch.reports {
+            r.visitor = visitor;
+        }
+    }
     let mut counts = RequestCounts::of(&batch);
     let response = if batch.reports.is_empty()
         && batch

@@ -7,7 +7,8 @@
 //! reports):
 //! 1. Reports their own policy allows (`allowed-by-policy`) or cannot be judged
 //!    (`indeterminate`) are left out: adding a source would not change what the browser does.
-//! 2. Too few reports or browsers: left out (thresholds against noise, not against forgers).
+//! 2. Too few visitors (distinct senders' networks, which a sender cannot choose): left out;
+//!    too few reports or browsers (thresholds against noise, not against forgers): left out.
 //! 3. A document outside the site (a copy, a proxy, a test page): left out.
 //! 4. Only fetch directives are changed; `frame-ancestors`, `form-action`, `base-uri`,
 //!    `report-uri` and the like are the owner's alone.
@@ -48,6 +49,8 @@ pub struct Observation {
     pub classification: Option<Classification>,
     pub reports: u64,
     pub browsers: usize,
+    /// Distinct visitors (senders' networks), summed over days: see `report::visitor`.
+    pub visitors: u64,
 }
 
 /// What a problem must show to shape the policy. The counts filter noise (one visitor's odd
@@ -56,10 +59,26 @@ pub struct Observation {
 pub struct Rules {
     pub min_reports: u64,
     pub min_browsers: usize,
+    /// The threshold against forgers: a sender cannot choose its network, so a problem seen
+    /// from fewer networks than this is left out.
+    pub min_visitors: u64,
     /// Whether inline code may be allowed by the hash of its reported sample. Off by default:
     /// the sample is the sender's text, so its hash allows whatever code a forger (or the very
     /// injection the policy blocked) chose.
     pub hash_samples: bool,
+}
+
+impl Default for Rules {
+    /// Two visitors: one sender on one network (a forger with `curl`, one odd machine) never
+    /// shapes the policy alone.
+    fn default() -> Self {
+        Self {
+            min_reports: 1,
+            min_browsers: 1,
+            min_visitors: 2,
+            hash_samples: false,
+        }
+    }
 }
 
 /// Why a problem is left out of the suggestion.
@@ -70,6 +89,7 @@ pub enum Reason {
     Indeterminate,
     TooFewReports,
     TooFewBrowsers,
+    TooFewVisitors,
     ForeignDocument,
     NotAFetchDirective,
     NotASource,
@@ -91,6 +111,7 @@ impl Reason {
             Self::Indeterminate => "indeterminate",
             Self::TooFewReports => "too_few_reports",
             Self::TooFewBrowsers => "too_few_browsers",
+            Self::TooFewVisitors => "too_few_visitors",
             Self::ForeignDocument => "foreign_document",
             Self::NotAFetchDirective => "not_a_fetch_directive",
             Self::NotASource => "not_a_source",
@@ -119,6 +140,7 @@ pub struct Added {
     pub source: String,
     pub reports: u64,
     pub browsers: usize,
+    pub visitors: u64,
     /// Where a new directive's first sources came from (`default-src`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seeded_from: Option<String>,
@@ -163,9 +185,11 @@ pub fn suggest(
     let mut added = Vec::new();
     let mut left_out = Vec::new();
     let mut sorted: Vec<&Observation> = observations.iter().collect();
+    // The best evidence first: what fits under the ceiling is what most visitors saw.
     sorted.sort_by(|a, b| {
-        b.reports
-            .cmp(&a.reports)
+        b.visitors
+            .cmp(&a.visitors)
+            .then(b.reports.cmp(&a.reports))
             .then(a.fingerprint.cmp(&b.fingerprint))
     });
     for o in sorted {
@@ -201,6 +225,7 @@ pub fn suggest(
                 source: source.to_string(),
                 reports: o.reports,
                 browsers: o.browsers,
+                visitors: o.visitors,
                 seeded_from,
             }),
             Edit::AlreadyThere => {}
@@ -250,6 +275,15 @@ fn source_for(
             format!(
                 "{} report(s), under --min-reports {}",
                 o.reports, rules.min_reports
+            ),
+        ));
+    }
+    if o.visitors < rules.min_visitors {
+        return Err((
+            Reason::TooFewVisitors,
+            format!(
+                "{} visitor(s) (distinct networks), under --min-visitors {}: one sender cannot shape the policy alone",
+                o.visitors, rules.min_visitors
             ),
         ));
     }
@@ -461,12 +495,14 @@ mod tests {
             classification: Some(Classification::Violation),
             reports,
             browsers: 2,
+            visitors: 2,
         }
     }
 
     const ANY: Rules = Rules {
         min_reports: 1,
         min_browsers: 1,
+        min_visitors: 1,
         hash_samples: false,
     };
 
@@ -540,6 +576,8 @@ mod tests {
         foreign.document = "https://proxy.example.net/example.com/".into();
         let mut one_browser = obs("img-src", "https://c.example", 10);
         one_browser.browsers = 1;
+        let mut one_network = obs("img-src", "https://e.example", 1000);
+        one_network.visitors = 1;
         let s = suggest(
             &base,
             "example.com",
@@ -547,6 +585,7 @@ mod tests {
                 allowed,
                 foreign,
                 one_browser,
+                one_network,
                 obs("img-src", "https://d.example", 1),
                 obs("script-src-elem", "'unsafe-eval'", 10),
                 obs("require-trusted-types-for", "trusted-types-sink", 10),
@@ -555,6 +594,7 @@ mod tests {
             Rules {
                 min_reports: 2,
                 min_browsers: 2,
+                min_visitors: 2,
                 hash_samples: false,
             },
         )
@@ -567,6 +607,7 @@ mod tests {
                 "not_a_fetch_directive",
                 "too_few_browsers",
                 "too_few_reports",
+                "too_few_visitors",
                 "trusted_types",
                 "unsafe_eval"
             ]

@@ -19,6 +19,7 @@ mod replayable;
 pub mod schema;
 mod shape;
 pub mod site;
+pub mod visitor;
 pub(crate) mod weburl;
 
 use std::collections::BTreeMap;
@@ -332,6 +333,8 @@ fn finish(
         group,
         body: d.body,
         truncated,
+        // Set by the endpoint, which knows the sender's address; not part of the identity.
+        visitor: None,
     };
     privacy::cut(&mut report.url, opts.size.max_string_bytes);
     report.id = id::report_id(&report);

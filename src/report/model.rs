@@ -302,6 +302,10 @@ pub struct Report {
     /// Paths of fields that were cut to keep the item small; empty when nothing was cut.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub truncated: Vec<String>,
+    /// The sender's network as one byte under the day's key (see [`super::visitor`]); `None`
+    /// when the sender's address was not known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visitor: Option<u8>,
 }
 
 #[cfg(test)]

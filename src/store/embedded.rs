@@ -13,7 +13,8 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
-use super::{GroupSummary, PutError, RecentQuery, ReportStore, StoreError, TopQuery};
+use super::{GroupSummary, MAX_BROWSERS, PutError, RecentQuery, ReportStore, StoreError, TopQuery};
+use crate::report::visitor::DayKey;
 use crate::report::{Classification, Report, ReportType, Timestamp, WINDOW_MS};
 
 /// The database file name inside the data directory.
@@ -48,6 +49,10 @@ CREATE TABLE IF NOT EXISTS reports (
 CREATE UNIQUE INDEX IF NOT EXISTS reports_by_window ON reports (occurred_at / 10000, id);
 CREATE INDEX IF NOT EXISTS reports_by_site_type_time ON reports (site, type, occurred_at);
 CREATE INDEX IF NOT EXISTS reports_by_site_time ON reports (site, occurred_at);
+CREATE TABLE IF NOT EXISTS day_keys (
+    day TEXT PRIMARY KEY,
+    key BLOB NOT NULL
+);
 CREATE VIEW IF NOT EXISTS reports_readable AS
     SELECT site, type,
            strftime('%Y-%m-%dT%H:%M:%fZ', occurred_at / 1000.0, 'unixepoch') AS occurred,
@@ -153,6 +158,9 @@ impl Row {
 pub struct EmbeddedStore {
     writer: mpsc::SyncSender<WriteJob>,
     reader: Arc<Mutex<Connection>>,
+    /// A connection for the day's visitor key (written once a day), beside the report writer's
+    /// queue; `None` when the store was opened read-only.
+    keys: Option<Arc<Mutex<Connection>>>,
 }
 
 /// How the embedded store is opened.
@@ -193,6 +201,11 @@ impl EmbeddedStore {
                 .map_err(StoreError::backend)?;
         }
         let reader = open_connection(&path, true)?;
+        let keys = if options.read_only {
+            None
+        } else {
+            Some(Arc::new(Mutex::new(open_connection(&path, false)?)))
+        };
         let (tx, rx) = mpsc::sync_channel::<WriteJob>(4 * MAX_GROUP);
         thread::Builder::new()
             .name("lookout-writer".into())
@@ -201,6 +214,7 @@ impl EmbeddedStore {
         Ok(Self {
             writer: tx,
             reader: Arc::new(Mutex::new(reader)),
+            keys,
         })
     }
 
@@ -319,6 +333,18 @@ struct WriteFailed(#[source] Arc<rusqlite::Error>);
 #[error("no store at {} (run `lookout serve` first, or pass --data)", .0.display())]
 pub(crate) struct NoStore(pub(crate) PathBuf);
 
+/// A write asked of a store opened read-only.
+#[derive(Debug, thiserror::Error)]
+#[error("the store was opened read-only")]
+struct ReadOnly;
+
+/// No visitor key could be made or read back.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "no visitor key for the day (the system's random source failed, or the stored key is damaged)"
+)]
+struct NoRandom;
+
 #[async_trait]
 impl ReportStore for EmbeddedStore {
     async fn put(&self, reports: &[Report]) -> Result<(), PutError> {
@@ -421,6 +447,39 @@ impl ReportStore for EmbeddedStore {
         .await
     }
 
+    async fn day_key(&self, day: &str) -> Result<DayKey, StoreError> {
+        let Some(conn) = self.keys.clone() else {
+            return Err(StoreError::backend(ReadOnly));
+        };
+        let fresh = DayKey::generate().map_err(|_| StoreError::backend(NoRandom))?;
+        let day = day.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = conn.lock().unwrap_or_else(|p| p.into_inner());
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            tx.execute(
+                "INSERT OR IGNORE INTO day_keys (day, key) VALUES (?1, ?2)",
+                params![day, fresh.bytes().as_slice()],
+            )?;
+            // Keys of days before yesterday are forgotten: their visitor bytes can no longer
+            // be traced back to a network.
+            tx.execute(
+                "DELETE FROM day_keys WHERE day < date(?1, '-1 day')",
+                params![day],
+            )?;
+            let key: Vec<u8> = tx.query_row(
+                "SELECT key FROM day_keys WHERE day = ?1",
+                params![day],
+                |r| r.get(0),
+            )?;
+            tx.commit()?;
+            Ok::<_, rusqlite::Error>(key)
+        })
+        .await
+        .map_err(StoreError::backend)?
+        .map_err(StoreError::backend)
+        .and_then(|k| DayKey::from_bytes(&k).ok_or_else(|| StoreError::backend(NoRandom)))
+    }
+
     async fn top(&self, q: &TopQuery) -> Result<Vec<GroupSummary>, StoreError> {
         let q = q.clone();
         self.read(move |conn| {
@@ -429,7 +488,8 @@ impl ReportStore for EmbeddedStore {
                 "SELECT type, fingerprint, MIN(grp), COUNT(*), MIN(occurred_at), MAX(occurred_at),
                         GROUP_CONCAT(DISTINCT browser), MAX(json_extract(report, '$.classification')),
                         MAX(json_extract(report, '$.policy_version')),
-                        GROUP_CONCAT(DISTINCT json_extract(report, '$.disposition'))
+                        GROUP_CONCAT(DISTINCT json_extract(report, '$.disposition')),
+                        COUNT(DISTINCT (occurred_at / 86400000) * 256 + json_extract(report, '$.visitor'))
                  FROM reports
                  WHERE site = ?1 AND (?2 IS NULL OR type = ?2) AND occurred_at >= ?3
                    AND (?5 IS NULL OR json_extract(report, '$.classification') = ?5)
@@ -446,6 +506,7 @@ impl ReportStore for EmbeddedStore {
                         .map(|b| b.split(',').map(str::to_owned).collect())
                         .unwrap_or_default();
                     browsers.sort();
+                    browsers.truncate(MAX_BROWSERS);
                     let dispositions: Option<String> = row.get(9)?;
                     let mut dispositions: Vec<String> = dispositions
                         .map(|d| d.split(',').map(str::to_owned).collect())
@@ -460,6 +521,8 @@ impl ReportStore for EmbeddedStore {
                         first_seen: Timestamp(row.get(4)?),
                         last_seen: Timestamp(row.get(5)?),
                         browsers,
+                        // Distinct (day, visitor) pairs: each day's visitors, summed.
+                        visitors: row.get::<_, i64>(10)? as u64,
                         dispositions,
                         classification: row
                             .get::<_, Option<String>>(7)?

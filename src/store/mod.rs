@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 use thiserror::Error;
 
+use crate::report::visitor::DayKey;
 use crate::report::{Classification, Report, ReportType, Timestamp};
 
 /// A failure of the store itself (not of the data).
@@ -105,8 +106,11 @@ pub struct GroupSummary {
     pub first_seen: Timestamp,
     /// The last occurrence.
     pub last_seen: Timestamp,
-    /// Browsers that sent it (`Chrome 120`), sorted.
+    /// Browsers that sent it (`Chrome 120`), sorted; at most [`MAX_BROWSERS`] a day are kept.
     pub browsers: Vec<String>,
+    /// Distinct visitors (senders' networks) summed over the days of the window: a lower
+    /// bound, 0 for reports whose sender's address was not known (see `report::visitor`).
+    pub visitors: u64,
     /// The dispositions its reports carried (`enforce`, `report`), sorted.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub dispositions: Vec<String>,
@@ -120,6 +124,10 @@ pub struct GroupSummary {
     #[serde(skip)]
     pub days: BTreeMap<String, u64>,
 }
+
+/// Browsers an aggregate keeps a day: a sender chooses its User-Agent, so the set is capped
+/// (DynamoDB's items stop at 400 KB); the first ones seen are kept.
+pub const MAX_BROWSERS: usize = 32;
 
 /// The storage port. Object-safe: the app holds an `Arc<dyn ReportStore>`.
 #[async_trait]
@@ -137,4 +145,9 @@ pub trait ReportStore: Send + Sync {
     /// Whether each report is stored already, under its own identity or its neighbour's (the
     /// same test `put` makes), in the order given.
     async fn stored(&self, reports: &[Report]) -> Result<Vec<bool>, StoreError>;
+
+    /// The key that turns a sender's network into its visitor byte on `day` (`YYYY-MM-DD`):
+    /// made at random by the first caller of the day, the same for every caller that day, and
+    /// forgotten after the next (see `report::visitor`).
+    async fn day_key(&self, day: &str) -> Result<DayKey, StoreError>;
 }

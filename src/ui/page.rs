@@ -359,7 +359,7 @@ pub fn problems(c: &Context<'_>, groups: &[GroupSummary]) -> String {
         f.link("/policy", &[])
     );
     body.push_str(
-        r#"<table id="problems"><thead><tr><th>#</th><th>reports</th><th>per day</th><th>type</th><th>class</th><th>disposition</th><th>problem</th><th>browsers</th><th>first seen</th><th>last seen</th></tr></thead><tbody>"#,
+        r#"<table id="problems"><thead><tr><th>#</th><th>reports</th><th title="distinct senders' networks, summed over days: evidence a forger cannot fake from one network">visitors</th><th>per day</th><th>type</th><th>class</th><th>disposition</th><th>problem</th><th>browsers</th><th>first seen</th><th>last seen</th></tr></thead><tbody>"#,
     );
     for (i, g) in shown.iter().enumerate() {
         let link = f.link(
@@ -371,10 +371,11 @@ pub fn problems(c: &Context<'_>, groups: &[GroupSummary]) -> String {
         );
         let _ = write!(
             body,
-            r#"<tr data-fingerprint="{fp}" data-type="{t}" data-count="{n}"><td class="n">{rank}</td><td class="n">{n}</td><td>{spark}</td><td>{t}</td><td>{class}</td><td>{disp}</td><td class="problem"><a href="{link}">{group}</a></td><td>{browsers}</td><td>{first}</td><td>{last}</td></tr>"#,
+            r#"<tr data-fingerprint="{fp}" data-type="{t}" data-count="{n}"><td class="n">{rank}</td><td class="n">{n}</td><td class="n">{visitors}</td><td>{spark}</td><td>{t}</td><td>{class}</td><td>{disp}</td><td class="problem"><a href="{link}">{group}</a></td><td>{browsers}</td><td>{first}</td><td>{last}</td></tr>"#,
             fp = escape(&g.fingerprint),
             t = escape(g.report_type.as_str()),
             n = g.count,
+            visitors = g.visitors,
             rank = start + i + 1,
             spark = sparkline(&g.days, c.days),
             class = g.classification.map_or("", |c| c.as_str()),
@@ -653,6 +654,7 @@ mod tests {
             first_seen: now,
             last_seen: now,
             browsers: Vec::new(),
+            visitors: 0,
             dispositions: Vec::new(),
             classification: None,
             policy_version: None,

@@ -22,5 +22,6 @@ mod snippets;
 mod store;
 mod support;
 mod template;
+mod visitors;
 mod work_cap;
 mod write_units;

@@ -199,6 +199,10 @@ impl ReportStore for FaultyStore {
         self.inner.top(q).await
     }
 
+    async fn day_key(&self, day: &str) -> Result<lookout::report::visitor::DayKey, StoreError> {
+        self.inner.day_key(day).await
+    }
+
     async fn stored(&self, reports: &[Report]) -> Result<Vec<bool>, StoreError> {
         self.inner.stored(reports).await
     }

@@ -23,6 +23,7 @@ use futures_util::StreamExt;
 use super::item::{self, Item, PK, SK};
 use super::{DynamoStore, StoreError};
 use crate::report::{Classification, Report, ReportType, Timestamp};
+use crate::store::MAX_BROWSERS;
 
 /// A report item the stream says is new.
 #[derive(Debug, Clone)]
@@ -86,6 +87,7 @@ struct Record {
     browser: Option<String>,
     received: Timestamp,
     disposition: Option<&'static str>,
+    visitor: Option<u8>,
 }
 
 /// Counts, times and browsers of some of a share's records.
@@ -94,6 +96,7 @@ struct Delta {
     first: Timestamp,
     last: Timestamp,
     browsers: BTreeSet<String>,
+    visitors: BTreeSet<u8>,
     dispositions: BTreeSet<&'static str>,
     lo: String,
     hi: String,
@@ -113,6 +116,7 @@ impl Share {
             first: first.occurred,
             last: first.occurred,
             browsers: BTreeSet::new(),
+            visitors: BTreeSet::new(),
             dispositions: BTreeSet::new(),
             lo: first.seq.clone(),
             hi: first.seq.clone(),
@@ -125,7 +129,10 @@ impl Share {
             d.lo = d.lo.min(r.seq.clone());
             d.hi = d.hi.max(r.seq.clone());
             d.received = d.received.max(r.received);
-            d.browsers.extend(r.browser.clone());
+            if d.browsers.len() < MAX_BROWSERS {
+                d.browsers.extend(r.browser.clone());
+            }
+            d.visitors.extend(r.visitor);
             d.dispositions.extend(r.disposition);
         }
         Some(d)
@@ -138,6 +145,8 @@ struct Marks {
     seq: Option<String>,
     first: Option<String>,
     last: Option<String>,
+    /// The browsers kept so far (at most `MAX_BROWSERS`).
+    browsers: Vec<String>,
 }
 
 impl DynamoStore {
@@ -177,6 +186,7 @@ impl DynamoStore {
                     browser: r.browser.clone(),
                     received: r.received_at,
                     disposition: r.disposition.map(|d| d.as_str()),
+                    visitor: r.visitor,
                 });
         }
         let updates: Vec<futures_util::future::BoxFuture<'_, Result<(), StoreError>>> = shares
@@ -203,16 +213,22 @@ impl DynamoStore {
         };
         // The common case: nothing of this batch counted yet, and its reports not older than
         // the aggregate's first nor newer... than its last (in-order arrival).
-        let fast = self
+        // With browsers to add, also: the set is still under its cap (else the exact path adds
+        // only what fits).
+        let mut condition = "(attribute_not_exists(#seq) OR #seq < :lo) \
+             AND (attribute_not_exists(#first) OR #first <= :first) \
+             AND (attribute_not_exists(#last) OR #last <= :last)"
+            .to_owned();
+        let mut fast = self
             .update(share, &delta, None)
-            .condition_expression(
-                "(attribute_not_exists(#seq) OR #seq < :lo) \
-                 AND (attribute_not_exists(#first) OR #first <= :first) \
-                 AND (attribute_not_exists(#last) OR #last <= :last)",
-            )
-            .expression_attribute_values(":lo", AttributeValue::S(delta.lo.clone()))
-            .send()
-            .await;
+            .expression_attribute_values(":lo", AttributeValue::S(delta.lo.clone()));
+        if !delta.browsers.is_empty() {
+            condition
+                .push_str(" AND (attribute_not_exists(#browsers) OR size(#browsers) <= :room)");
+            let room = MAX_BROWSERS.saturating_sub(delta.browsers.len());
+            fast = fast.expression_attribute_values(":room", AttributeValue::N(room.to_string()));
+        }
+        let fast = fast.condition_expression(condition).send().await;
         match fast {
             Ok(_) => return Ok(()),
             Err(e) if e.code() == Some("ConditionalCheckFailedException") => {}
@@ -341,13 +357,31 @@ impl DynamoStore {
                 .expression_attribute_names("#version", "policy_version")
                 .expression_attribute_values(":version", AttributeValue::S(v.clone()));
         }
-        if !delta.browsers.is_empty() {
+        // Browsers: on the exact path only what fits under the cap beside those kept.
+        let browsers: Vec<String> = match marks {
+            Some(m) => delta
+                .browsers
+                .iter()
+                .filter(|b| !m.browsers.contains(b))
+                .take(MAX_BROWSERS.saturating_sub(m.browsers.len()))
+                .cloned()
+                .collect(),
+            None => delta.browsers.iter().cloned().collect(),
+        };
+        if !browsers.is_empty() {
             expression.push_str(", #browsers :browsers");
             update = update
                 .expression_attribute_names("#browsers", "browsers")
+                .expression_attribute_values(":browsers", AttributeValue::Ss(browsers));
+        }
+        if !delta.visitors.is_empty() {
+            // A set of bytes: bounded by construction (256 values), idempotent under retries.
+            expression.push_str(", #visitors :visitors");
+            update = update
+                .expression_attribute_names("#visitors", "visitors")
                 .expression_attribute_values(
-                    ":browsers",
-                    AttributeValue::Ss(delta.browsers.iter().cloned().collect()),
+                    ":visitors",
+                    AttributeValue::Ns(delta.visitors.iter().map(u8::to_string).collect()),
                 );
         }
         if !delta.dispositions.is_empty() {
@@ -370,10 +404,11 @@ impl DynamoStore {
             .table_name(&self.settings.table)
             .key(PK, AttributeValue::S(share.pk.clone()))
             .key(SK, AttributeValue::S(share.sk.clone()))
-            .projection_expression("#seq, #first, #last")
+            .projection_expression("#seq, #first, #last, #browsers")
             .expression_attribute_names("#seq", "seq")
             .expression_attribute_names("#first", "first_seen")
             .expression_attribute_names("#last", "last_seen")
+            .expression_attribute_names("#browsers", "browsers")
             .consistent_read(true)
             .send()
             .await
@@ -383,6 +418,10 @@ impl DynamoStore {
                 seq: item::s(it, "seq"),
                 first: item::s(it, "first_seen"),
                 last: item::s(it, "last_seen"),
+                browsers: match it.get("browsers") {
+                    Some(AttributeValue::Ss(b)) => b.clone(),
+                    _ => Vec::new(),
+                },
             },
             None => Marks::default(),
         })

@@ -8,6 +8,7 @@
 pub mod aggregate;
 mod alerts;
 mod client;
+mod day_key;
 pub mod item;
 mod mute;
 mod read;
@@ -25,6 +26,7 @@ pub use self::aggregate::NewReport;
 pub use self::client::{ClientError, Connection};
 use super::{GroupSummary, PutError, RecentQuery, ReportStore, StoreError, TopQuery};
 use crate::report::Report;
+use crate::report::visitor::DayKey;
 
 /// How the store writes and reads.
 #[derive(Debug, Clone)]
@@ -103,5 +105,9 @@ impl ReportStore for DynamoStore {
 
     async fn stored(&self, reports: &[Report]) -> Result<Vec<bool>, StoreError> {
         self.stored_already(reports).await
+    }
+
+    async fn day_key(&self, day: &str) -> Result<DayKey, StoreError> {
+        self.visitor_key(day).await
     }
 }

@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 use super::item::{self, Item, PK, SK};
 use super::{DynamoStore, StoreError};
 use crate::report::{Classification, Report, ReportType, Timestamp};
-use crate::store::{GroupSummary, RecentQuery, TopQuery};
+use crate::store::{GroupSummary, MAX_BROWSERS, RecentQuery, TopQuery};
 
 /// Partitions queried at once when a read spans many (every type of a site).
 const READ_CONCURRENCY: usize = 8;
@@ -155,6 +155,8 @@ impl DynamoStore {
             )
             .await?;
         let mut merged: HashMap<(String, String), GroupSummary> = HashMap::new();
+        let mut visitor_days: BTreeMap<(String, String, String), BTreeSet<u8>> = BTreeMap::new();
+        let mut merged_visitors: HashMap<(String, String), u64> = HashMap::new();
         for it in &items {
             let (Some(t), Some(fp)) = (item::s(it, "type"), item::s(it, "fingerprint")) else {
                 continue;
@@ -172,6 +174,10 @@ impl DynamoStore {
                 Some(AttributeValue::Ss(b)) => b.clone(),
                 _ => Vec::new(),
             };
+            let visitors: Vec<u8> = match it.get("visitors") {
+                Some(AttributeValue::Ns(v)) => v.iter().filter_map(|n| n.parse().ok()).collect(),
+                _ => Vec::new(),
+            };
             let dispositions: Vec<String> = match it.get("dispositions") {
                 Some(AttributeValue::Ss(d)) => d.clone(),
                 _ => Vec::new(),
@@ -187,6 +193,7 @@ impl DynamoStore {
                     first_seen: first,
                     last_seen: last,
                     browsers: Vec::new(),
+                    visitors: 0,
                     dispositions: Vec::new(),
                     classification: item::s(it, "classification")
                         .as_deref()
@@ -200,6 +207,11 @@ impl DynamoStore {
                 .and_then(|sk| sk.split('#').next())
             {
                 *entry.days.entry(day.to_owned()).or_default() += count;
+                // A problem's day has an item per write shard: its visitors are the union.
+                visitor_days
+                    .entry((t.clone(), fp.clone(), day.to_owned()))
+                    .or_default()
+                    .extend(visitors);
             }
             entry.first_seen = entry.first_seen.min(first);
             entry.last_seen = entry.last_seen.max(last);
@@ -218,9 +230,17 @@ impl DynamoStore {
             .into_values()
             .filter(|g| q.classification.is_none() || g.classification == q.classification)
             .collect();
+        for ((t, fp, _), v) in visitor_days {
+            *merged_visitors.entry((t, fp)).or_default() += v.len() as u64;
+        }
         for g in &mut groups {
             g.browsers.sort();
+            g.browsers.truncate(MAX_BROWSERS);
             g.dispositions.sort();
+            g.visitors = merged_visitors
+                .get(&(g.report_type.as_str().to_owned(), g.fingerprint.clone()))
+                .copied()
+                .unwrap_or(0);
         }
         // Ties broken as the embedded store breaks them, so both list the same order.
         groups.sort_by(|a, b| {
