@@ -189,6 +189,9 @@ async fn the_suggested_policy_silences_the_reports_it_was_built_from() {
         "--from-policy",
         &tight,
         "--hash-samples",
+        // One machine is one network: one visitor.
+        "--min-visitors",
+        "1",
         "--json",
     ]);
     assert!(ok, "lookout policy: {err}");

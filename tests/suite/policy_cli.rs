@@ -44,7 +44,13 @@ fn reports() -> Vec<Report> {
         csp("script-src-elem", "inline", Some("track()"), chrome),
         csp("script-src-elem", "eval", None, firefox),
     ]);
-    decode_json(&body, "example.com", Timestamp::now())
+    let mut reports = decode_json(&body, "example.com", Timestamp::now());
+    // Each from a network of its own, as the endpoint marks them: the CDN's two scripts are
+    // two visitors, everything else one.
+    for (i, r) in reports.iter_mut().enumerate() {
+        r.visitor = Some(i as u8);
+    }
+    reports
 }
 
 fn policy(store_args: &[&str], extra: &[&str]) -> Value {
@@ -54,6 +60,8 @@ fn policy(store_args: &[&str], extra: &[&str]) -> Value {
         "example.com",
         "--from-policy",
         POLICY,
+        "--min-visitors",
+        "1",
         "--json",
     ];
     args.extend_from_slice(store_args);
@@ -94,6 +102,32 @@ async fn dynamo_and_the_embedded_store_suggest_the_same_policy() {
     assert!(
         !unhashed["policy"].as_str().unwrap().contains("'sha256-"),
         "{unhashed}"
+    );
+
+    // The default threshold against forgers: two visitors; only the CDN was seen from two.
+    let (ok, out, err) = run_lookout(&[
+        "policy",
+        "--site",
+        "example.com",
+        "--data",
+        dir,
+        "--from-policy",
+        POLICY,
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    let guarded: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        guarded["policy"],
+        "default-src 'self'; script-src 'self' 'report-sample' https://cdn.example.net; report-uri https://c.example/r/example.com"
+    );
+    assert!(
+        guarded["left_out"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["reason"] == "too_few_visitors"),
+        "{guarded}"
     );
 
     // The thresholds: the CDN was seen from two browsers, the image host from one.

@@ -28,6 +28,11 @@ impl TempStore {
         let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
         Self { store, _dir: dir }
     }
+
+    /// The store's folder (`--data` for the command line).
+    pub fn path(&self) -> &std::path::Path {
+        self._dir.path()
+    }
 }
 
 /// Sends one request through the app (no socket) and returns status, headers and body.
