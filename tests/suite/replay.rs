@@ -152,3 +152,40 @@ async fn reports_answered_503_are_replayed_into_dynamodb_once() {
     let expected: Vec<String> = reports.iter().map(|r| r.id.clone()).collect();
     assert_eq!(ids, expected, "one item per report, under its original key");
 }
+
+#[test]
+fn a_logged_report_with_a_forged_site_or_fingerprint_is_refused() {
+    let body = serde_json::json!([{"type": "csp-violation", "age": 0, "url": "https://example.com/",
+        "user_agent": "Mozilla/5.0 Firefox/149.0",
+        "body": {"blockedURL": "https://cdn.example.net/x.js", "documentURL": "https://example.com/",
+                 "effectiveDirective": "script-src-elem", "disposition": "report"}}]);
+    let good = crate::support::decode_json(&body, "example.com", Timestamp::now()).remove(0);
+    let line = |r: &Report| {
+        serde_json::json!({"level": "ERROR", "recovery": true, "error": "x",
+                           "report": serde_json::to_string(r).unwrap()})
+        .to_string()
+    };
+    let mut traversal = good.clone();
+    traversal.site = "../../evil.example".into();
+    let mut forged_group = good.clone();
+    forged_group.group.push_str(" allowed-by-policy");
+    let mut ancient = good.clone();
+    ancient.received_at = Timestamp(1_262_304_000_000);
+    let log = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        log.path(),
+        [&traversal, &forged_group, &ancient, &good]
+            .map(line)
+            .join("\n"),
+    )
+    .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let summary = replay(&[
+        log.path().to_str().unwrap(),
+        "--data",
+        data.path().to_str().unwrap(),
+    ]);
+    assert_eq!(summary["found"], 4);
+    assert_eq!(summary["invalid"], 3, "{summary}");
+    assert_eq!(summary["stored"], 1, "{summary}");
+}
