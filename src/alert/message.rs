@@ -318,10 +318,7 @@ impl Alert {
         if let Some(avg) = self.previous_day_hourly_average {
             facts.push(Fact::own(
                 "This hour",
-                format!(
-                    "{} reports; the previous day: {avg:.1} an hour",
-                    self.count
-                ),
+                format!("{} reports; the previous day: {avg:.1} an hour", self.count),
             ));
         } else {
             facts.push(Fact::own("Reports so far", self.count.to_string()));
@@ -615,7 +612,9 @@ mod tests {
             .collect();
         assert!(classifications.len() <= 1, "{text}");
         assert!(
-            classifications.iter().all(|l| !l.contains("allowed-by-policy")),
+            classifications
+                .iter()
+                .all(|l| !l.contains("allowed-by-policy")),
             "{text}"
         );
         let sample = lines
@@ -682,8 +681,16 @@ mod tests {
         assert_eq!(json["kind"], "digest");
         assert_eq!(json["count"], 7);
         assert_eq!(json["digest"]["more"], 7);
-        assert_eq!(json["digest"]["named"].as_array().unwrap().len(), DIGEST_NAMED);
-        assert!(!json["digest"]["named"][0]["label"].as_str().unwrap().contains('\n'));
+        assert_eq!(
+            json["digest"]["named"].as_array().unwrap().len(),
+            DIGEST_NAMED
+        );
+        assert!(
+            !json["digest"]["named"][0]["label"]
+                .as_str()
+                .unwrap()
+                .contains('\n')
+        );
         assert_eq!(
             d.headline(),
             "7 more new problems on example.com; its alerts are paused until the next hour"
@@ -692,8 +699,14 @@ mod tests {
             .as_str()
             .unwrap()
             .to_owned();
-        assert!(text.contains("and 7 more new problems of example.com"), "{text}");
-        assert!(text.contains("`lookout top --site example.com --since 1h`"), "{text}");
+        assert!(
+            text.contains("and 7 more new problems of example.com"),
+            "{text}"
+        );
+        assert!(
+            text.contains("`lookout top --site example.com --since 1h`"),
+            "{text}"
+        );
         assert!(text.contains("2 more"), "{text}");
         assert_eq!(text.lines().count(), d.facts().len());
         let (subject, body) = d.email();
