@@ -18,6 +18,9 @@ use super::{AlertState, HOUR_MS, Mute, Problem};
 use crate::report::{Classification, Report, Timestamp};
 use crate::store::StoreError;
 
+/// The time one alert may take at one sink.
+const DELIVERY_TIME: std::time::Duration = std::time::Duration::from_secs(4);
+
 /// Problems known to have been claimed (by this process or another): no claim is tried again.
 const MAX_KNOWN: usize = 100_000;
 
@@ -151,7 +154,7 @@ impl Alerter {
     async fn deliver(&self, alert: &Alert, sent: &mut Sent) {
         tracing::info!(kind = ?alert.kind, site = %alert.site, fingerprint = %alert.fingerprint, "alert");
         for s in &self.sinks {
-            if !sink::send(s.as_ref(), alert).await {
+            if sink::send(s.as_ref(), alert, DELIVERY_TIME).await != sink::Delivery::Sent {
                 sent.undelivered += 1;
             }
         }
