@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use super::message::{Alert, AlertKind};
 use super::rules::SpikeRule;
 use super::sink::{self, Sink};
-use super::{AlertState, HOUR_MS, Mute, Problem};
+use super::{AlertState, HOUR_MS, HourBatch, Mute, Problem};
 use crate::report::{Classification, Report, Timestamp};
 use crate::store::StoreError;
 
@@ -44,7 +44,8 @@ pub struct Alerter {
 struct Share<'a> {
     first: &'a Report,
     browsers: BTreeSet<String>,
-    per_hour: BTreeMap<i64, u64>,
+    /// The ids of its reports, by the clock hour they were received in.
+    per_hour: BTreeMap<i64, Vec<&'a str>>,
     count: u64,
 }
 
@@ -84,7 +85,7 @@ impl Alerter {
             }
             share.browsers.extend(r.browser.clone());
             let hour = r.received_at.millis() - r.received_at.millis().rem_euclid(HOUR_MS);
-            *share.per_hour.entry(hour).or_default() += 1;
+            share.per_hour.entry(hour).or_default().push(r.id.as_str());
             share.count += 1;
         }
         let mut sent = Sent::default();
@@ -128,9 +129,10 @@ impl Alerter {
                 }
                 k.insert(problem.clone());
             }
-            for (&hour, &n) in &share.per_hour {
+            for (&hour, ids) in &share.per_hour {
                 let hour = Timestamp(hour);
-                let (before, after) = self.state.add_to_hour(&problem, hour, n).await?;
+                let batch = HourBatch::of(ids.iter().copied());
+                let (before, after) = self.state.add_to_hour(&problem, hour, &batch).await?;
                 if !self.rule.worth_checking(before, after) {
                     continue;
                 }

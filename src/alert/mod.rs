@@ -12,12 +12,68 @@ pub mod rules;
 pub mod sink;
 
 use async_trait::async_trait;
+use sha2::{Digest as _, Sha256};
 
 use crate::report::{ReportType, Timestamp};
 use crate::store::StoreError;
 
 /// An hour in milliseconds: spikes are counted per clock hour.
 pub const HOUR_MS: i64 = 3_600_000;
+
+/// A day in milliseconds.
+pub const DAY_MS: i64 = 24 * HOUR_MS;
+
+/// Days an hourly count (and the keys of the batches it took) is kept after its hour.
+pub const HOUR_ITEM_DAYS: i64 = 2;
+
+/// One problem's new reports of one clock hour in one batch, as its hourly count takes them.
+///
+/// A batch delivered again must not be counted again: hourly counts decide spikes, and a
+/// doubled count is a false spike. The aggregates solve this with a stream sequence mark per
+/// aggregate; hourly counts are keyed by the batch's reports instead, because:
+///
+/// - the alerter is given reports, not stream records (the embedded store has no stream), and
+/// - one problem's reports are spread over write shards, so over stream shards, whose sequence
+///   numbers do not compare: one mark per hourly count would skip other shards' reports.
+///
+/// The key is a hash of the ids of the problem's reports of that hour in the batch. A batch
+/// delivered again whole (Lambda retries a batch whose invocation failed or timed out, perhaps
+/// on another instance) holds the same reports, so it has the same key, and a count that took
+/// that key already is left as it is. Each count keeps the keys of its recent batches (the
+/// stores say how many). A batch cut differently the second time (Lambda's bisection after a
+/// failure, a stream read again from its start) has other keys and is counted again; alerts are
+/// sent after their batch is counted, within a time bound, so that this stays rare.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HourBatch {
+    /// How many reports (distinct ids).
+    pub n: u64,
+    /// A key derived from their ids: the same reports, the same key.
+    pub key: String,
+}
+
+impl HourBatch {
+    /// The batch of the reports with these ids (in any order; a repeated id counts once).
+    pub fn of<'a>(ids: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut ids: Vec<&str> = ids.into_iter().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut h = Sha256::new();
+        for id in &ids {
+            h.update(id.as_bytes());
+            h.update(b"\n");
+        }
+        let key = h
+            .finalize()
+            .iter()
+            .take(8)
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Self {
+            n: ids.len() as u64,
+            key,
+        }
+    }
+}
 
 /// One problem of one site: what alerts are about.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -103,13 +159,14 @@ pub trait AlertState: Send + Sync {
     /// Claims the spike alert of `problem` for `day` (`YYYY-MM-DD`): `true` once per day.
     async fn claim_spike(&self, problem: &Problem, day: &str) -> Result<bool, StoreError>;
 
-    /// Adds `n` new reports of `problem` received in the hour starting at `hour`; returns the
-    /// hour's count before and after.
+    /// Adds `batch`, new reports of `problem` received in the hour starting at `hour`, to the
+    /// hour's count, unless the count took that batch already (see [`HourBatch`]); returns the
+    /// hour's count before and after (the same when the batch was counted before).
     async fn add_to_hour(
         &self,
         problem: &Problem,
         hour: Timestamp,
-        n: u64,
+        batch: &HourBatch,
     ) -> Result<(u64, u64), StoreError>;
 
     /// Reports of `problem` received in the 24 hours before `hour`.
@@ -123,4 +180,23 @@ pub trait AlertState: Send + Sync {
 
     /// Removes a mute; `true` if there was one.
     async fn unmute(&self, site: &str, target: &MuteTarget) -> Result<bool, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_is_named_by_its_reports_whatever_their_order() {
+        let a = HourBatch::of(["r1", "r2", "r3"]);
+        assert_eq!(a.n, 3);
+        assert_eq!(a.key.len(), 16);
+        assert_eq!(HourBatch::of(["r3", "r1", "r2", "r1"]), a);
+        assert_ne!(HourBatch::of(["r1", "r2"]).key, a.key);
+        // Ids are separated: ["ab", "c"] is not ["a", "bc"].
+        assert_ne!(
+            HourBatch::of(["ab", "c"]).key,
+            HourBatch::of(["a", "bc"]).key
+        );
+    }
 }

@@ -1,7 +1,9 @@
-//! The alert state beside the embedded store, in the same SQLite file (tables `alert_claims`
-//! and `mutes`), on a connection of its own: alerts write rarely, and a write waits for the
-//! report writer's transaction to end (busy timeout) instead of going through its queue.
-//! Hourly counts come from the `reports` table itself.
+//! The alert state beside the embedded store, in the same SQLite file (tables `alert_claims`,
+//! `alert_hour_batches` and `mutes`), on a connection of its own: alerts write rarely, and a
+//! write waits for the report writer's transaction to end (busy timeout) instead of going
+//! through its queue. Hourly counts come from the `reports` table itself, so they are exact;
+//! `alert_hour_batches` keeps the key of each batch counted (see [`HourBatch`]) so that a batch
+//! given again is not taken for new reports.
 //!
 //! Also the local stand-in for the table's stream: [`EmbeddedAlertState::reports_after`]
 //! reads the reports stored since a row number, in the order they were stored.
@@ -14,7 +16,9 @@ use rusqlite::{Connection, params};
 
 use super::StoreError;
 use super::embedded::{DB_FILE, NoStore};
-use crate::alert::{AlertState, HOUR_MS, Mute, MuteTarget, Problem};
+use crate::alert::{
+    AlertState, DAY_MS, HOUR_ITEM_DAYS, HOUR_MS, HourBatch, Mute, MuteTarget, Problem,
+};
 use crate::report::{Report, Timestamp};
 
 const SCHEMA: &str = "
@@ -22,6 +26,11 @@ CREATE TABLE IF NOT EXISTS alert_claims (
     key        TEXT PRIMARY KEY,
     claimed_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS alert_hour_batches (
+    mark       TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alert_hour_batches_expiry ON alert_hour_batches (expires_at);
 CREATE TABLE IF NOT EXISTS mutes (
     site   TEXT NOT NULL,
     target TEXT NOT NULL,
@@ -146,13 +155,45 @@ impl AlertState for EmbeddedAlertState {
         &self,
         p: &Problem,
         hour: Timestamp,
-        n: u64,
+        batch: &HourBatch,
     ) -> Result<(u64, u64), StoreError> {
-        // The reports are already in the table: the hour's count includes them.
-        let after = self
-            .count(p, hour.millis(), hour.millis() + HOUR_MS)
-            .await?;
-        Ok((after.saturating_sub(n), after))
+        // The reports are already in the table: the hour's count includes them. The batch's
+        // mark says whether they were new to it (in the same transaction as the count).
+        let (site, t, fp) = (
+            p.site.clone(),
+            p.report_type.as_str().to_owned(),
+            p.fingerprint.clone(),
+        );
+        let mark = format!("{site}#{t}#{fp}#{}#{}", hour.millis(), batch.key);
+        let (from, to) = (hour.millis(), hour.millis() + HOUR_MS);
+        let expires = to + HOUR_ITEM_DAYS * DAY_MS;
+        let now = Timestamp::now().millis();
+        let n = batch.n;
+        self.with(move |c| {
+            let tx = c.unchecked_transaction()?;
+            tx.execute(
+                "DELETE FROM alert_hour_batches WHERE expires_at < ?1",
+                params![now],
+            )?;
+            let new = tx.execute(
+                "INSERT OR IGNORE INTO alert_hour_batches (mark, expires_at) VALUES (?1, ?2)",
+                params![mark, expires],
+            )? == 1;
+            let after: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM reports WHERE site = ?1 AND type = ?2 AND fingerprint = ?3
+                   AND received_at >= ?4 AND received_at < ?5",
+                params![site, t, fp, from, to],
+                |r| r.get(0),
+            )?;
+            tx.commit()?;
+            let after = after.max(0) as u64;
+            Ok(if new {
+                (after.saturating_sub(n), after)
+            } else {
+                (after, after)
+            })
+        })
+        .await
     }
 
     async fn previous_day(&self, p: &Problem, hour: Timestamp) -> Result<u64, StoreError> {
