@@ -416,11 +416,14 @@ impl Alerter {
             }));
             let rest: Vec<Outgoing> = undecided.collect();
             if split.digest && !rest.is_empty() {
-                let covered: Vec<&Alert> = rest.iter().map(|o| &o.alert).collect();
-                let paused_until = Timestamp(hour_of(now).millis() + HOUR_MS);
+                let digest = {
+                    let covered: Vec<&Alert> = rest.iter().map(|o| &o.alert).collect();
+                    let paused_until = Timestamp(hour_of(now).millis() + HOUR_MS);
+                    Alert::digest(site, &covered, paused_until)
+                };
                 let claim = Claim {
                     key: format!("digest#{now}#{:08x}", fastrand::u32(..)),
-                    alert: Alert::digest(site, &covered, paused_until),
+                    alert: digest,
                     budgeted: true,
                     expires: days_after(now, DIGEST_CLAIM_DAYS),
                 };
