@@ -1,6 +1,8 @@
 //! Where alerts go: a webhook (generic JSON, or Slack's message format for a Slack hook) and an
-//! SNS topic (e-mail subscriptions). Each send is bounded in time and retried a few times; a
-//! sink that keeps failing is logged with the whole alert, and never touches report storage.
+//! SNS topic (e-mail subscriptions). Each send is bounded in time. A server error or a broken
+//! connection is tried again at once a few times; a 429 (with its `Retry-After`) or a timeout
+//! is not: the alert stays in the outbox (see [`super::engine`]) and a later batch sends it.
+//! A sink never touches report storage.
 
 use std::time::Duration;
 
@@ -25,6 +27,10 @@ pub enum SinkError {
     /// The webhook answered with this status.
     #[error("the webhook answered {0}")]
     Status(u16),
+    /// The webhook answered 429 (too many requests), and how long it asked to wait, if it said
+    /// (`Retry-After` in seconds).
+    #[error("the webhook answered 429 (too many requests)")]
+    TooManyRequests { retry_after: Option<Duration> },
     /// The webhook did not answer in time.
     #[error("the webhook did not answer within {0:?}")]
     Timeout(Duration),
@@ -46,31 +52,67 @@ pub trait Sink: Send + Sync {
     fn name(&self) -> &'static str;
 }
 
-/// Attempts per alert and sink.
+/// Attempts per alert and sink within one send (a server error or a broken connection).
 pub const ATTEMPTS: u32 = 3;
 /// Time allowed for one attempt.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Sends `alert` to `sink`, retried; logs and returns `false` if every attempt failed.
-pub async fn send(sink: &dyn Sink, alert: &Alert) -> bool {
+/// What became of one alert at one sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// The sink took it.
+    Sent,
+    /// It did not; the sink asked to wait this long before the next try, if it said.
+    Failed { retry_after: Option<Duration> },
+}
+
+/// Sends `alert` to `sink` within `within`: tried again at once after a server error or a
+/// broken connection (up to [`ATTEMPTS`] times), not after a 429 or a timeout. Failures are
+/// logged without the alert (it stays in the outbox).
+pub async fn send(sink: &dyn Sink, alert: &Alert, within: Duration) -> Delivery {
+    let deadline = tokio::time::Instant::now() + within;
     let mut backoff = Duration::from_millis(250);
     for attempt in 1..=ATTEMPTS {
-        match tokio::time::timeout(ATTEMPT_TIMEOUT, sink.send_once(alert)).await {
-            Ok(Ok(())) => return true,
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        let limit = ATTEMPT_TIMEOUT.min(left);
+        match tokio::time::timeout(limit, sink.send_once(alert)).await {
+            Ok(Ok(())) => return Delivery::Sent,
+            Ok(Err(SinkError::TooManyRequests { retry_after })) => {
+                tracing::warn!(
+                    sink = sink.name(),
+                    attempt,
+                    ?retry_after,
+                    "alert not sent: too many requests"
+                );
+                return Delivery::Failed { retry_after };
+            }
+            Ok(Err(e @ SinkError::Status(400..=499))) => {
+                tracing::warn!(sink = sink.name(), attempt, error = %e, "alert not sent");
+                return Delivery::Failed { retry_after: None };
+            }
             Ok(Err(e)) => tracing::warn!(sink = sink.name(), attempt, error = %e, "alert not sent"),
-            Err(_) => tracing::warn!(sink = sink.name(), attempt, "alert send timed out"),
+            Err(_) => {
+                tracing::warn!(sink = sink.name(), attempt, timeout = ?limit, "alert send timed out");
+                return Delivery::Failed { retry_after: None };
+            }
         }
         if attempt < ATTEMPTS {
-            tokio::time::sleep(backoff).await;
+            let pause =
+                backoff.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+            tokio::time::sleep(pause).await;
             backoff *= 2;
         }
     }
-    tracing::error!(
-        sink = sink.name(),
-        alert = %alert.json(),
-        "alert not delivered after {ATTEMPTS} attempts"
-    );
-    false
+    Delivery::Failed { retry_after: None }
+}
+
+/// A `Retry-After` of delta-seconds (an HTTP date is not read: the caller backs off instead).
+fn retry_after(headers: &hyper::HeaderMap) -> Option<Duration> {
+    let value = headers.get(hyper::header::RETRY_AFTER)?.to_str().ok()?;
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
 type Https = hyper_rustls::HttpsConnector<HttpConnector>;
@@ -103,6 +145,13 @@ impl Webhook {
             client: Client::builder(TokioExecutor::new()).build(https),
         })
     }
+
+    /// Sends Slack's message format (`true`) or the generic JSON, whatever the host: for a
+    /// Slack-compatible hook elsewhere (and tests).
+    pub fn with_slack_format(mut self, slack: bool) -> Self {
+        self.slack = slack;
+        self
+    }
 }
 
 #[async_trait]
@@ -126,6 +175,10 @@ impl Sink for Webhook {
         let status = response.status();
         if status.is_success() {
             Ok(())
+        } else if status == hyper::StatusCode::TOO_MANY_REQUESTS {
+            Err(SinkError::TooManyRequests {
+                retry_after: retry_after(response.headers()),
+            })
         } else {
             Err(SinkError::Status(status.as_u16()))
         }

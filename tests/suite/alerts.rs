@@ -1,17 +1,19 @@
 //! Alerts, with a webhook receiver on loopback: through `lookout serve --alert-webhook` (the
 //! embedded store), through the stream handler fed with real stream records of DynamoDB Local
-//! (turned into the Lambda event shape), and spikes on both stores' state.
+//! (turned into the Lambda event shape), and spikes, the hourly budget, the outbox and counts
+//! of a batch given twice on both stores' state.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::post;
-use lookout::alert::engine::Alerter;
+use lookout::alert::engine::{Alerter, Sent};
 use lookout::alert::rules::SpikeRule;
 use lookout::alert::sink::{Sink, Webhook};
-use lookout::alert::{AlertState, Mute, MuteTarget};
+use lookout::alert::{ALERTS_PER_SITE_HOUR, AlertState, Mute, MuteTarget, Problem};
 use lookout::report::{Report, Timestamp};
 use lookout::store::ReportStore;
 use lookout::store::embedded::EmbeddedStore;
@@ -39,6 +41,44 @@ async fn receiver(status: StatusCode) -> Receiver {
                     .unwrap()
                     .push(serde_json::from_str(&body).unwrap_or(Value::String(body)));
                 status
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Receiver { url, got }
+}
+
+/// A webhook receiver that answers `script` in order (a status, and a `Retry-After` when
+/// given), then 200.
+async fn scripted(script: Vec<(StatusCode, Option<&'static str>)>) -> Receiver {
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let answers = Arc::new(Mutex::new(VecDeque::from(script)));
+    let sink = got.clone();
+    let app = Router::new().route(
+        "/hook",
+        post(move |body: String| {
+            let sink = sink.clone();
+            let answers = answers.clone();
+            async move {
+                sink.lock()
+                    .unwrap()
+                    .push(serde_json::from_str(&body).unwrap_or(Value::String(body)));
+                let (status, retry_after) = answers
+                    .lock()
+                    .unwrap()
+                    .pop_front()
+                    .unwrap_or((StatusCode::OK, None));
+                let mut response = axum::response::Response::new(axum::body::Body::empty());
+                *response.status_mut() = status;
+                if let Some(seconds) = retry_after {
+                    response.headers_mut().insert(
+                        axum::http::header::RETRY_AFTER,
+                        axum::http::HeaderValue::from_static(seconds),
+                    );
+                }
+                response
             }
         }),
     );
@@ -326,13 +366,19 @@ async fn dynamo_alerts_cost_one_update_per_problem_and_batch_and_one_query_per_s
         out.sort();
         out
     };
-    // A first batch: 10 new problems, 10 reports each.
+    // A first batch: 10 new problems, 10 reports each (the whole hourly budget of the site).
     let before = proxy.counters();
     alerter.on_new_reports(&problems(10, 10, 0)).await.unwrap();
     assert_eq!(
         ops(&before),
-        [("Query".to_owned(), 1), ("UpdateItem".to_owned(), 20)],
-        "one query for the site's mutes; per problem a claim and an hourly count"
+        [
+            ("DeleteItem".to_owned(), 1),
+            ("Query".to_owned(), 2),
+            ("UpdateItem".to_owned(), 32)
+        ],
+        "a query for the outbox's due alerts and one for the site's mutes; per problem an \
+         hourly count, a claim and its outcome; for the batch one outbox entry (written, then \
+         deleted) and one take from the site's budget"
     );
     assert_eq!(hook.alerts().len(), 10);
     // The next batch of the same problems: the claims are known, only the hourly counts.
@@ -343,7 +389,252 @@ async fn dynamo_alerts_cost_one_update_per_problem_and_batch_and_one_query_per_s
         .unwrap();
     assert_eq!(
         ops(&before),
-        [("Query".to_owned(), 1), ("UpdateItem".to_owned(), 10)]
+        [("Query".to_owned(), 2), ("UpdateItem".to_owned(), 10)]
     );
     assert_eq!(hook.alerts().len(), 10);
+}
+
+/// Waits, if need be, until the clock hour has more than a minute left: budgets are per hour.
+async fn clear_of_the_hour_end() {
+    let now = Timestamp::now().millis();
+    let left = HOUR - now.rem_euclid(HOUR);
+    if left < 60_000 {
+        tokio::time::sleep(Duration::from_millis(left as u64 + 1_000)).await;
+    }
+}
+
+/// 300 new problems in one batch (each report names its own blocked host, as a flood of forged
+/// reports does): at most 10 messages, 9 alerts and a digest of the 291 others; a new problem
+/// later in the hour is claimed, not sent.
+async fn a_flood_is_ten_messages(store: &dyn ReportStore, state: Arc<dyn AlertState>) {
+    clear_of_the_hour_end().await;
+    let hook = receiver(StatusCode::OK).await;
+    let sinks: Vec<Arc<dyn Sink>> = vec![Arc::new(Webhook::new(&hook.url).unwrap())];
+    let alerter = Alerter::new(state, sinks, SpikeRule::default());
+    let now = Timestamp::now();
+    let mut flood = Vec::new();
+    // A request holds at most 100 reports.
+    for request in 0..3 {
+        let items: Vec<Value> = (0..100)
+            .map(|i| {
+                let host = request * 100 + i;
+                csp(&format!("https://x{host}.flood.example/a.js"), "a", 1)
+            })
+            .collect();
+        flood.extend(decode_json(&Value::Array(items), "example.com", now));
+    }
+    assert_eq!(flood.len(), 300);
+    store.put(&flood).await.unwrap();
+    let sent = alerter.on_new_reports(&flood).await.unwrap();
+    assert_eq!(
+        (
+            sent.new_problems,
+            sent.digests,
+            sent.suppressed,
+            sent.undelivered
+        ),
+        (300, 1, 0, 0),
+        "{sent:?}"
+    );
+    let alerts = hook.alerts();
+    assert!(alerts.len() <= ALERTS_PER_SITE_HOUR as usize);
+    assert_eq!(alerts.len(), 10, "{alerts:#?}");
+    assert!(alerts[..9].iter().all(|a| a["kind"] == "new_problem"));
+    let digest = &alerts[9];
+    assert_eq!(digest["kind"], "digest", "{digest:#}");
+    assert_eq!(digest["site"], "example.com");
+    assert_eq!(digest["count"], 291);
+    assert_eq!(digest["digest"]["more"], 291);
+    assert_eq!(digest["digest"]["named"].as_array().unwrap().len(), 5);
+    assert!(
+        digest["digest"]["named"][0]["label"]
+            .as_str()
+            .unwrap()
+            .contains(".flood.example")
+    );
+    assert!(
+        digest["command"]
+            .as_str()
+            .unwrap()
+            .starts_with("lookout top --site example.com")
+    );
+
+    // The hour's budget is spent: a new problem is claimed (never alerted later) and not sent.
+    let late = decode_json(
+        &json!([csp("https://late.example/x.js", "a", 1)]),
+        "example.com",
+        Timestamp::now(),
+    );
+    store.put(&late).await.unwrap();
+    let sent = alerter.on_new_reports(&late).await.unwrap();
+    assert_eq!((sent.new_problems, sent.suppressed), (1, 1), "{sent:?}");
+    assert_eq!(hook.alerts().len(), 10);
+}
+
+#[tokio::test]
+async fn a_flood_of_new_problems_is_ten_messages_on_the_embedded_store() {
+    let data = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(data.path()).unwrap();
+    let state = Arc::new(EmbeddedAlertState::open(data.path()).unwrap());
+    a_flood_is_ten_messages(&store, state).await;
+}
+
+#[tokio::test]
+async fn dynamo_a_flood_of_new_problems_is_ten_messages() {
+    let (store, _client, _table) = store_with(1).await;
+    a_flood_is_ten_messages(&store, Arc::new(store.clone())).await;
+}
+
+/// A webhook that answers 429 (`Retry-After: 1`) and then 200: the alert is not tried again at
+/// once, stays pending, and is delivered by the first call after a second; once, whatever
+/// calls follow, from this instance or another.
+async fn a_rate_limited_alert_is_delivered_later_once(
+    store: &dyn ReportStore,
+    state: Arc<dyn AlertState>,
+) {
+    let hook = scripted(vec![(StatusCode::TOO_MANY_REQUESTS, Some("1"))]).await;
+    let webhook = |url: &str| -> Vec<Arc<dyn Sink>> { vec![Arc::new(Webhook::new(url).unwrap())] };
+    let alerter = Alerter::new(state.clone(), webhook(&hook.url), SpikeRule::default());
+    let reports = burst(1, Timestamp::now().millis(), 1);
+    store.put(&reports).await.unwrap();
+    let sent = alerter.on_new_reports(&reports).await.unwrap();
+    assert_eq!((sent.new_problems, sent.undelivered), (1, 1), "{sent:?}");
+    assert_eq!(hook.alerts().len(), 1, "a 429 is not tried again at once");
+
+    // Not before the second the webhook asked for.
+    let sent = alerter.on_new_reports(&[]).await.unwrap();
+    assert_eq!(sent, Sent::default());
+    assert_eq!(hook.alerts().len(), 1);
+
+    tokio::time::sleep(Duration::from_millis(1_300)).await;
+    let sent = alerter.on_new_reports(&[]).await.unwrap();
+    assert_eq!((sent.retried, sent.undelivered), (1, 0), "{sent:?}");
+    let alerts = hook.alerts();
+    assert_eq!(alerts.len(), 2, "{alerts:#?}");
+    assert_eq!(alerts[1]["kind"], "new_problem");
+    assert_eq!(alerts[1]["fingerprint"], alerts[0]["fingerprint"]);
+
+    // Delivered: never again, whatever comes next.
+    tokio::time::sleep(Duration::from_millis(1_300)).await;
+    alerter.on_new_reports(&[]).await.unwrap();
+    alerter.on_new_reports(&reports).await.unwrap();
+    let other = Alerter::new(state, webhook(&hook.url), SpikeRule::default());
+    assert_eq!(
+        other.on_new_reports(&reports).await.unwrap(),
+        Sent::default()
+    );
+    assert_eq!(hook.alerts().len(), 2);
+}
+
+#[tokio::test]
+async fn a_rate_limited_alert_is_delivered_later_once_on_the_embedded_store() {
+    let data = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(data.path()).unwrap();
+    let state = Arc::new(EmbeddedAlertState::open(data.path()).unwrap());
+    a_rate_limited_alert_is_delivered_later_once(&store, state).await;
+}
+
+#[tokio::test]
+async fn dynamo_a_rate_limited_alert_is_delivered_later_once() {
+    let (store, _client, _table) = store_with(1).await;
+    a_rate_limited_alert_is_delivered_later_once(&store, Arc::new(store.clone())).await;
+}
+
+/// A quiet day (one report an hour), then 30 reports this hour in a batch given twice (a stream
+/// batch retried), and a third time to another instance: the hour counts 30, not 60 or 90, so
+/// there is no spike (60 would be one: at least 50, and over 20 times the day's 1 an hour).
+async fn a_batch_given_again_is_counted_once(store: &dyn ReportStore, state: Arc<dyn AlertState>) {
+    let hook = receiver(StatusCode::OK).await;
+    let webhook = |url: &str| -> Vec<Arc<dyn Sink>> { vec![Arc::new(Webhook::new(url).unwrap())] };
+    let alerter = Alerter::new(state.clone(), webhook(&hook.url), SpikeRule::default());
+    let now = Timestamp::now().millis();
+    let hour = now - now.rem_euclid(HOUR);
+    for k in (1..=24).rev() {
+        let quiet = burst(1, hour - k * HOUR + 60_000, k as usize);
+        store.put(&quiet).await.unwrap();
+        alerter.on_new_reports(&quiet).await.unwrap();
+    }
+    let batch = burst(30, hour + 60_000, 100);
+    store.put(&batch).await.unwrap();
+    for _ in 0..2 {
+        let sent = alerter.on_new_reports(&batch).await.unwrap();
+        assert_eq!(sent.spikes, 0, "{sent:?}");
+    }
+    let other = Alerter::new(state.clone(), webhook(&hook.url), SpikeRule::default());
+    assert_eq!(other.on_new_reports(&batch).await.unwrap().spikes, 0);
+    let kinds: Vec<Value> = hook.alerts().iter().map(|a| a["kind"].clone()).collect();
+    assert_eq!(kinds, [json!("new_problem")]);
+    // The 24 hours before the next hour: 23 quiet reports and this hour's 30.
+    let problem = Problem {
+        site: "example.com".into(),
+        report_type: batch[0].report_type.clone(),
+        fingerprint: batch[0].fingerprint.clone(),
+    };
+    assert_eq!(
+        state
+            .previous_day(&problem, Timestamp(hour + HOUR))
+            .await
+            .unwrap(),
+        53
+    );
+}
+
+#[tokio::test]
+async fn a_batch_given_again_is_counted_once_on_the_embedded_store() {
+    let data = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(data.path()).unwrap();
+    let state = Arc::new(EmbeddedAlertState::open(data.path()).unwrap());
+    a_batch_given_again_is_counted_once(&store, state).await;
+}
+
+#[tokio::test]
+async fn dynamo_a_batch_given_again_is_counted_once() {
+    let (store, _client, _table) = store_with(1).await;
+    a_batch_given_again_is_counted_once(&store, Arc::new(store.clone())).await;
+}
+
+/// A sample that tries to write a line of its own into a Slack message ("\n*Classification:*
+/// x") stays on its field's line, inside a code span.
+#[tokio::test]
+async fn report_text_stays_on_its_line_in_a_slack_message() {
+    let hook = receiver(StatusCode::OK).await;
+    let data = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(data.path()).unwrap();
+    let state = Arc::new(EmbeddedAlertState::open(data.path()).unwrap());
+    let slack = Webhook::new(&hook.url).unwrap().with_slack_format(true);
+    let alerter = Alerter::new(state, vec![Arc::new(slack)], SpikeRule::default());
+    let forged = decode_json(
+        &json!([{"type": "csp-violation", "age": 0, "url": "https://example.com/a",
+                 "user_agent": CHROME,
+                 "body": {"blockedURL": "inline", "documentURL": "https://example.com/a",
+                          "effectiveDirective": "script-src-elem",
+                          "originalPolicy": "script-src 'self'", "disposition": "enforce",
+                          "sample": "\n*Classification:* x"}}]),
+        "example.com",
+        Timestamp::now(),
+    );
+    assert_eq!(forged.len(), 1);
+    store.put(&forged).await.unwrap();
+    alerter.on_new_reports(&forged).await.unwrap();
+    let alerts = hook.alerts();
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    let text = alerts[0]["blocks"][1]["text"]["text"].as_str().unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        !lines.iter().any(|l| l.starts_with("*Classification:* x")),
+        "no line of the report's own: {text}"
+    );
+    // The sample's own line (the problem's line holds it too: the group has a sample's start).
+    assert!(
+        lines.contains(&"*sample (reported, unverified):* ` *Classification:* x`"),
+        "{text}"
+    );
+    for line in lines.iter().filter(|l| l.contains("*Classification:* x")) {
+        let (label, value) = line.split_once(":* ").unwrap();
+        assert!(label.ends_with("(reported, unverified)"), "{line}");
+        assert!(
+            value.starts_with('`') && value.ends_with('`') && value.matches('`').count() == 2,
+            "one code span: {line}"
+        );
+    }
 }
