@@ -74,6 +74,10 @@ fn the_function_may_only_write_to_its_table_and_log_to_its_own_group() {
             topic_actions.extend(actions);
             continue;
         }
+        if resource.contains("FailedBatches.Arn") {
+            assert_eq!(actions, ["sqs:SendMessage"], "failed batches' records only");
+            continue;
+        }
         assert!(
             resource.contains("ReportsTable.Arn") || resource.contains("ReportsTable.StreamArn"),
             "{resource}"
@@ -237,7 +241,7 @@ fn the_defaults_bound_what_a_stranger_can_spend() {
 fn table_calls_of_the_function() -> Vec<String> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store/dynamodb");
     let mut calls = std::collections::BTreeSet::new();
-    for file in ["write.rs", "aggregate.rs", "alerts.rs"] {
+    for file in ["write.rs", "aggregate.rs", "alerts.rs", "day_key.rs"] {
         let text = std::fs::read_to_string(dir.join(file)).unwrap();
         for (i, _) in text.match_indices(".client") {
             let rest = text[i + ".client".len()..].trim_start();
@@ -406,6 +410,7 @@ fn the_archive_writes_only_its_prefix_and_reads_only_the_stream() {
             "logs:CreateLogStream",
             "logs:PutLogEvents",
             "s3:PutObject",
+            "sqs:SendMessage",
         ]
     );
     let put = serde_yaml_ng::to_string(&statements[0]["Resource"]).unwrap();
@@ -469,4 +474,23 @@ fn the_archive_writes_only_its_prefix_and_reads_only_the_stream() {
     sorted_columns.sort();
     keys.sort();
     assert_eq!(sorted_columns, keys, "a column for each field of a line");
+}
+
+#[test]
+fn a_stream_batch_that_keeps_failing_is_kept_not_dropped() {
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&template()).unwrap();
+    let resources = &doc["Resources"];
+    for function in ["CollectorFunction", "ArchiveFunction"] {
+        let mapping = &resources[function]["Properties"]["Events"]["NewReports"]["Properties"];
+        let destination =
+            serde_yaml_ng::to_string(&mapping["DestinationConfig"]["OnFailure"]["Destination"])
+                .unwrap();
+        assert!(
+            destination.contains("FailedBatches.Arn"),
+            "{function}: {destination}"
+        );
+    }
+    let queue = &resources["FailedBatches"]["Properties"];
+    assert_eq!(queue["SqsManagedSseEnabled"], true);
+    assert_eq!(queue["MessageRetentionPeriod"], 1_209_600);
 }

@@ -53,6 +53,8 @@ impl DynamoStore {
             .table_name(&self.settings.table)
             .key(PK, AttributeValue::S(KEY_PK.into()))
             .key(SK, AttributeValue::S(day.to_owned()))
+            .projection_expression("#key")
+            .expression_attribute_names("#key", "key")
             .consistent_read(true)
             .send()
             .await
