@@ -255,7 +255,8 @@ pub struct TableArgs {
     /// Write shards per site and type (must match the deployed function's).
     #[arg(long, env = "LOOKOUT_WRITE_SHARDS", default_value_t = crate::store::dynamodb::DEFAULT_WRITE_SHARDS)]
     pub write_shards: u16,
-    /// Days a report is kept (DynamoDB TTL).
+    /// Days a report is kept: the table's TTL on DynamoDB; `lookout serve` removes older
+    /// reports from the embedded store in small steps.
     #[arg(long, env = "LOOKOUT_RETENTION_DAYS", default_value_t = crate::store::dynamodb::DEFAULT_RETENTION_DAYS)]
     pub retention_days: u32,
 }

@@ -121,6 +121,11 @@ impl StoreArgs {
         if let Some(store) = self.dynamo().await {
             return Ok(Arc::new(store));
         }
+        Ok(self.open_embedded()?)
+    }
+
+    /// Opens (creating if needed) the embedded store for writing.
+    pub fn open_embedded(&self) -> CliResult<Arc<EmbeddedStore>> {
         let options = EmbeddedOptions {
             max_bytes: self.max_store_bytes,
             ..EmbeddedOptions::default()

@@ -15,6 +15,7 @@ use crate::alert::engine::Alerter;
 use crate::alert::sink::{Sink, Sns};
 use crate::config::CollectArgs;
 use crate::http::{AppState, app};
+use crate::store::embedded::EmbeddedStore;
 use crate::store::embedded_alerts::EmbeddedAlertState;
 
 /// Arguments of `lookout serve`.
@@ -216,17 +217,63 @@ async fn tail_embedded(state: EmbeddedAlertState, alerter: Alerter, mut last: i6
                 }
                 continue;
             }
-            Ok(_) => {}
+            Ok(_) => {
+                // No new report: alerts whose delivery failed are retried when due.
+                if let Err(e) = alerter.on_new_reports(&[]).await {
+                    tracing::warn!(error = %e, "retrying pending alerts failed");
+                }
+            }
             Err(e) => tracing::warn!(error = %e, "reading new reports for alerts failed"),
         }
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
 }
 
+/// Reports removed from the embedded store in one step of retention.
+const RETENTION_STEP: usize = 2_000;
+
+/// The embedded store's retention: every minute, reports received more than `days` ago are
+/// removed, [`RETENTION_STEP`] at a time with a pause between steps, so ingest never waits
+/// long; the store then stays bounded instead of filling up and refusing every report.
+async fn retain(store: std::sync::Arc<EmbeddedStore>, days: u32) {
+    let kept = std::time::Duration::from_secs(u64::from(days.max(1)) * 86_400);
+    loop {
+        let before = crate::report::Timestamp(
+            crate::report::Timestamp::now().millis() - kept.as_millis() as i64,
+        );
+        let mut removed = 0;
+        loop {
+            match store.remove_before(before, RETENTION_STEP).await {
+                Ok(n) => {
+                    removed += n;
+                    if n < RETENTION_STEP {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "removing old reports failed");
+                    break;
+                }
+            }
+        }
+        if removed > 0 {
+            tracing::info!(removed, days, "reports past retention removed");
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+    }
+}
+
 /// Runs `lookout serve` until Ctrl-C or SIGTERM.
 pub async fn run(args: ServeArgs) -> Result<()> {
     let opts = args.collect.options()?;
-    let store = args.store.open().await?;
+    let store: std::sync::Arc<dyn crate::store::ReportStore> = if args.store.table.is_some() {
+        args.store.open().await?
+    } else {
+        let embedded = args.store.open_embedded()?;
+        tokio::spawn(retain(embedded.clone(), args.store.kept.retention_days));
+        embedded
+    };
     let db = args.store.describe();
     let count_here = match args.stream_counts {
         StreamCounts::Auto => args.store.endpoint_url.is_some(),

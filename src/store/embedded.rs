@@ -158,9 +158,9 @@ impl Row {
 pub struct EmbeddedStore {
     writer: mpsc::SyncSender<WriteJob>,
     reader: Arc<Mutex<Connection>>,
-    /// A connection for the day's visitor key (written once a day), beside the report writer's
-    /// queue; `None` when the store was opened read-only.
-    keys: Option<Arc<Mutex<Connection>>>,
+    /// A connection for the rare writes beside the report writer's queue (the day's visitor
+    /// key, retention's removals); `None` when the store was opened read-only.
+    side: Option<Arc<Mutex<Connection>>>,
 }
 
 /// How the embedded store is opened.
@@ -201,7 +201,7 @@ impl EmbeddedStore {
                 .map_err(StoreError::backend)?;
         }
         let reader = open_connection(&path, true)?;
-        let keys = if options.read_only {
+        let side = if options.read_only {
             None
         } else {
             Some(Arc::new(Mutex::new(open_connection(&path, false)?)))
@@ -214,8 +214,28 @@ impl EmbeddedStore {
         Ok(Self {
             writer: tx,
             reader: Arc::new(Mutex::new(reader)),
-            keys,
+            side,
         })
+    }
+
+    /// Removes at most `limit` reports received before `before`, oldest first; returns how
+    /// many. Rows are stored in arrival order, so the oldest are the first rows: each step is
+    /// one short transaction that reads no index, and ingest goes on between steps.
+    pub async fn remove_before(&self, before: Timestamp, limit: usize) -> Result<usize, StoreError> {
+        let Some(conn) = self.side.clone() else {
+            return Err(StoreError::backend(ReadOnly));
+        };
+        tokio::task::spawn_blocking(move || {
+            let conn = conn.lock().unwrap_or_else(|p| p.into_inner());
+            conn.execute(
+                "DELETE FROM reports WHERE seq IN
+                     (SELECT seq FROM reports WHERE received_at < ?1 ORDER BY seq LIMIT ?2)",
+                params![before.millis(), limit as i64],
+            )
+        })
+        .await
+        .map_err(StoreError::backend)?
+        .map_err(StoreError::backend)
     }
 
     async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
@@ -448,7 +468,7 @@ impl ReportStore for EmbeddedStore {
     }
 
     async fn day_key(&self, day: &str) -> Result<DayKey, StoreError> {
-        let Some(conn) = self.keys.clone() else {
+        let Some(conn) = self.side.clone() else {
             return Err(StoreError::backend(ReadOnly));
         };
         let fresh = DayKey::generate().map_err(|_| StoreError::backend(NoRandom))?;

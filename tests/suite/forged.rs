@@ -277,3 +277,41 @@ fn snippets_refuse_what_the_server_would_expand_at_load() {
         assert!(!err.is_empty());
     }
 }
+
+/// Reports received `days_ago`, one of each problem.
+fn received(days_ago: i64, n: usize) -> Vec<lookout::report::Report> {
+    let when = lookout::report::Timestamp(
+        lookout::report::Timestamp::now().millis() - days_ago * 86_400_000,
+    );
+    static BATCH: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let b = BATCH.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let body: Vec<Value> = (0..n)
+        .map(|i| csp("img-src", &format!("https://old{b}x{i}.example/x.png"), None))
+        .collect();
+    crate::support::decode_json(&Value::Array(body), "example.com", when)
+}
+
+#[tokio::test]
+async fn serve_removes_reports_past_retention_so_a_flood_cannot_fill_the_store_for_good() {
+    let t = TempStore::new();
+    for _ in 0..3 {
+        t.store.put(&received(40, 100)).await.unwrap();
+    }
+    t.store.put(&received(0, 5)).await.unwrap();
+    let dir = t.path().to_str().unwrap().to_owned();
+    let count = || {
+        let (ok, out, err) = run_lookout(&[
+            "query", "--site", "example.com", "--data", &dir, "--since", "400d", "--limit",
+            "1000", "--json",
+        ]);
+        assert!(ok, "{err}");
+        out.lines().count()
+    };
+    assert_eq!(count(), 305);
+    let (_serve, _) = crate::support::spawn_serve(&["--data", &dir, "--retention-days", "30"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while count() != 5 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(count(), 5, "the 300 reports of 40 days ago are gone, today's kept");
+}
