@@ -209,6 +209,10 @@ pub struct AlertArgs {
     /// Send alerts to this webhook (JSON; a Slack message for a hooks.slack.com URL).
     #[arg(long, env = "LOOKOUT_ALERT_WEBHOOK")]
     pub alert_webhook: Option<String>,
+    /// Read the webhook URL from this SSM SecureString parameter at start (how the deployed
+    /// function gets it: the URL is a secret, kept out of its environment).
+    #[arg(long, env = "LOOKOUT_ALERT_WEBHOOK_PARAMETER")]
+    pub alert_webhook_parameter: Option<String>,
     /// Publish alerts to this SNS topic (e-mail subscriptions).
     #[arg(long, env = "LOOKOUT_ALERT_TOPIC_ARN")]
     pub alert_topic_arn: Option<String>,
@@ -237,6 +241,14 @@ impl AlertArgs {
             None | Some("") => Ok(None),
             Some(url) => crate::alert::sink::Webhook::new(url).map(Some),
         }
+    }
+
+    /// The SSM parameter holding the webhook URL, if one is named.
+    pub fn webhook_parameter(&self) -> Option<&str> {
+        self.alert_webhook_parameter
+            .as_deref()
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
     }
 
     /// The SNS topic, if one is set.

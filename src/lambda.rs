@@ -55,11 +55,23 @@ impl LambdaConfig {
         Ok((state, store))
     }
 
-    /// The alerter, when a webhook or a topic is set.
-    pub fn alerter(&self, store: &DynamoStore) -> Result<Option<Alerter>, lambda_http::Error> {
+    /// The alerter, when a webhook (or the SSM parameter holding it) or a topic is set.
+    pub async fn alerter(
+        &self,
+        store: &DynamoStore,
+    ) -> Result<Option<Alerter>, lambda_http::Error> {
         let mut sinks: Vec<Arc<dyn Sink>> = Vec::new();
         if let Some(w) = self.alerts.webhook()? {
             sinks.push(Arc::new(w));
+        }
+        if let Some(name) = self.alerts.webhook_parameter() {
+            let client = Connection {
+                endpoint_url: None,
+                region: None,
+            }
+            .ssm_from_environment()?;
+            let url = crate::alert::secret::read_parameter(&client, name).await?;
+            sinks.push(Arc::new(crate::alert::sink::Webhook::new(&url)?));
         }
         if let Some(topic) = self.alerts.topic() {
             let client = Connection {
@@ -138,7 +150,7 @@ pub async fn run() -> Result<(), lambda_http::Error> {
     }
     let config = LambdaConfig::from_env()?;
     let (state, store) = config.state().await?;
-    let alerter = config.alerter(&store)?.map(Arc::new);
+    let alerter = config.alerter(&store).await?.map(Arc::new);
     tracing::info!(table = %config.table, alerts = alerter.is_some(), "lookout ready");
     let http = lambda_http::Adapter::from(app(state));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {

@@ -11,6 +11,7 @@
 pub mod engine;
 pub mod message;
 pub mod rules;
+pub mod secret;
 pub mod sink;
 
 use async_trait::async_trait;

@@ -221,7 +221,11 @@ impl EmbeddedStore {
     /// Removes at most `limit` reports received before `before`, oldest first; returns how
     /// many. Rows are stored in arrival order, so the oldest are the first rows: each step is
     /// one short transaction that reads no index, and ingest goes on between steps.
-    pub async fn remove_before(&self, before: Timestamp, limit: usize) -> Result<usize, StoreError> {
+    pub async fn remove_before(
+        &self,
+        before: Timestamp,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
         let Some(conn) = self.side.clone() else {
             return Err(StoreError::backend(ReadOnly));
         };

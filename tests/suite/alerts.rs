@@ -638,3 +638,28 @@ async fn report_text_stays_on_its_line_in_a_slack_message() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_deployed_function_reads_its_webhook_url_from_an_ssm_secure_string() {
+    let client = lookout::store::dynamodb::Connection {
+        endpoint_url: Some(crate::emulator::s3().url.clone()),
+        region: Some("us-east-1".into()),
+    }
+    .ssm_from_environment()
+    .unwrap();
+    let name = format!("/lookout/test/{}", std::process::id());
+    client
+        .put_parameter()
+        .name(&name)
+        .value("https://hooks.example/T000/B000/secret")
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .unwrap();
+    let url = lookout::alert::secret::read_parameter(&client, &name)
+        .await
+        .unwrap();
+    assert_eq!(url, "https://hooks.example/T000/B000/secret");
+    let missing = lookout::alert::secret::read_parameter(&client, "/lookout/none").await;
+    assert!(missing.is_err());
+}

@@ -286,7 +286,13 @@ fn received(days_ago: i64, n: usize) -> Vec<lookout::report::Report> {
     static BATCH: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let b = BATCH.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let body: Vec<Value> = (0..n)
-        .map(|i| csp("img-src", &format!("https://old{b}x{i}.example/x.png"), None))
+        .map(|i| {
+            csp(
+                "img-src",
+                &format!("https://old{b}x{i}.example/x.png"),
+                None,
+            )
+        })
         .collect();
     crate::support::decode_json(&Value::Array(body), "example.com", when)
 }
@@ -301,8 +307,16 @@ async fn serve_removes_reports_past_retention_so_a_flood_cannot_fill_the_store_f
     let dir = t.path().to_str().unwrap().to_owned();
     let count = || {
         let (ok, out, err) = run_lookout(&[
-            "query", "--site", "example.com", "--data", &dir, "--since", "400d", "--limit",
-            "1000", "--json",
+            "query",
+            "--site",
+            "example.com",
+            "--data",
+            &dir,
+            "--since",
+            "400d",
+            "--limit",
+            "1000",
+            "--json",
         ]);
         assert!(ok, "{err}");
         out.lines().count()
@@ -313,5 +327,9 @@ async fn serve_removes_reports_past_retention_so_a_flood_cannot_fill_the_store_f
     while count() != 5 && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
-    assert_eq!(count(), 5, "the 300 reports of 40 days ago are gone, today's kept");
+    assert_eq!(
+        count(),
+        5,
+        "the 300 reports of 40 days ago are gone, today's kept"
+    );
 }

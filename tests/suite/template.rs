@@ -48,11 +48,16 @@ fn the_function_may_only_write_to_its_table_and_log_to_its_own_group() {
     let mut log_actions = Vec::new();
     let mut topic_actions = Vec::new();
     for s in statements {
-        // A statement kept only when alerts are e-mailed: `!If [HasAlertEmail, statement, none]`.
+        // A statement kept only when alerts are e-mailed or sent to a webhook:
+        // `!If [HasAlertEmail, statement, none]`, `!If [HasAlertWebhook, ...]`.
         let s = match s {
             serde_yaml_ng::Value::Tagged(t) if t.tag == "If" => {
                 let branches = t.value.as_sequence().unwrap();
-                assert_eq!(branches[0], "HasAlertEmail");
+                assert!(
+                    branches[0] == "HasAlertEmail" || branches[0] == "HasAlertWebhook",
+                    "{:?}",
+                    branches[0]
+                );
                 &branches[1]
             }
             s => s,
@@ -72,6 +77,14 @@ fn the_function_may_only_write_to_its_table_and_log_to_its_own_group() {
         }
         if resource.contains("AlertTopic") {
             topic_actions.extend(actions);
+            continue;
+        }
+        if resource.contains(":parameter${AlertWebhookParameter}") {
+            assert_eq!(
+                actions,
+                ["ssm:GetParameter"],
+                "the one parameter, read only"
+            );
             continue;
         }
         if resource.contains("FailedBatches.Arn") {
@@ -276,13 +289,9 @@ fn table_calls_of_the_function() -> Vec<String> {
 fn alerts_are_off_until_a_webhook_or_an_address_is_given() {
     let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&template()).unwrap();
     let params = &doc["Parameters"];
-    for name in ["AlertWebhookUrl", "AlertEmail"] {
+    for name in ["AlertWebhookParameter", "AlertEmail"] {
         assert_eq!(params[name]["Default"], "", "{name} is empty by default");
     }
-    assert_eq!(
-        params["AlertWebhookUrl"]["NoEcho"], true,
-        "a Slack hook URL is a secret"
-    );
     assert_eq!(params["SilenceHours"]["Default"].as_u64(), Some(0));
     // Counting (and so alerting) waits for the stream's batching window, 5 s by default.
     assert_eq!(params["CountWindowSeconds"]["Default"].as_u64(), Some(5));
@@ -316,8 +325,12 @@ fn alerts_are_off_until_a_webhook_or_an_address_is_given() {
         "no request at all is silence"
     );
     let env = &resources["CollectorFunction"]["Properties"]["Environment"]["Variables"];
+    assert!(
+        env.get("LOOKOUT_ALERT_WEBHOOK").is_none(),
+        "a webhook URL is a secret: never in the function's environment"
+    );
     for var in [
-        "LOOKOUT_ALERT_WEBHOOK",
+        "LOOKOUT_ALERT_WEBHOOK_PARAMETER",
         "LOOKOUT_ALERT_TOPIC_ARN",
         "LOOKOUT_SPIKE_FACTOR",
         "LOOKOUT_SPIKE_MIN_REPORTS",

@@ -28,6 +28,23 @@ pub enum ClientError {
     NoRegion,
 }
 
+/// A client of another AWS service found as [`Connection::from_environment`] finds
+/// DynamoDB's (same HTTP stack, region and credentials).
+macro_rules! environment_client {
+    ($(#[$doc:meta])* $name:ident, $sdk:ident) => {
+        $(#[$doc])*
+        pub fn $name(&self) -> Result<$sdk::Client, ClientError> {
+            let mut builder = $sdk::Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(Region::new(self.environment_region()?))
+                .http_client(https())
+                .credentials_provider(self.environment_credentials());
+            builder.set_endpoint_url(self.endpoint_url.clone());
+            Ok($sdk::Client::from_conf(builder.build()))
+        }
+    };
+}
+
 impl Connection {
     /// A client for a terminal or a test: the standard credential chain (environment,
     /// profiles, SSO, `credential_process`, web identity, container and instance roles).
@@ -76,17 +93,17 @@ impl Connection {
         Ok(Client::from_conf(policy(builder).build()))
     }
 
-    /// An SNS client found as [`Connection::from_environment`] finds DynamoDB's (same HTTP
-    /// stack, region and credentials).
-    pub fn sns_from_environment(&self) -> Result<aws_sdk_sns::Client, ClientError> {
-        let mut builder = aws_sdk_sns::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(self.environment_region()?))
-            .http_client(https())
-            .credentials_provider(self.environment_credentials());
-        builder.set_endpoint_url(self.endpoint_url.clone());
-        Ok(aws_sdk_sns::Client::from_conf(builder.build()))
-    }
+    environment_client!(
+        /// An SNS client (alerts by e-mail).
+        sns_from_environment,
+        aws_sdk_sns
+    );
+
+    environment_client!(
+        /// An SSM client (the webhook URL, a secret, at cold start).
+        ssm_from_environment,
+        aws_sdk_ssm
+    );
 
     /// An S3 client found as [`Connection::from_environment`] finds DynamoDB's; a local
     /// endpoint (moto) is addressed by path, as emulators expect.
