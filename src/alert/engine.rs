@@ -160,6 +160,7 @@ pub struct Alerter {
 struct Share<'a> {
     first: &'a Report,
     browsers: BTreeSet<String>,
+    visitors: BTreeSet<u8>,
     /// The ids of its reports, by the clock hour they were received in.
     per_hour: BTreeMap<i64, Vec<&'a str>>,
     count: u64,
@@ -237,6 +238,7 @@ impl Alerter {
             let share = shares.entry(problem).or_insert_with(|| Share {
                 first: r,
                 browsers: BTreeSet::new(),
+                visitors: BTreeSet::new(),
                 per_hour: BTreeMap::new(),
                 count: 0,
             });
@@ -244,6 +246,7 @@ impl Alerter {
                 share.first = r;
             }
             share.browsers.extend(r.browser.clone());
+            share.visitors.extend(r.visitor);
             let hour = r.received_at.millis() - r.received_at.millis().rem_euclid(HOUR_MS);
             share.per_hour.entry(hour).or_default().push(r.id.as_str());
             share.count += 1;
@@ -278,14 +281,12 @@ impl Alerter {
             }
             let browsers: Vec<String> = share.browsers.iter().cloned().collect();
             if !self.is_known(&problem) {
+                let mut alert =
+                    Alert::of(AlertKind::NewProblem, share.first, browsers.clone(), share.count);
+                alert.visitors = share.visitors.len() as u64;
                 claims.push(Claim {
                     key: problem.new_claim(),
-                    alert: Alert::of(
-                        AlertKind::NewProblem,
-                        share.first,
-                        browsers.clone(),
-                        share.count,
-                    ),
+                    alert,
                     budgeted: false,
                     expires: days_after(now, NEW_CLAIM_DAYS),
                 });
@@ -308,6 +309,7 @@ impl Alerter {
                     continue;
                 }
                 let mut alert = Alert::of(AlertKind::Spike, share.first, browsers.clone(), after);
+                alert.visitors = share.visitors.len() as u64;
                 alert.previous_day_hourly_average = Some(previous as f64 / 24.0);
                 claims.push(Claim {
                     key,

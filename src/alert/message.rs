@@ -68,6 +68,10 @@ pub struct Alert {
     pub first_seen: Timestamp,
     /// Browsers among the reports that raised it.
     pub browsers: Vec<String>,
+    /// Distinct visitors (senders' networks, see `report::visitor`) among the reports that
+    /// raised it: what a forger on one network cannot inflate.
+    #[serde(default)]
+    pub visitors: u64,
     /// New problem: its reports in the batch that raised it; spike: its reports this hour;
     /// digest: the alerts it stands for.
     pub count: u64,
@@ -212,6 +216,7 @@ impl Alert {
             policy_version: report.policy_version.clone(),
             first_seen: report.occurred_at,
             browsers,
+            visitors: u64::from(report.visitor.is_some()),
             count,
             previous_day_hourly_average: None,
             sample: Sample {
@@ -261,6 +266,7 @@ impl Alert {
             policy_version: None,
             first_seen,
             browsers: Vec::new(),
+            visitors: 0,
             count: covered.len() as u64,
             previous_day_hourly_average: None,
             sample: Sample {
@@ -323,6 +329,10 @@ impl Alert {
         } else {
             facts.push(Fact::own("Reports so far", self.count.to_string()));
         }
+        facts.push(Fact::own(
+            "Visitors (distinct networks)",
+            self.visitors.to_string(),
+        ));
         if !self.browsers.is_empty() {
             facts.push(Fact::reported("Browsers", self.browsers.join(", ")));
         }
