@@ -281,8 +281,12 @@ impl Alerter {
             }
             let browsers: Vec<String> = share.browsers.iter().cloned().collect();
             if !self.is_known(&problem) {
-                let mut alert =
-                    Alert::of(AlertKind::NewProblem, share.first, browsers.clone(), share.count);
+                let mut alert = Alert::of(
+                    AlertKind::NewProblem,
+                    share.first,
+                    browsers.clone(),
+                    share.count,
+                );
                 alert.visitors = share.visitors.len() as u64;
                 claims.push(Claim {
                     key: problem.new_claim(),

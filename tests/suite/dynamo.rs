@@ -78,10 +78,7 @@ pub(crate) async fn scan_all(client: &Client, table: &str) -> Vec<item::Item> {
 
 /// The report items among a table's items (not the aggregates).
 pub(crate) fn report_items(items: &[item::Item]) -> Vec<&item::Item> {
-    items
-        .iter()
-        .filter(|i| !item::s(i, PK).unwrap_or_default().starts_with("AGG#"))
-        .collect()
+    items.iter().filter(|i| item::is_report_item(i)).collect()
 }
 
 fn now_ms() -> i64 {

@@ -175,6 +175,14 @@ async fn the_bootstrap_serves_api_gateway_events_and_writes_to_dynamodb() {
         1 + 7 + 1,
         "every accepted report is an item (the function URL's legacy report too)"
     );
+    // API Gateway's and the function URL's `sourceIp` made each a visitor byte; the address
+    // itself is stored nowhere.
+    for it in &reports {
+        assert!(it.contains_key("visitor"), "{it:?}");
+        // The events' `sourceIp`.
+        let text = format!("{it:?}");
+        assert!(!text.contains("198.51.100."), "no address stored: {text}");
+    }
 
     // The table's stream, as Lambda hands it to the same function: an INSERT per report item
     // (plus an aggregate's record and a MODIFY, which count nothing), twice, as after a retry.
