@@ -92,7 +92,7 @@ async fn a_thousand_forged_reports_from_one_network_are_one_visitor_on_the_embed
 
 #[tokio::test]
 async fn dynamo_a_thousand_forged_reports_from_one_network_are_one_visitor() {
-    let (store, _client, _table) = store_with(2).await;
+    let (store, client, table) = store_with(2).await;
     let shared: Arc<dyn ReportStore> = Arc::new(store.clone());
     send_flood_and_crowd(shared.clone()).await;
     count_stream(&store).await;
@@ -107,4 +107,15 @@ async fn dynamo_a_thousand_forged_reports_from_one_network_are_one_visitor() {
     send_crowd(shared).await;
     count_stream(&store).await;
     assert_crowd(&problem(&store).await);
+    // What a forger can grow an aggregate to: 32 browsers and a visitor set of bytes.
+    use lookout::store::dynamodb::item;
+    let items = crate::dynamo::scan_all(&client, &table).await;
+    let largest = items
+        .iter()
+        .filter(|i| item::s(i, item::PK).is_some_and(|pk| pk.starts_with("AGG#")))
+        .map(item::item_size)
+        .max()
+        .unwrap();
+    eprintln!("largest aggregate item: {largest} bytes");
+    assert!(largest < 2048, "{largest}");
 }
