@@ -315,6 +315,10 @@ async fn problems(State(ui): State<Arc<Ui>>, RawQuery(query): RawQuery) -> Respo
     let types: Vec<String> = ReportType::KNOWN.iter().map(|t| t.to_string()).collect();
     let days = page::days_between(view.since(), view.now);
     if view.filters.site.is_empty() {
+        let sites = match ui.store.sites(view.since()).await {
+            Ok(s) => s,
+            Err(e) => return store_failed(e).into_response(),
+        };
         let c = Context {
             filters: &view.filters,
             store_args: &ui.store_args,
@@ -322,7 +326,7 @@ async fn problems(State(ui): State<Arc<Ui>>, RawQuery(query): RawQuery) -> Respo
             types: &types,
             families: &[],
         };
-        return html(StatusCode::OK, page::no_site(&c));
+        return html(StatusCode::OK, page::sites(&c, &sites));
     }
     let groups = match view.groups(&ui).await {
         Ok(g) => g,

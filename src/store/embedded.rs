@@ -13,7 +13,10 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
-use super::{GroupSummary, MAX_BROWSERS, PutError, RecentQuery, ReportStore, StoreError, TopQuery};
+use super::{
+    GroupSummary, MAX_BROWSERS, MAX_SITES, PutError, RecentQuery, ReportStore, SiteSummary,
+    StoreError, TopQuery,
+};
 use crate::report::visitor::DayKey;
 use crate::report::{Classification, Report, ReportType, Timestamp, WINDOW_MS};
 
@@ -502,6 +505,26 @@ impl ReportStore for EmbeddedStore {
         .map_err(StoreError::backend)?
         .map_err(StoreError::backend)
         .and_then(|k| DayKey::from_bytes(&k).ok_or_else(|| StoreError::backend(NoRandom)))
+    }
+
+    async fn sites(&self, since: Timestamp) -> Result<Vec<SiteSummary>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT site, COUNT(*), COUNT(DISTINCT type || ' ' || fingerprint), MAX(occurred_at)
+                 FROM reports WHERE occurred_at >= ?1
+                 GROUP BY site ORDER BY COUNT(*) DESC, site LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![since.millis(), MAX_SITES as i64], |row| {
+                Ok(SiteSummary {
+                    site: row.get(0)?,
+                    reports: row.get::<_, i64>(1)? as u64,
+                    problems: row.get::<_, i64>(2)? as u64,
+                    last_seen: Timestamp(row.get(3)?),
+                })
+            })?;
+            rows.collect()
+        })
+        .await
     }
 
     async fn top(&self, q: &TopQuery) -> Result<Vec<GroupSummary>, StoreError> {

@@ -90,6 +90,37 @@ pub struct TopQuery {
     pub classification: Option<Classification>,
 }
 
+/// A site with reports in a window, as the dashboard's front page lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SiteSummary {
+    pub site: String,
+    /// Reports in the window.
+    pub reports: u64,
+    /// Distinct problems in the window.
+    pub problems: u64,
+    /// The last occurrence.
+    pub last_seen: Timestamp,
+}
+
+/// The UTC days from `since`'s day to `now`'s, oldest first (the days a window's aggregates
+/// and site registrations are kept under).
+pub fn days_between(since: Timestamp, now: Timestamp) -> Vec<String> {
+    let mut days = Vec::new();
+    let mut t = since;
+    while t <= now {
+        days.push(t.day());
+        t = Timestamp(t.millis() + 86_400_000);
+    }
+    let today = now.day();
+    if days.last() != Some(&today) {
+        days.push(today);
+    }
+    days
+}
+
+/// Sites listed at most, busiest first.
+pub const MAX_SITES: usize = 200;
+
 /// One group of identical problems, as `lookout top` shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GroupSummary {
@@ -150,4 +181,7 @@ pub trait ReportStore: Send + Sync {
     /// made at random by the first caller of the day, the same for every caller that day, and
     /// forgotten after the next (see `report::visitor`).
     async fn day_key(&self, day: &str) -> Result<DayKey, StoreError>;
+
+    /// The sites with reports since `since`, busiest first, at most [`MAX_SITES`].
+    async fn sites(&self, since: Timestamp) -> Result<Vec<SiteSummary>, StoreError>;
 }

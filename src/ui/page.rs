@@ -7,7 +7,7 @@ use super::chart::{PALETTE, sparkline, stacked_days};
 use super::html::{escape, href};
 use super::shell::shell_quote;
 use crate::report::{Report, Timestamp};
-use crate::store::GroupSummary;
+use crate::store::{GroupSummary, SiteSummary};
 
 /// Reports listed per page of one problem.
 pub const PAGE_SIZE: usize = 25;
@@ -175,20 +175,7 @@ pub fn family(browser: &str) -> &str {
     browser.rsplit_once(' ').map_or(browser, |(name, _)| name)
 }
 
-/// The UTC days from `since`'s day to `now`'s, oldest first.
-pub fn days_between(since: Timestamp, now: Timestamp) -> Vec<String> {
-    let mut days = Vec::new();
-    let mut t = since;
-    while t <= now {
-        days.push(t.day());
-        t = Timestamp(t.millis() + 86_400_000);
-    }
-    let today = now.day();
-    if days.last() != Some(&today) {
-        days.push(today);
-    }
-    days
-}
+pub use crate::store::days_between;
 
 /// What the problems view needs beside the problems.
 pub struct Context<'a> {
@@ -287,15 +274,36 @@ fn cli(command: &str, c_store_args: &str) -> String {
     format!("<code>{}{}</code>", escape(command), escape(c_store_args))
 }
 
-/// Shown without a site: the form alone.
-pub fn no_site(c: &Context<'_>) -> String {
-    layout(
-        "Lookout",
-        &format!(
-            "<h1>Lookout</h1>{}<p>Name a site (the host name reports are sent for: <code>/r/SITE</code>).</p>",
-            filter_form(c)
-        ),
-    )
+/// Shown without a site: the sites with reports in the window, busiest first, each a link
+/// to its problems; the form to name another.
+pub fn sites(c: &Context<'_>, sites: &[SiteSummary]) -> String {
+    let mut body = format!("<h1>Lookout</h1>{}", filter_form(c));
+    if sites.is_empty() {
+        let _ = write!(
+            body,
+            "<p>No site has reports in the last {}. Point a site's <code>report-uri</code> or <code>Reporting-Endpoints</code> at <code>/r/SITE</code> (<code>lookout headers</code>), or load the samples: <code>scripts/sample-reports</code>.</p>",
+            c.filters.window.as_str()
+        );
+    } else {
+        let _ = write!(
+            body,
+            r#"<h2>Sites with reports in the last {}</h2><table id="sites"><thead><tr><th>site</th><th>reports</th><th>problems</th><th>last seen</th></tr></thead><tbody>"#,
+            c.filters.window.as_str()
+        );
+        for s in sites {
+            let link = c.filters.link("/", &[("site", s.site.clone())]);
+            let _ = write!(
+                body,
+                r#"<tr data-site="{site}" data-count="{n}"><td><a href="{link}">{site}</a></td><td class="n">{n}</td><td class="n">{p}</td><td>{last}</td></tr>"#,
+                site = escape(&s.site),
+                n = s.reports,
+                p = s.problems,
+                last = escape(&seconds(s.last_seen)),
+            );
+        }
+        body.push_str("</tbody></table>");
+    }
+    layout("Lookout", &body)
 }
 
 /// The problems of a site, ranked, with the reports per day by type: every problem of the

@@ -123,6 +123,24 @@ fn the_page_agrees_with_the_command_line(
     sites: &BTreeSet<String>,
 ) {
     assert!(sites.len() >= 3, "{sites:?}");
+    // The front page, without a site: every site filled, each with the count top gives.
+    let front = dom(&format!("{base}/?window=30d"));
+    let listed: BTreeSet<String> = attrs(&front, "<tr data-site=", "data-site")
+        .into_iter()
+        .collect();
+    assert_eq!(
+        &listed, sites,
+        "the front page lists every site with reports"
+    );
+    let counts = attrs(&front, "<tr data-site=", "data-count");
+    for (site, count) in attrs(&front, "<tr data-site=", "data-site")
+        .iter()
+        .zip(counts)
+    {
+        let args = [&["--site", site.as_str(), "--since", "30d"][..], store_args].concat();
+        let total: u64 = top(&args).iter().map(|r| r.2).sum();
+        assert_eq!(count.parse::<u64>().unwrap(), total, "{site}");
+    }
     let mut problems_seen = 0;
     for site in sites {
         let args = [&["--site", site.as_str(), "--since", "30d"][..], store_args].concat();

@@ -208,6 +208,13 @@ impl ReportStore for FaultyStore {
         self.inner.day_key(day).await
     }
 
+    async fn sites(
+        &self,
+        since: lookout::report::Timestamp,
+    ) -> Result<Vec<lookout::store::SiteSummary>, StoreError> {
+        self.inner.sites(since).await
+    }
+
     async fn stored(&self, reports: &[Report]) -> Result<Vec<bool>, StoreError> {
         self.inner.stored(reports).await
     }

@@ -110,6 +110,11 @@ async fn a_flood_of_one_problem_in_a_stream_batch_is_one_aggregate_update_of_one
             .sum::<u64>(),
         item::item_size(&aggregates[0])
     );
-    assert_eq!(calls("UpdateItem"), 1, "one update per problem and batch");
+    assert_eq!(
+        calls("UpdateItem"),
+        2,
+        "one update per problem and batch, and the site's registration for the day (once a \
+         process: the dashboard's list of sites)"
+    );
     assert_eq!(units, 1);
 }

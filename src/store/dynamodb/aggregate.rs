@@ -189,6 +189,18 @@ impl DynamoStore {
                     visitor: r.visitor,
                 });
         }
+        // The sites and days of the batch, for the front page (`sites.rs`).
+        let mut days: BTreeMap<(String, String), Timestamp> = BTreeMap::new();
+        for rec in records {
+            let r = &rec.report;
+            let latest = days
+                .entry((r.site.clone(), r.occurred_at.day()))
+                .or_default();
+            *latest = (*latest).max(r.received_at);
+        }
+        for ((site, day), received) in &days {
+            self.register_site(site, day, *received).await?;
+        }
         let updates: Vec<futures_util::future::BoxFuture<'_, Result<(), StoreError>>> = shares
             .into_values()
             .map(|share| Box::pin(async move { self.count_share(&share).await }) as _)

@@ -12,6 +12,7 @@ mod day_key;
 pub mod item;
 mod mute;
 mod read;
+mod sites;
 pub mod stream;
 #[cfg(feature = "local")]
 pub mod table;
@@ -24,7 +25,7 @@ use aws_sdk_dynamodb::Client;
 
 pub use self::aggregate::NewReport;
 pub use self::client::{ClientError, Connection};
-use super::{GroupSummary, PutError, RecentQuery, ReportStore, StoreError, TopQuery};
+use super::{GroupSummary, PutError, RecentQuery, ReportStore, SiteSummary, StoreError, TopQuery};
 use crate::report::Report;
 use crate::report::visitor::DayKey;
 
@@ -67,12 +68,18 @@ impl DynamoSettings {
 pub struct DynamoStore {
     client: Client,
     settings: DynamoSettings,
+    /// Sites and days registered by this process (`sites.rs`).
+    registered: std::sync::Arc<sites::Registered>,
 }
 
 impl DynamoStore {
     /// A store over `client`.
     pub fn new(client: Client, settings: DynamoSettings) -> Self {
-        Self { client, settings }
+        Self {
+            client,
+            settings,
+            registered: Default::default(),
+        }
     }
 
     /// The settings.
@@ -109,5 +116,9 @@ impl ReportStore for DynamoStore {
 
     async fn day_key(&self, day: &str) -> Result<DayKey, StoreError> {
         self.visitor_key(day).await
+    }
+
+    async fn sites(&self, since: crate::report::Timestamp) -> Result<Vec<SiteSummary>, StoreError> {
+        self.read_sites(since).await
     }
 }

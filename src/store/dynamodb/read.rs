@@ -16,7 +16,7 @@ const READ_CONCURRENCY: usize = 8;
 impl DynamoStore {
     /// Queries one partition from `since` (newest first unless `forward`), at most `limit`
     /// items whose attributes equal `filters` (name, value).
-    async fn query_partition(
+    pub(super) async fn query_partition(
         &self,
         pk: String,
         since: &str,
