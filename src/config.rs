@@ -260,6 +260,31 @@ impl AlertArgs {
     }
 }
 
+/// A DynamoDB table and where DynamoDB answers: the flags (each with its variable) of every
+/// command that reads or writes a table.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DynamoArgs {
+    /// Use this DynamoDB table instead of the embedded store.
+    #[arg(long, env = "LOOKOUT_TABLE")]
+    pub table: Option<String>,
+    /// DynamoDB endpoint (DynamoDB Local, moto); AWS when absent.
+    #[arg(long, env = "LOOKOUT_ENDPOINT_URL", requires = "table")]
+    pub endpoint_url: Option<String>,
+    /// AWS region; from the environment or profile when absent.
+    #[arg(long, requires = "table")]
+    pub region: Option<String>,
+}
+
+impl DynamoArgs {
+    /// Where the DynamoDB API is.
+    pub fn connection(&self) -> crate::store::dynamodb::Connection {
+        crate::store::dynamodb::Connection {
+            endpoint_url: self.endpoint_url.clone(),
+            region: self.region.clone(),
+        }
+    }
+}
+
 /// How reports are kept in a DynamoDB table: the same for the function and the command line
 /// (both must agree, or reads miss shards).
 #[derive(Debug, Clone, clap::Args)]

@@ -17,8 +17,9 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+use crate::config::DynamoArgs;
 use crate::report::{Classification, ReportType, Timestamp, parse_site};
-use crate::store::dynamodb::{Connection, DynamoStore, table};
+use crate::store::dynamodb::{DynamoStore, table};
 use crate::store::embedded::{EmbeddedOptions, EmbeddedStore};
 use crate::store::{RecentQuery, ReportStore, TopQuery};
 
@@ -54,21 +55,17 @@ enum Command {
     CreateTable(CreateTableArgs),
 }
 
+/// The embedded store's directory when `--data` is not given.
+pub(crate) const DEFAULT_DATA: &str = "lookout-data";
+
 /// Where the reports are: the embedded store, or a DynamoDB table with `--table`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct StoreArgs {
     /// Directory of the embedded store.
-    #[arg(long, env = "LOOKOUT_DATA", default_value = "lookout-data")]
+    #[arg(long, env = "LOOKOUT_DATA", default_value = DEFAULT_DATA)]
     pub data: PathBuf,
-    /// Use this DynamoDB table instead of the embedded store.
-    #[arg(long, env = "LOOKOUT_TABLE")]
-    pub table: Option<String>,
-    /// DynamoDB endpoint (DynamoDB Local, moto); AWS when absent.
-    #[arg(long, env = "LOOKOUT_ENDPOINT_URL", requires = "table")]
-    pub endpoint_url: Option<String>,
-    /// AWS region; from the environment or profile when absent.
-    #[arg(long, requires = "table")]
-    pub region: Option<String>,
+    #[command(flatten)]
+    pub dynamodb: DynamoArgs,
     #[command(flatten)]
     pub kept: crate::config::TableArgs,
     /// Cap on the embedded store's file size in bytes; past it, reports are refused with 503.
@@ -79,7 +76,7 @@ pub struct StoreArgs {
 impl StoreArgs {
     /// Where the store is, for messages.
     pub fn describe(&self) -> String {
-        match (&self.table, &self.endpoint_url) {
+        match (&self.dynamodb.table, &self.dynamodb.endpoint_url) {
             (Some(t), Some(url)) => format!("DynamoDB table {t} at {url}"),
             (Some(t), None) => format!("DynamoDB table {t}"),
             _ => self
@@ -90,16 +87,9 @@ impl StoreArgs {
         }
     }
 
-    pub(crate) fn connection(&self) -> Connection {
-        Connection {
-            endpoint_url: self.endpoint_url.clone(),
-            region: self.region.clone(),
-        }
-    }
-
     /// Opens the store for reading (`query`, `top`): the embedded store must exist.
     pub async fn open_for_reading(&self) -> CliResult<Arc<dyn ReportStore>> {
-        if self.table.is_some() {
+        if self.dynamodb.table.is_some() {
             return self.open().await;
         }
         let options = EmbeddedOptions {
@@ -111,8 +101,8 @@ impl StoreArgs {
 
     /// The DynamoDB store, with `--table`.
     pub async fn dynamo(&self) -> Option<DynamoStore> {
-        let table = self.table.as_ref()?;
-        let client = self.connection().client().await;
+        let table = self.dynamodb.table.as_ref()?;
+        let client = self.dynamodb.connection().client().await;
         Some(DynamoStore::new(client, self.kept.settings(table)))
     }
 
@@ -134,17 +124,26 @@ impl StoreArgs {
     }
 }
 
+// The table flags, with `--table` required: a table to create is named on the command line,
+// so neither it nor `--endpoint-url` is read from the variables a `serve` may be set up with.
 #[derive(Debug, clap::Args)]
+#[command(mut_arg("table", table_to_create))]
+#[command(mut_arg("endpoint_url", without_variable))]
 struct CreateTableArgs {
-    /// The table to create.
-    #[arg(long)]
-    table: String,
-    /// DynamoDB endpoint (DynamoDB Local, moto); AWS when absent.
-    #[arg(long)]
-    endpoint_url: Option<String>,
-    /// AWS region; from the environment or profile when absent.
-    #[arg(long)]
-    region: Option<String>,
+    #[command(flatten)]
+    dynamodb: DynamoArgs,
+}
+
+/// `create-table`'s `--table`.
+fn table_to_create(arg: clap::Arg) -> clap::Arg {
+    without_variable(arg)
+        .required(true)
+        .help("The table to create.")
+}
+
+/// A flag that reads no environment variable.
+fn without_variable(arg: clap::Arg) -> clap::Arg {
+    arg.env(None::<&'static str>)
 }
 
 #[derive(Debug, clap::Args)]
@@ -243,14 +242,12 @@ async fn run(cli: Cli) -> CliResult<()> {
         Command::Ui(args) => ui::run(args).await,
         Command::Replay(args) => replay::run(args).await,
         Command::CreateTable(args) => {
-            let client = Connection {
-                endpoint_url: args.endpoint_url,
-                region: args.region,
-            }
-            .client()
-            .await;
-            table::create(&client, &args.table).await?;
-            eprintln!("created table {}", args.table);
+            let Some(name) = &args.dynamodb.table else {
+                return Err("--table is required".into());
+            };
+            let client = args.dynamodb.connection().client().await;
+            table::create(&client, name).await?;
+            eprintln!("created table {name}");
             Ok(())
         }
     }

@@ -267,16 +267,17 @@ async fn retain(store: std::sync::Arc<EmbeddedStore>, days: u32) {
 /// Runs `lookout serve` until Ctrl-C or SIGTERM.
 pub async fn run(args: ServeArgs) -> Result<()> {
     let opts = args.collect.options()?;
-    let store: std::sync::Arc<dyn crate::store::ReportStore> = if args.store.table.is_some() {
-        args.store.open().await?
-    } else {
-        let embedded = args.store.open_embedded()?;
-        tokio::spawn(retain(embedded.clone(), args.store.kept.retention_days));
-        embedded
-    };
+    let store: std::sync::Arc<dyn crate::store::ReportStore> =
+        if args.store.dynamodb.table.is_some() {
+            args.store.open().await?
+        } else {
+            let embedded = args.store.open_embedded()?;
+            tokio::spawn(retain(embedded.clone(), args.store.kept.retention_days));
+            embedded
+        };
     let db = args.store.describe();
     let count_here = match args.stream_counts {
-        StreamCounts::Auto => args.store.endpoint_url.is_some(),
+        StreamCounts::Auto => args.store.dynamodb.endpoint_url.is_some(),
         StreamCounts::On => true,
         StreamCounts::Off => false,
     };
@@ -285,7 +286,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         if count_here {
             // As Lambda does for the deployed stack: the table's stream counts new reports,
             // and raises their alerts.
-            let streams = args.store.connection().streams_client().await;
+            let streams = args.store.dynamodb.connection().streams_client().await;
             let mut tailer =
                 crate::store::dynamodb::stream::Tailer::new(streams, dynamo.clone()).await?;
             if !sinks.is_empty() {
