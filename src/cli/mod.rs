@@ -146,24 +146,31 @@ fn without_variable(arg: clap::Arg) -> clap::Arg {
     arg.env(None::<&'static str>)
 }
 
+/// A site and which of its reports: the filters `query` and `top` share.
 #[derive(Debug, clap::Args)]
-struct QueryArgs {
+struct ReportFilter {
     /// The site (host name) to show.
     #[arg(long)]
     site: String,
     /// Only this report type (`csp-violation`, `network-error`, ...).
-    #[arg(long = "type")]
-    report_type: Option<String>,
+    #[arg(long = "type", value_parser = report_type_arg)]
+    report_type: Option<ReportType>,
+    /// Only CSP reports of this classification: `violation`, `allowed-by-policy` (the
+    /// report's own policy allows what it reports), `indeterminate`.
+    #[arg(long = "class", value_parser = class_arg)]
+    classification: Option<Classification>,
+}
+
+#[derive(Debug, clap::Args)]
+struct QueryArgs {
+    #[command(flatten)]
+    filter: ReportFilter,
     /// How far back: `30m`, `24h`, `7d`.
     #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
     since: Duration,
     /// The most reports shown.
     #[arg(long, default_value_t = 50)]
     limit: usize,
-    /// Only CSP reports of this classification: `violation`, `allowed-by-policy` (the
-    /// report's own policy allows what it reports), `indeterminate`.
-    #[arg(long = "class", value_parser = class_arg)]
-    classification: Option<Classification>,
     /// Only the reports of one problem (a fingerprint from `lookout top`).
     #[arg(long)]
     fingerprint: Option<String>,
@@ -176,22 +183,14 @@ struct QueryArgs {
 
 #[derive(Debug, clap::Args)]
 struct TopArgs {
-    /// The site (host name) to show.
-    #[arg(long)]
-    site: String,
-    /// Only this report type.
-    #[arg(long = "type")]
-    report_type: Option<String>,
+    #[command(flatten)]
+    filter: ReportFilter,
     /// How far back: `24h`, `7d`.
     #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
     since: Duration,
     /// The most groups shown.
     #[arg(long, default_value_t = 20)]
     limit: usize,
-    /// Only CSP problems of this classification: `violation`, `allowed-by-policy`,
-    /// `indeterminate`.
-    #[arg(long = "class", value_parser = class_arg)]
-    classification: Option<Classification>,
     /// One JSON group per line instead of a table.
     #[arg(long)]
     json: bool,
@@ -253,11 +252,12 @@ async fn run(cli: Cli) -> CliResult<()> {
     }
 }
 
-fn type_arg(t: Option<&str>) -> CliResult<Option<ReportType>> {
-    t.map(|t| ReportType::from_name(t).ok_or_else(|| format!("invalid report type {t:?}").into()))
-        .transpose()
+/// `--type`: a report type's name.
+fn report_type_arg(s: &str) -> Result<ReportType, String> {
+    ReportType::from_name(s).ok_or_else(|| format!("invalid report type {s:?}"))
 }
 
+/// `--class`: a classification's name.
 fn class_arg(s: &str) -> Result<Classification, String> {
     Classification::from_name(s)
         .ok_or_else(|| "one of violation, allowed-by-policy, indeterminate".to_owned())
@@ -270,11 +270,11 @@ fn since(d: Duration) -> Timestamp {
 async fn query(args: QueryArgs) -> CliResult<()> {
     let store = args.store.open_for_reading().await?;
     let q = RecentQuery {
-        site: parse_site(&args.site)?,
-        report_type: type_arg(args.report_type.as_deref())?,
+        site: parse_site(&args.filter.site)?,
+        report_type: args.filter.report_type.clone(),
         since: since(args.since),
         limit: args.limit,
-        classification: args.classification,
+        classification: args.filter.classification,
         fingerprint: args.fingerprint.clone(),
     };
     let reports = store.recent(&q).await?;
@@ -296,11 +296,11 @@ async fn query(args: QueryArgs) -> CliResult<()> {
 async fn top(args: TopArgs) -> CliResult<()> {
     let store = args.store.open_for_reading().await?;
     let q = TopQuery {
-        site: parse_site(&args.site)?,
-        report_type: type_arg(args.report_type.as_deref())?,
+        site: parse_site(&args.filter.site)?,
+        report_type: args.filter.report_type.clone(),
         since: since(args.since),
         limit: args.limit,
-        classification: args.classification,
+        classification: args.filter.classification,
     };
     let groups = store.top(&q).await?;
     let mut out = std::io::stdout().lock();
