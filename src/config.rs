@@ -3,6 +3,7 @@
 
 use thiserror::Error;
 
+use crate::alert::rules::SpikeRule;
 use crate::report::{InvalidPattern, InvalidSite, NoiseFilter, Options, SiteList, SizeLimits};
 
 /// A configuration value that does not parse.
@@ -217,17 +218,17 @@ pub struct AlertArgs {
     #[arg(long, env = "LOOKOUT_ALERT_TOPIC_ARN")]
     pub alert_topic_arn: Option<String>,
     /// A spike is an hour's count over this many times the previous day's hourly average.
-    #[arg(long, env = "LOOKOUT_SPIKE_FACTOR", default_value_t = 20.0)]
+    #[arg(long, env = "LOOKOUT_SPIKE_FACTOR", default_value_t = SpikeRule::default().factor)]
     pub spike_factor: f64,
     /// ... and at least this many reports in the hour.
-    #[arg(long, env = "LOOKOUT_SPIKE_MIN_REPORTS", default_value_t = 50)]
+    #[arg(long, env = "LOOKOUT_SPIKE_MIN_REPORTS", default_value_t = SpikeRule::default().min_reports)]
     pub spike_min_reports: u64,
 }
 
 impl AlertArgs {
     /// The spike rule.
-    pub fn rule(&self) -> crate::alert::rules::SpikeRule {
-        crate::alert::rules::SpikeRule {
+    pub fn rule(&self) -> SpikeRule {
+        SpikeRule {
             factor: self.spike_factor,
             min_reports: self.spike_min_reports,
         }

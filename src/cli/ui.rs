@@ -66,7 +66,7 @@ struct Ui {
 const LIMITS: ConnectionLimits = ConnectionLimits {
     max_connections: 64,
     idle: Duration::from_secs(60),
-    headers: Duration::from_secs(10),
+    ..ConnectionLimits::DEFAULT
 };
 
 /// Runs `lookout ui` until interrupted.

@@ -26,6 +26,9 @@ use crate::store::retry::{PutRetry, put_with_retries};
 use crate::telemetry::{self, RequestCounts};
 pub use respond::ApiError;
 
+/// How long a client may take to send a request's body unless told otherwise.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// What every request needs; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
@@ -54,7 +57,7 @@ impl AppState {
             put_retry: PutRetry::REQUEST,
             emf: false,
             budget: Arc::new(Budget::default()),
-            body_timeout: Duration::from_secs(10),
+            body_timeout: DEFAULT_BODY_TIMEOUT,
             senders: Arc::new(Senders::default()),
         }
     }
