@@ -70,7 +70,7 @@ pub struct CollectArgs {
     pub global_cap_per_minute: u64,
     /// Bytes of recovery lines (unstored reports, logged whole) per minute, per process; past
     /// it, unstored reports are answered 503 and counted without a line each.
-    #[arg(long, env = "LOOKOUT_RECOVERY_LOG_BYTES_PER_MINUTE", default_value_t = crate::telemetry::DEFAULT_RECOVERY_BYTES_PER_MINUTE)]
+    #[arg(long, env = "LOOKOUT_RECOVERY_LOG_BYTES_PER_MINUTE", default_value_t = crate::limits::DEFAULT_RECOVERY_BYTES_PER_MINUTE)]
     pub recovery_log_bytes_per_minute: u64,
 }
 
@@ -89,7 +89,7 @@ impl Default for CollectArgs {
             sample: Vec::new(),
             site_cap_per_minute: 0,
             global_cap_per_minute: 0,
-            recovery_log_bytes_per_minute: crate::telemetry::DEFAULT_RECOVERY_BYTES_PER_MINUTE,
+            recovery_log_bytes_per_minute: crate::limits::DEFAULT_RECOVERY_BYTES_PER_MINUTE,
         }
     }
 }
@@ -161,10 +161,11 @@ impl CollectArgs {
         Ok(())
     }
 
-    /// The per-minute budgets; also sets this process's recovery log budget.
+    /// The per-minute budgets: reports stored (per site and in all), and bytes of recovery
+    /// lines.
     pub fn budget(&self) -> crate::limits::Budget {
-        crate::telemetry::set_recovery_budget(self.recovery_log_bytes_per_minute);
         crate::limits::Budget::new(self.site_cap_per_minute, self.global_cap_per_minute)
+            .with_recovery_bytes_per_minute(self.recovery_log_bytes_per_minute)
     }
 }
 

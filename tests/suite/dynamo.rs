@@ -18,7 +18,7 @@ use serde_json::json;
 use tower::ServiceExt;
 
 use crate::emulator::{self, FaultProxy, emulator, store_with};
-use crate::support::{LogCapture, post, run_lookout, send};
+use crate::support::{LogCapture, post, run_lookout, send, unbounded_budget};
 
 fn reports(n: usize, site: &str, t0: i64) -> Vec<Report> {
     let items: Vec<String> = (0..n)
@@ -322,6 +322,7 @@ async fn a_store_that_keeps_failing_answers_503_and_logs_every_report() {
     proxy.arm(json!({"unprocessed": 1, "unprocessed_all": 100000, "op": "BatchWriteItem"}));
     let mut state = AppState::new(Options::default(), store);
     state.put_retry.timeout = Duration::from_secs(10);
+    state.budget = unbounded_budget();
     let body = serde_json::to_string(&json!((0..40).map(|i| json!({
         "type": "deprecation", "age": i, "url": "https://example.com/", "body": {"id": format!("d{i}")}
     })).collect::<Vec<_>>())).unwrap();

@@ -11,6 +11,7 @@ use axum::body::Body;
 use axum::http::{Request, Response};
 use http_body_util::BodyExt;
 use lookout::http::{AppState, app};
+use lookout::limits::Budget;
 use lookout::report::{Options, Report};
 use lookout::store::embedded::EmbeddedStore;
 use lookout::store::{GroupSummary, PutError, RecentQuery, ReportStore, StoreError, TopQuery};
@@ -57,10 +58,18 @@ pub fn state(store: Arc<dyn ReportStore>) -> AppState {
     state_with(store, Options::default())
 }
 
+/// App state over `store` with `opts`, quick retries and [`unbounded_budget`].
 pub fn state_with(store: Arc<dyn ReportStore>, opts: Options) -> AppState {
     let mut s = AppState::new(opts, store);
     s.put_retry.timeout = Duration::from_secs(2);
+    s.budget = unbounded_budget();
     s
+}
+
+/// Budgets with no report cap and recovery lines not bounded either: tests that read recovery
+/// lines count every one (the recovery budget has its own tests).
+pub fn unbounded_budget() -> Arc<Budget> {
+    Arc::new(Budget::default().with_recovery_bytes_per_minute(u64::MAX))
 }
 
 /// Captures log output of the current thread while alive.
@@ -83,11 +92,8 @@ impl Write for BufWriter {
 }
 
 impl LogCapture {
-    /// JSON log lines, as Lambda writes them. Tests that read recovery lines run in one
-    /// process, whose recovery log budget they would share: it is lifted here (the budget has
-    /// its own tests).
+    /// JSON log lines, as Lambda writes them.
     pub fn json() -> Self {
-        lookout::telemetry::set_recovery_budget(u64::MAX);
         let buf = Arc::new(Mutex::new(Vec::new()));
         let writer = BufWriter(buf.clone());
         let subscriber = tracing_subscriber::fmt()
@@ -102,7 +108,6 @@ impl LogCapture {
 
     /// Plain-text log lines, as a terminal shows them.
     pub fn plain() -> Self {
-        lookout::telemetry::set_recovery_budget(u64::MAX);
         let buf = Arc::new(Mutex::new(Vec::new()));
         let writer = BufWriter(buf.clone());
         let subscriber = tracing_subscriber::fmt()

@@ -180,7 +180,7 @@ fn the_defaults_bound_what_a_stranger_can_spend() {
     assert_eq!(number("MaxWriteUnitsPerSecond"), 1000);
     assert_eq!(
         number("RecoveryLogBytesPerMinute"),
-        lookout::telemetry::DEFAULT_RECOVERY_BYTES_PER_MINUTE
+        lookout::limits::DEFAULT_RECOVERY_BYTES_PER_MINUTE
     );
     let resources = &doc["Resources"];
     let ceiling = &resources["ReportsTable"]["Properties"]["OnDemandThroughput"];

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::dynamo::{report_items, scan_all};
 use crate::emulator::{self, FaultProxy, calls, calls_since};
-use crate::support::{LogCapture, post, send};
+use crate::support::{LogCapture, post, send, unbounded_budget};
 
 /// A Reporting API batch of `n` reports, each its own problem (its own blocked origin), all new
 /// (`tag` goes into every page URL).
@@ -37,14 +37,17 @@ fn distinct_problems(n: usize, tag: &str) -> String {
     serde_json::to_string(&items).unwrap()
 }
 
-/// The app as deployed (default options and deadlines) over DynamoDB Local behind the proxy.
+/// The app as deployed (default options and deadlines) over DynamoDB Local behind the proxy,
+/// its recovery lines unbounded (the throttled test counts every one).
 async fn deployed_app(
     proxy: &FaultProxy,
     opts: Options,
 ) -> (AppState, aws_sdk_dynamodb::Client, String) {
     let (store, client, table) = emulator::store_at(&proxy.url, 1).await;
     let store = Arc::new(DynamoStore::new(client.clone(), store.settings().clone()));
-    (AppState::new(opts, store), client, table)
+    let mut state = AppState::new(opts, store);
+    state.budget = unbounded_budget();
+    (state, client, table)
 }
 
 /// The same app with deadlines no loaded machine reaches: the tests that count calls on a
