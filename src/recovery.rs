@@ -164,11 +164,8 @@ mod tests {
     fn sample() -> Report {
         let body = br#"{"csp-report":{"document-uri":"https://example.com/","blocked-uri":"https://cdn.example.net/x.js","effective-directive":"script-src-elem","original-policy":"script-src 'self'"}}"#;
         let meta = RequestMeta {
-            site: Some("example.com"),
             user_agent: Some("Mozilla/5.0 Firefox/149.0"),
-            received_at: Timestamp(1_795_305_600_000),
-            endpoint: None,
-            policy_version: None,
+            ..RequestMeta::new(Some("example.com"), Timestamp(1_795_305_600_000))
         };
         decode(body, &meta, &Options::default())
             .unwrap()

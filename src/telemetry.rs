@@ -222,13 +222,7 @@ mod tests {
 
     /// A request for `example.com` at a fixed time.
     fn meta() -> RequestMeta<'static> {
-        RequestMeta {
-            site: Some("example.com"),
-            user_agent: None,
-            received_at: Timestamp(1_795_305_600_000),
-            endpoint: None,
-            policy_version: None,
-        }
+        RequestMeta::new(Some("example.com"), Timestamp(1_795_305_600_000))
     }
 
     #[test]
