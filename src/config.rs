@@ -3,6 +3,7 @@
 
 use thiserror::Error;
 
+use crate::alert::rules::SpikeRule;
 use crate::report::{InvalidPattern, InvalidSite, NoiseFilter, Options, SiteList, SizeLimits};
 
 /// A configuration value that does not parse.
@@ -69,7 +70,7 @@ pub struct CollectArgs {
     pub global_cap_per_minute: u64,
     /// Bytes of recovery lines (unstored reports, logged whole) per minute, per process; past
     /// it, unstored reports are answered 503 and counted without a line each.
-    #[arg(long, env = "LOOKOUT_RECOVERY_LOG_BYTES_PER_MINUTE", default_value_t = crate::telemetry::DEFAULT_RECOVERY_BYTES_PER_MINUTE)]
+    #[arg(long, env = "LOOKOUT_RECOVERY_LOG_BYTES_PER_MINUTE", default_value_t = crate::limits::DEFAULT_RECOVERY_BYTES_PER_MINUTE)]
     pub recovery_log_bytes_per_minute: u64,
 }
 
@@ -88,7 +89,7 @@ impl Default for CollectArgs {
             sample: Vec::new(),
             site_cap_per_minute: 0,
             global_cap_per_minute: 0,
-            recovery_log_bytes_per_minute: crate::telemetry::DEFAULT_RECOVERY_BYTES_PER_MINUTE,
+            recovery_log_bytes_per_minute: crate::limits::DEFAULT_RECOVERY_BYTES_PER_MINUTE,
         }
     }
 }
@@ -160,10 +161,11 @@ impl CollectArgs {
         Ok(())
     }
 
-    /// The per-minute budgets; also sets this process's recovery log budget.
+    /// The per-minute budgets: reports stored (per site and in all), and bytes of recovery
+    /// lines.
     pub fn budget(&self) -> crate::limits::Budget {
-        crate::telemetry::set_recovery_budget(self.recovery_log_bytes_per_minute);
         crate::limits::Budget::new(self.site_cap_per_minute, self.global_cap_per_minute)
+            .with_recovery_bytes_per_minute(self.recovery_log_bytes_per_minute)
     }
 }
 
@@ -217,17 +219,17 @@ pub struct AlertArgs {
     #[arg(long, env = "LOOKOUT_ALERT_TOPIC_ARN")]
     pub alert_topic_arn: Option<String>,
     /// A spike is an hour's count over this many times the previous day's hourly average.
-    #[arg(long, env = "LOOKOUT_SPIKE_FACTOR", default_value_t = 20.0)]
+    #[arg(long, env = "LOOKOUT_SPIKE_FACTOR", default_value_t = SpikeRule::default().factor)]
     pub spike_factor: f64,
     /// ... and at least this many reports in the hour.
-    #[arg(long, env = "LOOKOUT_SPIKE_MIN_REPORTS", default_value_t = 50)]
+    #[arg(long, env = "LOOKOUT_SPIKE_MIN_REPORTS", default_value_t = SpikeRule::default().min_reports)]
     pub spike_min_reports: u64,
 }
 
 impl AlertArgs {
     /// The spike rule.
-    pub fn rule(&self) -> crate::alert::rules::SpikeRule {
-        crate::alert::rules::SpikeRule {
+    pub fn rule(&self) -> SpikeRule {
+        SpikeRule {
             factor: self.spike_factor,
             min_reports: self.spike_min_reports,
         }
@@ -257,6 +259,31 @@ impl AlertArgs {
             .as_deref()
             .map(str::trim)
             .filter(|t| !t.is_empty())
+    }
+}
+
+/// A DynamoDB table and where DynamoDB answers: the flags (each with its variable) of every
+/// command that reads or writes a table.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DynamoArgs {
+    /// Use this DynamoDB table instead of the embedded store.
+    #[arg(long, env = "LOOKOUT_TABLE")]
+    pub table: Option<String>,
+    /// DynamoDB endpoint (DynamoDB Local, moto); AWS when absent.
+    #[arg(long, env = "LOOKOUT_ENDPOINT_URL", requires = "table")]
+    pub endpoint_url: Option<String>,
+    /// AWS region; from the environment or profile when absent.
+    #[arg(long, requires = "table")]
+    pub region: Option<String>,
+}
+
+impl DynamoArgs {
+    /// Where the DynamoDB API is.
+    pub fn connection(&self) -> crate::store::dynamodb::Connection {
+        crate::store::dynamodb::Connection {
+            endpoint_url: self.endpoint_url.clone(),
+            region: self.region.clone(),
+        }
     }
 }
 

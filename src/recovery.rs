@@ -1,18 +1,59 @@
-//! Reading recovery records back: the reports that could not be stored, as the collector
-//! logged them (see `telemetry::recovery`), from whatever an operator exports.
+//! Recovery records: the reports the collector could not store, logged whole so that
+//! `lookout replay` can store them again, and read back from whatever an operator exports.
 //!
-//! Accepted, mixed freely in one input:
+//! Writing ([`log_unstored`], [`log_undecoded`]): one error line each (target
+//! `lookout::recovery`, field `recovery=true`), the report JSON-encoded (control characters
+//! escaped) so that nothing a browser sent reaches the log raw. Unstored reports are logged
+//! within the recovery bytes of a [`Budget`]: when a store fails under a flood, every unstored
+//! report would otherwise be a line (billed per byte ingested); past the budget, reports are
+//! still answered `503` (browsers re-send Reporting API batches) and counted, but not logged
+//! one by one.
+//!
+//! Reading ([`read`]) is pure: text in, reports out. Accepted, mixed freely in one input:
 //! - Lambda's JSON log lines (`{"level":"ERROR","recovery":true,"report":"{…}",…}`), one per
 //!   line, as `sam logs` prints them (after a prefix) or as a file of exported events;
 //! - the JSON document `aws logs filter-log-events` prints (`{"events":[{"message":"…"}]}`),
 //!   pretty-printed or not;
 //! - the local server's terminal lines (`… report not stored recovery=true … report={…}`).
-//!
-//! Pure: text in, reports out.
 
 use serde_json::Value;
 
-use crate::report::Report;
+use crate::limits::Budget;
+use crate::report::{Report, Timestamp};
+
+/// The tracing target of recovery lines.
+pub const TARGET: &str = "lookout::recovery";
+
+/// Logs every report that could not be stored, one line each, with the whole normalized
+/// report as JSON, within `budget`'s recovery bytes. Returns how many were not logged (over
+/// the budget).
+pub fn log_unstored(budget: &Budget, reports: &[Report], error: &str) -> u64 {
+    let now = Timestamp::now();
+    let mut dropped = 0;
+    for r in reports {
+        let json = serde_json::to_string(r).unwrap_or_default();
+        let line = budget.admit_recovery_line(json.len() as u64 + error.len() as u64, now);
+        if line.dropped_last_minute > 0 {
+            tracing::warn!(target: TARGET, dropped = line.dropped_last_minute, "recovery log budget was spent: reports answered 503 without a recovery line");
+        }
+        if line.logged {
+            tracing::error!(target: TARGET, recovery = true, error = %error.escape_debug(), report = %json, "report not stored");
+        } else {
+            if line.first_dropped {
+                tracing::warn!(target: TARGET, bytes_per_minute = budget.recovery_bytes_per_minute(), "recovery log budget spent for this minute: further unstored reports are answered 503 and counted, not logged");
+            }
+            dropped += 1;
+        }
+    }
+    dropped
+}
+
+/// Logs a request body that could not be decoded because of a defect, marked for recovery
+/// like unstored reports (field `body`, the bytes as text).
+pub fn log_undecoded(site: Option<&str>, body: &[u8], error: &str) {
+    let text = String::from_utf8_lossy(body);
+    tracing::error!(target: TARGET, recovery = true, site = site.unwrap_or("-"), error = %error.escape_debug(), body = %text.escape_debug(), "request not decoded");
+}
 
 /// What an input held.
 #[derive(Debug, Default)]
@@ -123,11 +164,8 @@ mod tests {
     fn sample() -> Report {
         let body = br#"{"csp-report":{"document-uri":"https://example.com/","blocked-uri":"https://cdn.example.net/x.js","effective-directive":"script-src-elem","original-policy":"script-src 'self'"}}"#;
         let meta = RequestMeta {
-            site: Some("example.com"),
             user_agent: Some("Mozilla/5.0 Firefox/149.0"),
-            received_at: Timestamp(1_795_305_600_000),
-            endpoint: None,
-            policy_version: None,
+            ..RequestMeta::new(Some("example.com"), Timestamp(1_795_305_600_000))
         };
         decode(body, &meta, &Options::default())
             .unwrap()

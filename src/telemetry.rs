@@ -1,23 +1,18 @@
-//! Logging: set-up for the terminal and for Lambda, per-request counts, and the recovery line
-//! for reports that could not be stored.
+//! Logging: set-up for the terminal and for Lambda, and what each request logs (its counts,
+//! as a line or as CloudWatch metrics).
 //!
-//! Logs carry counts and types, never report bodies, except the recovery line, whose report
-//! is JSON-encoded (control characters escaped) so that nothing a browser sent reaches the log
-//! raw.
+//! Logs carry counts and types, never report bodies; recovery lines, which carry whole reports,
+//! are written by [`crate::recovery`].
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
+use crate::limits::Budget;
 use crate::report::{Batch, Report, ReportType, Timestamp};
-
-/// The tracing target of recovery lines: `lookout::recovery`.
-pub const RECOVERY_TARGET: &str = "lookout::recovery";
 
 /// Logs for a terminal: human-readable, to stderr, `RUST_LOG` or `info`.
 pub fn init_terminal() {
@@ -210,91 +205,13 @@ pub fn rejected_request(site: Option<&str>, code: &str) {
     tracing::info!(target: "lookout::requests", site = site.unwrap_or("-"), rejected = code, "request refused");
 }
 
-/// The default bound on recovery lines: bytes per minute per process.
-pub const DEFAULT_RECOVERY_BYTES_PER_MINUTE: u64 = 64 * 1024;
-
-/// The recovery log budget: bytes of recovery lines one process may log per minute. When a
-/// store fails under a flood, every unstored report would otherwise be a log line (billed per
-/// byte ingested); past the budget, reports are still answered `503` (browsers re-send
-/// Reporting API batches) and counted, but not logged one by one.
-struct RecoveryBudget {
-    bytes_per_minute: AtomicU64,
-    window: Mutex<RecoveryWindow>,
-}
-
-#[derive(Default)]
-struct RecoveryWindow {
-    minute: i64,
-    used: u64,
-    dropped: u64,
-}
-
-static RECOVERY_BUDGET: RecoveryBudget = RecoveryBudget {
-    bytes_per_minute: AtomicU64::new(DEFAULT_RECOVERY_BYTES_PER_MINUTE),
-    window: Mutex::new(RecoveryWindow {
-        minute: 0,
-        used: 0,
-        dropped: 0,
-    }),
-};
-
-/// Sets the recovery log budget of this process, in bytes per minute (0: no recovery lines).
-pub fn set_recovery_budget(bytes_per_minute: u64) {
-    RECOVERY_BUDGET
-        .bytes_per_minute
-        .store(bytes_per_minute, Ordering::Relaxed);
-}
-
-impl RecoveryBudget {
-    /// Whether a line of `bytes` may be logged now; counts it if so, or counts a drop.
-    fn admit(&self, bytes: u64, now: Timestamp) -> bool {
-        let limit = self.bytes_per_minute.load(Ordering::Relaxed);
-        let minute = now.millis().div_euclid(60_000);
-        let mut w = self.window.lock().unwrap_or_else(|p| p.into_inner());
-        if w.minute != minute {
-            if w.dropped > 0 {
-                tracing::warn!(target: RECOVERY_TARGET, dropped = w.dropped, "recovery log budget was spent: reports answered 503 without a recovery line");
-            }
-            *w = RecoveryWindow {
-                minute,
-                ..RecoveryWindow::default()
-            };
-        }
-        if w.used + bytes <= limit {
-            w.used += bytes;
-            true
-        } else {
-            if w.dropped == 0 {
-                tracing::warn!(target: RECOVERY_TARGET, bytes_per_minute = limit, "recovery log budget spent for this minute: further unstored reports are answered 503 and counted, not logged");
-            }
-            w.dropped += 1;
-            false
-        }
-    }
-}
-
-/// Logs every report that could not be stored, one line each, marked for recovery
-/// (`recovery=true`, target `lookout::recovery`), with the whole normalized report as JSON,
-/// within the process's recovery log budget. Returns how many were not logged (over budget).
+/// Logs for recovery the reports of code that holds no [`Budget`]: the DynamoDB store, for the
+/// items it refuses as invalid (only a defect makes one: the decoder bounds every report),
+/// which it tells no caller of. Not bounded; returns how many were not logged (none).
+// Stays until the store hands those reports back to its caller, to log within its budget.
 pub fn recovery(reports: &[Report], error: &str) -> u64 {
-    let now = Timestamp::now();
-    let mut dropped = 0;
-    for r in reports {
-        let json = serde_json::to_string(r).unwrap_or_default();
-        if RECOVERY_BUDGET.admit(json.len() as u64 + error.len() as u64, now) {
-            tracing::error!(target: RECOVERY_TARGET, recovery = true, error = %error.escape_debug(), report = %json, "report not stored");
-        } else {
-            dropped += 1;
-        }
-    }
-    dropped
-}
-
-/// Logs a request body that could not be decoded because of a defect, marked for recovery
-/// like unstored reports (field `body`, the bytes as text).
-pub fn recovery_body(site: Option<&str>, body: &[u8], error: &str) {
-    let text = String::from_utf8_lossy(body);
-    tracing::error!(target: RECOVERY_TARGET, recovery = true, site = site.unwrap_or("-"), error = %error.escape_debug(), body = %text.escape_debug(), "request not decoded");
+    let unbounded = Budget::default().with_recovery_bytes_per_minute(u64::MAX);
+    crate::recovery::log_unstored(&unbounded, reports, error)
 }
 
 #[cfg(test)]
@@ -305,28 +222,7 @@ mod tests {
 
     /// A request for `example.com` at a fixed time.
     fn meta() -> RequestMeta<'static> {
-        RequestMeta {
-            site: Some("example.com"),
-            user_agent: None,
-            received_at: Timestamp(1_795_305_600_000),
-            endpoint: None,
-            policy_version: None,
-        }
-    }
-
-    #[test]
-    fn the_recovery_budget_admits_lines_up_to_its_bytes_per_minute() {
-        let budget = RecoveryBudget {
-            bytes_per_minute: AtomicU64::new(2_500),
-            window: Mutex::new(RecoveryWindow::default()),
-        };
-        let minute = Timestamp(60_000 * 29_000_000);
-        let admitted = (0..5).filter(|_| budget.admit(1_000, minute)).count();
-        assert_eq!(admitted, 2, "two 1,000-byte lines fit in 2,500 bytes");
-        assert_eq!(budget.window.lock().unwrap().dropped, 3);
-        let next = Timestamp(minute.millis() + 60_000);
-        assert!(budget.admit(1_000, next), "a new minute, a new budget");
-        assert_eq!(budget.window.lock().unwrap().dropped, 0);
+        RequestMeta::new(Some("example.com"), Timestamp(1_795_305_600_000))
     }
 
     #[test]

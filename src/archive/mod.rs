@@ -106,14 +106,8 @@ mod tests {
                 .collect::<Vec<_>>()
                 .join(",")
         );
-        let meta = RequestMeta {
-            site: Some(site),
-            user_agent: None,
-            // 2026-11-22T12:00:00Z.
-            received_at: Timestamp(1_795_348_800_000),
-            endpoint: None,
-            policy_version: None,
-        };
+        // Received 2026-11-22T12:00:00Z.
+        let meta = RequestMeta::new(Some(site), Timestamp(1_795_348_800_000));
         decode(body.as_bytes(), &meta, &Options::default())
             .unwrap()
             .reports

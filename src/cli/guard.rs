@@ -26,13 +26,18 @@ pub struct ConnectionLimits {
     pub headers: Duration,
 }
 
+impl ConnectionLimits {
+    /// `lookout serve`'s limits unless its flags say otherwise.
+    pub const DEFAULT: Self = Self {
+        max_connections: 512,
+        idle: Duration::from_secs(30),
+        headers: Duration::from_secs(10),
+    };
+}
+
 impl Default for ConnectionLimits {
     fn default() -> Self {
-        Self {
-            max_connections: 512,
-            idle: Duration::from_secs(30),
-            headers: Duration::from_secs(10),
-        }
+        Self::DEFAULT
     }
 }
 

@@ -17,8 +17,9 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+use crate::config::DynamoArgs;
 use crate::report::{Classification, ReportType, Timestamp, parse_site};
-use crate::store::dynamodb::{Connection, DynamoStore, table};
+use crate::store::dynamodb::{DynamoStore, table};
 use crate::store::embedded::{EmbeddedOptions, EmbeddedStore};
 use crate::store::{RecentQuery, ReportStore, TopQuery};
 
@@ -54,21 +55,17 @@ enum Command {
     CreateTable(CreateTableArgs),
 }
 
+/// The embedded store's directory when `--data` is not given.
+pub(crate) const DEFAULT_DATA: &str = "lookout-data";
+
 /// Where the reports are: the embedded store, or a DynamoDB table with `--table`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct StoreArgs {
     /// Directory of the embedded store.
-    #[arg(long, env = "LOOKOUT_DATA", default_value = "lookout-data")]
+    #[arg(long, env = "LOOKOUT_DATA", default_value = DEFAULT_DATA)]
     pub data: PathBuf,
-    /// Use this DynamoDB table instead of the embedded store.
-    #[arg(long, env = "LOOKOUT_TABLE")]
-    pub table: Option<String>,
-    /// DynamoDB endpoint (DynamoDB Local, moto); AWS when absent.
-    #[arg(long, env = "LOOKOUT_ENDPOINT_URL", requires = "table")]
-    pub endpoint_url: Option<String>,
-    /// AWS region; from the environment or profile when absent.
-    #[arg(long, requires = "table")]
-    pub region: Option<String>,
+    #[command(flatten)]
+    pub dynamodb: DynamoArgs,
     #[command(flatten)]
     pub kept: crate::config::TableArgs,
     /// Cap on the embedded store's file size in bytes; past it, reports are refused with 503.
@@ -79,7 +76,7 @@ pub struct StoreArgs {
 impl StoreArgs {
     /// Where the store is, for messages.
     pub fn describe(&self) -> String {
-        match (&self.table, &self.endpoint_url) {
+        match (&self.dynamodb.table, &self.dynamodb.endpoint_url) {
             (Some(t), Some(url)) => format!("DynamoDB table {t} at {url}"),
             (Some(t), None) => format!("DynamoDB table {t}"),
             _ => self
@@ -90,16 +87,9 @@ impl StoreArgs {
         }
     }
 
-    pub(crate) fn connection(&self) -> Connection {
-        Connection {
-            endpoint_url: self.endpoint_url.clone(),
-            region: self.region.clone(),
-        }
-    }
-
     /// Opens the store for reading (`query`, `top`): the embedded store must exist.
     pub async fn open_for_reading(&self) -> CliResult<Arc<dyn ReportStore>> {
-        if self.table.is_some() {
+        if self.dynamodb.table.is_some() {
             return self.open().await;
         }
         let options = EmbeddedOptions {
@@ -111,8 +101,8 @@ impl StoreArgs {
 
     /// The DynamoDB store, with `--table`.
     pub async fn dynamo(&self) -> Option<DynamoStore> {
-        let table = self.table.as_ref()?;
-        let client = self.connection().client().await;
+        let table = self.dynamodb.table.as_ref()?;
+        let client = self.dynamodb.connection().client().await;
         Some(DynamoStore::new(client, self.kept.settings(table)))
     }
 
@@ -134,37 +124,53 @@ impl StoreArgs {
     }
 }
 
+// The table flags, with `--table` required: a table to create is named on the command line,
+// so neither it nor `--endpoint-url` is read from the variables a `serve` may be set up with.
 #[derive(Debug, clap::Args)]
+#[command(mut_arg("table", table_to_create))]
+#[command(mut_arg("endpoint_url", without_variable))]
 struct CreateTableArgs {
-    /// The table to create.
-    #[arg(long)]
-    table: String,
-    /// DynamoDB endpoint (DynamoDB Local, moto); AWS when absent.
-    #[arg(long)]
-    endpoint_url: Option<String>,
-    /// AWS region; from the environment or profile when absent.
-    #[arg(long)]
-    region: Option<String>,
+    #[command(flatten)]
+    dynamodb: DynamoArgs,
 }
 
+/// `create-table`'s `--table`.
+fn table_to_create(arg: clap::Arg) -> clap::Arg {
+    without_variable(arg)
+        .required(true)
+        .help("The table to create.")
+}
+
+/// A flag that reads no environment variable.
+fn without_variable(arg: clap::Arg) -> clap::Arg {
+    arg.env(None::<&'static str>)
+}
+
+/// A site and which of its reports: the filters `query` and `top` share.
 #[derive(Debug, clap::Args)]
-struct QueryArgs {
+struct ReportFilter {
     /// The site (host name) to show.
     #[arg(long)]
     site: String,
     /// Only this report type (`csp-violation`, `network-error`, ...).
-    #[arg(long = "type")]
-    report_type: Option<String>,
+    #[arg(long = "type", value_parser = report_type_arg)]
+    report_type: Option<ReportType>,
+    /// Only CSP reports of this classification: `violation`, `allowed-by-policy` (the
+    /// report's own policy allows what it reports), `indeterminate`.
+    #[arg(long = "class", value_parser = class_arg)]
+    classification: Option<Classification>,
+}
+
+#[derive(Debug, clap::Args)]
+struct QueryArgs {
+    #[command(flatten)]
+    filter: ReportFilter,
     /// How far back: `30m`, `24h`, `7d`.
     #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
     since: Duration,
     /// The most reports shown.
     #[arg(long, default_value_t = 50)]
     limit: usize,
-    /// Only CSP reports of this classification: `violation`, `allowed-by-policy` (the
-    /// report's own policy allows what it reports), `indeterminate`.
-    #[arg(long = "class", value_parser = class_arg)]
-    classification: Option<Classification>,
     /// Only the reports of one problem (a fingerprint from `lookout top`).
     #[arg(long)]
     fingerprint: Option<String>,
@@ -177,22 +183,14 @@ struct QueryArgs {
 
 #[derive(Debug, clap::Args)]
 struct TopArgs {
-    /// The site (host name) to show.
-    #[arg(long)]
-    site: String,
-    /// Only this report type.
-    #[arg(long = "type")]
-    report_type: Option<String>,
+    #[command(flatten)]
+    filter: ReportFilter,
     /// How far back: `24h`, `7d`.
     #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
     since: Duration,
     /// The most groups shown.
     #[arg(long, default_value_t = 20)]
     limit: usize,
-    /// Only CSP problems of this classification: `violation`, `allowed-by-policy`,
-    /// `indeterminate`.
-    #[arg(long = "class", value_parser = class_arg)]
-    classification: Option<Classification>,
     /// One JSON group per line instead of a table.
     #[arg(long)]
     json: bool,
@@ -243,24 +241,23 @@ async fn run(cli: Cli) -> CliResult<()> {
         Command::Ui(args) => ui::run(args).await,
         Command::Replay(args) => replay::run(args).await,
         Command::CreateTable(args) => {
-            let client = Connection {
-                endpoint_url: args.endpoint_url,
-                region: args.region,
-            }
-            .client()
-            .await;
-            table::create(&client, &args.table).await?;
-            eprintln!("created table {}", args.table);
+            let Some(name) = &args.dynamodb.table else {
+                return Err("--table is required".into());
+            };
+            let client = args.dynamodb.connection().client().await;
+            table::create(&client, name).await?;
+            eprintln!("created table {name}");
             Ok(())
         }
     }
 }
 
-fn type_arg(t: Option<&str>) -> CliResult<Option<ReportType>> {
-    t.map(|t| ReportType::from_name(t).ok_or_else(|| format!("invalid report type {t:?}").into()))
-        .transpose()
+/// `--type`: a report type's name.
+fn report_type_arg(s: &str) -> Result<ReportType, String> {
+    ReportType::from_name(s).ok_or_else(|| format!("invalid report type {s:?}"))
 }
 
+/// `--class`: a classification's name.
 fn class_arg(s: &str) -> Result<Classification, String> {
     Classification::from_name(s)
         .ok_or_else(|| "one of violation, allowed-by-policy, indeterminate".to_owned())
@@ -273,11 +270,11 @@ fn since(d: Duration) -> Timestamp {
 async fn query(args: QueryArgs) -> CliResult<()> {
     let store = args.store.open_for_reading().await?;
     let q = RecentQuery {
-        site: parse_site(&args.site)?,
-        report_type: type_arg(args.report_type.as_deref())?,
+        site: parse_site(&args.filter.site)?,
+        report_type: args.filter.report_type.clone(),
         since: since(args.since),
         limit: args.limit,
-        classification: args.classification,
+        classification: args.filter.classification,
         fingerprint: args.fingerprint.clone(),
     };
     let reports = store.recent(&q).await?;
@@ -299,11 +296,11 @@ async fn query(args: QueryArgs) -> CliResult<()> {
 async fn top(args: TopArgs) -> CliResult<()> {
     let store = args.store.open_for_reading().await?;
     let q = TopQuery {
-        site: parse_site(&args.site)?,
-        report_type: type_arg(args.report_type.as_deref())?,
+        site: parse_site(&args.filter.site)?,
+        report_type: args.filter.report_type.clone(),
         since: since(args.since),
         limit: args.limit,
-        classification: args.classification,
+        classification: args.filter.classification,
     };
     let groups = store.top(&q).await?;
     let mut out = std::io::stdout().lock();

@@ -19,8 +19,8 @@ pub struct MuteArgs {
     #[arg(required_unless_present_any = ["report_type", "list"], conflicts_with = "report_type")]
     fingerprint: Option<String>,
     /// Mute a whole report type instead (`deprecation`, ...).
-    #[arg(long = "type")]
-    report_type: Option<String>,
+    #[arg(long = "type", value_parser = super::report_type_arg)]
+    report_type: Option<ReportType>,
     /// For how long (default: until `--remove`).
     #[arg(long = "for", value_parser = humantime::parse_duration)]
     duration: Option<Duration>,
@@ -52,10 +52,7 @@ pub async fn run(args: MuteArgs) -> Result<()> {
             MuteTarget::Fingerprint(f.to_ascii_lowercase())
         }
         (Some(f), _) => return Err(format!("{f:?} is not a fingerprint (16 hex digits)").into()),
-        (None, Some(t)) => {
-            let t = ReportType::from_name(t).ok_or_else(|| format!("invalid report type {t:?}"))?;
-            MuteTarget::Type(t.as_str().to_owned())
-        }
+        (None, Some(t)) => MuteTarget::Type(t.as_str().to_owned()),
         (None, None) => return Err("name a fingerprint or --type".into()),
     };
     if args.remove {

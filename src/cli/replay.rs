@@ -97,6 +97,8 @@ pub async fn run(args: ReplayArgs) -> Result<()> {
     summary.duplicates = summary.found - summary.invalid - reports.len();
 
     let store = args.store.open().await?;
+    // Reports still unstored are logged again, within the default recovery bytes per minute.
+    let budget = crate::limits::Budget::default();
     for chunk in reports.chunks(CHUNK) {
         let stored = store.stored(chunk).await?;
         let new: Vec<Report> = chunk
@@ -118,7 +120,7 @@ pub async fn run(args: ReplayArgs) -> Result<()> {
         summary.failed += failed.len();
         if !failed.is_empty() {
             // Still unstored: logged again, so that nothing is lost from this run either.
-            crate::telemetry::recovery(&failed, "replay: the store refused");
+            recovery::log_unstored(&budget, &failed, "replay: the store refused");
         }
     }
 

@@ -41,17 +41,17 @@ pub struct ServeArgs {
     #[arg(long, value_enum, default_value_t = StreamCounts::Auto)]
     pub stream_counts: StreamCounts,
     /// Connections served at once; more are closed when accepted.
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = ConnectionLimits::DEFAULT.max_connections)]
     pub max_connections: usize,
     /// Close a connection that sends and reads nothing for this long.
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
-    pub idle_timeout: std::time::Duration,
+    #[arg(long, default_value_t = ConnectionLimits::DEFAULT.idle.into())]
+    pub idle_timeout: humantime::Duration,
     /// The time a client has to send a request's headers.
-    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
-    pub header_timeout: std::time::Duration,
+    #[arg(long, default_value_t = ConnectionLimits::DEFAULT.headers.into())]
+    pub header_timeout: humantime::Duration,
     /// The time a client has to send a request's body (then 408).
-    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
-    pub body_timeout: std::time::Duration,
+    #[arg(long, default_value_t = crate::http::DEFAULT_BODY_TIMEOUT.into())]
+    pub body_timeout: humantime::Duration,
     /// A reverse proxy in front of this server (its address, as the socket sees it;
     /// repeatable): only from it is `X-Forwarded-For` believed when counting visitors.
     #[arg(long = "trusted-proxy", value_name = "IP")]
@@ -267,16 +267,17 @@ async fn retain(store: std::sync::Arc<EmbeddedStore>, days: u32) {
 /// Runs `lookout serve` until Ctrl-C or SIGTERM.
 pub async fn run(args: ServeArgs) -> Result<()> {
     let opts = args.collect.options()?;
-    let store: std::sync::Arc<dyn crate::store::ReportStore> = if args.store.table.is_some() {
-        args.store.open().await?
-    } else {
-        let embedded = args.store.open_embedded()?;
-        tokio::spawn(retain(embedded.clone(), args.store.kept.retention_days));
-        embedded
-    };
+    let store: std::sync::Arc<dyn crate::store::ReportStore> =
+        if args.store.dynamodb.table.is_some() {
+            args.store.open().await?
+        } else {
+            let embedded = args.store.open_embedded()?;
+            tokio::spawn(retain(embedded.clone(), args.store.kept.retention_days));
+            embedded
+        };
     let db = args.store.describe();
     let count_here = match args.stream_counts {
-        StreamCounts::Auto => args.store.endpoint_url.is_some(),
+        StreamCounts::Auto => args.store.dynamodb.endpoint_url.is_some(),
         StreamCounts::On => true,
         StreamCounts::Off => false,
     };
@@ -285,7 +286,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         if count_here {
             // As Lambda does for the deployed stack: the table's stream counts new reports,
             // and raises their alerts.
-            let streams = args.store.connection().streams_client().await;
+            let streams = args.store.dynamodb.connection().streams_client().await;
             let mut tailer =
                 crate::store::dynamodb::stream::Tailer::new(streams, dynamo.clone()).await?;
             if !sinks.is_empty() {
@@ -312,14 +313,14 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     }
     let mut state = AppState::new(opts, store);
     state.budget = std::sync::Arc::new(args.collect.budget());
-    state.body_timeout = args.body_timeout;
+    state.body_timeout = args.body_timeout.into();
     state.senders = std::sync::Arc::new(crate::http::sender::Senders::new(
         args.trusted_proxies.clone(),
     ));
     let limits = ConnectionLimits {
         max_connections: args.max_connections,
-        idle: args.idle_timeout,
-        headers: args.header_timeout,
+        idle: args.idle_timeout.into(),
+        headers: args.header_timeout.into(),
     };
     let tls = if args.self_signed {
         let pem = self_signed()?;

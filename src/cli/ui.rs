@@ -66,19 +66,19 @@ struct Ui {
 const LIMITS: ConnectionLimits = ConnectionLimits {
     max_connections: 64,
     idle: Duration::from_secs(60),
-    headers: Duration::from_secs(10),
+    ..ConnectionLimits::DEFAULT
 };
 
 /// Runs `lookout ui` until interrupted.
 pub async fn run(args: UiArgs) -> Result<()> {
     let store = args.store.open_for_reading().await?;
     let mut store_args = String::new();
-    if let Some(t) = &args.store.table {
+    if let Some(t) = &args.store.dynamodb.table {
         store_args.push_str(&format!(" --table {}", shell_quote(t)));
-        if let Some(url) = &args.store.endpoint_url {
+        if let Some(url) = &args.store.dynamodb.endpoint_url {
             store_args.push_str(&format!(" --endpoint-url {}", shell_quote(url)));
         }
-    } else if args.store.data.as_os_str() != "lookout-data" {
+    } else if args.store.data.as_os_str() != super::DEFAULT_DATA {
         let data = args.store.data.to_string_lossy();
         store_args.push_str(&format!(" --data {}", shell_quote(&data)));
     }

@@ -20,11 +20,15 @@ use http_body_util::BodyExt;
 
 use self::sender::Senders;
 use crate::limits::Budget;
+use crate::recovery;
 use crate::report::{self, Endpoint, Options, RequestMeta, Timestamp};
 use crate::store::ReportStore;
 use crate::store::retry::{PutRetry, put_with_retries};
 use crate::telemetry::{self, RequestCounts};
 pub use respond::ApiError;
+
+/// How long a client may take to send a request's body unless told otherwise.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What every request needs; cheap to clone.
 #[derive(Clone)]
@@ -37,7 +41,7 @@ pub struct AppState {
     pub put_retry: PutRetry,
     /// Also print per-request counts as CloudWatch Embedded Metric Format lines (Lambda).
     pub emf: bool,
-    /// Per-minute report budgets.
+    /// Per-minute budgets: reports stored, and bytes of recovery lines.
     pub budget: Arc<Budget>,
     /// How long a client may take to send a request's body (then 408).
     pub body_timeout: Duration,
@@ -54,7 +58,7 @@ impl AppState {
             put_retry: PutRetry::REQUEST,
             emf: false,
             budget: Arc::new(Budget::default()),
-            body_timeout: Duration::from_secs(10),
+            body_timeout: DEFAULT_BODY_TIMEOUT,
             senders: Arc::new(Senders::default()),
         }
     }
@@ -151,7 +155,7 @@ async fn collect(
     let mut batch = match decoded {
         Ok(Ok(batch)) => batch,
         Err(_) => {
-            telemetry::recovery_body(site.as_deref(), &bytes, "decoding panicked");
+            recovery::log_undecoded(site.as_deref(), &bytes, "decoding panicked");
             return respond::error(&headers, ApiError::Internal);
         }
         Ok(Err(e)) => {
@@ -317,7 +321,8 @@ async fn store_with_retries(state: &AppState, reports: &[report::Report]) -> Res
     let Err(left) = put_with_retries(state.store.as_ref(), reports, state.put_retry).await else {
         return Ok(());
     };
-    let not_logged = telemetry::recovery(&left.reports, &left.failure.to_string());
+    let not_logged =
+        recovery::log_unstored(&state.budget, &left.reports, &left.failure.to_string());
     Err(Unstored {
         reports: left.reports.len() as u64,
         not_logged,

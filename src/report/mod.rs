@@ -110,6 +110,20 @@ pub struct RequestMeta<'a> {
     pub policy_version: Option<&'a str>,
 }
 
+impl<'a> RequestMeta<'a> {
+    /// A request for `site` (`None`: for the sites its reports name) received at
+    /// `received_at`, with nothing else known of it: no User-Agent, endpoint or policy version.
+    pub fn new(site: Option<&'a str>, received_at: Timestamp) -> Self {
+        Self {
+            site,
+            user_agent: None,
+            received_at,
+            endpoint: None,
+            policy_version: None,
+        }
+    }
+}
+
 /// The longest policy version accepted in an endpoint URL.
 pub const MAX_POLICY_VERSION_LEN: usize = 32;
 

@@ -75,11 +75,8 @@ mod tests {
     fn sample(now: Timestamp) -> Report {
         let body = br#"{"csp-report":{"document-uri":"https://example.com/","blocked-uri":"https://cdn.example.net/x.js","effective-directive":"script-src-elem"}}"#;
         let meta = RequestMeta {
-            site: Some("example.com"),
             user_agent: Some("Mozilla/5.0 Firefox/149.0"),
-            received_at: now,
-            endpoint: None,
-            policy_version: None,
+            ..RequestMeta::new(Some("example.com"), now)
         };
         decode(body, &meta, &Options::default())
             .unwrap()

@@ -7,32 +7,12 @@ use std::path::Path;
 use std::process::Command;
 
 use lookout::archive::s3::S3Archive;
-use lookout::report::{Options, RequestMeta, Timestamp};
+use lookout::report::Timestamp;
 use lookout::store::ReportStore;
 use lookout::store::dynamodb::Connection;
 
 use crate::emulator::{self, emulator};
-use crate::support::run_lookout;
-
-/// Every fixture's reports (sites from their URLs), received now.
-pub fn fixture_reports() -> Vec<lookout::report::Report> {
-    let now = Timestamp::now();
-    let meta = RequestMeta {
-        site: None,
-        user_agent: Some("Mozilla/5.0 (X11; Linux x86_64; rv:149.0) Gecko/20100101 Firefox/149.0"),
-        received_at: now,
-        endpoint: None,
-        policy_version: None,
-    };
-    let mut reports = Vec::new();
-    for path in crate::golden::fixtures() {
-        let body = std::fs::read(&path).unwrap();
-        if let Ok(batch) = lookout::report::decode(&body, &meta, &Options::default()) {
-            reports.extend(batch.reports);
-        }
-    }
-    reports
-}
+use crate::support::{fixture_reports, run_lookout};
 
 async fn s3_client() -> aws_sdk_s3::Client {
     Connection {

@@ -10,12 +10,14 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use lookout::report::{Options, RequestMeta, Timestamp};
+use lookout::report::{Options, Timestamp};
 use lookout::store::ReportStore;
 use lookout::store::embedded::EmbeddedStore;
 
 use crate::emulator;
-use crate::support::{Process, decode_json, headless_chromium, run_lookout, spawn_lookout};
+use crate::support::{
+    Process, decode_json, fixture_reports, headless_chromium, meta, run_lookout, spawn_lookout,
+};
 
 /// Starts `lookout ui` with `args` on a free port; returns the process and its base URL.
 fn spawn_ui(args: &[&str]) -> (Process, String) {
@@ -97,16 +99,10 @@ fn top(args: &[&str]) -> Vec<(String, String, u64)> {
 
 /// The conformance fixtures' reports, and a hostile one for `hostile.example`.
 fn reports() -> Vec<lookout::report::Report> {
-    let mut reports = crate::archive::fixture_reports();
+    let mut reports = fixture_reports();
     let hostile = r#"[{"type":"csp-violation","age":5,"url":"https://hostile.example/<script>document.title='pwned'</script>\u001b[31m\u0007","user_agent":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36","body":{"effectiveDirective":"script-src-elem","blockedURL":"javascript:alert('pwned')","documentURL":"https://hostile.example/<img src=x onerror=alert(1)>","sourceFile":"https://hostile.example/\u001b[31m\u0007bell","disposition":"enforce","originalPolicy":"script-src 'self'\"><script>alert(2)</script>","statusCode":200}}]"#;
-    let meta = RequestMeta {
-        site: Some("hostile.example"),
-        user_agent: None,
-        received_at: Timestamp::now(),
-        endpoint: None,
-        policy_version: None,
-    };
-    let batch = lookout::report::decode(hostile.as_bytes(), &meta, &Options::default()).unwrap();
+    let request = meta("hostile.example", Timestamp::now());
+    let batch = lookout::report::decode(hostile.as_bytes(), &request, &Options::default()).unwrap();
     assert_eq!(batch.reports.len(), 1, "the hostile report is accepted");
     reports.extend(batch.reports);
     reports

@@ -11,11 +11,8 @@ const T0: i64 = 1_795_305_600_000; // 2026-11-22T00:00:00Z
 
 fn meta(site: Option<&str>) -> RequestMeta<'_> {
     RequestMeta {
-        site,
         user_agent: Some("Mozilla/5.0 (X11; Linux x86_64; rv:149.0) Gecko/20100101 Firefox/149.0"),
-        received_at: Timestamp(T0),
-        endpoint: None,
-        policy_version: None,
+        ..RequestMeta::new(site, Timestamp(T0))
     }
 }
 

@@ -6,11 +6,10 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use axum::http::StatusCode;
 use lookout::http::{AppState, app};
-use lookout::report::{self, Options, Report, ReportType, RequestMeta, Timestamp};
+use lookout::report::{Options, Report, ReportType, Timestamp};
 use lookout::store::dynamodb::DynamoStore;
 use lookout::store::dynamodb::item::{self, PK, SK, TTL};
 use lookout::store::{RecentQuery, ReportStore, TopQuery};
@@ -18,67 +17,32 @@ use serde_json::json;
 use tower::ServiceExt;
 
 use crate::emulator::{self, FaultProxy, emulator, store_with};
-use crate::support::{LogCapture, post, run_lookout, send};
+use crate::support::{
+    LogCapture, batch, decode_with, post, report_items, run_lookout, scan_all, send,
+    unbounded_budget,
+};
 
 fn reports(n: usize, site: &str, t0: i64) -> Vec<Report> {
-    let items: Vec<String> = (0..n)
-        .map(|i| {
-            format!(
-                r#"{{"type":"{}","age":{},"url":"https://{site}/p{}","user_agent":"Mozilla/5.0 Chrome/12{}.0 Safari/537.36","body":{{"id":"f{}","featureId":"f{}"}}}}"#,
-                if i % 2 == 0 { "deprecation" } else { "permissions-policy-violation" },
-                i * 10,
-                i,
-                i % 3,
-                i % 5,
-                i % 5
-            )
-        })
-        .collect();
-    let meta = RequestMeta {
-        site: Some(site),
-        user_agent: None,
-        received_at: Timestamp(t0),
-        endpoint: None,
-        policy_version: None,
+    let body = batch(0..n, |i| {
+        format!(
+            r#"{{"type":"{}","age":{},"url":"https://{site}/p{}","user_agent":"Mozilla/5.0 Chrome/12{}.0 Safari/537.36","body":{{"id":"f{}","featureId":"f{}"}}}}"#,
+            if i % 2 == 0 {
+                "deprecation"
+            } else {
+                "permissions-policy-violation"
+            },
+            i * 10,
+            i,
+            i % 3,
+            i % 5,
+            i % 5
+        )
+    });
+    let opts = Options {
+        max_reports: 1000,
+        ..Options::default()
     };
-    report::decode(
-        format!("[{}]", items.join(",")).as_bytes(),
-        &meta,
-        &Options {
-            max_reports: 1000,
-            ..Options::default()
-        },
-    )
-    .unwrap()
-    .reports
-}
-
-/// Every item of a table, over all scan pages.
-pub(crate) async fn scan_all(client: &Client, table: &str) -> Vec<item::Item> {
-    let mut out = Vec::new();
-    let mut start = None;
-    loop {
-        let page = client
-            .scan()
-            .table_name(table)
-            // Small pages: moto takes seconds for a page of a thousand items.
-            .limit(200)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .unwrap();
-        out.extend(page.items().iter().cloned());
-        match page.last_evaluated_key() {
-            Some(k) => start = Some(k.clone()),
-            None => break,
-        }
-    }
-    out
-}
-
-/// The report items among a table's items (not the aggregates).
-pub(crate) fn report_items(items: &[item::Item]) -> Vec<&item::Item> {
-    items.iter().filter(|i| item::is_report_item(i)).collect()
+    decode_with(&body, site, Timestamp(t0), &opts)
 }
 
 fn now_ms() -> i64 {
@@ -322,6 +286,7 @@ async fn a_store_that_keeps_failing_answers_503_and_logs_every_report() {
     proxy.arm(json!({"unprocessed": 1, "unprocessed_all": 100000, "op": "BatchWriteItem"}));
     let mut state = AppState::new(Options::default(), store);
     state.put_retry.timeout = Duration::from_secs(10);
+    state.budget = unbounded_budget();
     let body = serde_json::to_string(&json!((0..40).map(|i| json!({
         "type": "deprecation", "age": i, "url": "https://example.com/", "body": {"id": format!("d{i}")}
     })).collect::<Vec<_>>())).unwrap();

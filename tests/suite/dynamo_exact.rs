@@ -7,18 +7,17 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use lookout::http::AppState;
-use lookout::report::{self, Body, Options, Report, RequestMeta, Timestamp, WINDOW_MS};
+use lookout::report::{self, Body, Options, Report, Timestamp, WINDOW_MS};
 use lookout::store::dynamodb::item;
 use lookout::store::{GroupSummary, RecentQuery, ReportStore, TopQuery};
 use serde_json::{Value, json};
 
-use crate::dynamo::{report_items, scan_all};
 use crate::emulator::{self, FaultProxy, count_stream, store_with};
-use crate::support::{LogCapture, TempStore, post, send};
+use crate::support::{LogCapture, TempStore, decode_json, post, report_items, scan_all, send};
 
 /// A Reporting API batch of three reports (two problems), received at `received` with every
 /// report's `age` grown by `extra_age` (as a browser re-sends a batch).
-fn batch(received: i64, base_age: i64, extra_age: i64) -> Vec<Report> {
+fn reports_sent_at(received: i64, base_age: i64, extra_age: i64) -> Vec<Report> {
     let age = base_age + extra_age;
     let body = json!([
         {"type": "csp-violation", "age": age, "url": "https://example.com/a",
@@ -31,20 +30,7 @@ fn batch(received: i64, base_age: i64, extra_age: i64) -> Vec<Report> {
          "user_agent": "Mozilla/5.0 Firefox/149.0",
          "body": {"id": "SharedArrayBuffer"}},
     ]);
-    decode_at(received, &body)
-}
-
-fn decode_at(received: i64, body: &Value) -> Vec<Report> {
-    let meta = RequestMeta {
-        site: Some("example.com"),
-        user_agent: None,
-        received_at: Timestamp(received),
-        endpoint: None,
-        policy_version: None,
-    };
-    report::decode(body.to_string().as_bytes(), &meta, &Options::default())
-        .unwrap()
-        .reports
+    decode_json(&body, "example.com", Timestamp(received))
 }
 
 /// A window edge a little in the past.
@@ -76,10 +62,10 @@ fn redeliveries() -> Vec<Vec<Report>> {
     let e = edge();
     let first = e + 5_000;
     let base_age = 5_020;
-    let d1 = batch(first, base_age, 0);
-    let d2 = batch(first + 30_037, base_age, 30_000);
-    let d3 = batch(first + 30_237, base_age, 30_200);
-    let d4 = batch(first + 90_037, base_age, 90_000);
+    let d1 = reports_sent_at(first, base_age, 0);
+    let d2 = reports_sent_at(first + 30_037, base_age, 30_000);
+    let d3 = reports_sent_at(first + 30_237, base_age, 30_200);
+    let d4 = reports_sent_at(first + 90_037, base_age, 90_000);
     assert!(d1[0].occurred_at.millis() < e && d2[0].occurred_at.millis() >= e);
     assert_ne!(
         d1[0].id, d2[0].id,
@@ -90,7 +76,7 @@ fn redeliveries() -> Vec<Vec<Report>> {
 
 /// The same problems occurring again a minute later: new reports.
 fn a_minute_later() -> Vec<Report> {
-    batch(edge() + 65_000, 5_020, 0)
+    reports_sent_at(edge() + 65_000, 5_020, 0)
 }
 
 #[tokio::test]
@@ -137,7 +123,7 @@ async fn the_embedded_store_applies_the_same_identity_rule() {
 async fn dynamo_duplicates_within_one_request_are_one_item_and_one_count() {
     let (store, client, table) = store_with(2).await;
     let mut reports = redeliveries().concat(); // all four deliveries in one request
-    reports.extend(batch(edge() + 5_000, 5_020, 0));
+    reports.extend(reports_sent_at(edge() + 5_000, 5_020, 0));
     store.put(&reports).await.unwrap();
     assert_eq!(report_items(&scan_all(&client, &table).await).len(), 3);
     count_stream(&store).await;
@@ -189,9 +175,10 @@ async fn dynamo_first_and_last_seen_are_a_minimum_and_a_maximum_whatever_the_ord
     // Three reports of one problem, in one UTC day, arriving newest, oldest, middle.
     let day = Timestamp::now().millis() / 86_400_000 * 86_400_000 - 86_400_000;
     let at = |h: i64, page: &str| {
-        decode_at(
-            day + h * 3_600_000,
+        decode_json(
             &json!([{"type": "deprecation", "url": format!("https://example.com/{page}"), "body": {"id": "old-api"}}]),
+            "example.com",
+            Timestamp(day + h * 3_600_000),
         )
     };
     for (reports, want_first, want_last) in [
@@ -305,13 +292,14 @@ async fn dynamo_a_batch_with_one_report_of_each_invalid_kind_stores_all_25() {
 async fn dynamo_an_item_refused_as_invalid_is_isolated_and_logged_for_recovery() {
     let logs = LogCapture::json();
     let (store, client, table) = store_with(1).await;
-    let mut reports = decode_at(
-        Timestamp::now().millis(),
+    let mut reports = decode_json(
         &Value::Array(
             (0..25)
                 .map(|i| json!({"type": "deprecation", "url": "https://example.com/", "body": {"id": format!("r{i}")}}))
                 .collect(),
         ),
+        "example.com",
+        Timestamp::now(),
     );
     // Built past the decoder's bounds, as only a defect could: an item over 400 KB.
     let mut body = Body::default();
@@ -333,9 +321,10 @@ async fn dynamo_an_item_refused_as_invalid_is_isolated_and_logged_for_recovery()
 async fn dynamo_recent_reads_reports_whose_window_starts_before_since() {
     let (store, _client, _table) = store_with(1).await;
     let e = edge();
-    let reports = decode_at(
-        e + 9_000,
+    let reports = decode_json(
         &json!([{"type": "deprecation", "url": "https://example.com/", "body": {"id": "x"}}]),
+        "example.com",
+        Timestamp(e + 9_000),
     );
     store.put(&reports).await.unwrap();
     let got = store

@@ -1,19 +1,19 @@
 //! Golden test: every fixture payload decodes to exactly the normalized output checked in
 //! beside it (`NAME.expected.json`). `LOOKOUT_BLESS=1` rewrites the expectations.
 
-use std::path::{Path, PathBuf};
-
 use lookout::report::{self, Options, RequestMeta, Timestamp};
 use serde_json::{Value, json};
+
+use crate::support::fixtures;
 
 /// The request every fixture is decoded as: no site in the path, a fixed clock and UA.
 fn outcome(body: &[u8]) -> Value {
     let meta = RequestMeta {
-        site: None,
         user_agent: Some("Golden/1.0 (request header)"),
-        received_at: Timestamp::parse_rfc3339("2026-11-21T12:00:00Z").unwrap(),
-        endpoint: None,
-        policy_version: None,
+        ..RequestMeta::new(
+            None,
+            Timestamp::parse_rfc3339("2026-11-21T12:00:00Z").unwrap(),
+        )
     };
     match report::decode(body, &meta, &Options::default()) {
         Ok(batch) => json!({
@@ -29,23 +29,6 @@ fn outcome(body: &[u8]) -> Value {
         }),
         Err(e) => json!({"error": e.code(), "detail": e.to_string()}),
     }
-}
-
-/// Every fixture request body under `tests/fixtures/` (not the expectations), sorted.
-pub fn fixtures() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let mut files = Vec::new();
-    for dir in ["peers", "lookout"] {
-        for entry in std::fs::read_dir(root.join(dir)).unwrap() {
-            let path = entry.unwrap().path();
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            if name.ends_with(".json") && !name.ends_with(".expected.json") {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    files
 }
 
 #[test]

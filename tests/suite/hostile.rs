@@ -375,8 +375,8 @@ impl Fresh {
                 n
             }
             Self::Dynamo(client, table) => {
-                let items = crate::dynamo::scan_all(client, table).await;
-                crate::dynamo::report_items(&items).len()
+                let items = crate::support::scan_all(client, table).await;
+                crate::support::report_items(&items).len()
             }
         }
     }

@@ -10,19 +10,17 @@ use lookout::report::{Options, ReportType, SiteList, Timestamp};
 use lookout::store::{RecentQuery, ReportStore, TopQuery};
 use serde_json::Value;
 
-use crate::support::{Fault, FaultyStore, LogCapture, TempStore, post, send, state, state_with};
+use crate::support::{
+    Fault, FaultyStore, LogCapture, TempStore, batch, post, send, state, state_with,
+};
 
 const LEGACY: &str = r#"{"csp-report":{"document-uri":"https://example.com/page","referrer":"","violated-directive":"img-src","effective-directive":"img-src","original-policy":"default-src 'self'","disposition":"report","blocked-uri":"https://tracker.example.net/p.gif","status-code":200}}"#;
 
-fn batch_of(n: usize) -> String {
-    let items: Vec<String> = (0..n)
-        .map(|i| {
-            format!(
-                r#"{{"type":"deprecation","age":{i},"url":"https://example.com/p{i}","user_agent":"Mozilla/5.0 Chrome/120.0 Safari/537.36","body":{{"id":"feature-{i}"}}}}"#
-            )
-        })
-        .collect();
-    format!("[{}]", items.join(","))
+/// A deprecation report of its own page and feature.
+fn deprecation(i: usize) -> String {
+    format!(
+        r#"{{"type":"deprecation","age":{i},"url":"https://example.com/p{i}","user_agent":"Mozilla/5.0 Chrome/120.0 Safari/537.36","body":{{"id":"feature-{i}"}}}}"#
+    )
 }
 
 async fn stored(state: &AppState, site: &str) -> Vec<lookout::report::Report> {
@@ -169,7 +167,11 @@ async fn refusals_have_the_right_status_and_a_json_reason() {
             "body_too_large",
         ),
         (
-            post("/r/example.com", "application/reports+json", batch_of(6)),
+            post(
+                "/r/example.com",
+                "application/reports+json",
+                batch(0..6, deprecation),
+            ),
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_many_reports",
         ),
@@ -289,7 +291,11 @@ async fn a_failing_store_is_retried() {
     let s = state(faulty.clone());
     let (res, _) = send(
         &s,
-        post("/r/example.com", "application/reports+json", batch_of(5)),
+        post(
+            "/r/example.com",
+            "application/reports+json",
+            batch(0..5, deprecation),
+        ),
     )
     .await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
@@ -305,7 +311,11 @@ async fn a_store_that_stays_down_gives_503_and_logs_every_report_for_recovery() 
     let s = state(faulty.clone());
     let (res, body) = send(
         &s,
-        post("/r/example.com", "application/reports+json", batch_of(7)),
+        post(
+            "/r/example.com",
+            "application/reports+json",
+            batch(0..7, deprecation),
+        ),
     )
     .await;
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
@@ -333,7 +343,11 @@ async fn half_a_batch_failing_loses_nothing() {
     let s = state(faulty);
     let (res, _) = send(
         &s,
-        post("/r/example.com", "application/reports+json", batch_of(20)),
+        post(
+            "/r/example.com",
+            "application/reports+json",
+            batch(0..20, deprecation),
+        ),
     )
     .await;
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
@@ -471,7 +485,7 @@ async fn a_policy_version_in_the_endpoint_url_starts_fresh_problems() {
             post(
                 &format!("/r/example.com?{bad}"),
                 "application/reports+json",
-                batch_of(1),
+                batch(0..1, deprecation),
             ),
         )
         .await;

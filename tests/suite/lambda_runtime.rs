@@ -19,9 +19,8 @@ use tokio::sync::{Notify, mpsc};
 use aws_sdk_dynamodb::types::AttributeValue;
 use lookout::store::dynamodb::{item, stream};
 
-use crate::dynamo::{report_items, scan_all};
 use crate::emulator::{self, emulator};
-use crate::support::Process;
+use crate::support::{Process, application_log_level, lambda_keeps, report_items, scan_all};
 
 /// What the function sent back for one invocation.
 #[derive(Debug)]
@@ -231,15 +230,12 @@ async fn the_bootstrap_serves_api_gateway_events_and_writes_to_dynamodb() {
     // at the template's application level keeps every one, the metric documents included.
     let text = std::fs::read_to_string(log.path()).unwrap();
     assert!(text.contains("lookout ready"), "{text}");
-    let level = crate::template::application_log_level("CollectorFunction");
+    let level = application_log_level("CollectorFunction");
     let mut metric_lines = 0;
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let v: Value =
             serde_json::from_str(line).unwrap_or_else(|_| panic!("not a JSON log line: {line}"));
-        assert!(
-            crate::template::lambda_keeps(line, &level),
-            "Lambda would drop: {line}"
-        );
+        assert!(lambda_keeps(line, &level), "Lambda would drop: {line}");
         metric_lines += usize::from(v.get("_aws").is_some());
     }
     assert!(

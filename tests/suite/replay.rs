@@ -7,19 +7,17 @@ use axum::http::StatusCode;
 use lookout::report::{Report, Timestamp};
 use lookout::store::{RecentQuery, ReportStore};
 
-use crate::dynamo::{report_items, scan_all};
 use crate::emulator::{self, emulator};
-use crate::support::{Fault, FaultyStore, LogCapture, TempStore, post, run_lookout, send, state};
+use crate::support::{
+    Fault, FaultyStore, LogCapture, TempStore, batch, post, report_items, run_lookout, scan_all,
+    send, state,
+};
 
-fn batch_of(n: usize) -> String {
-    let items: Vec<String> = (0..n)
-        .map(|i| {
-            format!(
-                r#"{{"type":"csp-violation","age":{i},"url":"https://example.com/p{i}","user_agent":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36","body":{{"blockedURL":"https://cdn{i}.example.net/x.js","documentURL":"https://example.com/p{i}","effectiveDirective":"script-src-elem","originalPolicy":"script-src 'self'","disposition":"report"}}}}"#
-            )
-        })
-        .collect();
-    format!("[{}]", items.join(","))
+/// A CSP report of its own page and blocked origin.
+fn csp(i: usize) -> String {
+    format!(
+        r#"{{"type":"csp-violation","age":{i},"url":"https://example.com/p{i}","user_agent":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36","body":{{"blockedURL":"https://cdn{i}.example.net/x.js","documentURL":"https://example.com/p{i}","effectiveDirective":"script-src-elem","originalPolicy":"script-src 'self'","disposition":"report"}}}}"#
+    )
 }
 
 /// Posts a batch to an app whose store is down twice (a browser re-delivering it after the
@@ -40,7 +38,11 @@ async fn logged_after_two_failures(n: usize) -> (tempfile::NamedTempFile, Vec<Re
     for _ in 0..2 {
         let (res, _) = send(
             &s,
-            post("/r/example.com", "application/reports+json", batch_of(n)),
+            post(
+                "/r/example.com",
+                "application/reports+json",
+                batch(0..n, csp),
+            ),
         )
         .await;
         assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);

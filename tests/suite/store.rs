@@ -1,20 +1,13 @@
 //! The embedded store: durability, duplicates, reads.
 
-use lookout::report::{self, Options, ReportType, RequestMeta, Timestamp};
+use lookout::report::{self, Options, ReportType, Timestamp};
 use lookout::store::embedded::EmbeddedStore;
 use lookout::store::{RecentQuery, ReportStore};
 
+use crate::support::decode_with;
+
 fn reports_at(t: i64, body: &str) -> Vec<report::Report> {
-    let meta = RequestMeta {
-        site: Some("e.com"),
-        user_agent: None,
-        received_at: Timestamp(t),
-        endpoint: None,
-        policy_version: None,
-    };
-    report::decode(body.as_bytes(), &meta, &Options::default())
-        .unwrap()
-        .reports
+    decode_with(body, "e.com", Timestamp(t), &Options::default())
 }
 
 fn recent(site: &str, t: Option<ReportType>, since: i64, limit: usize) -> RecentQuery {
@@ -147,18 +140,14 @@ mod faults {
     use lookout::store::embedded::{EmbeddedOptions, EmbeddedStore};
     use lookout::store::{RecentQuery, ReportStore};
 
-    use crate::support::{LogCapture, post, send, state_with};
+    use crate::support::{LogCapture, batch, post, send, state_with};
 
-    fn batch(from: usize, n: usize) -> String {
-        let items: Vec<String> = (from..from + n)
-            .map(|i| {
-                format!(
-                    r#"{{"type":"csp-violation","url":"https://example.com/p{i}","body":{{"effectiveDirective":"img-src","blockedURL":"https://t.example/{i}.gif","originalPolicy":"{}"}}}}"#,
-                    "x".repeat(2000)
-                )
-            })
-            .collect();
-        format!("[{}]", items.join(","))
+    /// A CSP report of its own page and image, with a 2,000-byte policy.
+    fn large_csp(i: usize) -> String {
+        format!(
+            r#"{{"type":"csp-violation","url":"https://example.com/p{i}","body":{{"effectiveDirective":"img-src","blockedURL":"https://t.example/{i}.gif","originalPolicy":"{}"}}}}"#,
+            "x".repeat(2000)
+        )
     }
 
     async fn stored_ids(store: &EmbeddedStore) -> HashSet<String> {
@@ -195,7 +184,7 @@ mod faults {
                 post(
                     "/r/example.com",
                     "application/reports+json",
-                    batch(round * 20, 20),
+                    batch(round * 20..(round + 1) * 20, large_csp),
                 ),
             )
             .await;
@@ -229,7 +218,11 @@ mod faults {
         let state = state_with(store.clone(), Options::default());
         let (res, _) = send(
             &state,
-            post("/r/example.com", "application/reports+json", batch(0, 5)),
+            post(
+                "/r/example.com",
+                "application/reports+json",
+                batch(0..5, large_csp),
+            ),
         )
         .await;
         assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);

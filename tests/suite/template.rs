@@ -3,9 +3,7 @@
 use std::path::Path;
 use std::process::Command;
 
-fn template() -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("template.yaml")).unwrap()
-}
+use crate::support::{application_log_level, lambda_keeps, template};
 
 #[test]
 fn cfn_lint_passes() {
@@ -180,7 +178,7 @@ fn the_defaults_bound_what_a_stranger_can_spend() {
     assert_eq!(number("MaxWriteUnitsPerSecond"), 1000);
     assert_eq!(
         number("RecoveryLogBytesPerMinute"),
-        lookout::telemetry::DEFAULT_RECOVERY_BYTES_PER_MINUTE
+        lookout::limits::DEFAULT_RECOVERY_BYTES_PER_MINUTE
     );
     let resources = &doc["Resources"];
     let ceiling = &resources["ReportsTable"]["Properties"]["OnDemandThroughput"];
@@ -343,28 +341,6 @@ fn alerts_are_off_until_a_webhook_or_an_address_is_given() {
     ] {
         assert!(env.get(var).is_some(), "{var}");
     }
-}
-
-/// Lambda's log-level filter as AWS documents it for the JSON log format: a line's level is
-/// its `level` field, and a line without one (or not JSON) is INFO; a line is kept when its
-/// level is at or above the function's application log level.
-pub fn lambda_keeps(line: &str, application_level: &str) -> bool {
-    const LEVELS: [&str; 6] = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"];
-    let rank = |l: &str| LEVELS.iter().position(|x| x.eq_ignore_ascii_case(l));
-    let level = serde_json::from_str::<serde_json::Value>(line)
-        .ok()
-        .and_then(|v| v.get("level").and_then(|l| l.as_str()).and_then(rank))
-        .unwrap_or(2);
-    level >= rank(application_level).expect("a Lambda log level")
-}
-
-/// The application log level the template gives a function.
-pub fn application_log_level(function: &str) -> String {
-    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&template()).unwrap();
-    doc["Resources"][function]["Properties"]["LoggingConfig"]["ApplicationLogLevel"]
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
 
 #[test]

@@ -11,19 +11,14 @@ use lookout::report::{ReportType, Timestamp};
 use lookout::store::{GroupSummary, ReportStore, TopQuery};
 
 use crate::emulator::{count_stream, store_with};
-use crate::support::{TempStore, post, send, state};
+use crate::support::{TempStore, batch, post, send, state};
 
-/// `n` reports of one problem, each with a User-Agent of its own (what a forger varies).
-fn forged_batch(n: usize, from: usize) -> String {
-    let items: Vec<String> = (from..from + n)
-        .map(|i| {
-            format!(
-                r#"{{"type":"csp-violation","age":0,"url":"https://example.com/","user_agent":"Mozilla/5.0 Chrome/{v}.0 Safari/537.36","body":{{"blockedURL":"https://evil.example/x.js?{i}","documentURL":"https://example.com/","effectiveDirective":"script-src-elem","disposition":"report"}}}}"#,
-                v = 100 + i
-            )
-        })
-        .collect();
-    format!("[{}]", items.join(","))
+/// A report of the one forged problem, with a User-Agent of its own (what a forger varies).
+fn forged(i: usize) -> String {
+    format!(
+        r#"{{"type":"csp-violation","age":0,"url":"https://example.com/","user_agent":"Mozilla/5.0 Chrome/{v}.0 Safari/537.36","body":{{"blockedURL":"https://evil.example/x.js?{i}","documentURL":"https://example.com/","effectiveDirective":"script-src-elem","disposition":"report"}}}}"#,
+        v = 100 + i
+    )
 }
 
 async fn post_from(store: Arc<dyn ReportStore>, peer: &str, body: String) {
@@ -54,14 +49,19 @@ async fn problem(store: &dyn ReportStore) -> GroupSummary {
 async fn send_flood_and_crowd(store: Arc<dyn ReportStore>) {
     for i in 0..10 {
         let peer = format!("192.0.2.{}:4000", 10 + i);
-        post_from(store.clone(), &peer, forged_batch(100, i * 100)).await;
+        post_from(store.clone(), &peer, batch(i * 100..(i + 1) * 100, forged)).await;
     }
 }
 
 async fn send_crowd(store: Arc<dyn ReportStore>) {
     for i in 0..20 {
         let peer = format!("198.51.{i}.7:4000");
-        post_from(store.clone(), &peer, forged_batch(5, 5000 + i * 5)).await;
+        post_from(
+            store.clone(),
+            &peer,
+            batch(5000 + i * 5..5000 + (i + 1) * 5, forged),
+        )
+        .await;
     }
 }
 
@@ -109,7 +109,7 @@ async fn dynamo_a_thousand_forged_reports_from_one_network_are_one_visitor() {
     assert_crowd(&problem(&store).await);
     // What a forger can grow an aggregate to: 32 browsers and a visitor set of bytes.
     use lookout::store::dynamodb::item;
-    let items = crate::dynamo::scan_all(&client, &table).await;
+    let items = crate::support::scan_all(&client, &table).await;
     let largest = items
         .iter()
         .filter(|i| item::s(i, item::PK).is_some_and(|pk| pk.starts_with("AGG#")))

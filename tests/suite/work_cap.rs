@@ -11,40 +11,40 @@ use lookout::report::Options;
 use lookout::store::dynamodb::DynamoStore;
 use serde_json::{Value, json};
 
-use crate::dynamo::{report_items, scan_all};
 use crate::emulator::{self, FaultProxy, calls, calls_since};
-use crate::support::{LogCapture, post, send};
+use crate::support::{LogCapture, batch, post, report_items, scan_all, send, unbounded_budget};
 
 /// A Reporting API batch of `n` reports, each its own problem (its own blocked origin), all new
 /// (`tag` goes into every page URL).
 fn distinct_problems(n: usize, tag: &str) -> String {
-    let items: Vec<Value> = (0..n)
-        .map(|i| {
-            json!({
-                "type": "csp-violation", "age": 0,
-                "url": format!("https://example.com/{tag}"),
-                "user_agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36",
-                "body": {
-                    "blockedURL": format!("https://cdn{i}.example.net/x.js"),
-                    "documentURL": format!("https://example.com/{tag}"),
-                    "effectiveDirective": "script-src-elem",
-                    "originalPolicy": "script-src 'self'; report-to lookout",
-                    "disposition": "report"
-                }
-            })
+    batch(0..n, |i| {
+        json!({
+            "type": "csp-violation", "age": 0,
+            "url": format!("https://example.com/{tag}"),
+            "user_agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36",
+            "body": {
+                "blockedURL": format!("https://cdn{i}.example.net/x.js"),
+                "documentURL": format!("https://example.com/{tag}"),
+                "effectiveDirective": "script-src-elem",
+                "originalPolicy": "script-src 'self'; report-to lookout",
+                "disposition": "report"
+            }
         })
-        .collect();
-    serde_json::to_string(&items).unwrap()
+        .to_string()
+    })
 }
 
-/// The app as deployed (default options and deadlines) over DynamoDB Local behind the proxy.
+/// The app as deployed (default options and deadlines) over DynamoDB Local behind the proxy,
+/// its recovery lines unbounded (the throttled test counts every one).
 async fn deployed_app(
     proxy: &FaultProxy,
     opts: Options,
 ) -> (AppState, aws_sdk_dynamodb::Client, String) {
     let (store, client, table) = emulator::store_at(&proxy.url, 1).await;
     let store = Arc::new(DynamoStore::new(client.clone(), store.settings().clone()));
-    (AppState::new(opts, store), client, table)
+    let mut state = AppState::new(opts, store);
+    state.budget = unbounded_budget();
+    (state, client, table)
 }
 
 /// The same app with deadlines no loaded machine reaches: the tests that count calls on a

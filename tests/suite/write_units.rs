@@ -31,7 +31,7 @@ async fn each_formats_report_item_costs_the_write_units_cost_md_counts() {
     );
     let (_store, client, table) = emulator::store_with(1).await;
     let mut by_kind: BTreeMap<String, (usize, f64, usize)> = BTreeMap::new();
-    for report in crate::archive::fixture_reports() {
+    for report in crate::support::fixture_reports() {
         let item = report_item(&report, 1, 30).unwrap();
         let size = item::item_size(&item);
         let estimated = write_units(&item);
