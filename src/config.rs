@@ -25,9 +25,9 @@ pub enum ConfigError {
         "LOOKOUT_ALLOWED_SITES is empty: name the sites to collect for, or `*` to collect for any site"
     )]
     NoSitesChosen,
-    /// The DynamoDB client cannot be built (Lambda only).
+    /// An AWS client cannot be built (Lambda only).
     #[error(transparent)]
-    Client(#[from] crate::store::dynamodb::ClientError),
+    Client(#[from] crate::aws::ClientError),
 }
 
 /// What is accepted and kept.

@@ -11,9 +11,10 @@ use serde_json::Value;
 use crate::alert::engine::Alerter;
 use crate::alert::sink::{Sink, Sns};
 use crate::archive::s3::S3Archive;
+use crate::aws::AwsEndpoint;
 use crate::config::{AlertArgs, CollectArgs, TableArgs};
 use crate::http::{AppState, app};
-use crate::store::dynamodb::{Connection, DynamoStore, stream};
+use crate::store::dynamodb::{DynamoStore, stream};
 
 /// The function's configuration, from its environment (set by `template.yaml`).
 #[derive(Debug, Parser)]
@@ -43,11 +44,8 @@ impl LambdaConfig {
     pub async fn state(&self) -> Result<(AppState, DynamoStore), crate::config::ConfigError> {
         self.collect.require_site_choice()?;
         let opts = self.collect.options()?;
-        let client = Connection {
-            endpoint_url: self.endpoint_url.clone(),
-            region: None,
-        }
-        .from_environment()?;
+        let client =
+            AwsEndpoint::new(self.endpoint_url.clone(), None).dynamodb_from_environment()?;
         let store = DynamoStore::new(client, self.kept.settings(&self.table));
         let mut state = AppState::new(opts, Arc::new(store.clone()));
         state.emf = true;
@@ -65,20 +63,12 @@ impl LambdaConfig {
             sinks.push(Arc::new(w));
         }
         if let Some(name) = self.alerts.webhook_parameter() {
-            let client = Connection {
-                endpoint_url: None,
-                region: None,
-            }
-            .ssm_from_environment()?;
+            let client = AwsEndpoint::default().ssm_from_environment()?;
             let url = crate::alert::secret::read_parameter(&client, name).await?;
             sinks.push(Arc::new(crate::alert::sink::Webhook::new(&url)?));
         }
         if let Some(topic) = self.alerts.topic() {
-            let client = Connection {
-                endpoint_url: None,
-                region: None,
-            }
-            .sns_from_environment()?;
+            let client = AwsEndpoint::default().sns_from_environment()?;
             sinks.push(Arc::new(Sns {
                 client,
                 topic_arn: topic.to_owned(),
@@ -110,12 +100,8 @@ pub struct ArchiveConfig {
 
 impl ArchiveConfig {
     /// The writer.
-    pub fn archive(&self) -> Result<S3Archive, crate::store::dynamodb::ClientError> {
-        let client = Connection {
-            endpoint_url: self.endpoint_url.clone(),
-            region: None,
-        }
-        .s3_from_environment()?;
+    pub fn archive(&self) -> Result<S3Archive, crate::aws::ClientError> {
+        let client = AwsEndpoint::new(self.endpoint_url.clone(), None).s3_from_environment()?;
         Ok(S3Archive::new(client, &self.bucket))
     }
 }

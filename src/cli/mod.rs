@@ -17,8 +17,9 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+use crate::aws::AwsEndpoint;
 use crate::report::{Classification, ReportType, Timestamp, parse_site};
-use crate::store::dynamodb::{Connection, DynamoStore, table};
+use crate::store::dynamodb::{DynamoStore, table};
 use crate::store::embedded::{EmbeddedOptions, EmbeddedStore};
 use crate::store::{RecentQuery, ReportStore, TopQuery};
 
@@ -90,11 +91,9 @@ impl StoreArgs {
         }
     }
 
-    pub(crate) fn connection(&self) -> Connection {
-        Connection {
-            endpoint_url: self.endpoint_url.clone(),
-            region: self.region.clone(),
-        }
+    /// Where the table's AWS APIs are.
+    pub(crate) fn endpoint(&self) -> AwsEndpoint {
+        AwsEndpoint::new(self.endpoint_url.clone(), self.region.clone())
     }
 
     /// Opens the store for reading (`query`, `top`): the embedded store must exist.
@@ -112,7 +111,7 @@ impl StoreArgs {
     /// The DynamoDB store, with `--table`.
     pub async fn dynamo(&self) -> Option<DynamoStore> {
         let table = self.table.as_ref()?;
-        let client = self.connection().client().await;
+        let client = self.endpoint().dynamodb().await;
         Some(DynamoStore::new(client, self.kept.settings(table)))
     }
 
@@ -243,12 +242,9 @@ async fn run(cli: Cli) -> CliResult<()> {
         Command::Ui(args) => ui::run(args).await,
         Command::Replay(args) => replay::run(args).await,
         Command::CreateTable(args) => {
-            let client = Connection {
-                endpoint_url: args.endpoint_url,
-                region: args.region,
-            }
-            .client()
-            .await;
+            let client = AwsEndpoint::new(args.endpoint_url, args.region)
+                .dynamodb()
+                .await;
             table::create(&client, &args.table).await?;
             eprintln!("created table {}", args.table);
             Ok(())

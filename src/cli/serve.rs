@@ -194,7 +194,7 @@ fn alert_sinks(args: &crate::config::AlertArgs) -> Result<Vec<std::sync::Arc<dyn
         sinks.push(std::sync::Arc::new(w));
     }
     if let Some(topic) = args.topic() {
-        let client = crate::store::dynamodb::Connection::default().sns_from_environment()?;
+        let client = crate::aws::AwsEndpoint::default().sns_from_environment()?;
         sinks.push(std::sync::Arc::new(Sns {
             client,
             topic_arn: topic.to_owned(),
@@ -285,7 +285,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         if count_here {
             // As Lambda does for the deployed stack: the table's stream counts new reports,
             // and raises their alerts.
-            let streams = args.store.connection().streams_client().await;
+            let streams = args.store.endpoint().streams().await;
             let mut tailer =
                 crate::store::dynamodb::stream::Tailer::new(streams, dynamo.clone()).await?;
             if !sinks.is_empty() {

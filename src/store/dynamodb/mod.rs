@@ -7,7 +7,6 @@
 
 pub mod aggregate;
 mod alerts;
-mod client;
 mod day_key;
 pub mod item;
 mod mute;
@@ -23,7 +22,6 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 
 pub use self::aggregate::NewReport;
-pub use self::client::{ClientError, Connection};
 use super::{GroupSummary, PutError, RecentQuery, ReportStore, StoreError, TopQuery};
 use crate::report::Report;
 use crate::report::visitor::DayKey;
