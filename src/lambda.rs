@@ -9,7 +9,6 @@ use lambda_http::{Response, tower::ServiceExt};
 use serde_json::Value;
 
 use crate::alert::engine::Alerter;
-use crate::alert::sink::{Sink, Sns};
 use crate::archive::s3::S3Archive;
 use crate::aws::AwsEndpoint;
 use crate::config::{AlertArgs, CollectArgs, TableArgs};
@@ -57,23 +56,8 @@ impl LambdaConfig {
     pub async fn alerter(
         &self,
         store: &DynamoStore,
-    ) -> Result<Option<Alerter>, lambda_http::Error> {
-        let mut sinks: Vec<Arc<dyn Sink>> = Vec::new();
-        if let Some(w) = self.alerts.webhook()? {
-            sinks.push(Arc::new(w));
-        }
-        if let Some(name) = self.alerts.webhook_parameter() {
-            let client = AwsEndpoint::default().ssm_from_environment()?;
-            let url = crate::alert::secret::read_parameter(&client, name).await?;
-            sinks.push(Arc::new(crate::alert::sink::Webhook::new(&url)?));
-        }
-        if let Some(topic) = self.alerts.topic() {
-            let client = AwsEndpoint::default().sns_from_environment()?;
-            sinks.push(Arc::new(Sns {
-                client,
-                topic_arn: topic.to_owned(),
-            }));
-        }
+    ) -> Result<Option<Alerter>, crate::config::ConfigError> {
+        let sinks = self.alerts.sinks().await?;
         if sinks.is_empty() {
             return Ok(None);
         }

@@ -12,7 +12,6 @@ use super::StoreArgs;
 pub use super::guard::ConnectionLimits;
 use super::guard::Guard;
 use crate::alert::engine::Alerter;
-use crate::alert::sink::{Sink, Sns};
 use crate::config::CollectArgs;
 use crate::http::{AppState, app};
 use crate::store::embedded::EmbeddedStore;
@@ -187,22 +186,6 @@ fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// The sinks `--alert-webhook` and `--alert-topic-arn` name.
-fn alert_sinks(args: &crate::config::AlertArgs) -> Result<Vec<std::sync::Arc<dyn Sink>>> {
-    let mut sinks: Vec<std::sync::Arc<dyn Sink>> = Vec::new();
-    if let Some(w) = args.webhook()? {
-        sinks.push(std::sync::Arc::new(w));
-    }
-    if let Some(topic) = args.topic() {
-        let client = crate::aws::AwsEndpoint::default().sns_from_environment()?;
-        sinks.push(std::sync::Arc::new(Sns {
-            client,
-            topic_arn: topic.to_owned(),
-        }));
-    }
-    Ok(sinks)
-}
-
 /// The embedded store's stand-in for the table's stream: every second, the reports stored
 /// after row `last` go through the alerter.
 async fn tail_embedded(state: EmbeddedAlertState, alerter: Alerter, mut last: i64) {
@@ -280,7 +263,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         StreamCounts::On => true,
         StreamCounts::Off => false,
     };
-    let sinks = alert_sinks(&args.alerts)?;
+    let sinks = args.alerts.sinks().await?;
     if let Some(dynamo) = args.store.dynamo().await {
         if count_here {
             // As Lambda does for the deployed stack: the table's stream counts new reports,
