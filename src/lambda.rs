@@ -13,6 +13,7 @@ use crate::archive::s3::S3Archive;
 use crate::aws::AwsEndpoint;
 use crate::config::{AlertArgs, CollectArgs, TableArgs};
 use crate::http::{AppState, app};
+use crate::pipeline::{self, Batch};
 use crate::store::dynamodb::{DynamoStore, stream};
 
 /// The function's configuration, from its environment (set by `template.yaml`).
@@ -129,28 +130,17 @@ pub async fn run() -> Result<(), lambda_http::Error> {
     .await
 }
 
-/// A DynamoDB stream batch: its new reports counted into the aggregates, then their alerts.
-/// A counting error fails the batch, which Lambda delivers again (counting is idempotent);
-/// alerts never fail it (a failing webhook must not hold the stream back), and are claimed
-/// once each, so a batch delivered again sends none twice.
+/// A DynamoDB stream batch through the pipeline (`crate::pipeline`): its new reports counted
+/// into the aggregates, then their alerts. A counting error fails the batch, which Lambda
+/// delivers again (counting is idempotent); alerts never fail it.
 pub async fn handle_stream(
     store: &DynamoStore,
     alerter: Option<&Alerter>,
     payload: &Value,
 ) -> Result<Value, crate::store::StoreError> {
-    let reports = stream::new_reports_of_event(payload);
-    store.count_new_reports(&reports).await?;
-    tracing::info!(counted = reports.len(), "stream batch");
-    if let Some(alerter) = alerter {
-        let new: Vec<crate::report::Report> = reports.into_iter().map(|n| n.report).collect();
-        match alerter.on_new_reports(&new).await {
-            Ok(sent) if sent != Default::default() => tracing::info!(?sent, "alerts"),
-            Ok(_) => {}
-            Err(e) => {
-                tracing::error!(error = %e, "alert state unavailable: this batch's alerts were not decided")
-            }
-        }
-    }
+    let batch = Batch::Stream(stream::new_reports_of_event(payload));
+    let counted = pipeline::on_new_reports(Some(store), alerter, batch).await?;
+    tracing::info!(counted, "stream batch");
     Ok(serde_json::json!({ "batchItemFailures": [] }))
 }
 

@@ -267,12 +267,16 @@ pub async fn stream_event(table: &str) -> serde_json::Value {
 
 /// Counts what the table's stream holds into the aggregates, as Lambda does for the deployed
 /// stack: one pass of a fresh reader, from the stream's oldest record (so every call reads
-/// everything again, which counting must survive).
+/// everything again, which counting must survive), through the pipeline without alerts.
 pub async fn count_stream(store: &DynamoStore) -> usize {
-    lookout::store::dynamodb::stream::Tailer::new(streams().await, store.clone())
+    let counting = lookout::pipeline::Pipeline {
+        counter: store.clone(),
+        alerter: None,
+    };
+    lookout::store::dynamodb::stream::Tailer::new(streams().await, store)
         .await
         .expect("the table has a stream")
-        .pass()
+        .pass(&counting)
         .await
         .expect("the stream reads")
 }
