@@ -3,7 +3,9 @@
 //!
 //! Split by job: [`item`] (the layout), `write` (report items, idempotent by key),
 //! `aggregate` (counts from the table's stream), `read` (queries), [`stream`] (stream
-//! records in, from a Lambda event or, locally, from the Streams API).
+//! records in, from a Lambda event or, locally, from the Streams API), `alerts/` (the alert
+//! state: claims, outbox, hourly counts, budgets; `crate::alert::AlertState`), `mute` (mutes,
+//! written by `lookout mute`), `day_key` (the visitors' key of the day).
 
 pub mod aggregate;
 mod alerts;
