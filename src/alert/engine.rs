@@ -34,10 +34,9 @@ use super::rules::SpikeRule;
 use super::sink::{self, Delivery, Sink};
 use super::{
     ALERTS_PER_SITE_HOUR, AlertState, Claim, DAY_MS, DIGEST_CLAIM_DAYS, HOUR_MS, HourBatch,
-    NEW_CLAIM_DAYS, Outcome, Outgoing, Problem, SPIKE_CLAIM_DAYS, Settle, Ticket,
+    NEW_CLAIM_DAYS, Outcome, Outgoing, Problem, SPIKE_CLAIM_DAYS, Settle, StateError, Ticket,
 };
 use crate::report::{Classification, Report, Timestamp};
-use crate::store::StoreError;
 
 /// Problems known to have been claimed (by this process or another): no claim is tried again.
 const MAX_KNOWN: usize = 100_000;
@@ -193,7 +192,7 @@ impl Alerter {
     /// stored for the first time; none is fine). A store error is returned (the batch may be
     /// retried: claims make that safe), after recording what was already delivered; a sink
     /// that fails is logged and counted, never returned: its alert stays pending.
-    pub async fn on_new_reports(&self, reports: &[Report]) -> Result<Sent, StoreError> {
+    pub async fn on_new_reports(&self, reports: &[Report]) -> Result<Sent, StateError> {
         let now = Timestamp::now();
         let mut round = Round::default();
         let result = self.round(reports, now, &mut round).await;
@@ -223,7 +222,7 @@ impl Alerter {
         reports: &[Report],
         now: Timestamp,
         round: &mut Round,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), StateError> {
         self.retry_due(now, round).await?;
         let mut shares: BTreeMap<Problem, Share<'_>> = BTreeMap::new();
         for r in reports {
@@ -271,7 +270,7 @@ impl Alerter {
         shares: Vec<(Problem, Share<'_>)>,
         now: Timestamp,
         round: &mut Round,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), StateError> {
         let mutes = self.state.mutes(site).await?;
         let mut claims: Vec<Claim> = Vec::new();
         let mut tried: Vec<Problem> = Vec::new();
@@ -353,7 +352,7 @@ impl Alerter {
     }
 
     /// The outbox: pending alerts whose time has come, given up after [`GIVE_UP_AFTER`].
-    async fn retry_due(&self, now: Timestamp, round: &mut Round) -> Result<(), StoreError> {
+    async fn retry_due(&self, now: Timestamp, round: &mut Round) -> Result<(), StateError> {
         let (due, ticket) = self
             .state
             .due(now, RETRIES_PER_CALL, later(now, LEASE))
@@ -400,7 +399,7 @@ impl Alerter {
         now: Timestamp,
         retrying: bool,
         round: &mut Round,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), StateError> {
         let (mut ready, undecided): (Vec<Outgoing>, Vec<Outgoing>) =
             items.into_iter().partition(|o| o.budgeted);
         if !undecided.is_empty() {

@@ -38,7 +38,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use super::StoreError;
 use super::embedded::{DB_FILE, NoStore};
 use crate::alert::{
-    AlertState, Claim, HourBatch, Mute, MuteTarget, Outcome, Outgoing, Problem, Ticket,
+    AlertState, Claim, HourBatch, Mute, MuteTarget, Outcome, Outgoing, Problem, StateError, Ticket,
 };
 use crate::report::Timestamp;
 
@@ -93,8 +93,10 @@ impl AlertState for EmbeddedAlertState {
         site: &str,
         claims: &[Claim],
         lease_until: Timestamp,
-    ) -> Result<(Vec<bool>, Ticket), StoreError> {
-        self.claim_alerts(site, claims, lease_until).await
+    ) -> Result<(Vec<bool>, Ticket), StateError> {
+        self.claim_alerts(site, claims, lease_until)
+            .await
+            .map_err(StateError::from)
     }
 
     async fn due(
@@ -102,13 +104,15 @@ impl AlertState for EmbeddedAlertState {
         now: Timestamp,
         limit: usize,
         lease_until: Timestamp,
-    ) -> Result<(Vec<Outgoing>, Ticket), StoreError> {
-        self.due_alerts(now, limit, lease_until).await
+    ) -> Result<(Vec<Outgoing>, Ticket), StateError> {
+        self.due_alerts(now, limit, lease_until)
+            .await
+            .map_err(StateError::from)
     }
 
     /// The embedded store's tickets are empty: a pending claim is its own outbox entry.
-    async fn settle(&self, _ticket: Ticket, outcomes: &[Outcome]) -> Result<(), StoreError> {
-        self.settle_alerts(outcomes).await
+    async fn settle(&self, _ticket: Ticket, outcomes: &[Outcome]) -> Result<(), StateError> {
+        self.settle_alerts(outcomes).await.map_err(StateError::from)
     }
 
     async fn take_budget(
@@ -117,8 +121,10 @@ impl AlertState for EmbeddedAlertState {
         hour: Timestamp,
         want: u32,
         limit: u32,
-    ) -> Result<u32, StoreError> {
-        self.take_alert_budget(site, hour, want, limit).await
+    ) -> Result<u32, StateError> {
+        self.take_alert_budget(site, hour, want, limit)
+            .await
+            .map_err(StateError::from)
     }
 
     async fn add_to_hour(
@@ -126,23 +132,29 @@ impl AlertState for EmbeddedAlertState {
         p: &Problem,
         hour: Timestamp,
         batch: &HourBatch,
-    ) -> Result<(u64, u64), StoreError> {
-        self.add_to_hour_count(p, hour, batch).await
+    ) -> Result<(u64, u64), StateError> {
+        self.add_to_hour_count(p, hour, batch)
+            .await
+            .map_err(StateError::from)
     }
 
-    async fn previous_day(&self, p: &Problem, hour: Timestamp) -> Result<u64, StoreError> {
-        self.previous_day_count(p, hour).await
+    async fn previous_day(&self, p: &Problem, hour: Timestamp) -> Result<u64, StateError> {
+        self.previous_day_count(p, hour)
+            .await
+            .map_err(StateError::from)
     }
 
-    async fn mutes(&self, site: &str) -> Result<Vec<Mute>, StoreError> {
-        self.read_mutes(site).await
+    async fn mutes(&self, site: &str) -> Result<Vec<Mute>, StateError> {
+        self.read_mutes(site).await.map_err(StateError::from)
     }
 
-    async fn mute(&self, mute: &Mute) -> Result<(), StoreError> {
-        self.put_mute(mute).await
+    async fn mute(&self, mute: &Mute) -> Result<(), StateError> {
+        self.put_mute(mute).await.map_err(StateError::from)
     }
 
-    async fn unmute(&self, site: &str, target: &MuteTarget) -> Result<bool, StoreError> {
-        self.delete_mute(site, target).await
+    async fn unmute(&self, site: &str, target: &MuteTarget) -> Result<bool, StateError> {
+        self.delete_mute(site, target)
+            .await
+            .map_err(StateError::from)
     }
 }
