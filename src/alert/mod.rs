@@ -6,7 +6,9 @@
 //!   alerts to send, each claimed once, within a budget per site and hour, and delivers them
 //!   through an outbox (a claim stays pending until every sink took its alert), with the state
 //!   a store keeps ([`AlertState`]).
-//! - [`sink`]: where alerts go (a webhook, an SNS topic), bounded in time.
+//! - [`sink`]: where alerts go (a webhook, an SNS topic), bounded in time; they are made from
+//!   the settings in one place, `config::AlertArgs::sinks`.
+//! - [`secret`]: the webhook URL, read from an SSM parameter.
 //!
 //! Dependencies go one way: `alert` uses `report` only. [`AlertState`] is its port, with its own
 //! error ([`StateError`]); the stores implement it in `store/` (which imports `alert`, never the
