@@ -283,11 +283,11 @@ async fn spawn_pipeline(args: &ServeArgs) -> Result<()> {
                     args.alerts.rule(),
                 ))
             });
-            let pipeline = Pipeline {
+            let steps = Pipeline {
                 counter: dynamo,
                 alerter,
             };
-            tokio::spawn(tailer.run(pipeline, std::time::Duration::from_secs(1)));
+            tokio::spawn(tailer.run(steps, std::time::Duration::from_secs(1)));
         } else if !sinks.is_empty() {
             return Err("with a deployed table, alerts come from the deployed function (the AlertWebhookUrl and AlertEmail parameters)".into());
         }
