@@ -1,9 +1,13 @@
 //! Configuration shared by `lookout serve` (flags) and the Lambda function (environment):
 //! each flag also reads the environment variable named beside it.
 
+use std::sync::Arc;
+
 use thiserror::Error;
 
 use crate::alert::rules::SpikeRule;
+use crate::alert::sink::{Sink, Sns, Webhook};
+use crate::aws::AwsEndpoint;
 use crate::report::{InvalidPattern, InvalidSite, NoiseFilter, Options, SiteList, SizeLimits};
 
 /// A configuration value that does not parse.
@@ -26,9 +30,15 @@ pub enum ConfigError {
         "LOOKOUT_ALLOWED_SITES is empty: name the sites to collect for, or `*` to collect for any site"
     )]
     NoSitesChosen,
-    /// The DynamoDB client cannot be built (Lambda only).
+    /// An AWS client cannot be built.
     #[error(transparent)]
-    Client(#[from] crate::store::dynamodb::ClientError),
+    Client(#[from] crate::aws::ClientError),
+    /// An alert sink cannot be made (a bad webhook URL).
+    #[error(transparent)]
+    Sink(#[from] crate::alert::sink::SinkError),
+    /// The webhook URL cannot be read from its SSM parameter.
+    #[error(transparent)]
+    Secret(#[from] crate::alert::secret::SecretError),
 }
 
 /// What is accepted and kept.
@@ -235,13 +245,35 @@ impl AlertArgs {
         }
     }
 
+    /// The sinks these settings name, in this order: the webhook given, the webhook whose URL
+    /// its SSM parameter holds (read now), the SNS topic. None: alerts are off. The one place
+    /// sinks are made, for the function and `lookout serve`: a new sink is a flag above and a
+    /// line here.
+    pub async fn sinks(&self) -> Result<Vec<Arc<dyn Sink>>, ConfigError> {
+        let mut sinks: Vec<Arc<dyn Sink>> = Vec::new();
+        if let Some(w) = self.webhook()? {
+            sinks.push(Arc::new(w));
+        }
+        if let Some(name) = self.webhook_parameter() {
+            let client = AwsEndpoint::default().ssm_from_environment()?;
+            let url = crate::alert::secret::read_parameter(&client, name).await?;
+            sinks.push(Arc::new(Webhook::new(&url)?));
+        }
+        if let Some(topic) = self.topic() {
+            let client = AwsEndpoint::default().sns_from_environment()?;
+            sinks.push(Arc::new(Sns {
+                client,
+                topic_arn: topic.to_owned(),
+            }));
+        }
+        Ok(sinks)
+    }
+
     /// The webhook sink, if one is set (an empty value is none, as the template passes it).
-    pub fn webhook(
-        &self,
-    ) -> Result<Option<crate::alert::sink::Webhook>, crate::alert::sink::SinkError> {
+    pub fn webhook(&self) -> Result<Option<Webhook>, crate::alert::sink::SinkError> {
         match self.alert_webhook.as_deref().map(str::trim) {
             None | Some("") => Ok(None),
-            Some(url) => crate::alert::sink::Webhook::new(url).map(Some),
+            Some(url) => Webhook::new(url).map(Some),
         }
     }
 
@@ -278,12 +310,9 @@ pub struct DynamoArgs {
 }
 
 impl DynamoArgs {
-    /// Where the DynamoDB API is.
-    pub fn connection(&self) -> crate::store::dynamodb::Connection {
-        crate::store::dynamodb::Connection {
-            endpoint_url: self.endpoint_url.clone(),
-            region: self.region.clone(),
-        }
+    /// Where the table's AWS APIs are.
+    pub fn endpoint(&self) -> AwsEndpoint {
+        AwsEndpoint::new(self.endpoint_url.clone(), self.region.clone())
     }
 }
 

@@ -9,11 +9,12 @@ use lambda_http::{Response, tower::ServiceExt};
 use serde_json::Value;
 
 use crate::alert::engine::Alerter;
-use crate::alert::sink::{Sink, Sns};
 use crate::archive::s3::S3Archive;
+use crate::aws::AwsEndpoint;
 use crate::config::{AlertArgs, CollectArgs, TableArgs};
 use crate::http::{AppState, app};
-use crate::store::dynamodb::{Connection, DynamoStore, stream};
+use crate::pipeline::{self, Batch};
+use crate::store::dynamodb::{DynamoStore, stream};
 
 /// The function's configuration, from its environment (set by `template.yaml`).
 #[derive(Debug, Parser)]
@@ -43,11 +44,8 @@ impl LambdaConfig {
     pub async fn state(&self) -> Result<(AppState, DynamoStore), crate::config::ConfigError> {
         self.collect.require_site_choice()?;
         let opts = self.collect.options()?;
-        let client = Connection {
-            endpoint_url: self.endpoint_url.clone(),
-            region: None,
-        }
-        .from_environment()?;
+        let client =
+            AwsEndpoint::new(self.endpoint_url.clone(), None).dynamodb_from_environment()?;
         let store = DynamoStore::new(client, self.kept.settings(&self.table));
         let mut state = AppState::new(opts, Arc::new(store.clone()));
         state.emf = true;
@@ -59,31 +57,8 @@ impl LambdaConfig {
     pub async fn alerter(
         &self,
         store: &DynamoStore,
-    ) -> Result<Option<Alerter>, lambda_http::Error> {
-        let mut sinks: Vec<Arc<dyn Sink>> = Vec::new();
-        if let Some(w) = self.alerts.webhook()? {
-            sinks.push(Arc::new(w));
-        }
-        if let Some(name) = self.alerts.webhook_parameter() {
-            let client = Connection {
-                endpoint_url: None,
-                region: None,
-            }
-            .ssm_from_environment()?;
-            let url = crate::alert::secret::read_parameter(&client, name).await?;
-            sinks.push(Arc::new(crate::alert::sink::Webhook::new(&url)?));
-        }
-        if let Some(topic) = self.alerts.topic() {
-            let client = Connection {
-                endpoint_url: None,
-                region: None,
-            }
-            .sns_from_environment()?;
-            sinks.push(Arc::new(Sns {
-                client,
-                topic_arn: topic.to_owned(),
-            }));
-        }
+    ) -> Result<Option<Alerter>, crate::config::ConfigError> {
+        let sinks = self.alerts.sinks().await?;
         if sinks.is_empty() {
             return Ok(None);
         }
@@ -110,12 +85,8 @@ pub struct ArchiveConfig {
 
 impl ArchiveConfig {
     /// The writer.
-    pub fn archive(&self) -> Result<S3Archive, crate::store::dynamodb::ClientError> {
-        let client = Connection {
-            endpoint_url: self.endpoint_url.clone(),
-            region: None,
-        }
-        .s3_from_environment()?;
+    pub fn archive(&self) -> Result<S3Archive, crate::aws::ClientError> {
+        let client = AwsEndpoint::new(self.endpoint_url.clone(), None).s3_from_environment()?;
         Ok(S3Archive::new(client, &self.bucket))
     }
 }
@@ -159,28 +130,17 @@ pub async fn run() -> Result<(), lambda_http::Error> {
     .await
 }
 
-/// A DynamoDB stream batch: its new reports counted into the aggregates, then their alerts.
-/// A counting error fails the batch, which Lambda delivers again (counting is idempotent);
-/// alerts never fail it (a failing webhook must not hold the stream back), and are claimed
-/// once each, so a batch delivered again sends none twice.
+/// A DynamoDB stream batch through the pipeline (`crate::pipeline`): its new reports counted
+/// into the aggregates, then their alerts. A counting error fails the batch, which Lambda
+/// delivers again (counting is idempotent); alerts never fail it.
 pub async fn handle_stream(
     store: &DynamoStore,
     alerter: Option<&Alerter>,
     payload: &Value,
 ) -> Result<Value, crate::store::StoreError> {
-    let reports = stream::new_reports_of_event(payload);
-    store.count_new_reports(&reports).await?;
-    tracing::info!(counted = reports.len(), "stream batch");
-    if let Some(alerter) = alerter {
-        let new: Vec<crate::report::Report> = reports.into_iter().map(|n| n.report).collect();
-        match alerter.on_new_reports(&new).await {
-            Ok(sent) if sent != Default::default() => tracing::info!(?sent, "alerts"),
-            Ok(_) => {}
-            Err(e) => {
-                tracing::error!(error = %e, "alert state unavailable: this batch's alerts were not decided")
-            }
-        }
-    }
+    let batch = Batch::Stream(stream::new_reports_of_event(payload));
+    let counted = pipeline::on_new_reports(Some(store), alerter, batch).await?;
+    tracing::info!(counted, "stream batch");
     Ok(serde_json::json!({ "batchItemFailures": [] }))
 }
 

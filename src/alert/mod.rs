@@ -6,7 +6,13 @@
 //!   alerts to send, each claimed once, within a budget per site and hour, and delivers them
 //!   through an outbox (a claim stays pending until every sink took its alert), with the state
 //!   a store keeps ([`AlertState`]).
-//! - [`sink`]: where alerts go (a webhook, an SNS topic), bounded in time.
+//! - [`sink`]: where alerts go (a webhook, an SNS topic), bounded in time; they are made from
+//!   the settings in one place, `config::AlertArgs::sinks`.
+//! - [`secret`]: the webhook URL, read from an SSM parameter.
+//!
+//! Dependencies go one way: `alert` uses `report` only. [`AlertState`] is its port, with its own
+//! error ([`StateError`]); the stores implement it in `store/` (which imports `alert`, never the
+//! reverse), and `crate::pipeline` hands the alerter its batches.
 
 pub mod engine;
 pub mod message;
@@ -19,7 +25,6 @@ use sha2::{Digest as _, Sha256};
 
 use self::message::Alert;
 use crate::report::{ReportType, Timestamp};
-use crate::store::StoreError;
 
 /// The most alert messages a site is sent per clock hour (new problems, spikes and digests
 /// together); past it, one digest names the rest and the site's alerts pause until the next
@@ -275,6 +280,30 @@ pub fn stored_alert(site: &str, key: &str, json: &str) -> Option<Alert> {
     }
 }
 
+/// A failure of the store that keeps the alert state, shown as that store's own error (its
+/// message and causes): each store converts its errors into it.
+#[derive(Debug)]
+pub struct StateError(Box<dyn std::error::Error + Send + Sync>);
+
+impl StateError {
+    /// A store's error as the alert state's.
+    pub fn new(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self(Box::new(e))
+    }
+}
+
+impl std::fmt::Display for StateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for StateError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
 /// The state alerts need, kept by a store: which alerts were claimed and what became of them
 /// (the outbox), each site's hourly budget, hourly counts, mutes.
 #[async_trait]
@@ -289,7 +318,7 @@ pub trait AlertState: Send + Sync {
         site: &str,
         claims: &[Claim],
         lease_until: Timestamp,
-    ) -> Result<(Vec<bool>, Ticket), StoreError>;
+    ) -> Result<(Vec<bool>, Ticket), StateError>;
 
     /// Up to `limit` pending alerts whose next attempt is due at `now`, the longest due first,
     /// each leased to this caller until `lease_until` (no other caller gets it before then).
@@ -298,11 +327,11 @@ pub trait AlertState: Send + Sync {
         now: Timestamp,
         limit: usize,
         lease_until: Timestamp,
-    ) -> Result<(Vec<Outgoing>, Ticket), StoreError>;
+    ) -> Result<(Vec<Outgoing>, Ticket), StateError>;
 
     /// Records what became of claimed alerts (an alert left pending is due again at its
     /// `Retry::at`), then closes `ticket`.
-    async fn settle(&self, ticket: Ticket, outcomes: &[Outcome]) -> Result<(), StoreError>;
+    async fn settle(&self, ticket: Ticket, outcomes: &[Outcome]) -> Result<(), StateError>;
 
     /// Takes up to `want` alerts of `site`'s budget of the clock hour starting at `hour`, of
     /// which there are `limit`: atomically, whoever else takes some at the same time. Returns
@@ -313,7 +342,7 @@ pub trait AlertState: Send + Sync {
         hour: Timestamp,
         want: u32,
         limit: u32,
-    ) -> Result<u32, StoreError>;
+    ) -> Result<u32, StateError>;
 
     /// Adds `batch`, new reports of `problem` received in the hour starting at `hour`, to the
     /// hour's count, unless the count took that batch already (see [`HourBatch`]); returns the
@@ -323,19 +352,19 @@ pub trait AlertState: Send + Sync {
         problem: &Problem,
         hour: Timestamp,
         batch: &HourBatch,
-    ) -> Result<(u64, u64), StoreError>;
+    ) -> Result<(u64, u64), StateError>;
 
     /// Reports of `problem` received in the 24 hours before `hour`.
-    async fn previous_day(&self, problem: &Problem, hour: Timestamp) -> Result<u64, StoreError>;
+    async fn previous_day(&self, problem: &Problem, hour: Timestamp) -> Result<u64, StateError>;
 
     /// The mutes of `site`.
-    async fn mutes(&self, site: &str) -> Result<Vec<Mute>, StoreError>;
+    async fn mutes(&self, site: &str) -> Result<Vec<Mute>, StateError>;
 
     /// Adds or replaces a mute.
-    async fn mute(&self, mute: &Mute) -> Result<(), StoreError>;
+    async fn mute(&self, mute: &Mute) -> Result<(), StateError>;
 
     /// Removes a mute; `true` if there was one.
-    async fn unmute(&self, site: &str, target: &MuteTarget) -> Result<bool, StoreError>;
+    async fn unmute(&self, site: &str, target: &MuteTarget) -> Result<bool, StateError>;
 }
 
 #[cfg(test)]

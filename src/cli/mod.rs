@@ -102,7 +102,7 @@ impl StoreArgs {
     /// The DynamoDB store, with `--table`.
     pub async fn dynamo(&self) -> Option<DynamoStore> {
         let table = self.dynamodb.table.as_ref()?;
-        let client = self.dynamodb.connection().client().await;
+        let client = self.dynamodb.endpoint().dynamodb().await;
         Some(DynamoStore::new(client, self.kept.settings(table)))
     }
 
@@ -244,7 +244,7 @@ async fn run(cli: Cli) -> CliResult<()> {
             let Some(name) = &args.dynamodb.table else {
                 return Err("--table is required".into());
             };
-            let client = args.dynamodb.connection().client().await;
+            let client = args.dynamodb.endpoint().dynamodb().await;
             table::create(&client, name).await?;
             eprintln!("created table {name}");
             Ok(())

@@ -12,9 +12,11 @@ use super::StoreArgs;
 pub use super::guard::ConnectionLimits;
 use super::guard::Guard;
 use crate::alert::engine::Alerter;
-use crate::alert::sink::{Sink, Sns};
 use crate::config::CollectArgs;
 use crate::http::{AppState, app};
+use crate::pipeline::{self, Batch, Pipeline};
+use crate::store::ReportStore;
+use crate::store::dynamodb::stream::Tailer;
 use crate::store::embedded::EmbeddedStore;
 use crate::store::embedded_alerts::EmbeddedAlertState;
 
@@ -187,40 +189,22 @@ fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// The sinks `--alert-webhook` and `--alert-topic-arn` name.
-fn alert_sinks(args: &crate::config::AlertArgs) -> Result<Vec<std::sync::Arc<dyn Sink>>> {
-    let mut sinks: Vec<std::sync::Arc<dyn Sink>> = Vec::new();
-    if let Some(w) = args.webhook()? {
-        sinks.push(std::sync::Arc::new(w));
-    }
-    if let Some(topic) = args.topic() {
-        let client = crate::store::dynamodb::Connection::default().sns_from_environment()?;
-        sinks.push(std::sync::Arc::new(Sns {
-            client,
-            topic_arn: topic.to_owned(),
-        }));
-    }
-    Ok(sinks)
-}
-
 /// The embedded store's stand-in for the table's stream: every second, the reports stored
-/// after row `last` go through the alerter.
+/// after row `last` go through the pipeline (alerts only: the embedded store counts when it
+/// reads); with none, alerts whose delivery failed are retried when due.
 async fn tail_embedded(state: EmbeddedAlertState, alerter: Alerter, mut last: i64) {
     loop {
         match state.reports_after(last, 1000).await {
-            Ok(rows) if !rows.is_empty() => {
+            Ok(rows) => {
+                let more = !rows.is_empty();
                 last = rows.last().map_or(last, |(seq, _)| *seq);
-                let reports: Vec<crate::report::Report> =
-                    rows.into_iter().map(|(_, r)| r).collect();
-                if let Err(e) = alerter.on_new_reports(&reports).await {
-                    tracing::error!(error = %e, "alerts not decided for a batch");
+                let batch = Batch::Stored(rows.into_iter().map(|(_, r)| r).collect());
+                // Only counting fails a batch, and the embedded store's are not counted here.
+                if let Err(e) = pipeline::on_new_reports(None, Some(&alerter), batch).await {
+                    tracing::error!(error = %e, "new reports not taken");
                 }
-                continue;
-            }
-            Ok(_) => {
-                // No new report: alerts whose delivery failed are retried when due.
-                if let Err(e) = alerter.on_new_reports(&[]).await {
-                    tracing::warn!(error = %e, "retrying pending alerts failed");
+                if more {
+                    continue;
                 }
             }
             Err(e) => tracing::warn!(error = %e, "reading new reports for alerts failed"),
@@ -264,41 +248,48 @@ async fn retain(store: std::sync::Arc<EmbeddedStore>, days: u32) {
     }
 }
 
-/// Runs `lookout serve` until Ctrl-C or SIGTERM.
-pub async fn run(args: ServeArgs) -> Result<()> {
-    let opts = args.collect.options()?;
-    let store: std::sync::Arc<dyn crate::store::ReportStore> =
-        if args.store.dynamodb.table.is_some() {
-            args.store.open().await?
-        } else {
-            let embedded = args.store.open_embedded()?;
-            tokio::spawn(retain(embedded.clone(), args.store.kept.retention_days));
-            embedded
-        };
-    let db = args.store.describe();
-    let count_here = match args.stream_counts {
+/// The store: the table with --table, else the embedded store, whose reports past retention
+/// are removed in the background.
+async fn open_store(args: &ServeArgs) -> Result<std::sync::Arc<dyn ReportStore>> {
+    if args.store.dynamodb.table.is_some() {
+        return args.store.open().await;
+    }
+    let embedded = args.store.open_embedded()?;
+    tokio::spawn(retain(embedded.clone(), args.store.kept.retention_days));
+    Ok(embedded)
+}
+
+/// Starts what follows storing (`crate::pipeline`) in the background: for a table whose
+/// stream this process counts, a reader of the stream (counts, then alerts); for the embedded
+/// store with alerts on, a tail of its new rows (alerts). Alerts of a deployed table are the
+/// deployed function's.
+async fn spawn_pipeline(args: &ServeArgs) -> Result<()> {
+    let counts_here = match args.stream_counts {
         StreamCounts::Auto => args.store.dynamodb.endpoint_url.is_some(),
         StreamCounts::On => true,
         StreamCounts::Off => false,
     };
-    let sinks = alert_sinks(&args.alerts)?;
+    let sinks = args.alerts.sinks().await?;
     if let Some(dynamo) = args.store.dynamo().await {
-        if count_here {
+        if counts_here {
             // As Lambda does for the deployed stack: the table's stream counts new reports,
             // and raises their alerts.
-            let streams = args.store.dynamodb.connection().streams_client().await;
-            let mut tailer =
-                crate::store::dynamodb::stream::Tailer::new(streams, dynamo.clone()).await?;
-            if !sinks.is_empty() {
-                tailer = tailer.with_alerter(std::sync::Arc::new(Alerter::new(
-                    std::sync::Arc::new(dynamo),
+            let streams = args.store.dynamodb.endpoint().streams().await;
+            let tailer = Tailer::new(streams, &dynamo).await?;
+            let alerter = (!sinks.is_empty()).then(|| {
+                std::sync::Arc::new(Alerter::new(
+                    std::sync::Arc::new(dynamo.clone()),
                     sinks,
                     args.alerts.rule(),
-                )));
-            }
-            tokio::spawn(tailer.run(std::time::Duration::from_secs(1)));
+                ))
+            });
+            let steps = Pipeline {
+                counter: dynamo,
+                alerter,
+            };
+            tokio::spawn(tailer.run(steps, std::time::Duration::from_secs(1)));
         } else if !sinks.is_empty() {
-            return Err("with a deployed table, alerts come from the deployed function (the AlertWebhookUrl and AlertEmail parameters)".into());
+            return Err("with a deployed table, alerts come from the deployed function (the AlertWebhookParameter and AlertEmail parameters)".into());
         }
     } else if !sinks.is_empty() {
         let state = EmbeddedAlertState::open(&args.store.data)?;
@@ -311,38 +302,34 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         );
         tokio::spawn(tail_embedded(state, alerter, last));
     }
-    let mut state = AppState::new(opts, store);
-    state.budget = std::sync::Arc::new(args.collect.budget());
-    state.body_timeout = args.body_timeout.into();
-    state.senders = std::sync::Arc::new(crate::http::sender::Senders::new(
-        args.trusted_proxies.clone(),
-    ));
-    let limits = ConnectionLimits {
-        max_connections: args.max_connections,
-        idle: args.idle_timeout.into(),
-        headers: args.header_timeout.into(),
-    };
-    let tls = if args.self_signed {
+    Ok(())
+}
+
+/// The certificate to serve https with: generated for localhost (and written beside the
+/// store, for clients to trust), or read from --tls-cert and --tls-key; none for http.
+fn certificate(args: &ServeArgs) -> Result<Option<Pem>> {
+    if args.self_signed {
         let pem = self_signed()?;
         std::fs::create_dir_all(&args.store.data)?;
         let cert_path = args.store.data.join("self-signed-cert.pem");
         std::fs::write(&cert_path, &pem.cert)?;
         eprintln!("self-signed certificate: {}", cert_path.display());
-        Some(pem)
+        Ok(Some(pem))
     } else if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
-        Some(Pem {
+        Ok(Some(Pem {
             cert: std::fs::read(cert)?,
             key: std::fs::read(key)?,
-        })
+        }))
     } else {
-        None
-    };
-    let listener = std::net::TcpListener::bind(args.addr)?;
-    let server = start_with(listener, app(state), tls, limits).await?;
-    let url = server.url();
+        Ok(None)
+    }
+}
+
+/// Where to send reports, and the first headers to paste.
+fn print_banner(url: &str, db: &str) {
     eprintln!("Lookout is listening on {url} (store: {db})");
     eprintln!("Send reports to {url}/r/<your-site> ; headers to paste:\n");
-    if let Ok(report_url) = crate::policy::snippet::Endpoint::for_site(&url, Some("example.com")) {
+    if let Ok(report_url) = crate::policy::snippet::Endpoint::for_site(url, Some("example.com")) {
         let starter = crate::policy::snippet::HeaderSet {
             report_url,
             policy: "default-src 'self'".into(),
@@ -356,6 +343,29 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         eprintln!("{raw}");
     }
     eprintln!("(`lookout headers --endpoint {url} --site <your-site>` prints them all.)");
+}
+
+/// Runs `lookout serve` until Ctrl-C or SIGTERM.
+pub async fn run(args: ServeArgs) -> Result<()> {
+    let opts = args.collect.options()?;
+    let store = open_store(&args).await?;
+    let db = args.store.describe();
+    spawn_pipeline(&args).await?;
+    let mut state = AppState::new(opts, store);
+    state.budget = std::sync::Arc::new(args.collect.budget());
+    state.body_timeout = args.body_timeout.into();
+    state.senders = std::sync::Arc::new(crate::http::sender::Senders::new(
+        args.trusted_proxies.clone(),
+    ));
+    let limits = ConnectionLimits {
+        max_connections: args.max_connections,
+        idle: args.idle_timeout.into(),
+        headers: args.header_timeout.into(),
+    };
+    let tls = certificate(&args)?;
+    let listener = std::net::TcpListener::bind(args.addr)?;
+    let server = start_with(listener, app(state), tls, limits).await?;
+    print_banner(&server.url(), &db);
     let handle = server.handle();
     tokio::spawn(async move {
         shutdown_signal().await;

@@ -1,4 +1,9 @@
-//! Where reports go: the [`ReportStore`] port and its implementations.
+//! Where reports go: the [`ReportStore`] port and its implementations, which also keep the
+//! alert state (they implement `crate::alert::AlertState`).
+//!
+//! Dependencies go one way: `store` imports `alert` (the alert state's port and its types),
+//! `alert` never imports `store`; `crate::pipeline` above both hands new reports from one to
+//! the other.
 
 pub mod dynamodb;
 #[cfg(feature = "local")]
@@ -34,6 +39,13 @@ impl StoreError {
     /// Wraps any backend error.
     pub fn backend(e: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self::Backend(Box::new(e))
+    }
+}
+
+/// The stores keep the alert state: its failures are theirs.
+impl From<StoreError> for crate::alert::StateError {
+    fn from(e: StoreError) -> Self {
+        Self::new(e)
     }
 }
 

@@ -2,7 +2,7 @@
 //! each with its own name and bound:
 //!
 //! 1. the SDK's standard retries of one call (3 attempts: throttling, 5xx, timeouts;
-//!    `store::dynamodb::client`);
+//!    `crate::aws`);
 //! 2. the DynamoDB store's re-sending of `UnprocessedItems` within its write deadline
 //!    (`DynamoSettings::write_deadline`, 3 s);
 //! 3. [`PutRetry`]: the whole `put` again for what is still unstored, a few times within a

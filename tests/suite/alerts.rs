@@ -641,10 +641,10 @@ async fn report_text_stays_on_its_line_in_a_slack_message() {
 
 #[tokio::test]
 async fn the_deployed_function_reads_its_webhook_url_from_an_ssm_secure_string() {
-    let client = lookout::store::dynamodb::Connection {
-        endpoint_url: Some(crate::emulator::s3().url.clone()),
-        region: Some("us-east-1".into()),
-    }
+    let client = lookout::aws::AwsEndpoint::new(
+        Some(crate::emulator::s3().url.clone()),
+        Some("us-east-1".into()),
+    )
     .ssm_from_environment()
     .unwrap();
     let name = format!("/lookout/test/{}", std::process::id());

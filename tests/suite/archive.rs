@@ -7,20 +7,17 @@ use std::path::Path;
 use std::process::Command;
 
 use lookout::archive::s3::S3Archive;
+use lookout::aws::AwsEndpoint;
 use lookout::report::Timestamp;
 use lookout::store::ReportStore;
-use lookout::store::dynamodb::Connection;
 
 use crate::emulator::{self, emulator};
 use crate::support::{fixture_reports, run_lookout};
 
 async fn s3_client() -> aws_sdk_s3::Client {
-    Connection {
-        endpoint_url: Some(emulator::s3().url.clone()),
-        region: Some("us-east-1".into()),
-    }
-    .s3_from_environment()
-    .unwrap()
+    AwsEndpoint::new(Some(emulator::s3().url.clone()), Some("us-east-1".into()))
+        .s3_from_environment()
+        .unwrap()
 }
 
 /// Every object under the archive's prefix: key, bytes.

@@ -13,7 +13,8 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::Client;
-use lookout::store::dynamodb::{Connection, DynamoSettings, DynamoStore, table};
+use lookout::aws::AwsEndpoint;
+use lookout::store::dynamodb::{DynamoSettings, DynamoStore, table};
 
 use serde_json::Value;
 
@@ -156,12 +157,9 @@ pub fn table_name() -> String {
 
 /// A client for `url`.
 pub async fn client(url: &str) -> Client {
-    Connection {
-        endpoint_url: Some(url.to_owned()),
-        region: Some("us-east-1".into()),
-    }
-    .client()
-    .await
+    AwsEndpoint::new(Some(url.to_owned()), Some("us-east-1".into()))
+        .dynamodb()
+        .await
 }
 
 /// A new table (from the template's definition) on the emulator, and a store over it.
@@ -237,12 +235,9 @@ impl FaultProxy {
 
 /// A DynamoDB Streams client for the emulator.
 async fn streams() -> aws_sdk_dynamodbstreams::Client {
-    Connection {
-        endpoint_url: Some(emulator().url.clone()),
-        region: Some("us-east-1".into()),
-    }
-    .streams_client()
-    .await
+    AwsEndpoint::new(Some(emulator().url.clone()), Some("us-east-1".into()))
+        .streams()
+        .await
 }
 
 /// Requests per DynamoDB operation the proxy saw since `before` (a counters snapshot).
@@ -272,12 +267,16 @@ pub async fn stream_event(table: &str) -> serde_json::Value {
 
 /// Counts what the table's stream holds into the aggregates, as Lambda does for the deployed
 /// stack: one pass of a fresh reader, from the stream's oldest record (so every call reads
-/// everything again, which counting must survive).
+/// everything again, which counting must survive), through the pipeline without alerts.
 pub async fn count_stream(store: &DynamoStore) -> usize {
-    lookout::store::dynamodb::stream::Tailer::new(streams().await, store.clone())
+    let counting = lookout::pipeline::Pipeline {
+        counter: store.clone(),
+        alerter: None,
+    };
+    lookout::store::dynamodb::stream::Tailer::new(streams().await, store)
         .await
         .expect("the table has a stream")
-        .pass()
+        .pass(&counting)
         .await
         .expect("the stream reads")
 }

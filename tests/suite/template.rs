@@ -255,7 +255,11 @@ fn table_calls_of_the_function() -> Vec<String> {
     for file in [
         "write.rs",
         "aggregate.rs",
-        "alerts.rs",
+        "alerts/mod.rs",
+        "alerts/claims.rs",
+        "alerts/outbox.rs",
+        "alerts/hours.rs",
+        "alerts/budget.rs",
         "day_key.rs",
         "sites.rs",
     ] {

@@ -3,11 +3,12 @@
 //!
 //! Split by job: [`item`] (the layout), `write` (report items, idempotent by key),
 //! `aggregate` (counts from the table's stream), `read` (queries), [`stream`] (stream
-//! records in, from a Lambda event or, locally, from the Streams API).
+//! records in, from a Lambda event or, locally, from the Streams API), `alerts/` (the alert
+//! state: claims, outbox, hourly counts, budgets; `crate::alert::AlertState`), `mute` (mutes,
+//! written by `lookout mute`), `day_key` (the visitors' key of the day).
 
 pub mod aggregate;
 mod alerts;
-mod client;
 mod day_key;
 pub mod item;
 mod mute;
@@ -24,7 +25,6 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 
 pub use self::aggregate::NewReport;
-pub use self::client::{ClientError, Connection};
 use super::{GroupSummary, PutError, RecentQuery, ReportStore, SiteSummary, StoreError, TopQuery};
 use crate::report::Report;
 use crate::report::visitor::DayKey;

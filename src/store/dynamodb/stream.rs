@@ -1,6 +1,8 @@
 //! The table's stream, read two ways: as a Lambda event (the deployed stack: Lambda polls the
 //! stream and invokes the same function), and locally through the DynamoDB Streams API
-//! ([`Tailer`], which `lookout serve --table` runs), so that both count the same way.
+//! ([`Tailer`], which `lookout serve --table` runs). Both yield batches of [`NewReport`]s, which
+//! `crate::pipeline` counts and alerts on the same way; nothing here knows what is done with
+//! them.
 
 use serde_json::Value;
 
@@ -113,7 +115,7 @@ fn json_of_value(v: &AttributeValue) -> Option<Value> {
 }
 
 #[cfg(feature = "local")]
-pub use tailer::{Tailer, lambda_event_of_stream};
+pub use tailer::{OnBatch, Tailer, lambda_event_of_stream};
 
 #[cfg(feature = "local")]
 mod tailer {
@@ -129,25 +131,31 @@ mod tailer {
     use super::super::item::Item;
     use super::super::{DynamoStore, StoreError};
 
-    /// Reads a table's stream through the DynamoDB Streams API and counts its new reports, as
-    /// Lambda does for the deployed stack. Each pass reads every shard from where the last
-    /// one stopped (the first from the oldest record kept: counting is idempotent, so reading
-    /// records again is harmless).
+    /// What a [`Tailer`] hands each batch of new reports it reads to (`lookout serve`: the
+    /// pipeline, which counts them and raises their alerts). An error ends the pass before the
+    /// batch's position is kept, so the next pass reads the batch again.
+    #[async_trait::async_trait]
+    pub trait OnBatch: Send + Sync {
+        /// Takes one batch (one read of one shard; empty when the read held no new report).
+        async fn on_batch(&self, batch: Vec<NewReport>) -> Result<(), StoreError>;
+    }
+
+    /// Reads a table's stream through the DynamoDB Streams API and hands its new reports on,
+    /// batch by batch, as Lambda does for the deployed stack. Each pass reads every shard from
+    /// where the last one stopped (the first from the oldest record kept: counting is
+    /// idempotent, so reading records again is harmless).
     pub struct Tailer {
         streams: aws_sdk_dynamodbstreams::Client,
-        store: DynamoStore,
         stream_arn: String,
         /// The last sequence number read, per shard.
         positions: HashMap<String, String>,
-        /// Alerts on the new reports, as the deployed function raises them.
-        alerter: Option<std::sync::Arc<crate::alert::engine::Alerter>>,
     }
 
     impl Tailer {
         /// A tailer of `store`'s table, whose stream must be on.
         pub async fn new(
             streams: aws_sdk_dynamodbstreams::Client,
-            store: DynamoStore,
+            store: &DynamoStore,
         ) -> Result<Self, StoreError> {
             let table = store
                 .client()
@@ -163,24 +171,14 @@ mod tailer {
                 .to_owned();
             Ok(Self {
                 streams,
-                store,
                 stream_arn,
                 positions: HashMap::new(),
-                alerter: None,
             })
         }
 
-        /// Also raises alerts on the new reports.
-        pub fn with_alerter(
-            mut self,
-            alerter: std::sync::Arc<crate::alert::engine::Alerter>,
-        ) -> Self {
-            self.alerter = Some(alerter);
-            self
-        }
-
-        /// Reads what the stream holds now and counts it; returns the new reports counted.
-        pub async fn pass(&mut self) -> Result<usize, StoreError> {
+        /// Reads what the stream holds now and hands it to `on_batch`, batch by batch; returns
+        /// the new reports handed on.
+        pub async fn pass(&mut self, on_batch: &dyn OnBatch) -> Result<usize, StoreError> {
             let mut shards = Vec::new();
             let mut start: Option<String> = None;
             loop {
@@ -205,14 +203,18 @@ mod tailer {
                     None => break,
                 }
             }
-            let mut counted = 0;
+            let mut handed = 0;
             for shard in shards {
-                counted += self.read_shard(&shard).await?;
+                handed += self.read_shard(&shard, on_batch).await?;
             }
-            Ok(counted)
+            Ok(handed)
         }
 
-        async fn read_shard(&mut self, shard: &str) -> Result<usize, StoreError> {
+        async fn read_shard(
+            &mut self,
+            shard: &str,
+            on_batch: &dyn OnBatch,
+        ) -> Result<usize, StoreError> {
             let mut req = self
                 .streams
                 .get_shard_iterator()
@@ -230,7 +232,7 @@ mod tailer {
                 .map_err(StoreError::backend)?
                 .shard_iterator()
                 .map(str::to_owned);
-            let mut counted = 0;
+            let mut handed = 0;
             while let Some(it) = iterator.take() {
                 let out = self
                     .streams
@@ -262,27 +264,21 @@ mod tailer {
                         new.extend(NewReport::from_image(&item, seq));
                     }
                 }
-                self.store.count_new_reports(&new).await?;
-                counted += new.len();
-                if let Some(alerter) = &self.alerter {
-                    let reports: Vec<crate::report::Report> =
-                        new.into_iter().map(|n| n.report).collect();
-                    if let Err(e) = alerter.on_new_reports(&reports).await {
-                        tracing::error!(error = %e, "alert state unavailable: alerts not decided");
-                    }
-                }
+                let n = new.len();
+                on_batch.on_batch(new).await?;
+                handed += n;
                 if let Some(seq) = last {
                     self.positions.insert(shard.to_owned(), seq);
                 }
                 iterator = out.next_shard_iterator().map(str::to_owned);
             }
-            Ok(counted)
+            Ok(handed)
         }
 
         /// Passes every `every` until the process ends; failures are logged and retried.
-        pub async fn run(mut self, every: Duration) {
+        pub async fn run(mut self, on_batch: impl OnBatch, every: Duration) {
             loop {
-                if let Err(e) = self.pass().await {
+                if let Err(e) = self.pass(&on_batch).await {
                     tracing::warn!(error = %e, "reading the table's stream failed; retrying");
                 }
                 tokio::time::sleep(every).await;

@@ -1,5 +1,11 @@
-//! AWS clients (DynamoDB, and SNS and S3 beside it): one HTTP stack (rustls with ring), one
-//! retry and timeout policy for DynamoDB, and two ways to find credentials.
+//! AWS clients, for every service Lookout calls: DynamoDB and its Streams (the store), SNS (an
+//! alert sink), SSM (the webhook URL, a secret) and S3 (the archive). One HTTP stack (rustls
+//! with ring), one retry and timeout policy for DynamoDB, and two ways to find credentials:
+//! the environment's (the Lambda function) or the standard chain (a terminal, a test).
+//!
+//! Where a client points is an [`AwsEndpoint`]: AWS itself, or a local emulator (DynamoDB
+//! Local, moto). Nothing here knows what the clients are for; `store`, `alert` and `archive`
+//! are handed clients and never build one.
 
 use std::time::Duration;
 
@@ -10,25 +16,26 @@ use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region, SharedCrede
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use thiserror::Error;
 
-/// Where the DynamoDB API is.
+/// Where the AWS APIs are: AWS itself in the environment's region ([`AwsEndpoint::default`]),
+/// or an endpoint and region given ([`AwsEndpoint::new`]). It builds the clients.
 #[derive(Debug, Clone, Default)]
-pub struct Connection {
+pub struct AwsEndpoint {
     /// A local endpoint (DynamoDB Local, moto) instead of AWS.
-    pub endpoint_url: Option<String>,
-    /// The region; from the environment (or, for [`Connection::client`], the profile) when
-    /// absent.
-    pub region: Option<String>,
+    endpoint_url: Option<String>,
+    /// The region; from the environment (or, for [`AwsEndpoint::dynamodb`], the profile)
+    /// when absent.
+    region: Option<String>,
 }
 
 /// A client that cannot be built from the environment.
 #[derive(Debug, Error)]
 pub enum ClientError {
-    /// Neither the connection nor `AWS_REGION` names a region.
+    /// Neither the endpoint nor `AWS_REGION` names a region.
     #[error("no region: set AWS_REGION (Lambda sets it) or name an endpoint")]
     NoRegion,
 }
 
-/// A client of another AWS service found as [`Connection::from_environment`] finds
+/// A client of another AWS service found as [`AwsEndpoint::dynamodb_from_environment`] finds
 /// DynamoDB's (same HTTP stack, region and credentials).
 macro_rules! environment_client {
     ($(#[$doc:meta])* $name:ident, $sdk:ident) => {
@@ -45,21 +52,30 @@ macro_rules! environment_client {
     };
 }
 
-impl Connection {
-    /// A client for a terminal or a test: the standard credential chain (environment,
-    /// profiles, SSO, `credential_process`, web identity, container and instance roles).
-    /// For a local endpoint with no credentials in the environment, static dummy credentials
-    /// and `us-east-1` are used, as local emulators expect.
+impl AwsEndpoint {
+    /// `endpoint_url` (an emulator) instead of AWS when given; `region` instead of the
+    /// environment's (or the profile's) when given.
+    pub fn new(endpoint_url: Option<String>, region: Option<String>) -> Self {
+        Self {
+            endpoint_url,
+            region,
+        }
+    }
+
+    /// A DynamoDB client for a terminal or a test: the standard credential chain
+    /// (environment, profiles, SSO, `credential_process`, web identity, container and
+    /// instance roles). For a local endpoint with no credentials in the environment, static
+    /// dummy credentials and `us-east-1` are used, as local emulators expect.
     #[cfg(feature = "local")]
-    pub async fn client(&self) -> Client {
+    pub async fn dynamodb(&self) -> Client {
         let shared = self.shared_config().await;
         Client::from_conf(policy(aws_sdk_dynamodb::config::Builder::from(&shared)).build())
     }
 
-    /// A DynamoDB Streams client found the same way as [`Connection::client`] (for the local
-    /// reader of the table's stream).
+    /// A DynamoDB Streams client found the same way as [`AwsEndpoint::dynamodb`] (for the
+    /// local reader of the table's stream).
     #[cfg(feature = "local")]
-    pub async fn streams_client(&self) -> aws_sdk_dynamodbstreams::Client {
+    pub async fn streams(&self) -> aws_sdk_dynamodbstreams::Client {
         let shared = self.shared_config().await;
         aws_sdk_dynamodbstreams::Client::new(&shared)
     }
@@ -79,11 +95,11 @@ impl Connection {
         loader.load().await
     }
 
-    /// A client for the Lambda function: region and credentials from the environment, where
-    /// Lambda puts the function role's credentials, and nowhere else. The bootstrap neither
-    /// carries nor tries profile files, SSO, STS or instance metadata, which keeps it small
-    /// and its cold start short.
-    pub fn from_environment(&self) -> Result<Client, ClientError> {
+    /// A DynamoDB client for the Lambda function: region and credentials from the
+    /// environment, where Lambda puts the function role's credentials, and nowhere else. The
+    /// bootstrap neither carries nor tries profile files, SSO, STS or instance metadata, which
+    /// keeps it small and its cold start short.
+    pub fn dynamodb_from_environment(&self) -> Result<Client, ClientError> {
         let mut builder = aws_sdk_dynamodb::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(self.environment_region()?))
@@ -105,8 +121,8 @@ impl Connection {
         aws_sdk_ssm
     );
 
-    /// An S3 client found as [`Connection::from_environment`] finds DynamoDB's; a local
-    /// endpoint (moto) is addressed by path, as emulators expect.
+    /// An S3 client found as [`AwsEndpoint::dynamodb_from_environment`] finds DynamoDB's; a
+    /// local endpoint (moto) is addressed by path, as emulators expect.
     pub fn s3_from_environment(&self) -> Result<aws_sdk_s3::Client, ClientError> {
         let mut builder = aws_sdk_s3::Config::builder()
             .behavior_version(BehaviorVersion::latest())
