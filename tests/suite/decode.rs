@@ -493,7 +493,7 @@ fn the_fuzzers_dictionary_holds_every_schema_name() {
         .lines()
         .filter_map(|l| l.strip_prefix('"')?.strip_suffix('"'))
         .collect();
-    for t in report::schema::KNOWN_TYPES {
+    for t in ReportType::KNOWN {
         assert!(entries.contains(t.as_str()), "{t}");
         for name in report::schema::known_field_names(&t) {
             assert!(entries.contains(name), "{name} of {t}");
@@ -535,7 +535,7 @@ proptest! {
 
 /// A known type and a body drawn from its table's field names.
 fn schema_report() -> impl Strategy<Value = (String, serde_json::Value)> {
-    let types: Vec<ReportType> = report::schema::KNOWN_TYPES.to_vec();
+    let types: Vec<ReportType> = ReportType::KNOWN.to_vec();
     proptest::sample::select(types).prop_flat_map(|t| {
         let mut names: Vec<String> = report::schema::known_field_names(&t)
             .map(str::to_owned)
