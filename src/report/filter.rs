@@ -79,6 +79,13 @@ pub const DEFAULT_PATTERNS: &[&str] = &[
     "bdvideo://*",
     // Injected by antivirus software
     "*.kaspersky-labs.com",
+    // Extension URLs as browsers put them in reports now: Chromium and Firefox strip them to
+    // the bare scheme (`"source-file": "chrome-extension"`), which the `://` patterns above
+    // do not match; Safari masks them as `webkit-masked-url://hidden/`. A bare word matches
+    // the bare value and the scheme of a whole URL.
+    "chrome-extension",
+    "moz-extension",
+    "webkit-masked-url",
 ];
 
 /// A pattern that does not parse.
@@ -332,6 +339,31 @@ mod tests {
             "https://notsuperfish.com/x",
             "https://example.com/chrome-extension://",
             "http://127.0.0.1:9999/x.png",
+        ] {
+            assert_eq!(hit(&f, real), None, "{real} is not noise");
+        }
+    }
+
+    #[test]
+    fn bare_and_masked_extension_urls_are_noise() {
+        let f = NoiseFilter::defaults();
+        for (noise, pattern) in [
+            ("chrome-extension", "chrome-extension"),
+            ("Chrome-Extension", "chrome-extension"),
+            ("moz-extension", "moz-extension"),
+            ("webkit-masked-url://hidden/", "webkit-masked-url"),
+            ("webkit-masked-url", "webkit-masked-url"),
+            // Whole URLs keep matching the pattern they matched before.
+            ("chrome-extension://abc/x.js", "chrome-extension://*"),
+            ("moz-extension://abc/x.js", "moz-extension://*"),
+        ] {
+            assert_eq!(hit(&f, noise).as_deref(), Some(pattern), "{noise}");
+        }
+        for real in [
+            "https://chrome-extension.example/x.js",
+            "https://example.com/webkit-masked-url",
+            "data",
+            "blob",
         ] {
             assert_eq!(hit(&f, real), None, "{real} is not noise");
         }
