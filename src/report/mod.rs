@@ -67,6 +67,12 @@ pub struct Options {
     /// Share of reports kept, per type name (`network-error` → 0.1); unlisted types keep all.
     /// The decision follows the report's id, so a re-delivered report gets the same one.
     pub sample_rates: BTreeMap<String, f64>,
+    /// Treat reports from in-app browsers (Facebook, Instagram, LINE: see
+    /// [`filter::in_app_browser`]) as noise; off by default.
+    pub ignore_in_app_browsers: bool,
+    /// Treat reports about pages seen through Google Translate's proxy (`*.translate.goog`)
+    /// as noise; off by default.
+    pub ignore_translate_proxies: bool,
 }
 
 impl Default for Options {
@@ -80,6 +86,8 @@ impl Default for Options {
             max_reports: DEFAULT_MAX_REPORTS,
             size: SizeLimits::default(),
             sample_rates: BTreeMap::new(),
+            ignore_in_app_browsers: false,
+            ignore_translate_proxies: false,
         }
     }
 }
@@ -132,6 +140,10 @@ pub enum FilterReason {
     InjectedSample(&'static str),
     /// The document is `about:blank`.
     AboutBlank,
+    /// The User-Agent is an in-app browser's (`ignore_in_app_browsers`); names the app.
+    InAppBrowser(&'static str),
+    /// The document was seen through Google Translate's proxy (`ignore_translate_proxies`).
+    TranslateProxy,
     /// A NEL report about an upload to this collector.
     OwnEndpoint,
     /// Strict mode: the report's URL belongs to another site.
@@ -151,6 +163,8 @@ impl FilterReason {
             Self::Noise(_) => "noise",
             Self::InjectedSample(_) => "injected_sample",
             Self::AboutBlank => "about_blank",
+            Self::InAppBrowser(_) => "in_app_browser",
+            Self::TranslateProxy => "translate_proxy",
             Self::OwnEndpoint => "own_endpoint",
             Self::ForeignSite => "foreign_site",
             Self::SiteNotAllowed => "site_not_allowed",
@@ -371,8 +385,8 @@ fn occurrence(received_at: Timestamp, d: &Draft) -> (Timestamp, u64, bool) {
     }
 }
 
-/// Noise rules: extension and adware sources, `about:blank` documents, and NEL reports about
-/// the collector's own endpoint.
+/// Noise rules: extension and adware sources, `about:blank` documents, the optional in-app
+/// browser and translate proxy lists, and NEL reports about the collector's own endpoint.
 fn noise(d: &Draft, meta: &RequestMeta<'_>, opts: &Options) -> Option<FilterReason> {
     for key in ["blockedURL", "sourceFile"] {
         if let Some(v) = d.body.str_of(key)
@@ -390,6 +404,20 @@ fn noise(d: &Draft, meta: &RequestMeta<'_>, opts: &Options) -> Option<FilterReas
     let document = d.body.str_of("documentURL").unwrap_or(&d.url);
     if document == "about:blank" {
         return Some(FilterReason::AboutBlank);
+    }
+    if opts.ignore_translate_proxies
+        && (filter::is_translate_proxy(document) || filter::is_translate_proxy(&d.url))
+    {
+        return Some(FilterReason::TranslateProxy);
+    }
+    if opts.ignore_in_app_browsers
+        && let Some(app) = d
+            .user_agent
+            .as_deref()
+            .or(meta.user_agent)
+            .and_then(filter::in_app_browser)
+    {
+        return Some(FilterReason::InAppBrowser(app));
     }
     if d.report_type == ReportType::NetworkError
         && let Some(ep) = meta.endpoint

@@ -639,3 +639,42 @@ fn inline_reports_with_an_injected_sample_are_noise() {
     );
     assert!(batch.reports[0].group.contains("sample:window.appConfig"));
 }
+
+#[test]
+fn in_app_browsers_and_translate_proxies_are_noise_only_when_asked() {
+    let body = br#"[{"type":"csp-violation","url":"https://e.com/","user_agent":"Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 Instagram 334.0.4.32.98 (iPhone15,3; iOS 17_5; en_US)","body":{"blockedURL":"https://ads.example/x.js","effectiveDirective":"script-src-elem"}},
+                    {"type":"csp-violation","url":"https://e-com.translate.goog/page?_x_tr_sl=auto","body":{"documentURL":"https://e-com.translate.goog/page?_x_tr_sl=auto","blockedURL":"https://translate.googleapis.com/x.js","effectiveDirective":"script-src-elem"}},
+                    {"type":"csp-violation","url":"https://e.com/","body":{"blockedURL":"https://ads.example/x.js","effectiveDirective":"script-src-elem"}}]"#;
+    let kept = report::decode(body, &meta(Some("e.com")), &Options::default()).unwrap();
+    assert_eq!(kept.reports.len(), 3, "off by default");
+    let opts = Options {
+        ignore_in_app_browsers: true,
+        ignore_translate_proxies: true,
+        ..Options::default()
+    };
+    let batch = report::decode(body, &meta(Some("e.com")), &opts).unwrap();
+    assert_eq!(batch.reports.len(), 1);
+    let reasons: Vec<_> = batch.filtered.iter().map(|f| f.reason.clone()).collect();
+    assert_eq!(
+        reasons,
+        [
+            FilterReason::InAppBrowser("Instagram"),
+            FilterReason::TranslateProxy
+        ]
+    );
+    assert_eq!(batch.filtered[0].reason.code(), "in_app_browser");
+    assert_eq!(batch.filtered[1].reason.code(), "translate_proxy");
+    // The request's User-Agent counts when the report carries none.
+    let request_ua = RequestMeta {
+        user_agent: Some(
+            "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/125.0 Mobile Safari/537.36 [FB_IAB/FB4A;FBAV/468.1.0.56.78;]",
+        ),
+        ..meta(Some("e.com"))
+    };
+    let legacy = br#"{"csp-report":{"document-uri":"https://e.com/","blocked-uri":"https://ads.example/x.js","effective-directive":"script-src-elem"}}"#;
+    let batch = report::decode(legacy, &request_ua, &opts).unwrap();
+    assert_eq!(
+        batch.filtered[0].reason,
+        FilterReason::InAppBrowser("Facebook")
+    );
+}
