@@ -311,7 +311,13 @@ fn finish(
         ReportType::CspViolation => classify(&d.body, &d.url),
         _ => None,
     };
-    let mut group = group_key(&d.report_type, &d.url, &d.body, classification);
+    let mut group = group_key(
+        &d.report_type,
+        &d.url,
+        &d.body,
+        classification,
+        d.disposition,
+    );
     if let Some(v) = meta.policy_version {
         // A new policy version starts fresh problems.
         group.push_str(" v=");

@@ -57,6 +57,10 @@ report_types! {
     PotentialPermissionsPolicyViolation => "potential-permissions-policy-violation",
     DocumentPolicyViolation => "document-policy-violation",
     IntegrityViolation => "integrity-violation",
+    /// Document-Isolation-Policy: a `corp` body, as COEP sends.
+    Dip => "dip",
+    /// Connection-Allowlist (a Chrome origin trial): a connection the allowlist refused.
+    ConnectionAllowlist => "connection-allowlist",
     Hpkp => "hpkp",
     ExpectCt => "expect-ct",
     ExpectStaple => "expect-staple",

@@ -135,6 +135,23 @@ const INTEGRITY: &[Field] = &[
     f("reportOnly", Kind::Bool),
 ];
 
+/// Document-Isolation-Policy: Chromium's `corp` body, as COEP's.
+const DIP: &[Field] = &[
+    f("type", Kind::Str),
+    f("blockedURL", Kind::Url),
+    f("destination", Kind::Str),
+    f("disposition", Kind::Str),
+];
+
+/// Connection-Allowlist: `connection` is the refused URL (stripped by the browser) or
+/// `webrtc`; `url` the document.
+const CONNECTION_ALLOWLIST: &[Field] = &[
+    f("url", Kind::Url),
+    f("connection", Kind::Url),
+    f("allowlist", Kind::Any),
+    f("disposition", Kind::Str),
+];
+
 const HPKP: &[Field] = &[
     f("date-time", Kind::Str),
     f("hostname", Kind::Str),
@@ -187,6 +204,8 @@ fn fields_of(t: &ReportType) -> &'static [Field] {
         ReportType::PotentialPermissionsPolicyViolation => POTENTIAL_PERMISSIONS_POLICY,
         ReportType::DocumentPolicyViolation => DOCUMENT_POLICY,
         ReportType::IntegrityViolation => INTEGRITY,
+        ReportType::Dip => DIP,
+        ReportType::ConnectionAllowlist => CONNECTION_ALLOWLIST,
         ReportType::Hpkp => HPKP,
         ReportType::ExpectCt => EXPECT_CT,
         ReportType::ExpectStaple => EXPECT_STAPLE,

@@ -641,6 +641,44 @@ fn inline_reports_with_an_injected_sample_are_noise() {
 }
 
 #[test]
+fn dip_and_connection_allowlist_reports_are_typed_and_grouped() {
+    let batch = decode(
+        r#"[{"type":"dip","age":10,"url":"https://e.com/app?s=1","body":{"type":"corp","blockedURL":"https://cdn.example/lib.js?v=2","destination":"script","disposition":"reporting"}},
+            {"type":"dip","age":10,"url":"https://e.com/app","body":{"type":"corp","blockedURL":"https://cdn.example/lib.js","destination":"script","disposition":"enforce"}},
+            {"type":"connection-allowlist","age":10,"url":"https://e.com/","body":{"url":"https://e.com/?q=1","connection":"https://exfil.example/c?id=7","allowlist":["https://e.com","https://api.e.com:*"],"disposition":"report"}},
+            {"type":"connection-allowlist","age":10,"url":"https://e.com/","body":{"url":"https://e.com/","connection":"webrtc","allowlist":[],"disposition":"enforce"}}]"#,
+    )
+    .unwrap();
+    assert_eq!(batch.reports.len(), 4, "{batch:?}");
+    let [dip_report, dip_enforce, allowlist, webrtc] = &batch.reports[..] else {
+        unreachable!()
+    };
+    assert_eq!(dip_report.report_type, ReportType::Dip);
+    assert_eq!(dip_report.disposition, Some(Disposition::Report));
+    assert_eq!(dip_report.body["blockedURL"], "https://cdn.example/lib.js");
+    assert!(!dip_report.body.contains_key("disposition"));
+    assert_eq!(
+        dip_report.group,
+        "dip corp script https://cdn.example report"
+    );
+    assert_eq!(
+        dip_enforce.group,
+        "dip corp script https://cdn.example enforce"
+    );
+    assert_ne!(dip_report.fingerprint, dip_enforce.fingerprint);
+    assert_eq!(allowlist.report_type, ReportType::ConnectionAllowlist);
+    assert_eq!(allowlist.disposition, Some(Disposition::Report));
+    assert_eq!(allowlist.body["url"], "https://e.com/", "a URL: stripped");
+    assert_eq!(allowlist.body["connection"], "https://exfil.example/c");
+    assert_eq!(allowlist.body["allowlist"][1], "https://api.e.com:*");
+    assert_eq!(
+        allowlist.group,
+        "connection-allowlist https://exfil.example report"
+    );
+    assert_eq!(webrtc.group, "connection-allowlist webrtc enforce");
+}
+
+#[test]
 fn in_app_browsers_and_translate_proxies_are_noise_only_when_asked() {
     let body = br#"[{"type":"csp-violation","url":"https://e.com/","user_agent":"Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 Instagram 334.0.4.32.98 (iPhone15,3; iOS 17_5; en_US)","body":{"blockedURL":"https://ads.example/x.js","effectiveDirective":"script-src-elem"}},
                     {"type":"csp-violation","url":"https://e-com.translate.goog/page?_x_tr_sl=auto","body":{"documentURL":"https://e-com.translate.goog/page?_x_tr_sl=auto","blockedURL":"https://translate.googleapis.com/x.js","effectiveDirective":"script-src-elem"}},
