@@ -95,6 +95,12 @@ pub(crate) fn group_key(
         ReportType::IntegrityViolation => {
             key.text(get("destination"));
             key.part(|k| push_origin_and_path(k, get("blockedURL")));
+            // An integrity manifest's verdict (`missing_from_manifest`, ...) asks for another
+            // fix than a missing `integrity` attribute. Integrity-Policy's own reports carry
+            // none, and their groups stay as they were.
+            if let Some(reason) = body.str_of("reason") {
+                key.text(reason);
+            }
         }
         ReportType::Dip => {
             key.text(get("type"));
@@ -456,6 +462,29 @@ mod tests {
             "connection-allowlist https://exfil.example report"
         );
         assert_eq!(allowlist("webrtc"), "connection-allowlist webrtc report");
+    }
+
+    #[test]
+    fn an_integrity_manifests_reason_is_part_of_the_group() {
+        let without = key(
+            ReportType::IntegrityViolation,
+            "https://shop.example/",
+            json!({"blockedURL": "https://cdn.example/w.js?x", "destination": "script"}),
+        );
+        assert_eq!(
+            without,
+            "integrity-violation script https://cdn.example/w.js"
+        );
+        let with = key(
+            ReportType::IntegrityViolation,
+            "https://shop.example/",
+            json!({"blockedURL": "https://cdn.example/w.js", "destination": "script",
+                   "reason": "missing_from_manifest"}),
+        );
+        assert_eq!(
+            with,
+            "integrity-violation script https://cdn.example/w.js missing_from_manifest"
+        );
     }
 
     #[test]

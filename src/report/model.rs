@@ -19,9 +19,9 @@ macro_rules! report_types {
     ($($(#[$attr:meta])* $variant:ident => $name:literal,)+) => {
         /// The kind of a report, in the Reporting API's vocabulary.
         ///
-        /// Older names (`csp`, `nel`) map to their current names; any other type is kept as
-        /// [`ReportType::Other`] so that reports of types not yet invented are stored, never
-        /// dropped.
+        /// Older names (`csp`, `nel`, `integrity-policy-violation`) map to their current names;
+        /// any other type is kept as [`ReportType::Other`] so that reports of types not yet
+        /// invented are stored, never dropped.
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum ReportType {
             $($(#[$attr])* $variant,)+
@@ -67,9 +67,11 @@ report_types! {
 }
 
 /// Names browsers sent or specifications used before the current ones.
-const ALIASES: [(&str, ReportType); 2] = [
+const ALIASES: [(&str, ReportType); 3] = [
     ("csp", ReportType::CspViolation),
     ("nel", ReportType::NetworkError),
+    // Integrity-Policy's reports, as the specification first named them.
+    ("integrity-policy-violation", ReportType::IntegrityViolation),
 ];
 
 impl ReportType {
@@ -318,6 +320,12 @@ mod tests {
             assert!(!ReportType::KNOWN.iter().any(|k| k.as_str() == alias));
             assert_ne!(t.as_str(), alias);
         }
+        assert_eq!(
+            ReportType::from_name("integrity-policy-violation")
+                .unwrap()
+                .as_str(),
+            "integrity-violation"
+        );
         assert_eq!(
             ReportType::from_name("X-Future"),
             Some(ReportType::Other("x-future".into()))

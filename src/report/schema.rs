@@ -128,11 +128,14 @@ const DOCUMENT_POLICY: &[Field] = &[
     f("message", Kind::Str),
 ];
 
+/// Integrity-Policy; `reason` comes with Firefox's integrity manifests (WAICT:
+/// `manifest_unavailable`, `invalid_manifest`, `missing_from_manifest`, `no_manifest_match`).
 const INTEGRITY: &[Field] = &[
     f("documentURL", Kind::Url),
     f("blockedURL", Kind::Url),
     f("destination", Kind::Str),
     f("reportOnly", Kind::Bool),
+    f("reason", Kind::Str),
 ];
 
 /// Document-Isolation-Policy: Chromium's `corp` body, as COEP's.

@@ -679,6 +679,35 @@ fn dip_and_connection_allowlist_reports_are_typed_and_grouped() {
 }
 
 #[test]
+fn integrity_reports_keep_their_reason_and_their_older_name() {
+    let batch = decode(
+        r#"[{"type":"integrity-violation","url":"https://shop.example/","body":{"documentURL":"https://shop.example/","blockedURL":"https://cdn.example/w.js","destination":"script","reportOnly":true}},
+            {"type":"integrity-violation","url":"https://shop.example/","body":{"documentURL":"https://shop.example/","blockedURL":"https://cdn.example/w.js","destination":"script","reportOnly":true,"reason":"missing_from_manifest"}},
+            {"type":"integrity-policy-violation","url":"https://shop.example/","body":{"documentURL":"https://shop.example/","blockedURL":"https://cdn.example/w.js","destination":"script","reportOnly":true}}]"#,
+    )
+    .unwrap();
+    assert_eq!(batch.reports.len(), 3, "{batch:?}");
+    let [plain, reason, alias] = &batch.reports[..] else {
+        unreachable!()
+    };
+    assert_eq!(
+        plain.group,
+        "integrity-violation script https://cdn.example/w.js"
+    );
+    assert_eq!(reason.body["reason"], "missing_from_manifest");
+    assert_eq!(
+        reason.group,
+        "integrity-violation script https://cdn.example/w.js missing_from_manifest"
+    );
+    assert_eq!(alias.report_type, ReportType::IntegrityViolation);
+    assert_eq!(alias.fingerprint, plain.fingerprint, "one problem");
+    let typed = one(
+        r#"[{"type":"integrity-violation","url":"https://shop.example/","body":{"blockedURL":"https://cdn.example/w.js","reason":7}}]"#,
+    );
+    assert_eq!(typed.body["reason"], "7", "a string, as every Str field");
+}
+
+#[test]
 fn in_app_browsers_and_translate_proxies_are_noise_only_when_asked() {
     let body = br#"[{"type":"csp-violation","url":"https://e.com/","user_agent":"Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 Instagram 334.0.4.32.98 (iPhone15,3; iOS 17_5; en_US)","body":{"blockedURL":"https://ads.example/x.js","effectiveDirective":"script-src-elem"}},
                     {"type":"csp-violation","url":"https://e-com.translate.goog/page?_x_tr_sl=auto","body":{"documentURL":"https://e-com.translate.goog/page?_x_tr_sl=auto","blockedURL":"https://translate.googleapis.com/x.js","effectiveDirective":"script-src-elem"}},
