@@ -118,6 +118,19 @@ pub struct RequestMeta<'a> {
     pub policy_version: Option<&'a str>,
 }
 
+/// The longest endpoint name kept (WebKit's `destination`).
+pub const MAX_ENDPOINT_NAME_LEN: usize = 64;
+
+/// An endpoint name as a report may tell it: 1 to 64 of `A-Z a-z 0-9 . _ - *` (the
+/// characters of a `Reporting-Endpoints` key, either case).
+pub fn parse_endpoint_name(s: &str) -> Option<&str> {
+    let ok = !s.is_empty()
+        && s.len() <= MAX_ENDPOINT_NAME_LEN
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'*'));
+    ok.then_some(s)
+}
+
 /// The longest policy version accepted in an endpoint URL.
 pub const MAX_POLICY_VERSION_LEN: usize = 32;
 
@@ -348,6 +361,7 @@ fn finish(
         disposition: d.disposition,
         classification,
         policy_version: meta.policy_version.map(str::to_owned),
+        endpoint: d.endpoint,
         format: d.format,
         fingerprint: fingerprint(&group),
         group,

@@ -276,6 +276,10 @@ pub struct Report {
     /// The policy version named by the endpoint URL (`/r/{site}?v=3`); part of the group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_version: Option<String>,
+    /// The Reporting API endpoint name the sender delivered to, when it says (WebKit's
+    /// `destination`): which header's `report-to` fired. Not part of the identity or group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
     /// The wire format it arrived in.
     pub format: SourceFormat,
     /// A short hash of `group`: reports with the same fingerprint are the same problem.

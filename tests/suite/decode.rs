@@ -708,6 +708,35 @@ fn integrity_reports_keep_their_reason_and_their_older_name() {
 }
 
 #[test]
+fn webkits_destination_is_the_endpoint_name_and_attempts_are_dropped() {
+    let r = one(
+        r#"[{"body":{"documentURL":"https://shop.example/","blockedURL":"https://cdn.example/w.js","destination":"script","reportOnly":false},"user_agent":"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/26.0 Safari/605.1.15","destination":"integrity-endpoint","type":"integrity-violation","age":0,"attempts":0,"url":"https://shop.example/"}]"#,
+    );
+    assert_eq!(r.endpoint.as_deref(), Some("integrity-endpoint"));
+    assert_eq!(
+        r.body["destination"], "script",
+        "the body's own destination"
+    );
+    assert_eq!(r.browser.as_deref(), Some("Safari 26"));
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["endpoint"], "integrity-endpoint");
+    assert!(!json.to_string().contains("attempts"), "{json}");
+    // Not a name: not kept. Other senders: no endpoint.
+    let odd = one(
+        r#"[{"type":"deprecation","url":"https://e.com/","destination":"<b>x</b>","body":{"id":"x"}}]"#,
+    );
+    assert_eq!(odd.endpoint, None);
+    let plain = one(r#"[{"type":"deprecation","url":"https://e.com/","body":{"id":"x"}}]"#);
+    assert_eq!(plain.endpoint, None);
+    assert!(!serde_json::to_string(&plain).unwrap().contains("endpoint"));
+    // The endpoint is not part of the report's identity.
+    let named = one(
+        r#"[{"type":"deprecation","url":"https://e.com/","destination":"default","body":{"id":"x"}}]"#,
+    );
+    assert_eq!(named.id, plain.id);
+}
+
+#[test]
 fn in_app_browsers_and_translate_proxies_are_noise_only_when_asked() {
     let body = br#"[{"type":"csp-violation","url":"https://e.com/","user_agent":"Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 Instagram 334.0.4.32.98 (iPhone15,3; iOS 17_5; en_US)","body":{"blockedURL":"https://ads.example/x.js","effectiveDirective":"script-src-elem"}},
                     {"type":"csp-violation","url":"https://e-com.translate.goog/page?_x_tr_sl=auto","body":{"documentURL":"https://e-com.translate.goog/page?_x_tr_sl=auto","blockedURL":"https://translate.googleapis.com/x.js","effectiveDirective":"script-src-elem"}},
