@@ -383,23 +383,34 @@ fn finish(
     Ok(Ok(report))
 }
 
-/// The longest a sender's time may reach into the past: 7 days. Browsers drop queued reports
-/// long before (Chromium after 15 minutes); a larger `age` or an older certificate
-/// `date-time` would let a sender file reports (and counts) under any past day, and out of
-/// the retention's reach.
-pub const MAX_SENDER_AGE_MS: u64 = 7 * 86_400_000;
+/// The largest `age` trusted: 30 minutes. Chromium drops a queued report 15 minutes after
+/// it was queued (`max_report_age`), but sweeps its queue only every 5 minutes and tries
+/// delivery once a minute, so a report can still leave about 21 minutes old; Firefox retries
+/// for seconds and Safari sends at once (`age: 0`). The rest is slack for a slow upload and
+/// an engine that queues longer. A larger `age` is stale or forged: trusted, it would let a
+/// sender file reports (and counts) under an earlier hour or day.
+pub const MAX_AGE_MS: u64 = 30 * 60_000;
+
+/// The longest a certificate report's stated time (`date-time`, from the sender's clock,
+/// which may be off) may reach into the past: 7 days. An older time would file the report
+/// (and counts) under any past day, and out of the retention's reach.
+pub const MAX_STATED_AGE_MS: u64 = 7 * 86_400_000;
 
 /// When a report occurred, its age in milliseconds, and whether the sender's time was set
-/// aside: a stated time (certificate reports) or `age` is used when it puts the occurrence
-/// within [`MAX_SENDER_AGE_MS`] before receipt; otherwise the occurrence is the receipt.
+/// aside: a stated time (certificate reports) is used when it is at most
+/// [`MAX_STATED_AGE_MS`] before receipt, an `age` when it is at most [`MAX_AGE_MS`];
+/// otherwise the occurrence is the receipt.
 fn occurrence(received_at: Timestamp, d: &Draft) -> (Timestamp, u64, bool) {
-    let age = match d.stated_time {
-        Some(t) if t <= received_at => Some((received_at.millis() - t.millis()) as u64),
-        Some(_) => None,
-        None => Some(d.age_ms),
+    let (age, bound) = match d.stated_time {
+        Some(t) if t <= received_at => (
+            Some((received_at.millis() - t.millis()) as u64),
+            MAX_STATED_AGE_MS,
+        ),
+        Some(_) => (None, MAX_STATED_AGE_MS),
+        None => (Some(d.age_ms), MAX_AGE_MS),
     };
     match age {
-        Some(age) if age <= MAX_SENDER_AGE_MS => (received_at.minus_millis(age), age, false),
+        Some(age) if age <= bound => (received_at.minus_millis(age), age, false),
         Some(age) => (received_at, age, true),
         None => (received_at, 0, true),
     }

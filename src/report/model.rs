@@ -261,8 +261,9 @@ pub struct Report {
     pub occurred_at: Timestamp,
     /// The report's age in milliseconds when it was delivered.
     pub age_ms: u64,
-    /// Set when the sender's time (its `age`, or a certificate report's `date-time`) was not
-    /// used because it put the occurrence too far in the past or in the future:
+    /// Set when the sender's time was not used because it put the occurrence too far in the
+    /// past or in the future (an `age` over [`crate::report::MAX_AGE_MS`], a certificate
+    /// report's `date-time` over [`crate::report::MAX_STATED_AGE_MS`] old or ahead of receipt):
     /// `occurred_at` is then `received_at`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub time_untrusted: bool,

@@ -420,25 +420,48 @@ fn a_redelivery_keeps_its_identity_across_second_and_window_edges() {
 }
 
 #[test]
-fn a_senders_time_beyond_seven_days_is_not_trusted() {
-    let week = report::MAX_SENDER_AGE_MS as i64;
+fn an_age_beyond_chromiums_bound_is_not_trusted() {
+    let bound = report::MAX_AGE_MS as i64;
+    assert_eq!(bound, 30 * 60_000, "15 minutes, a sweep, a retry and slack");
     let body = json!({"effectiveDirective": "img-src"});
-    let ok = received(T0, week, body.clone());
-    assert!(!ok.time_untrusted);
-    assert_eq!(ok.occurred_at, Timestamp(T0 - week));
-    for age in [week + 1, 1_000_000_000_000_000, i64::MAX] {
+    // Chromium's oldest: queued 15 minutes, swept 5 minutes later, sent in the next minute.
+    for age in [0, 21 * 60_000, bound] {
+        let r = received(T0, age, body.clone());
+        assert!(!r.time_untrusted, "{age}");
+        assert_eq!(r.occurred_at, Timestamp(T0 - age), "{age}");
+    }
+    // An hour, a day and a week were trusted before; no browser keeps a report that long.
+    for age in [
+        bound + 1,
+        3_600_000,
+        86_400_000,
+        7 * 86_400_000,
+        1_000_000_000_000_000,
+        i64::MAX,
+    ] {
         let r = received(T0, age, body.clone());
         assert!(r.time_untrusted, "{age}");
         assert_eq!(r.occurred_at, r.received_at, "{age}");
+        assert_eq!(r.age_ms, age as u64, "the age sent is kept");
     }
-    let hpkp = one(
-        r#"{"date-time":"2014-04-06T13:00:50Z","hostname":"example.com","port":443,"known-pins":[]}"#,
-    );
+}
+
+#[test]
+fn a_stated_time_beyond_seven_days_is_not_trusted() {
+    // Certificate reports state a time from the sender's clock: 7 days back at most.
+    let stated = |date_time: &str| {
+        one(&format!(
+            r#"{{"date-time":"{date_time}","hostname":"example.com","port":443,"known-pins":[]}}"#
+        ))
+    };
+    let yesterday = stated("2026-11-21T00:00:00Z");
+    assert!(!yesterday.time_untrusted);
+    assert_eq!(yesterday.occurred_at, Timestamp(T0 - 86_400_000));
+    assert_eq!(report::MAX_STATED_AGE_MS, 7 * 86_400_000);
+    let hpkp = stated("2014-04-06T13:00:50Z");
     assert!(hpkp.time_untrusted);
     assert_eq!(hpkp.occurred_at, Timestamp(T0));
-    let future = one(
-        r#"{"date-time":"2099-01-01T00:00:00Z","hostname":"example.com","port":443,"known-pins":[]}"#,
-    );
+    let future = stated("2099-01-01T00:00:00Z");
     assert!(future.time_untrusted);
     assert_eq!(future.occurred_at, Timestamp(T0));
 }
@@ -524,7 +547,7 @@ proptest! {
             prop_assert!(r.id.bytes().all(|b| b.is_ascii_hexdigit()));
             prop_assert!(!r.url.contains('?'));
             prop_assert!(r.group.len() < 2048);
-            prop_assert!(r.occurred_at.millis() >= T0 - report::MAX_SENDER_AGE_MS as i64);
+            prop_assert!(r.occurred_at.millis() >= T0 - report::MAX_AGE_MS as i64);
             let json = serde_json::to_string(r).unwrap();
             prop_assert!(json.len() < 200 * 1024);
             let back: report::Report = serde_json::from_str(&json).unwrap();
