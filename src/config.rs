@@ -60,6 +60,14 @@ pub struct CollectArgs {
     /// More sources to ignore, comma-separated: `scheme://host:port`, `*.example.com`, `host`.
     #[arg(long = "ignore", env = "LOOKOUT_IGNORE", value_delimiter = ',')]
     pub ignore: Vec<String>,
+    /// Treat reports from in-app browsers (Facebook, Instagram, LINE: by their User-Agent) as
+    /// noise.
+    #[arg(long, env = "LOOKOUT_IGNORE_IN_APP_BROWSERS")]
+    pub ignore_in_app_browsers: bool,
+    /// Treat reports about pages seen through Google Translate's proxy (`*.translate.goog`)
+    /// as noise.
+    #[arg(long, env = "LOOKOUT_IGNORE_TRANSLATE_PROXIES")]
+    pub ignore_translate_proxies: bool,
     /// The largest request body accepted, in bytes.
     #[arg(long, env = "LOOKOUT_MAX_BODY_BYTES", default_value_t = crate::report::DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
@@ -93,6 +101,8 @@ impl Default for CollectArgs {
             keep_query: false,
             no_default_noise: false,
             ignore: Vec::new(),
+            ignore_in_app_browsers: o.ignore_in_app_browsers,
+            ignore_translate_proxies: o.ignore_translate_proxies,
             max_body_bytes: o.max_body_bytes,
             max_reports: o.max_reports,
             max_field_bytes: o.size.max_string_bytes,
@@ -146,6 +156,8 @@ impl CollectArgs {
                 ..SizeLimits::default()
             },
             sample_rates,
+            ignore_in_app_browsers: self.ignore_in_app_browsers,
+            ignore_translate_proxies: self.ignore_translate_proxies,
         })
     }
 
@@ -200,6 +212,20 @@ mod tests {
         assert!(listed.allowed_sites.allows("www.example.com"));
         assert!(listed.allowed_sites.allows("shop.example.org"));
         assert!(!listed.allowed_sites.allows("example.org"));
+    }
+
+    #[test]
+    fn the_optional_noise_lists_are_off_until_asked_for() {
+        let default = CollectArgs::default().options().unwrap();
+        assert!(!default.ignore_in_app_browsers && !default.ignore_translate_proxies);
+        let on = CollectArgs {
+            ignore_in_app_browsers: true,
+            ignore_translate_proxies: true,
+            ..CollectArgs::default()
+        }
+        .options()
+        .unwrap();
+        assert!(on.ignore_in_app_browsers && on.ignore_translate_proxies);
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Fuzzes the whole decode path: any bytes, with and without a site, with every option that
-//! changes the path (query stripping off, strict mode, sampling).
+//! changes the path (query stripping off, strict mode, sampling, the optional noise lists).
 
 #![no_main]
 
@@ -10,6 +10,8 @@ fuzz_target!(|data: &[u8]| {
     let mut strict = Options {
         strict_site: true,
         strip_query: false,
+        ignore_in_app_browsers: true,
+        ignore_translate_proxies: true,
         ..Options::default()
     };
     strict.sample_rates.insert("csp-violation".into(), 0.5);

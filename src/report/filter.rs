@@ -4,6 +4,10 @@
 //! `*.example.com` matches the domain and its subdomains; a pattern without a scheme matches any
 //! scheme and port; a bare word without dots (`about`, `ms-browser-extension`) matches that
 //! scheme as well as that host; matching is case-insensitive.
+//!
+//! Two optional lists, off by default, look elsewhere: in-app browsers by their User-Agent
+//! ([`in_app_browser`]) and Google Translate's proxy by the document's host
+//! ([`is_translate_proxy`]).
 
 use thiserror::Error;
 
@@ -79,7 +83,45 @@ pub const DEFAULT_PATTERNS: &[&str] = &[
     "bdvideo://*",
     // Injected by antivirus software
     "*.kaspersky-labs.com",
+    // Extension URLs as browsers put them in reports now: Chromium and Firefox strip them to
+    // the bare scheme (`"source-file": "chrome-extension"`), which the `://` patterns above
+    // do not match; Safari masks them as `webkit-masked-url://hidden/`. A bare word matches
+    // the bare value and the scheme of a whole URL.
+    "chrome-extension",
+    "moz-extension",
+    "webkit-masked-url",
 ];
+
+/// User-Agent markers of in-app browsers, and the app each names: their pages carry the app's
+/// injected scripts, so their reports tell more about the app than about the site.
+pub const IN_APP_BROWSERS: &[(&str, &str)] = &[
+    ("FBAN/", "Facebook"),
+    ("FB_IAB/", "Facebook"),
+    ("Instagram", "Instagram"),
+    (" Line/", "LINE"),
+];
+
+/// The in-app browser a User-Agent names (a marker of [`IN_APP_BROWSERS`], case as sent), if
+/// any.
+pub fn in_app_browser(user_agent: &str) -> Option<&'static str> {
+    IN_APP_BROWSERS
+        .iter()
+        .find(|&&(marker, _)| user_agent.contains(marker))
+        .map(|&(_, app)| app)
+}
+
+/// The domain under which Google Translate's proxy serves the pages it translates
+/// (`example-com.translate.goog`).
+pub const TRANSLATE_PROXY_DOMAIN: &str = "translate.goog";
+
+/// Whether `url` is a page served through Google Translate's proxy: its host is under
+/// [`TRANSLATE_PROXY_DOMAIN`].
+pub fn is_translate_proxy(url: &str) -> bool {
+    super::weburl::WebUrl::parse(url).is_some_and(|u| {
+        let host = u.host.to_ascii_lowercase();
+        super::site::is_same_or_subdomain(host.trim_end_matches('.'), TRANSLATE_PROXY_DOMAIN)
+    })
+}
 
 /// A pattern that does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -335,6 +377,68 @@ mod tests {
         ] {
             assert_eq!(hit(&f, real), None, "{real} is not noise");
         }
+    }
+
+    #[test]
+    fn bare_and_masked_extension_urls_are_noise() {
+        let f = NoiseFilter::defaults();
+        for (noise, pattern) in [
+            ("chrome-extension", "chrome-extension"),
+            ("Chrome-Extension", "chrome-extension"),
+            ("moz-extension", "moz-extension"),
+            ("webkit-masked-url://hidden/", "webkit-masked-url"),
+            ("webkit-masked-url", "webkit-masked-url"),
+            // Whole URLs keep matching the pattern they matched before.
+            ("chrome-extension://abc/x.js", "chrome-extension://*"),
+            ("moz-extension://abc/x.js", "moz-extension://*"),
+        ] {
+            assert_eq!(hit(&f, noise).as_deref(), Some(pattern), "{noise}");
+        }
+        for real in [
+            "https://chrome-extension.example/x.js",
+            "https://example.com/webkit-masked-url",
+            "data",
+            "blob",
+        ] {
+            assert_eq!(hit(&f, real), None, "{real} is not noise");
+        }
+    }
+
+    #[test]
+    fn in_app_browsers_and_translate_proxies_are_told_apart() {
+        for (ua, app) in [
+            (
+                "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 [FBAN/FBIOS;FBAV/470.0.0.40.98;FBBV/634190493]",
+                Some("Facebook"),
+            ),
+            (
+                "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/125.0.6422.165 Mobile Safari/537.36 [FB_IAB/FB4A;FBAV/468.1.0.56.78;]",
+                Some("Facebook"),
+            ),
+            (
+                "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 Instagram 334.0.4.32.98 (iPhone15,3; iOS 17_5; en_US)",
+                Some("Instagram"),
+            ),
+            (
+                "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 Safari Line/14.9.0",
+                Some("LINE"),
+            ),
+            (
+                "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+                None,
+            ),
+        ] {
+            assert_eq!(in_app_browser(ua), app, "{ua}");
+        }
+        assert!(is_translate_proxy(
+            "https://example-com.translate.goog/page?_x_tr_sl=auto&_x_tr_tl=de"
+        ));
+        assert!(is_translate_proxy(
+            "https://Shop-Example-Org.Translate.Goog/"
+        ));
+        assert!(!is_translate_proxy("https://example.com/translate.goog"));
+        assert!(!is_translate_proxy("https://nottranslate.goog/"));
+        assert!(!is_translate_proxy("inline"));
     }
 
     #[test]

@@ -5,21 +5,25 @@
 //! - Certificate reports: type + host name.
 //! - NEL: error type + phase + host of the failing request.
 //! - Others: type + the field naming the problem (deprecation id, feature id, ...).
+//! - Document-Isolation-Policy and Connection-Allowlist: what was refused (its origin), and
+//!   whether it was blocked or only reported.
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::body::Body;
 use super::classify::Classification;
-use super::model::ReportType;
+use super::model::{Disposition, ReportType};
 use super::weburl::{WebUrl, query_start};
 
-/// The readable grouping key of a report.
+/// The readable grouping key of a report; `disposition` is the one decoding took out of its
+/// body.
 pub(crate) fn group_key(
     t: &ReportType,
     url: &str,
     body: &Body,
     class: Option<Classification>,
+    disposition: Option<Disposition>,
 ) -> String {
     let get = |k: &str| body.str_of(k).unwrap_or("");
     let mut key = Key(String::with_capacity(96));
@@ -91,6 +95,22 @@ pub(crate) fn group_key(
         ReportType::IntegrityViolation => {
             key.text(get("destination"));
             key.part(|k| push_origin_and_path(k, get("blockedURL")));
+            // An integrity manifest's verdict (`missing_from_manifest`, ...) asks for another
+            // fix than a missing `integrity` attribute. Integrity-Policy's own reports carry
+            // none, and their groups stay as they were.
+            if let Some(reason) = body.str_of("reason") {
+                key.text(reason);
+            }
+        }
+        ReportType::Dip => {
+            key.text(get("type"));
+            key.text(get("destination"));
+            key.part(|k| push_origin(k, get("blockedURL")));
+            key.text(disposition.map_or("", Disposition::as_str));
+        }
+        ReportType::ConnectionAllowlist => {
+            key.part(|k| push_origin(k, get("connection")));
+            key.text(disposition.map_or("", Disposition::as_str));
         }
         ReportType::Other(_) => key.part(|k| push_origin_and_path(k, url)),
     }
@@ -222,6 +242,15 @@ fn push_blocked_source(out: &mut String, blocked: &str) {
     }
 }
 
+/// A URL's origin (`https://cdn.example`); the value itself, without query or fragment, if it
+/// is no URL (`webrtc`).
+fn push_origin(out: &mut String, u: &str) {
+    match WebUrl::parse(u) {
+        Some(parsed) => parsed.push_origin(out),
+        None => out.push_str(&u[..query_start(u)]),
+    }
+}
+
 /// `https://example.com/path` without query or fragment; the value itself if it is no URL.
 fn push_origin_and_path(out: &mut String, u: &str) {
     match WebUrl::parse(u) {
@@ -239,7 +268,7 @@ mod tests {
     use serde_json::json;
 
     fn key(t: ReportType, url: &str, body: Value) -> String {
-        group_key(&t, url, &Body::from(body), None)
+        group_key(&t, url, &Body::from(body), None, None)
     }
 
     #[test]
@@ -313,7 +342,13 @@ mod tests {
         let body = json!({"effectiveDirective": "script-src-elem", "blockedURL": "inline",
                           "sample": "x = 'allowed-by-policy v=2'", "documentURL": "https://e.com/p?q"});
         let class = Some(Classification::AllowedByPolicy);
-        let mut group = group_key(&ReportType::CspViolation, "", &Body::from(body), class);
+        let mut group = group_key(
+            &ReportType::CspViolation,
+            "",
+            &Body::from(body),
+            class,
+            None,
+        );
         group.push_str(" v=2");
         assert_eq!(
             parse_csp_group(&group, class, Some("2")),
@@ -383,6 +418,72 @@ mod tests {
                 json!({})
             ),
             "x-new https://e.com/p"
+        );
+    }
+
+    #[test]
+    fn isolation_and_allowlist_reports_group_by_what_was_refused_and_disposition() {
+        let dip = |blocked: &str, d: Disposition| {
+            let body = json!({"type": "corp", "blockedURL": blocked, "destination": "script"});
+            group_key(
+                &ReportType::Dip,
+                "https://e.com/p",
+                &Body::from(body),
+                None,
+                Some(d),
+            )
+        };
+        assert_eq!(
+            dip("https://cdn.example/a.js?v=1", Disposition::Enforce),
+            "dip corp script https://cdn.example enforce"
+        );
+        assert_eq!(
+            dip("https://cdn.example/a.js", Disposition::Enforce),
+            dip("https://cdn.example/b.js", Disposition::Enforce),
+            "one origin, one fix"
+        );
+        assert_ne!(
+            dip("https://cdn.example/a.js", Disposition::Enforce),
+            dip("https://cdn.example/a.js", Disposition::Report)
+        );
+        let allowlist = |connection: &str| {
+            let body = json!({"url": "https://app.example/", "connection": connection,
+                              "allowlist": ["https://app.example"]});
+            group_key(
+                &ReportType::ConnectionAllowlist,
+                "https://app.example/",
+                &Body::from(body),
+                None,
+                Some(Disposition::Report),
+            )
+        };
+        assert_eq!(
+            allowlist("https://exfil.example/collect"),
+            "connection-allowlist https://exfil.example report"
+        );
+        assert_eq!(allowlist("webrtc"), "connection-allowlist webrtc report");
+    }
+
+    #[test]
+    fn an_integrity_manifests_reason_is_part_of_the_group() {
+        let without = key(
+            ReportType::IntegrityViolation,
+            "https://shop.example/",
+            json!({"blockedURL": "https://cdn.example/w.js?x", "destination": "script"}),
+        );
+        assert_eq!(
+            without,
+            "integrity-violation script https://cdn.example/w.js"
+        );
+        let with = key(
+            ReportType::IntegrityViolation,
+            "https://shop.example/",
+            json!({"blockedURL": "https://cdn.example/w.js", "destination": "script",
+                   "reason": "missing_from_manifest"}),
+        );
+        assert_eq!(
+            with,
+            "integrity-violation script https://cdn.example/w.js missing_from_manifest"
         );
     }
 

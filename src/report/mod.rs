@@ -67,6 +67,12 @@ pub struct Options {
     /// Share of reports kept, per type name (`network-error` → 0.1); unlisted types keep all.
     /// The decision follows the report's id, so a re-delivered report gets the same one.
     pub sample_rates: BTreeMap<String, f64>,
+    /// Treat reports from in-app browsers (Facebook, Instagram, LINE: see
+    /// [`filter::in_app_browser`]) as noise; off by default.
+    pub ignore_in_app_browsers: bool,
+    /// Treat reports about pages seen through Google Translate's proxy (`*.translate.goog`)
+    /// as noise; off by default.
+    pub ignore_translate_proxies: bool,
 }
 
 impl Default for Options {
@@ -80,6 +86,8 @@ impl Default for Options {
             max_reports: DEFAULT_MAX_REPORTS,
             size: SizeLimits::default(),
             sample_rates: BTreeMap::new(),
+            ignore_in_app_browsers: false,
+            ignore_translate_proxies: false,
         }
     }
 }
@@ -124,6 +132,19 @@ impl<'a> RequestMeta<'a> {
     }
 }
 
+/// The longest endpoint name kept (WebKit's `destination`).
+pub const MAX_ENDPOINT_NAME_LEN: usize = 64;
+
+/// An endpoint name as a report may tell it: 1 to 64 of `A-Z a-z 0-9 . _ - *` (the
+/// characters of a `Reporting-Endpoints` key, either case).
+pub fn parse_endpoint_name(s: &str) -> Option<&str> {
+    let ok = !s.is_empty()
+        && s.len() <= MAX_ENDPOINT_NAME_LEN
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'*'));
+    ok.then_some(s)
+}
+
 /// The longest policy version accepted in an endpoint URL.
 pub const MAX_POLICY_VERSION_LEN: usize = 32;
 
@@ -146,6 +167,10 @@ pub enum FilterReason {
     InjectedSample(&'static str),
     /// The document is `about:blank`.
     AboutBlank,
+    /// The User-Agent is an in-app browser's (`ignore_in_app_browsers`); names the app.
+    InAppBrowser(&'static str),
+    /// The document was seen through Google Translate's proxy (`ignore_translate_proxies`).
+    TranslateProxy,
     /// A NEL report about an upload to this collector.
     OwnEndpoint,
     /// Strict mode: the report's URL belongs to another site.
@@ -165,6 +190,8 @@ impl FilterReason {
             Self::Noise(_) => "noise",
             Self::InjectedSample(_) => "injected_sample",
             Self::AboutBlank => "about_blank",
+            Self::InAppBrowser(_) => "in_app_browser",
+            Self::TranslateProxy => "translate_proxy",
             Self::OwnEndpoint => "own_endpoint",
             Self::ForeignSite => "foreign_site",
             Self::SiteNotAllowed => "site_not_allowed",
@@ -311,7 +338,13 @@ fn finish(
         ReportType::CspViolation => classify(&d.body, &d.url),
         _ => None,
     };
-    let mut group = group_key(&d.report_type, &d.url, &d.body, classification);
+    let mut group = group_key(
+        &d.report_type,
+        &d.url,
+        &d.body,
+        classification,
+        d.disposition,
+    );
     if let Some(v) = meta.policy_version {
         // A new policy version starts fresh problems.
         group.push_str(" v=");
@@ -342,6 +375,7 @@ fn finish(
         disposition: d.disposition,
         classification,
         policy_version: meta.policy_version.map(str::to_owned),
+        endpoint: d.endpoint,
         format: d.format,
         fingerprint: fingerprint(&group),
         group,
@@ -363,30 +397,41 @@ fn finish(
     Ok(Ok(report))
 }
 
-/// The longest a sender's time may reach into the past: 7 days. Browsers drop queued reports
-/// long before (Chromium after 15 minutes); a larger `age` or an older certificate
-/// `date-time` would let a sender file reports (and counts) under any past day, and out of
-/// the retention's reach.
-pub const MAX_SENDER_AGE_MS: u64 = 7 * 86_400_000;
+/// The largest `age` trusted: 30 minutes. Chromium drops a queued report 15 minutes after
+/// it was queued (`max_report_age`), but sweeps its queue only every 5 minutes and tries
+/// delivery once a minute, so a report can still leave about 21 minutes old; Firefox retries
+/// for seconds and Safari sends at once (`age: 0`). The rest is slack for a slow upload and
+/// an engine that queues longer. A larger `age` is stale or forged: trusted, it would let a
+/// sender file reports (and counts) under an earlier hour or day.
+pub const MAX_AGE_MS: u64 = 30 * 60_000;
+
+/// The longest a certificate report's stated time (`date-time`, from the sender's clock,
+/// which may be off) may reach into the past: 7 days. An older time would file the report
+/// (and counts) under any past day, and out of the retention's reach.
+pub const MAX_STATED_AGE_MS: u64 = 7 * 86_400_000;
 
 /// When a report occurred, its age in milliseconds, and whether the sender's time was set
-/// aside: a stated time (certificate reports) or `age` is used when it puts the occurrence
-/// within [`MAX_SENDER_AGE_MS`] before receipt; otherwise the occurrence is the receipt.
+/// aside: a stated time (certificate reports) is used when it is at most
+/// [`MAX_STATED_AGE_MS`] before receipt, an `age` when it is at most [`MAX_AGE_MS`];
+/// otherwise the occurrence is the receipt.
 fn occurrence(received_at: Timestamp, d: &Draft) -> (Timestamp, u64, bool) {
-    let age = match d.stated_time {
-        Some(t) if t <= received_at => Some((received_at.millis() - t.millis()) as u64),
-        Some(_) => None,
-        None => Some(d.age_ms),
+    let (age, bound) = match d.stated_time {
+        Some(t) if t <= received_at => (
+            Some((received_at.millis() - t.millis()) as u64),
+            MAX_STATED_AGE_MS,
+        ),
+        Some(_) => (None, MAX_STATED_AGE_MS),
+        None => (Some(d.age_ms), MAX_AGE_MS),
     };
     match age {
-        Some(age) if age <= MAX_SENDER_AGE_MS => (received_at.minus_millis(age), age, false),
+        Some(age) if age <= bound => (received_at.minus_millis(age), age, false),
         Some(age) => (received_at, age, true),
         None => (received_at, 0, true),
     }
 }
 
-/// Noise rules: extension and adware sources, `about:blank` documents, and NEL reports about
-/// the collector's own endpoint.
+/// Noise rules: extension and adware sources, `about:blank` documents, the optional in-app
+/// browser and translate proxy lists, and NEL reports about the collector's own endpoint.
 fn noise(d: &Draft, meta: &RequestMeta<'_>, opts: &Options) -> Option<FilterReason> {
     for key in ["blockedURL", "sourceFile"] {
         if let Some(v) = d.body.str_of(key)
@@ -404,6 +449,20 @@ fn noise(d: &Draft, meta: &RequestMeta<'_>, opts: &Options) -> Option<FilterReas
     let document = d.body.str_of("documentURL").unwrap_or(&d.url);
     if document == "about:blank" {
         return Some(FilterReason::AboutBlank);
+    }
+    if opts.ignore_translate_proxies
+        && (filter::is_translate_proxy(document) || filter::is_translate_proxy(&d.url))
+    {
+        return Some(FilterReason::TranslateProxy);
+    }
+    if opts.ignore_in_app_browsers
+        && let Some(app) = d
+            .user_agent
+            .as_deref()
+            .or(meta.user_agent)
+            .and_then(filter::in_app_browser)
+    {
+        return Some(FilterReason::InAppBrowser(app));
     }
     if d.report_type == ReportType::NetworkError
         && let Some(ep) = meta.endpoint

@@ -1,4 +1,9 @@
 //! The normalized report: one shape for every format a browser sends.
+//!
+//! Adding a report type: a line in the `report_types!` list below (older names in `ALIASES`);
+//! the compiler then asks for its fields (`schema::fields_of`) and its group
+//! (`fingerprint::group_key`). Add a payload under `tests/fixtures/` with its expectation, and
+//! the new names to `fuzz/decode.dict` (a test checks it).
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -7,106 +12,86 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::body::Body;
 
-/// The kind of a report, in the Reporting API's vocabulary.
-///
-/// Draft-era names (`csp`, `nel`) map to their current names; any other type is kept as
-/// [`ReportType::Other`] so that reports of types not yet invented are stored, never dropped.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ReportType {
-    CspViolation,
-    CspHash,
-    NetworkError,
-    Deprecation,
-    Intervention,
-    Crash,
-    Coep,
-    Coop,
-    PermissionsPolicyViolation,
-    PotentialPermissionsPolicyViolation,
-    DocumentPolicyViolation,
-    IntegrityViolation,
-    Hpkp,
-    ExpectCt,
-    ExpectStaple,
-    /// A type Lookout has no rules for; its body is kept as sent.
-    Other(String),
+/// Declares [`ReportType`] from one list of `Variant => "name"`: the enum (with
+/// [`ReportType::Other`] last), [`ReportType::KNOWN`] in the list's order, and
+/// [`ReportType::as_str`]. Every other `match` on a type is written out, without a wildcard.
+macro_rules! report_types {
+    ($($(#[$attr:meta])* $variant:ident => $name:literal,)+) => {
+        /// The kind of a report, in the Reporting API's vocabulary.
+        ///
+        /// Older names (`csp`, `nel`, `integrity-policy-violation`) map to their current names;
+        /// any other type is kept as [`ReportType::Other`] so that reports of types not yet
+        /// invented are stored, never dropped.
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum ReportType {
+            $($(#[$attr])* $variant,)+
+            /// A type Lookout has no rules for; its body is kept as sent.
+            Other(String),
+        }
+
+        impl ReportType {
+            /// Every type Lookout has rules for (all but [`ReportType::Other`]).
+            pub const KNOWN: [ReportType; [$($name),+].len()] = [$(Self::$variant),+];
+
+            /// The name stored and shown for this type.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $(Self::$variant => $name,)+
+                    Self::Other(name) => name,
+                }
+            }
+        }
+    };
 }
 
+report_types! {
+    CspViolation => "csp-violation",
+    CspHash => "csp-hash",
+    NetworkError => "network-error",
+    Deprecation => "deprecation",
+    Intervention => "intervention",
+    Crash => "crash",
+    Coep => "coep",
+    Coop => "coop",
+    PermissionsPolicyViolation => "permissions-policy-violation",
+    PotentialPermissionsPolicyViolation => "potential-permissions-policy-violation",
+    DocumentPolicyViolation => "document-policy-violation",
+    IntegrityViolation => "integrity-violation",
+    /// Document-Isolation-Policy: a `corp` body, as COEP sends.
+    Dip => "dip",
+    /// Connection-Allowlist (a Chrome origin trial): a connection the allowlist refused.
+    ConnectionAllowlist => "connection-allowlist",
+    Hpkp => "hpkp",
+    ExpectCt => "expect-ct",
+    ExpectStaple => "expect-staple",
+}
+
+/// Names browsers sent or specifications used before the current ones.
+const ALIASES: [(&str, ReportType); 3] = [
+    ("csp", ReportType::CspViolation),
+    ("nel", ReportType::NetworkError),
+    // Integrity-Policy's reports, as the specification first named them.
+    ("integrity-policy-violation", ReportType::IntegrityViolation),
+];
+
 impl ReportType {
-    /// Every type Lookout has rules for (all but [`ReportType::Other`]).
-    pub const KNOWN: [ReportType; 15] = [
-        Self::CspViolation,
-        Self::CspHash,
-        Self::NetworkError,
-        Self::Deprecation,
-        Self::Intervention,
-        Self::Crash,
-        Self::Coep,
-        Self::Coop,
-        Self::PermissionsPolicyViolation,
-        Self::PotentialPermissionsPolicyViolation,
-        Self::DocumentPolicyViolation,
-        Self::IntegrityViolation,
-        Self::Hpkp,
-        Self::ExpectCt,
-        Self::ExpectStaple,
-    ];
-
-    /// The name stored and shown for this type.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::CspViolation => "csp-violation",
-            Self::CspHash => "csp-hash",
-            Self::NetworkError => "network-error",
-            Self::Deprecation => "deprecation",
-            Self::Intervention => "intervention",
-            Self::Crash => "crash",
-            Self::Coep => "coep",
-            Self::Coop => "coop",
-            Self::PermissionsPolicyViolation => "permissions-policy-violation",
-            Self::PotentialPermissionsPolicyViolation => "potential-permissions-policy-violation",
-            Self::DocumentPolicyViolation => "document-policy-violation",
-            Self::IntegrityViolation => "integrity-violation",
-            Self::Hpkp => "hpkp",
-            Self::ExpectCt => "expect-ct",
-            Self::ExpectStaple => "expect-staple",
-            Self::Other(name) => name,
-        }
-    }
-
-    /// Maps a type name as sent (current or draft-era) to a type.
+    /// Maps a type name as sent (current or older) to a type.
     ///
     /// Returns `None` for a name that is not a plausible type token (empty, too long, or with
     /// characters outside `[A-Za-z0-9._-]`), since the type becomes part of a storage key.
     pub fn from_name(name: &str) -> Option<Self> {
-        Some(match name {
-            "csp-violation" | "csp" => Self::CspViolation,
-            "csp-hash" => Self::CspHash,
-            "network-error" | "nel" => Self::NetworkError,
-            "deprecation" => Self::Deprecation,
-            "intervention" => Self::Intervention,
-            "crash" => Self::Crash,
-            "coep" => Self::Coep,
-            "coop" => Self::Coop,
-            "permissions-policy-violation" => Self::PermissionsPolicyViolation,
-            "potential-permissions-policy-violation" => Self::PotentialPermissionsPolicyViolation,
-            "document-policy-violation" => Self::DocumentPolicyViolation,
-            "integrity-violation" => Self::IntegrityViolation,
-            "hpkp" => Self::Hpkp,
-            "expect-ct" => Self::ExpectCt,
-            "expect-staple" => Self::ExpectStaple,
-            other => {
-                let plausible = !other.is_empty()
-                    && other.len() <= 64
-                    && other
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-                if !plausible {
-                    return None;
-                }
-                Self::Other(other.to_ascii_lowercase())
-            }
-        })
+        if let Some(t) = Self::KNOWN.into_iter().find(|t| t.as_str() == name) {
+            return Some(t);
+        }
+        if let Some((_, t)) = ALIASES.into_iter().find(|(alias, _)| *alias == name) {
+            return Some(t);
+        }
+        let plausible = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        plausible.then(|| Self::Other(name.to_ascii_lowercase()))
     }
 }
 
@@ -276,8 +261,9 @@ pub struct Report {
     pub occurred_at: Timestamp,
     /// The report's age in milliseconds when it was delivered.
     pub age_ms: u64,
-    /// Set when the sender's time (its `age`, or a certificate report's `date-time`) was not
-    /// used because it put the occurrence too far in the past or in the future:
+    /// Set when the sender's time was not used because it put the occurrence too far in the
+    /// past or in the future (an `age` over [`crate::report::MAX_AGE_MS`], a certificate
+    /// report's `date-time` over [`crate::report::MAX_STATED_AGE_MS`] old or ahead of receipt):
     /// `occurred_at` is then `received_at`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub time_untrusted: bool,
@@ -291,6 +277,10 @@ pub struct Report {
     /// The policy version named by the endpoint URL (`/r/{site}?v=3`); part of the group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_version: Option<String>,
+    /// The Reporting API endpoint name the sender delivered to, when it says (WebKit's
+    /// `destination`): which header's `report-to` fired. Not part of the identity or group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
     /// The wire format it arrived in.
     pub format: SourceFormat,
     /// A short hash of `group`: reports with the same fingerprint are the same problem.
@@ -326,5 +316,26 @@ mod tests {
                 .iter()
                 .any(|t| matches!(t, ReportType::Other(_)))
         );
+    }
+
+    #[test]
+    fn older_names_are_aliases_and_other_names_are_kept() {
+        for (alias, t) in super::ALIASES {
+            assert_eq!(ReportType::from_name(alias), Some(t.clone()), "{alias}");
+            assert!(!ReportType::KNOWN.iter().any(|k| k.as_str() == alias));
+            assert_ne!(t.as_str(), alias);
+        }
+        assert_eq!(
+            ReportType::from_name("integrity-policy-violation")
+                .unwrap()
+                .as_str(),
+            "integrity-violation"
+        );
+        assert_eq!(
+            ReportType::from_name("X-Future"),
+            Some(ReportType::Other("x-future".into()))
+        );
+        assert_eq!(ReportType::from_name("a b"), None);
+        assert_eq!(ReportType::from_name(""), None);
     }
 }

@@ -4,7 +4,7 @@
 
 use super::fingerprint::{MAX_GROUP_PART_BYTES, fingerprint};
 use super::privacy::{SizeLimits, bound_body};
-use super::{Report, Timestamp, browser_of, parse_site};
+use super::{Report, Timestamp, browser_of, parse_endpoint_name, parse_site};
 
 /// Most parts a group has (type, directive, blocked, document, sample, classification, version).
 const MAX_GROUP_PARTS: usize = 8;
@@ -24,6 +24,8 @@ pub enum Unreplayable {
     Group,
     #[error("its User-Agent is longer than any the endpoint keeps")]
     UserAgent,
+    #[error("its endpoint name is not one the endpoint keeps")]
+    EndpointName,
     #[error("it was received {0}, outside the retention window or in the future")]
     ReceivedAt(Timestamp),
 }
@@ -51,6 +53,13 @@ impl Report {
             .is_some_and(|ua| ua.len() > MAX_USER_AGENT_BYTES)
         {
             return Err(Unreplayable::UserAgent);
+        }
+        if self
+            .endpoint
+            .as_deref()
+            .is_some_and(|name| parse_endpoint_name(name).is_none())
+        {
+            return Err(Unreplayable::EndpointName);
         }
         let received = self.received_at.millis();
         if received < now.millis().saturating_sub(retention_ms)
@@ -110,6 +119,12 @@ mod tests {
             r.check_replayable(now, 30 * DAY),
             Err(Unreplayable::ReceivedAt(_))
         ));
+        let mut r = good.clone();
+        r.endpoint = Some("<script>".into());
+        assert_eq!(
+            r.check_replayable(now, 30 * DAY),
+            Err(Unreplayable::EndpointName)
+        );
         let mut r = good.clone();
         r.browser = Some(format!("Chrome {}", "9".repeat(430)));
         r.check_replayable(now, 30 * DAY).unwrap();

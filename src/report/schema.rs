@@ -128,11 +128,31 @@ const DOCUMENT_POLICY: &[Field] = &[
     f("message", Kind::Str),
 ];
 
+/// Integrity-Policy; `reason` comes with Firefox's integrity manifests (WAICT:
+/// `manifest_unavailable`, `invalid_manifest`, `missing_from_manifest`, `no_manifest_match`).
 const INTEGRITY: &[Field] = &[
     f("documentURL", Kind::Url),
     f("blockedURL", Kind::Url),
     f("destination", Kind::Str),
     f("reportOnly", Kind::Bool),
+    f("reason", Kind::Str),
+];
+
+/// Document-Isolation-Policy: Chromium's `corp` body, as COEP's.
+const DIP: &[Field] = &[
+    f("type", Kind::Str),
+    f("blockedURL", Kind::Url),
+    f("destination", Kind::Str),
+    f("disposition", Kind::Str),
+];
+
+/// Connection-Allowlist: `connection` is the refused URL (stripped by the browser) or
+/// `webrtc`; `url` the document.
+const CONNECTION_ALLOWLIST: &[Field] = &[
+    f("url", Kind::Url),
+    f("connection", Kind::Url),
+    f("allowlist", Kind::Any),
+    f("disposition", Kind::Str),
 ];
 
 const HPKP: &[Field] = &[
@@ -172,87 +192,62 @@ const EXPECT_STAPLE: &[Field] = &[
     f("validated-certificate-chain", Kind::Any),
 ];
 
-/// Every table, in the order [`slot`] numbers them (the last: types without rules).
-const TABLES: [&[Field]; 16] = [
-    CSP_VIOLATION,
-    CSP_HASH,
-    NETWORK_ERROR,
-    DEPRECATION,
-    INTERVENTION,
-    CRASH,
-    COEP,
-    COOP,
-    PERMISSIONS_POLICY,
-    POTENTIAL_PERMISSIONS_POLICY,
-    DOCUMENT_POLICY,
-    INTEGRITY,
-    HPKP,
-    EXPECT_CT,
-    EXPECT_STAPLE,
-    &[],
-];
-
-/// The tables indexed by name, built on first use.
-static SCHEMAS: LazyLock<Vec<Schema>> =
-    LazyLock::new(|| TABLES.iter().map(|fields| Schema::new(fields)).collect());
-
-fn slot(t: &ReportType) -> usize {
+/// The known fields of a type's body; none for types Lookout has no rules for.
+fn fields_of(t: &ReportType) -> &'static [Field] {
     match t {
-        ReportType::CspViolation => 0,
-        ReportType::CspHash => 1,
-        ReportType::NetworkError => 2,
-        ReportType::Deprecation => 3,
-        ReportType::Intervention => 4,
-        ReportType::Crash => 5,
-        ReportType::Coep => 6,
-        ReportType::Coop => 7,
-        ReportType::PermissionsPolicyViolation => 8,
-        ReportType::PotentialPermissionsPolicyViolation => 9,
-        ReportType::DocumentPolicyViolation => 10,
-        ReportType::IntegrityViolation => 11,
-        ReportType::Hpkp => 12,
-        ReportType::ExpectCt => 13,
-        ReportType::ExpectStaple => 14,
-        ReportType::Other(_) => 15,
+        ReportType::CspViolation => CSP_VIOLATION,
+        ReportType::CspHash => CSP_HASH,
+        ReportType::NetworkError => NETWORK_ERROR,
+        ReportType::Deprecation => DEPRECATION,
+        ReportType::Intervention => INTERVENTION,
+        ReportType::Crash => CRASH,
+        ReportType::Coep => COEP,
+        ReportType::Coop => COOP,
+        ReportType::PermissionsPolicyViolation => PERMISSIONS_POLICY,
+        ReportType::PotentialPermissionsPolicyViolation => POTENTIAL_PERMISSIONS_POLICY,
+        ReportType::DocumentPolicyViolation => DOCUMENT_POLICY,
+        ReportType::IntegrityViolation => INTEGRITY,
+        ReportType::Dip => DIP,
+        ReportType::ConnectionAllowlist => CONNECTION_ALLOWLIST,
+        ReportType::Hpkp => HPKP,
+        ReportType::ExpectCt => EXPECT_CT,
+        ReportType::ExpectStaple => EXPECT_STAPLE,
+        ReportType::Other(_) => &[],
     }
 }
 
-/// The known fields of a type's body; none for types Lookout has no rules for.
+/// The indexed tables of [`ReportType::KNOWN`], in its order, then the empty one of the
+/// types without rules; built on first use.
+static SCHEMAS: LazyLock<Vec<Schema>> = LazyLock::new(|| {
+    let mut schemas: Vec<Schema> = ReportType::KNOWN
+        .iter()
+        .map(|t| Schema::new(fields_of(t)))
+        .collect();
+    schemas.push(Schema::new(&[]));
+    schemas
+});
+
+/// The known fields of a type's body, indexed; none for types Lookout has no rules for.
 pub(crate) fn schema_of(t: &ReportType) -> &'static Schema {
-    &SCHEMAS[slot(t)]
+    let i = ReportType::KNOWN
+        .iter()
+        .position(|known| known == t)
+        .unwrap_or(ReportType::KNOWN.len());
+    &SCHEMAS[i]
 }
 
 /// The body fields that hold URLs, for privacy stripping (all types share these names).
 pub(crate) fn url_fields_of(t: &ReportType) -> impl Iterator<Item = &'static str> {
-    TABLES[slot(t)]
+    fields_of(t)
         .iter()
         .filter(|f| f.kind == Kind::Url)
         .map(|f| f.name)
 }
 
-/// Every type Lookout has rules for.
-pub const KNOWN_TYPES: [ReportType; 15] = [
-    ReportType::CspViolation,
-    ReportType::CspHash,
-    ReportType::NetworkError,
-    ReportType::Deprecation,
-    ReportType::Intervention,
-    ReportType::Crash,
-    ReportType::Coep,
-    ReportType::Coop,
-    ReportType::PermissionsPolicyViolation,
-    ReportType::PotentialPermissionsPolicyViolation,
-    ReportType::DocumentPolicyViolation,
-    ReportType::IntegrityViolation,
-    ReportType::Hpkp,
-    ReportType::ExpectCt,
-    ReportType::ExpectStaple,
-];
-
 /// The body field names a type's table knows, older spellings included (for property tests
 /// and the fuzzer's dictionary).
 pub fn known_field_names(t: &ReportType) -> impl Iterator<Item = &'static str> {
-    TABLES[slot(t)]
+    fields_of(t)
         .iter()
         .flat_map(|f| std::iter::once(f.name).chain(f.aliases.iter().copied()))
 }
@@ -261,18 +256,25 @@ pub fn known_field_names(t: &ReportType) -> impl Iterator<Item = &'static str> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn every_known_type_has_its_own_indexed_table() {
+        for t in &ReportType::KNOWN {
+            let fields = fields_of(t);
+            assert!(!fields.is_empty(), "{t}");
+            let indexed: Vec<&str> = schema_of(t).fields.iter().map(|f| f.name).collect();
+            let listed: Vec<&str> = fields.iter().map(|f| f.name).collect();
+            assert_eq!(indexed, listed, "{t}");
+        }
+        let other = ReportType::Other("x-new".into());
+        assert!(schema_of(&other).fields.is_empty());
+    }
+
     /// `fields::take_disposition` reads `disposition` and `reportOnly` before typing, which
     /// holds only while no alias renames to or from them.
     #[test]
-    fn every_type_with_rules_is_listed() {
-        let slots: std::collections::BTreeSet<usize> = KNOWN_TYPES.iter().map(slot).collect();
-        assert_eq!(slots, (0..15).collect());
-    }
-
-    #[test]
     fn disposition_names_have_no_aliases() {
-        for fields in TABLES {
-            for f in fields {
+        for t in &ReportType::KNOWN {
+            for f in fields_of(t) {
                 let named = matches!(f.name, "disposition" | "reportOnly");
                 assert!(!named || f.aliases.is_empty(), "{} has aliases", f.name);
                 for alias in f.aliases {

@@ -8,6 +8,7 @@ use super::error::RejectReason;
 use super::fields;
 use super::model::{Disposition, ReportType, SourceFormat, Timestamp};
 use super::node::{Entries, Node, last, take};
+use super::parse_endpoint_name;
 use super::schema::schema_of;
 
 /// A report recognised in the body: envelope filled in, known body fields typed.
@@ -22,6 +23,8 @@ pub(crate) struct Draft {
     pub stated_time: Option<Timestamp>,
     /// Enforced or report-only, taken out of the body.
     pub disposition: Option<Disposition>,
+    /// The endpoint name the sender says it delivered to (WebKit's `destination`).
+    pub endpoint: Option<String>,
     pub body: Body,
 }
 
@@ -91,6 +94,7 @@ fn legacy_csp(inner: Node<'_>) -> Result<Draft, RejectReason> {
         age_ms: 0,
         stated_time: None,
         disposition,
+        endpoint: None,
         body,
     })
 }
@@ -120,6 +124,10 @@ fn csp_quirks(body: &mut Body, blank_blocked: bool) {
 }
 
 /// A Reporting API report: `{type, age, url, user_agent, body}`.
+///
+/// WebKit adds `destination`, the name of the endpoint it delivered to (which header's
+/// `report-to` fired), kept when it is a plausible name; and `attempts`, ignored with every
+/// other key of the envelope.
 fn reporting_api(mut obj: Entries<'_>, format: SourceFormat) -> Result<Draft, RejectReason> {
     let report_type = match last(&obj, "type") {
         Some(Node::Str(name)) => ReportType::from_name(name).ok_or(RejectReason::InvalidType)?,
@@ -152,6 +160,10 @@ fn reporting_api(mut obj: Entries<'_>, format: SourceFormat) -> Result<Draft, Re
         Some(Node::Str(ua)) if !ua.is_empty() => Some(ua.into_owned()),
         _ => None,
     };
+    let endpoint = match last(&obj, "destination") {
+        Some(Node::Str(name)) => parse_endpoint_name(name).map(str::to_owned),
+        _ => None,
+    };
     Ok(Draft {
         report_type,
         format,
@@ -160,6 +172,7 @@ fn reporting_api(mut obj: Entries<'_>, format: SourceFormat) -> Result<Draft, Re
         age_ms: age_of(last(&obj, "age")),
         stated_time: None,
         disposition,
+        endpoint,
         body,
     })
 }
@@ -190,6 +203,7 @@ fn certificate(
         age_ms: 0,
         stated_time,
         disposition,
+        endpoint: None,
         body,
     })
 }

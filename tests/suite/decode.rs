@@ -417,25 +417,48 @@ fn a_redelivery_keeps_its_identity_across_second_and_window_edges() {
 }
 
 #[test]
-fn a_senders_time_beyond_seven_days_is_not_trusted() {
-    let week = report::MAX_SENDER_AGE_MS as i64;
+fn an_age_beyond_chromiums_bound_is_not_trusted() {
+    let bound = report::MAX_AGE_MS as i64;
+    assert_eq!(bound, 30 * 60_000, "15 minutes, a sweep, a retry and slack");
     let body = json!({"effectiveDirective": "img-src"});
-    let ok = received(T0, week, body.clone());
-    assert!(!ok.time_untrusted);
-    assert_eq!(ok.occurred_at, Timestamp(T0 - week));
-    for age in [week + 1, 1_000_000_000_000_000, i64::MAX] {
+    // Chromium's oldest: queued 15 minutes, swept 5 minutes later, sent in the next minute.
+    for age in [0, 21 * 60_000, bound] {
+        let r = received(T0, age, body.clone());
+        assert!(!r.time_untrusted, "{age}");
+        assert_eq!(r.occurred_at, Timestamp(T0 - age), "{age}");
+    }
+    // An hour, a day and a week were trusted before; no browser keeps a report that long.
+    for age in [
+        bound + 1,
+        3_600_000,
+        86_400_000,
+        7 * 86_400_000,
+        1_000_000_000_000_000,
+        i64::MAX,
+    ] {
         let r = received(T0, age, body.clone());
         assert!(r.time_untrusted, "{age}");
         assert_eq!(r.occurred_at, r.received_at, "{age}");
+        assert_eq!(r.age_ms, age as u64, "the age sent is kept");
     }
-    let hpkp = one(
-        r#"{"date-time":"2014-04-06T13:00:50Z","hostname":"example.com","port":443,"known-pins":[]}"#,
-    );
+}
+
+#[test]
+fn a_stated_time_beyond_seven_days_is_not_trusted() {
+    // Certificate reports state a time from the sender's clock: 7 days back at most.
+    let stated = |date_time: &str| {
+        one(&format!(
+            r#"{{"date-time":"{date_time}","hostname":"example.com","port":443,"known-pins":[]}}"#
+        ))
+    };
+    let yesterday = stated("2026-11-21T00:00:00Z");
+    assert!(!yesterday.time_untrusted);
+    assert_eq!(yesterday.occurred_at, Timestamp(T0 - 86_400_000));
+    assert_eq!(report::MAX_STATED_AGE_MS, 7 * 86_400_000);
+    let hpkp = stated("2014-04-06T13:00:50Z");
     assert!(hpkp.time_untrusted);
     assert_eq!(hpkp.occurred_at, Timestamp(T0));
-    let future = one(
-        r#"{"date-time":"2099-01-01T00:00:00Z","hostname":"example.com","port":443,"known-pins":[]}"#,
-    );
+    let future = stated("2099-01-01T00:00:00Z");
     assert!(future.time_untrusted);
     assert_eq!(future.occurred_at, Timestamp(T0));
 }
@@ -490,7 +513,7 @@ fn the_fuzzers_dictionary_holds_every_schema_name() {
         .lines()
         .filter_map(|l| l.strip_prefix('"')?.strip_suffix('"'))
         .collect();
-    for t in report::schema::KNOWN_TYPES {
+    for t in ReportType::KNOWN {
         assert!(entries.contains(t.as_str()), "{t}");
         for name in report::schema::known_field_names(&t) {
             assert!(entries.contains(name), "{name} of {t}");
@@ -521,7 +544,7 @@ proptest! {
             prop_assert!(r.id.bytes().all(|b| b.is_ascii_hexdigit()));
             prop_assert!(!r.url.contains('?'));
             prop_assert!(r.group.len() < 2048);
-            prop_assert!(r.occurred_at.millis() >= T0 - report::MAX_SENDER_AGE_MS as i64);
+            prop_assert!(r.occurred_at.millis() >= T0 - report::MAX_AGE_MS as i64);
             let json = serde_json::to_string(r).unwrap();
             prop_assert!(json.len() < 200 * 1024);
             let back: report::Report = serde_json::from_str(&json).unwrap();
@@ -532,7 +555,7 @@ proptest! {
 
 /// A known type and a body drawn from its table's field names.
 fn schema_report() -> impl Strategy<Value = (String, serde_json::Value)> {
-    let types: Vec<ReportType> = report::schema::KNOWN_TYPES.to_vec();
+    let types: Vec<ReportType> = ReportType::KNOWN.to_vec();
     proptest::sample::select(types).prop_flat_map(|t| {
         let mut names: Vec<String> = report::schema::known_field_names(&t)
             .map(str::to_owned)
@@ -635,4 +658,139 @@ fn inline_reports_with_an_injected_sample_are_noise() {
         "the site's own inline script is kept"
     );
     assert!(batch.reports[0].group.contains("sample:window.appConfig"));
+}
+
+#[test]
+fn dip_and_connection_allowlist_reports_are_typed_and_grouped() {
+    let batch = decode(
+        r#"[{"type":"dip","age":10,"url":"https://e.com/app?s=1","body":{"type":"corp","blockedURL":"https://cdn.example/lib.js?v=2","destination":"script","disposition":"reporting"}},
+            {"type":"dip","age":10,"url":"https://e.com/app","body":{"type":"corp","blockedURL":"https://cdn.example/lib.js","destination":"script","disposition":"enforce"}},
+            {"type":"connection-allowlist","age":10,"url":"https://e.com/","body":{"url":"https://e.com/?q=1","connection":"https://exfil.example/c?id=7","allowlist":["https://e.com","https://api.e.com:*"],"disposition":"report"}},
+            {"type":"connection-allowlist","age":10,"url":"https://e.com/","body":{"url":"https://e.com/","connection":"webrtc","allowlist":[],"disposition":"enforce"}}]"#,
+    )
+    .unwrap();
+    assert_eq!(batch.reports.len(), 4, "{batch:?}");
+    let [dip_report, dip_enforce, allowlist, webrtc] = &batch.reports[..] else {
+        unreachable!()
+    };
+    assert_eq!(dip_report.report_type, ReportType::Dip);
+    assert_eq!(dip_report.disposition, Some(Disposition::Report));
+    assert_eq!(dip_report.body["blockedURL"], "https://cdn.example/lib.js");
+    assert!(!dip_report.body.contains_key("disposition"));
+    assert_eq!(
+        dip_report.group,
+        "dip corp script https://cdn.example report"
+    );
+    assert_eq!(
+        dip_enforce.group,
+        "dip corp script https://cdn.example enforce"
+    );
+    assert_ne!(dip_report.fingerprint, dip_enforce.fingerprint);
+    assert_eq!(allowlist.report_type, ReportType::ConnectionAllowlist);
+    assert_eq!(allowlist.disposition, Some(Disposition::Report));
+    assert_eq!(allowlist.body["url"], "https://e.com/", "a URL: stripped");
+    assert_eq!(allowlist.body["connection"], "https://exfil.example/c");
+    assert_eq!(allowlist.body["allowlist"][1], "https://api.e.com:*");
+    assert_eq!(
+        allowlist.group,
+        "connection-allowlist https://exfil.example report"
+    );
+    assert_eq!(webrtc.group, "connection-allowlist webrtc enforce");
+}
+
+#[test]
+fn integrity_reports_keep_their_reason_and_their_older_name() {
+    let batch = decode(
+        r#"[{"type":"integrity-violation","url":"https://shop.example/","body":{"documentURL":"https://shop.example/","blockedURL":"https://cdn.example/w.js","destination":"script","reportOnly":true}},
+            {"type":"integrity-violation","url":"https://shop.example/","body":{"documentURL":"https://shop.example/","blockedURL":"https://cdn.example/w.js","destination":"script","reportOnly":true,"reason":"missing_from_manifest"}},
+            {"type":"integrity-policy-violation","url":"https://shop.example/","body":{"documentURL":"https://shop.example/","blockedURL":"https://cdn.example/w.js","destination":"script","reportOnly":true}}]"#,
+    )
+    .unwrap();
+    assert_eq!(batch.reports.len(), 3, "{batch:?}");
+    let [plain, reason, alias] = &batch.reports[..] else {
+        unreachable!()
+    };
+    assert_eq!(
+        plain.group,
+        "integrity-violation script https://cdn.example/w.js"
+    );
+    assert_eq!(reason.body["reason"], "missing_from_manifest");
+    assert_eq!(
+        reason.group,
+        "integrity-violation script https://cdn.example/w.js missing_from_manifest"
+    );
+    assert_eq!(alias.report_type, ReportType::IntegrityViolation);
+    assert_eq!(alias.fingerprint, plain.fingerprint, "one problem");
+    let typed = one(
+        r#"[{"type":"integrity-violation","url":"https://shop.example/","body":{"blockedURL":"https://cdn.example/w.js","reason":7}}]"#,
+    );
+    assert_eq!(typed.body["reason"], "7", "a string, as every Str field");
+}
+
+#[test]
+fn webkits_destination_is_the_endpoint_name_and_attempts_are_dropped() {
+    let r = one(
+        r#"[{"body":{"documentURL":"https://shop.example/","blockedURL":"https://cdn.example/w.js","destination":"script","reportOnly":false},"user_agent":"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/26.0 Safari/605.1.15","destination":"integrity-endpoint","type":"integrity-violation","age":0,"attempts":0,"url":"https://shop.example/"}]"#,
+    );
+    assert_eq!(r.endpoint.as_deref(), Some("integrity-endpoint"));
+    assert_eq!(
+        r.body["destination"], "script",
+        "the body's own destination"
+    );
+    assert_eq!(r.browser.as_deref(), Some("Safari 26"));
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["endpoint"], "integrity-endpoint");
+    assert!(!json.to_string().contains("attempts"), "{json}");
+    // Not a name: not kept. Other senders: no endpoint.
+    let odd = one(
+        r#"[{"type":"deprecation","url":"https://e.com/","destination":"<b>x</b>","body":{"id":"x"}}]"#,
+    );
+    assert_eq!(odd.endpoint, None);
+    let plain = one(r#"[{"type":"deprecation","url":"https://e.com/","body":{"id":"x"}}]"#);
+    assert_eq!(plain.endpoint, None);
+    assert!(!serde_json::to_string(&plain).unwrap().contains("endpoint"));
+    // The endpoint is not part of the report's identity.
+    let named = one(
+        r#"[{"type":"deprecation","url":"https://e.com/","destination":"default","body":{"id":"x"}}]"#,
+    );
+    assert_eq!(named.id, plain.id);
+}
+
+#[test]
+fn in_app_browsers_and_translate_proxies_are_noise_only_when_asked() {
+    let body = br#"[{"type":"csp-violation","url":"https://e.com/","user_agent":"Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 Instagram 334.0.4.32.98 (iPhone15,3; iOS 17_5; en_US)","body":{"blockedURL":"https://ads.example/x.js","effectiveDirective":"script-src-elem"}},
+                    {"type":"csp-violation","url":"https://e-com.translate.goog/page?_x_tr_sl=auto","body":{"documentURL":"https://e-com.translate.goog/page?_x_tr_sl=auto","blockedURL":"https://translate.googleapis.com/x.js","effectiveDirective":"script-src-elem"}},
+                    {"type":"csp-violation","url":"https://e.com/","body":{"blockedURL":"https://ads.example/x.js","effectiveDirective":"script-src-elem"}}]"#;
+    let kept = report::decode(body, &meta(Some("e.com")), &Options::default()).unwrap();
+    assert_eq!(kept.reports.len(), 3, "off by default");
+    let opts = Options {
+        ignore_in_app_browsers: true,
+        ignore_translate_proxies: true,
+        ..Options::default()
+    };
+    let batch = report::decode(body, &meta(Some("e.com")), &opts).unwrap();
+    assert_eq!(batch.reports.len(), 1);
+    let reasons: Vec<_> = batch.filtered.iter().map(|f| f.reason.clone()).collect();
+    assert_eq!(
+        reasons,
+        [
+            FilterReason::InAppBrowser("Instagram"),
+            FilterReason::TranslateProxy
+        ]
+    );
+    assert_eq!(batch.filtered[0].reason.code(), "in_app_browser");
+    assert_eq!(batch.filtered[1].reason.code(), "translate_proxy");
+    // The request's User-Agent counts when the report carries none.
+    let request_ua = RequestMeta {
+        user_agent: Some(
+            "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/125.0 Mobile Safari/537.36 [FB_IAB/FB4A;FBAV/468.1.0.56.78;]",
+        ),
+        ..meta(Some("e.com"))
+    };
+    let legacy = br#"{"csp-report":{"document-uri":"https://e.com/","blocked-uri":"https://ads.example/x.js","effective-directive":"script-src-elem"}}"#;
+    let batch = report::decode(legacy, &request_ua, &opts).unwrap();
+    assert_eq!(
+        batch.filtered[0].reason,
+        FilterReason::InAppBrowser("Facebook")
+    );
 }

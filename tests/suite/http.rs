@@ -272,6 +272,75 @@ async fn filtered_reports_are_accepted_but_not_stored() {
     assert!(stored(&s, "example.com").await.is_empty());
 }
 
+/// The extension noise browsers send now, one fixture per form, with the value that makes it
+/// noise: bare schemes (Chromium, Firefox) in the legacy names and in the Reporting API's, and
+/// Safari's masked URL.
+const EXTENSION_NOISE: [(&str, &str); 6] = [
+    (
+        "peers/csp-useful__chrome-extension-blocked-uri.json",
+        "chrome-extension",
+    ),
+    (
+        "lookout/nelmio-390-chrome-extension-source-file-reconstructed.json",
+        "chrome-extension",
+    ),
+    (
+        "peers/csp-useful__moz-extension-blocked-uri.json",
+        "moz-extension",
+    ),
+    (
+        "peers/csp-useful__moz-extension-source-file-wrapped.json",
+        "moz-extension",
+    ),
+    (
+        "lookout/safari-masked-extension-reconstructed.json",
+        "webkit-masked-url://hidden/",
+    ),
+    (
+        "lookout/chromium-bare-extension-scheme-reconstructed.json",
+        "chrome-extension",
+    ),
+];
+
+#[tokio::test]
+async fn todays_extension_noise_is_accepted_counted_and_not_stored() {
+    let logs = LogCapture::json();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    for (fixture, value) in EXTENSION_NOISE {
+        let t = TempStore::new();
+        let s = state(t.store.clone());
+        let body = std::fs::read_to_string(root.join(fixture)).unwrap();
+        let quoted = format!("\"{value}\"");
+        let n = body.matches(&quoted).count();
+        assert!(n >= 1, "{fixture}");
+        let (res, _) = send(
+            &s,
+            post("/r/example.com", "application/csp-report", body.clone()),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::NO_CONTENT, "{fixture}");
+        assert!(
+            stored(&s, "example.com").await.is_empty(),
+            "{fixture}: noise is not stored"
+        );
+        // The same reports with a real script's URL instead are stored: the value is the noise.
+        let real = body.replace(&quoted, "\"https://cdn.example.net/app.js\"");
+        let (res, _) = send(&s, post("/r/example.com", "application/csp-report", real)).await;
+        assert_eq!(res.status(), StatusCode::NO_CONTENT, "{fixture}");
+        assert_eq!(stored(&s, "example.com").await.len(), n, "{fixture}");
+    }
+    // Each noisy request logged its reports as filtered noise.
+    let noise: Vec<u64> = logs
+        .lines()
+        .into_iter()
+        .filter_map(|l| {
+            let counts: Value = serde_json::from_str(l["counts"].as_str()?).ok()?;
+            counts["filtered"]["noise"].as_u64()
+        })
+        .collect();
+    assert_eq!(noise, [1, 1, 1, 1, 1, 2]);
+}
+
 #[tokio::test]
 async fn health() {
     let t = TempStore::new();

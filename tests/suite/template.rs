@@ -458,6 +458,7 @@ fn the_archive_writes_only_its_prefix_and_reads_only_the_stream() {
     .remove(0);
     report.time_untrusted = true;
     report.policy_version = Some("1".into());
+    report.endpoint = Some("default".into());
     report.truncated = vec!["body.sample".into()];
     report.user_agent = Some("Mozilla/5.0 Firefox/149.0".into());
     report.browser = Some("Firefox 149".into());
