@@ -80,6 +80,12 @@ impl AwsEndpoint {
         aws_sdk_dynamodbstreams::Client::new(&shared)
     }
 
+    /// An SQS client found the same way (the queue of stream batches Lambda gave up on).
+    #[cfg(feature = "local")]
+    pub async fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&self.shared_config().await)
+    }
+
     #[cfg(feature = "local")]
     async fn shared_config(&self) -> aws_config::SdkConfig {
         let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(https());

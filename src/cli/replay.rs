@@ -24,6 +24,11 @@ pub struct ReplayArgs {
     /// past its retention).
     #[arg(long, default_value = "30d", value_parser = humantime::parse_duration)]
     retention: std::time::Duration,
+    /// Instead of log files: count again the stream batches Lambda gave up on, from the
+    /// stack's `FailedBatches` queue (its URL; needs --table). The stream keeps records 24
+    /// hours.
+    #[arg(long, value_name = "QUEUE_URL", requires = "table")]
+    failed_batches: Option<String>,
     /// Say what would be stored, and store nothing.
     #[arg(long)]
     dry_run: bool,
@@ -61,6 +66,42 @@ const CHUNK: usize = 500;
 
 /// Runs the command.
 pub async fn run(args: ReplayArgs) -> Result<()> {
+    if let Some(queue) = &args.failed_batches {
+        let Some(store) = args.store.dynamo().await else {
+            return Err("--failed-batches needs --table".into());
+        };
+        let endpoint = args.store.dynamodb.endpoint();
+        let tailer =
+            crate::store::dynamodb::stream::Tailer::new(endpoint.streams().await, &store).await?;
+        let steps = crate::pipeline::Pipeline {
+            counter: store,
+            alerter: None,
+        };
+        let summary = crate::failed_batches::count(
+            &endpoint.sqs().await,
+            queue,
+            &tailer,
+            &steps,
+            args.dry_run,
+        )
+        .await?;
+        if args.json {
+            println!("{}", serde_json::to_string(&summary)?);
+        } else {
+            eprintln!(
+                "{} failed batch(es) in the queue: counted {} ({} new reports), unreadable messages {}, failed {}",
+                summary.batches,
+                summary.counted,
+                summary.reports,
+                summary.unreadable,
+                summary.failed
+            );
+        }
+        if summary.failed > 0 {
+            return Err(format!("{} batch(es) could not be counted again", summary.failed).into());
+        }
+        return Ok(());
+    }
     let mut text = String::new();
     let stdin = args.files.is_empty() || args.files.iter().any(|f| f.as_os_str() == "-");
     for f in args.files.iter().filter(|f| f.as_os_str() != "-") {

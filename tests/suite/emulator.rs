@@ -234,7 +234,7 @@ impl FaultProxy {
 }
 
 /// A DynamoDB Streams client for the emulator.
-async fn streams() -> aws_sdk_dynamodbstreams::Client {
+pub async fn streams() -> aws_sdk_dynamodbstreams::Client {
     AwsEndpoint::new(Some(emulator().url.clone()), Some("us-east-1".into()))
         .streams()
         .await

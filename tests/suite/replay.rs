@@ -191,3 +191,139 @@ fn a_logged_report_with_a_forged_site_or_fingerprint_is_refused() {
     assert_eq!(summary["invalid"], 3, "{summary}");
     assert_eq!(summary["stored"], 1, "{summary}");
 }
+
+#[tokio::test]
+async fn dynamo_a_batch_lambda_gave_up_on_is_counted_again_from_the_failed_batches_queue() {
+    use lookout::store::TopQuery;
+    let (store, _client, table) = emulator::store_with(1).await;
+    let body = serde_json::Value::Array(
+        (0..5)
+            .map(|i| {
+                serde_json::json!({"type": "csp-violation", "age": 0, "url": "https://example.com/",
+                    "user_agent": "Mozilla/5.0 Firefox/149.0",
+                    "body": {"blockedURL": format!("https://cdn{}.example.net/x.js", i % 2),
+                             "documentURL": "https://example.com/", "lineNumber": i + 1,
+                             "effectiveDirective": "script-src-elem", "disposition": "report"}})
+            })
+            .collect(),
+    );
+    store
+        .put(&crate::support::decode_json(
+            &body,
+            "example.com",
+            Timestamp::now(),
+        ))
+        .await
+        .unwrap();
+    // Where the batch was in the stream, as Lambda tells its on-failure destination.
+    let streams = emulator::streams().await;
+    let arn = streams
+        .list_streams()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap()
+        .streams()[0]
+        .stream_arn()
+        .unwrap()
+        .to_owned();
+    let shard = streams
+        .describe_stream()
+        .stream_arn(&arn)
+        .send()
+        .await
+        .unwrap()
+        .stream_description()
+        .unwrap()
+        .shards()[0]
+        .shard_id()
+        .unwrap()
+        .to_owned();
+    let event = lookout::store::dynamodb::stream::lambda_event_of_stream(&streams, &table)
+        .await
+        .unwrap();
+    let sequence: Vec<&str> = event["Records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["dynamodb"]["SequenceNumber"].as_str().unwrap())
+        .collect();
+    let message = serde_json::json!({
+        "requestContext": {"requestId": "r-1", "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:lookout",
+                           "condition": "RetryAttemptsExhausted", "approximateInvokeCount": 9},
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "version": "1.0", "timestamp": "2026-12-07T03:00:00.000Z",
+        "DDBStreamBatchInfo": {"shardId": shard, "startSequenceNumber": sequence[0],
+                               "endSequenceNumber": sequence[sequence.len() - 1],
+                               "approximateArrivalOfFirstRecord": "2026-12-07T02:59:00Z",
+                               "approximateArrivalOfLastRecord": "2026-12-07T02:59:00Z",
+                               "batchSize": sequence.len(), "streamArn": arn}
+    })
+    .to_string();
+    // The queue, on moto's SQS.
+    let sqs =
+        lookout::aws::AwsEndpoint::new(Some(emulator::s3().url.clone()), Some("us-east-1".into()))
+            .sqs()
+            .await;
+    let queue = sqs
+        .create_queue()
+        .queue_name(format!("failed-batches-{}", std::process::id()))
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned();
+    for body in [message.as_str(), "{\"not\": \"a batch\"}"] {
+        sqs.send_message()
+            .queue_url(&queue)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+    let tailer = lookout::store::dynamodb::stream::Tailer::new(streams, &store)
+        .await
+        .unwrap();
+    let steps = lookout::pipeline::Pipeline {
+        counter: store.clone(),
+        alerter: None,
+    };
+    let query = TopQuery {
+        site: "example.com".into(),
+        report_type: None,
+        since: Timestamp(0),
+        limit: 10,
+        classification: None,
+    };
+    let top = || store.top(&query);
+    assert!(top().await.unwrap().is_empty(), "nothing counted yet");
+    let summary = lookout::failed_batches::count(&sqs, &queue, &tailer, &steps, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            summary.batches,
+            summary.counted,
+            summary.reports,
+            summary.unreadable
+        ),
+        (1, 1, 5, 1),
+        "{summary:?}"
+    );
+    let counts: Vec<u64> = top().await.unwrap().iter().map(|g| g.count).collect();
+    assert_eq!(counts, [3, 2]);
+    // The same batch named again (a message delivered twice): counted once all the same.
+    sqs.send_message()
+        .queue_url(&queue)
+        .message_body(&message)
+        .send()
+        .await
+        .unwrap();
+    let again = lookout::failed_batches::count(&sqs, &queue, &tailer, &steps, false)
+        .await
+        .unwrap();
+    assert_eq!(again.counted, 1);
+    let counts: Vec<u64> = top().await.unwrap().iter().map(|g| g.count).collect();
+    assert_eq!(counts, [3, 2], "counting is exact");
+}

@@ -115,7 +115,7 @@ fn json_of_value(v: &AttributeValue) -> Option<Value> {
 }
 
 #[cfg(feature = "local")]
-pub use tailer::{OnBatch, Tailer, lambda_event_of_stream};
+pub use tailer::{FailedBatch, OnBatch, Tailer, lambda_event_of_stream};
 
 #[cfg(feature = "local")]
 mod tailer {
@@ -241,33 +241,13 @@ mod tailer {
                     .send()
                     .await
                     .map_err(StoreError::backend)?;
-                let records = out.records();
-                if records.is_empty() {
+                let Some(read) = Read::of(out.records(), None) else {
                     break;
-                }
-                let mut new = Vec::new();
-                let mut last = None;
-                for r in records {
-                    let Some(change) = r.dynamodb() else { continue };
-                    let Some(seq) = change.sequence_number() else {
-                        continue;
-                    };
-                    last = Some(seq.to_owned());
-                    if r.event_name() != Some(&OperationType::Insert) {
-                        continue;
-                    }
-                    if let Some(image) = change.new_image() {
-                        let item: Item = image
-                            .iter()
-                            .map(|(k, v)| (k.clone(), value_of(v)))
-                            .collect();
-                        new.extend(NewReport::from_image(&item, seq));
-                    }
-                }
-                let n = new.len();
-                on_batch.on_batch(new).await?;
+                };
+                let n = read.new.len();
+                on_batch.on_batch(read.new).await?;
                 handed += n;
-                if let Some(seq) = last {
+                if let Some(seq) = read.last {
                     self.positions.insert(shard.to_owned(), seq);
                 }
                 iterator = out.next_shard_iterator().map(str::to_owned);
@@ -275,6 +255,125 @@ mod tailer {
             Ok(handed)
         }
 
+        /// Reads a batch that failed every retry again, from its first record to its last,
+        /// and hands its new reports to `on_batch`; returns how many. The stream keeps records
+        /// 24 hours: an older batch is gone from it (its reports are still in the table).
+        pub async fn replay(
+            &self,
+            batch: &FailedBatch,
+            on_batch: &dyn OnBatch,
+        ) -> Result<usize, StoreError> {
+            let mut iterator = self
+                .streams
+                .get_shard_iterator()
+                .stream_arn(&batch.stream_arn)
+                .shard_id(&batch.shard_id)
+                .shard_iterator_type(ShardIteratorType::AtSequenceNumber)
+                .sequence_number(&batch.start)
+                .send()
+                .await
+                .map_err(StoreError::backend)?
+                .shard_iterator()
+                .map(str::to_owned);
+            let end = super::padded(&batch.end);
+            let mut handed = 0;
+            while let Some(it) = iterator.take() {
+                let out = self
+                    .streams
+                    .get_records()
+                    .shard_iterator(it)
+                    .send()
+                    .await
+                    .map_err(StoreError::backend)?;
+                let Some(read) = Read::of(out.records(), Some(&end)) else {
+                    break;
+                };
+                handed += read.new.len();
+                on_batch.on_batch(read.new).await?;
+                if read.past_end {
+                    break;
+                }
+                iterator = out.next_shard_iterator().map(str::to_owned);
+            }
+            Ok(handed)
+        }
+    }
+
+    /// What Lambda sends to a stream mapping's on-failure destination for a batch that failed
+    /// every retry: where it was in the stream (`DDBStreamBatchInfo`), not its records.
+    #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+    pub struct FailedBatch {
+        #[serde(rename = "streamArn")]
+        pub stream_arn: String,
+        #[serde(rename = "shardId")]
+        pub shard_id: String,
+        #[serde(rename = "startSequenceNumber")]
+        pub start: String,
+        #[serde(rename = "endSequenceNumber")]
+        pub end: String,
+    }
+
+    impl FailedBatch {
+        /// The batch a destination's message names; `None` for a message of another kind.
+        pub fn from_message(body: &str) -> Option<Self> {
+            #[derive(serde::Deserialize)]
+            struct Message {
+                #[serde(rename = "DDBStreamBatchInfo")]
+                info: FailedBatch,
+            }
+            serde_json::from_str::<Message>(body).ok().map(|m| m.info)
+        }
+    }
+
+    /// One read of a shard: its new reports, the last sequence number read, and whether a
+    /// record past the end asked for was met.
+    struct Read {
+        new: Vec<NewReport>,
+        last: Option<String>,
+        past_end: bool,
+    }
+
+    impl Read {
+        /// The records up to `end` (a padded sequence number; all without); `None` when the
+        /// read held no record.
+        fn of(
+            records: &[aws_sdk_dynamodbstreams::types::Record],
+            end: Option<&str>,
+        ) -> Option<Self> {
+            if records.is_empty() {
+                return None;
+            }
+            let mut read = Read {
+                new: Vec::new(),
+                last: None,
+                past_end: false,
+            };
+            for r in records {
+                let Some(change) = r.dynamodb() else { continue };
+                let Some(seq) = change.sequence_number() else {
+                    continue;
+                };
+                if end.is_some_and(|end| super::padded(seq).as_str() > end) {
+                    read.past_end = true;
+                    break;
+                }
+                read.last = Some(seq.to_owned());
+                if r.event_name() != Some(&OperationType::Insert) {
+                    continue;
+                }
+                if let Some(image) = change.new_image() {
+                    let item: Item = image
+                        .iter()
+                        .map(|(k, v)| (k.clone(), value_of(v)))
+                        .collect();
+                    read.new.extend(NewReport::from_image(&item, seq));
+                }
+            }
+            Some(read)
+        }
+    }
+
+    impl Tailer {
         /// Passes every `every` until the process ends; failures are logged and retried.
         pub async fn run(mut self, on_batch: impl OnBatch, every: Duration) {
             loop {
