@@ -313,7 +313,13 @@ fn finish(
             reason,
         }))
     };
-    if let Some(reason) = noise(&d, meta, opts) {
+    let seen = Seen {
+        report_type: &d.report_type,
+        url: &d.url,
+        user_agent: d.user_agent.as_deref().or(meta.user_agent),
+        body: &d.body,
+    };
+    if let Some(reason) = noise(&seen, meta.endpoint, opts) {
         return filtered(reason);
     }
     let site = match meta.site {
@@ -432,7 +438,21 @@ fn occurrence(received_at: Timestamp, d: &Draft) -> (Timestamp, u64, bool) {
 
 /// Noise rules: extension and adware sources, `about:blank` documents, the optional in-app
 /// browser and translate proxy lists, and NEL reports about the collector's own endpoint.
-fn noise(d: &Draft, meta: &RequestMeta<'_>, opts: &Options) -> Option<FilterReason> {
+/// What the noise rules read of a report: a draft being decoded, or a stored report read back
+/// (`lookout replay` applies the same rules).
+pub(crate) struct Seen<'a> {
+    pub report_type: &'a ReportType,
+    pub url: &'a str,
+    /// The report's User-Agent, else the request's.
+    pub user_agent: Option<&'a str>,
+    pub body: &'a Body,
+}
+
+pub(crate) fn noise(
+    d: &Seen<'_>,
+    endpoint: Option<Endpoint<'_>>,
+    opts: &Options,
+) -> Option<FilterReason> {
     for key in ["blockedURL", "sourceFile"] {
         if let Some(v) = d.body.str_of(key)
             && let Some(p) = opts.noise.matching(v)
@@ -440,33 +460,29 @@ fn noise(d: &Draft, meta: &RequestMeta<'_>, opts: &Options) -> Option<FilterReas
             return Some(FilterReason::Noise(p.as_str().to_owned()));
         }
     }
-    if d.report_type == ReportType::CspViolation
+    if *d.report_type == ReportType::CspViolation
         && fingerprint::is_code(d.body.str_of("blockedURL").unwrap_or_default())
         && let Some(who) = d.body.str_of("sample").and_then(injected::injected_by)
     {
         return Some(FilterReason::InjectedSample(who));
     }
-    let document = d.body.str_of("documentURL").unwrap_or(&d.url);
+    let document = d.body.str_of("documentURL").unwrap_or(d.url);
     if document == "about:blank" {
         return Some(FilterReason::AboutBlank);
     }
     if opts.ignore_translate_proxies
-        && (filter::is_translate_proxy(document) || filter::is_translate_proxy(&d.url))
+        && (filter::is_translate_proxy(document) || filter::is_translate_proxy(d.url))
     {
         return Some(FilterReason::TranslateProxy);
     }
     if opts.ignore_in_app_browsers
-        && let Some(app) = d
-            .user_agent
-            .as_deref()
-            .or(meta.user_agent)
-            .and_then(filter::in_app_browser)
+        && let Some(app) = d.user_agent.and_then(filter::in_app_browser)
     {
         return Some(FilterReason::InAppBrowser(app));
     }
-    if d.report_type == ReportType::NetworkError
-        && let Some(ep) = meta.endpoint
-        && let Some(u) = weburl::WebUrl::parse(&d.url)
+    if *d.report_type == ReportType::NetworkError
+        && let Some(ep) = endpoint
+        && let Some(u) = weburl::WebUrl::parse(d.url)
         && u.host.eq_ignore_ascii_case(ep.host)
         && (u.path == ep.path || u.path.starts_with("/r/"))
     {

@@ -28,6 +28,8 @@ pub enum Unreplayable {
     EndpointName,
     #[error("it was received {0}, outside the retention window or in the future")]
     ReceivedAt(Timestamp),
+    #[error("it is noise the endpoint filters ({0})")]
+    Noise(&'static str),
 }
 
 impl Report {
@@ -66,6 +68,17 @@ impl Report {
             || received > now.millis().saturating_add(MAX_FUTURE_MS)
         {
             return Err(Unreplayable::ReceivedAt(self.received_at));
+        }
+        let seen = super::Seen {
+            report_type: &self.report_type,
+            url: &self.url,
+            user_agent: self.user_agent.as_deref(),
+            body: &self.body,
+        };
+        // The default rules (extensions, injected code, about:blank); the endpoint's optional
+        // lists are its own configuration, which a log does not carry.
+        if let Some(reason) = super::noise(&seen, None, &super::Options::default()) {
+            return Err(Unreplayable::Noise(reason.code()));
         }
         self.browser = self.user_agent.as_deref().and_then(browser_of);
         let mut cut = bound_body(&mut self.body, &SizeLimits::default());
@@ -125,6 +138,16 @@ mod tests {
             r.check_replayable(now, 30 * DAY),
             Err(Unreplayable::EndpointName)
         );
+        let mut r = good.clone();
+        r.body = serde_json::from_value(serde_json::json!({
+            "blockedURL": "chrome-extension", "documentURL": "https://example.com/",
+            "effectiveDirective": "script-src-elem"
+        }))
+        .unwrap();
+        assert!(matches!(
+            r.check_replayable(now, 30 * DAY),
+            Err(Unreplayable::Noise(_))
+        ));
         let mut r = good.clone();
         r.browser = Some(format!("Chrome {}", "9".repeat(430)));
         r.check_replayable(now, 30 * DAY).unwrap();

@@ -169,8 +169,7 @@ impl EmbeddedAlertState {
         if outcomes.is_empty() {
             return Ok(());
         }
-        // (key, state, for a retry: next attempt, attempts, delivered sinks as JSON)
-        let rows: Vec<(String, &'static str, Option<(i64, i64, String)>)> = outcomes
+        let rows: Vec<SettleRow> = outcomes
             .iter()
             .map(|o| {
                 let key = format!("{}#{}", o.site, o.key);
@@ -218,3 +217,7 @@ impl EmbeddedAlertState {
         .await
     }
 }
+
+/// A claim's settlement as written: its key, its state and, for a retry, the next attempt
+/// (epoch ms), the attempts so far and the sinks that took it (JSON).
+type SettleRow = (String, &'static str, Option<(i64, i64, String)>);
