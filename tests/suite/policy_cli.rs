@@ -53,6 +53,21 @@ fn reports() -> Vec<Report> {
     reports
 }
 
+/// `lookout policy --site example.com --data DIR --from-policy POLICY` with `extra`.
+fn policy_on(dir: &str, extra: &[&str]) -> (bool, String, String) {
+    let mut args = vec![
+        "policy",
+        "--site",
+        "example.com",
+        "--data",
+        dir,
+        "--from-policy",
+        POLICY,
+    ];
+    args.extend_from_slice(extra);
+    run_lookout(&args)
+}
+
 fn policy(store_args: &[&str], extra: &[&str]) -> Value {
     let mut args = vec![
         "policy",
@@ -105,16 +120,7 @@ async fn dynamo_and_the_embedded_store_suggest_the_same_policy() {
     );
 
     // The default threshold against forgers: two visitors; only the CDN was seen from two.
-    let (ok, out, err) = run_lookout(&[
-        "policy",
-        "--site",
-        "example.com",
-        "--data",
-        dir,
-        "--from-policy",
-        POLICY,
-        "--json",
-    ]);
+    let (ok, out, err) = policy_on(dir, &["--json"]);
     assert!(ok, "{err}");
     let guarded: Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(
@@ -138,51 +144,33 @@ async fn dynamo_and_the_embedded_store_suggest_the_same_policy() {
     );
 
     // As a header for a server: only with the endpoint the owner gives.
-    let (ok, _, err) = run_lookout(&[
-        "policy",
-        "--site",
-        "example.com",
-        "--data",
-        dir,
-        "--from-policy",
-        POLICY,
-        "--format",
-        "nginx",
-    ]);
+    let (ok, _, err) = policy_on(dir, &["--format", "nginx"]);
     assert!(!ok, "--format without --endpoint: {err}");
-    let (ok, nginx, err) = run_lookout(&[
-        "policy",
-        "--site",
-        "example.com",
-        "--data",
+    let (ok, nginx, err) = policy_on(
         dir,
-        "--from-policy",
-        POLICY,
-        "--format",
-        "nginx",
-        "--endpoint",
-        "https://c.example/r/example.com",
-    ]);
+        &[
+            "--format",
+            "nginx",
+            "--endpoint",
+            "https://c.example/r/example.com",
+        ],
+    );
     assert!(ok, "{err}");
     assert!(nginx.contains("add_header Content-Security-Policy-Report-Only \"default-src 'self'; script-src 'self' 'report-sample' https://cdn.example.net"), "{nginx}");
     assert!(
         nginx.contains("report-uri https://c.example/r/example.com; report-to lookout\" always;"),
         "{nginx}"
     );
-    let (ok, raw, err) = run_lookout(&[
-        "policy",
-        "--site",
-        "example.com",
-        "--data",
+    let (ok, raw, err) = policy_on(
         dir,
-        "--from-policy",
-        POLICY,
-        "--format",
-        "header",
-        "--endpoint",
-        "https://c.example/r/example.com",
-        "--enforce",
-    ]);
+        &[
+            "--format",
+            "header",
+            "--endpoint",
+            "https://c.example/r/example.com",
+            "--enforce",
+        ],
+    );
     assert!(ok, "{err}");
     assert!(
         raw.lines()
