@@ -268,13 +268,7 @@ pub async fn run(args: PolicyArgs) -> Result<()> {
     if !s.left_out.is_empty() {
         println!("\n# Left out");
         for l in &s.left_out {
-            println!(
-                "{}",
-                clean(&format!(
-                    "{} {} on {} ({} report(s); {}): {}",
-                    l.directive, l.blocked, l.document, l.reports, l.reason, l.advice
-                ))
-            );
+            println!("{}", clean(&l.to_string()));
             println!(
                 "  lookout query --site {} --fingerprint {}",
                 shell_quote(&site),

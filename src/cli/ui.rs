@@ -437,16 +437,7 @@ async fn policy(State(ui): State<Arc<Ui>>, RawQuery(query): RawQuery) -> Respons
                 note: reported.summary(),
                 policy: s.policy.to_string(),
                 diff: builder::diff(&s.base, &s.policy),
-                left_out: s
-                    .left_out
-                    .iter()
-                    .map(|l| {
-                        format!(
-                            "{} {} on {} ({} report(s); {}): {}",
-                            l.directive, l.blocked, l.document, l.reports, l.reason, l.advice
-                        )
-                    })
-                    .collect(),
+                left_out: s.left_out.iter().map(ToString::to_string).collect(),
             };
             page::policy(&view.filters, &ui.store_args, Ok(&v))
         }
