@@ -16,9 +16,9 @@ use axum::routing::get;
 
 use super::CliResult as Result;
 use super::StoreArgs;
-use super::policy::{Suggested, suggest};
 use super::serve::{ConnectionLimits, start_with};
 use crate::policy::builder::{self, Rules};
+use crate::policy::suggest::{Suggested, suggest_for_site};
 use crate::report::{Classification, ReportType, Timestamp, parse_site};
 use crate::store::{GroupSummary, RecentQuery, ReportStore, TopQuery};
 use crate::ui::hosts::{AllowedHost, Hosts};
@@ -418,7 +418,7 @@ async fn policy(State(ui): State<Arc<Ui>>, RawQuery(query): RawQuery) -> Respons
         );
     };
     let rules = Rules::default();
-    let outcome = suggest(
+    let outcome = suggest_for_site(
         ui.store.as_ref(),
         &view.filters.site,
         view.since(),
