@@ -37,7 +37,7 @@ pub struct Dashboard {
     pub hosts: Hosts,
 }
 
-/// The views, behind the host guard ([`super::guard`]); a view that panics gets an error page.
+/// The views, behind the host guard (`guard.rs`); a view that panics gets an error page.
 pub fn router(dashboard: Dashboard) -> Router {
     let ui = Arc::new(dashboard);
     Router::new()
