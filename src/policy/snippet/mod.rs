@@ -223,29 +223,8 @@ fn report_url(endpoint: &str, site: Option<&str>) -> String {
 /// `headers` written for `server`.
 pub fn render(server: Server, headers: &[Header]) -> Result<String, SnippetError> {
     for h in headers {
-        let header = h.name.to_owned();
-        if h.value.chars().any(|c| c.is_control()) {
-            return Err(SnippetError::ControlCharacter { header });
-        }
-        if !h.value.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
-            return Err(SnippetError::NotAscii { header });
-        }
-        if h.value.len() > MAX_HEADER_BYTES {
-            let bytes = h.value.len();
-            return Err(SnippetError::TooLarge { header, bytes });
-        }
+        check(h)?;
     }
-    let refuse = |h: &Header, bad: &[(char, &'static str)]| match bad
-        .iter()
-        .find(|(c, _)| h.value.contains(*c))
-    {
-        Some((_, found)) => Err(SnippetError::Unquotable {
-            server,
-            header: h.name.to_owned(),
-            found,
-        }),
-        None => Ok(()),
-    };
     let mut out = String::new();
     match server {
         Server::Raw => {
@@ -253,86 +232,140 @@ pub fn render(server: Server, headers: &[Header]) -> Result<String, SnippetError
                 let _ = writeln!(out, "{}: {}", h.name, h.value);
             }
         }
-        Server::Nginx => {
-            for h in headers {
-                // nginx expands `$name` in add_header values and has no escape for `$`.
-                refuse(h, &[('$', "a '$' (nginx would read a variable)")])?;
-                let _ = writeln!(out, "add_header {} {} always;", h.name, c_quoted(&h.value));
-            }
-        }
-        Server::Apache => {
-            for h in headers {
-                // mod_headers reads `\` escapes of its own; `%` starts a format specifier
-                // (`%%` is a literal one). httpd expands `${NAME}` in every configuration line
-                // as it reads the file, quotes or not, and has no escape for it.
-                refuse(
-                    h,
-                    &[
-                        ('\\', "a backslash"),
-                        (
-                            '$',
-                            "a '$' (Apache would expand ${...} when it loads the file)",
-                        ),
-                    ],
-                )?;
-                let value = h.value.replace('%', "%%").replace('"', "\\\"");
-                let _ = writeln!(out, "Header always set {} \"{value}\"", h.name);
-            }
-        }
-        Server::Caddy => {
-            for h in headers {
-                // Braces are placeholders in Caddy's header values; `\{` is a literal one. But
-                // `{$NAME}` is replaced before the Caddyfile is parsed, escapes or not.
-                refuse(
-                    h,
-                    &[
-                        ('\\', "a backslash"),
-                        (
-                            '$',
-                            "a '$' (Caddy would expand {$...} when it loads the file)",
-                        ),
-                    ],
-                )?;
-                let value = h
-                    .value
-                    .replace('"', "\\\"")
-                    .replace('{', "\\{")
-                    .replace('}', "\\}");
-                let _ = writeln!(out, "header {} \"{value}\"", h.name);
-            }
-        }
-        Server::Express => {
-            out.push_str("app.use((req, res, next) => {\n");
-            for h in headers {
-                let _ = writeln!(
-                    out,
-                    "  res.setHeader({}, {});",
-                    json_string(h.name),
-                    json_string(&h.value)
-                );
-            }
-            out.push_str("  next();\n});\n");
-        }
-        Server::Django => {
-            out.push_str("LOOKOUT_HEADERS = {\n");
-            for h in headers {
-                let _ = writeln!(
-                    out,
-                    "    {}: {},",
-                    json_string(h.name),
-                    json_string(&h.value)
-                );
-            }
-            out.push_str(
-                "}\n\n\nclass LookoutHeaders:\n    \"\"\"Adds Lookout's reporting headers to every response that does not set them.\"\"\"\n\n    \
-                 def __init__(self, get_response):\n        self.get_response = get_response\n\n    \
-                 def __call__(self, request):\n        response = self.get_response(request)\n        \
-                 for name, value in LOOKOUT_HEADERS.items():\n            response.headers.setdefault(name, value)\n        \
-                 return response\n",
-            );
-        }
+        Server::Nginx => nginx(&mut out, headers)?,
+        Server::Apache => apache(&mut out, headers)?,
+        Server::Caddy => caddy(&mut out, headers)?,
+        Server::Express => express(&mut out, headers),
+        Server::Django => django(&mut out, headers),
     }
     Ok(out)
+}
+
+/// What no server may send: a control character, a character outside printable ASCII, a value
+/// over [`MAX_HEADER_BYTES`].
+fn check(h: &Header) -> Result<(), SnippetError> {
+    let header = h.name.to_owned();
+    if h.value.chars().any(|c| c.is_control()) {
+        return Err(SnippetError::ControlCharacter { header });
+    }
+    if !h.value.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+        return Err(SnippetError::NotAscii { header });
+    }
+    if h.value.len() > MAX_HEADER_BYTES {
+        let bytes = h.value.len();
+        return Err(SnippetError::TooLarge { header, bytes });
+    }
+    Ok(())
+}
+
+/// Refuses `h` when its value holds one of the `bad` characters (each with what it is to
+/// `server`).
+fn refuse(server: Server, h: &Header, bad: &[(char, &'static str)]) -> Result<(), SnippetError> {
+    match bad.iter().find(|(c, _)| h.value.contains(*c)) {
+        Some((_, found)) => Err(SnippetError::Unquotable {
+            server,
+            header: h.name.to_owned(),
+            found,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// `add_header` lines.
+fn nginx(out: &mut String, headers: &[Header]) -> Result<(), SnippetError> {
+    for h in headers {
+        // nginx expands `$name` in add_header values and has no escape for `$`.
+        refuse(
+            Server::Nginx,
+            h,
+            &[('$', "a '$' (nginx would read a variable)")],
+        )?;
+        let _ = writeln!(out, "add_header {} {} always;", h.name, c_quoted(&h.value));
+    }
+    Ok(())
+}
+
+/// `Header always set` lines.
+fn apache(out: &mut String, headers: &[Header]) -> Result<(), SnippetError> {
+    for h in headers {
+        // mod_headers reads `\` escapes of its own; `%` starts a format specifier
+        // (`%%` is a literal one). httpd expands `${NAME}` in every configuration line
+        // as it reads the file, quotes or not, and has no escape for it.
+        refuse(
+            Server::Apache,
+            h,
+            &[
+                ('\\', "a backslash"),
+                (
+                    '$',
+                    "a '$' (Apache would expand ${...} when it loads the file)",
+                ),
+            ],
+        )?;
+        let value = h.value.replace('%', "%%").replace('"', "\\\"");
+        let _ = writeln!(out, "Header always set {} \"{value}\"", h.name);
+    }
+    Ok(())
+}
+
+/// `header` lines of a Caddyfile.
+fn caddy(out: &mut String, headers: &[Header]) -> Result<(), SnippetError> {
+    for h in headers {
+        // Braces are placeholders in Caddy's header values; `\{` is a literal one. But
+        // `{$NAME}` is replaced before the Caddyfile is parsed, escapes or not.
+        refuse(
+            Server::Caddy,
+            h,
+            &[
+                ('\\', "a backslash"),
+                (
+                    '$',
+                    "a '$' (Caddy would expand {$...} when it loads the file)",
+                ),
+            ],
+        )?;
+        let value = h
+            .value
+            .replace('"', "\\\"")
+            .replace('{', "\\{")
+            .replace('}', "\\}");
+        let _ = writeln!(out, "header {} \"{value}\"", h.name);
+    }
+    Ok(())
+}
+
+/// An Express middleware.
+fn express(out: &mut String, headers: &[Header]) {
+    out.push_str("app.use((req, res, next) => {\n");
+    for h in headers {
+        let _ = writeln!(
+            out,
+            "  res.setHeader({}, {});",
+            json_string(h.name),
+            json_string(&h.value)
+        );
+    }
+    out.push_str("  next();\n});\n");
+}
+
+/// A Django middleware module.
+fn django(out: &mut String, headers: &[Header]) {
+    out.push_str("LOOKOUT_HEADERS = {\n");
+    for h in headers {
+        let _ = writeln!(
+            out,
+            "    {}: {},",
+            json_string(h.name),
+            json_string(&h.value)
+        );
+    }
+    out.push_str(
+        "}\n\n\nclass LookoutHeaders:\n    \"\"\"Adds Lookout's reporting headers to every response that does not set them.\"\"\"\n\n    \
+         def __init__(self, get_response):\n        self.get_response = get_response\n\n    \
+         def __call__(self, request):\n        response = self.get_response(request)\n        \
+         for name, value in LOOKOUT_HEADERS.items():\n            response.headers.setdefault(name, value)\n        \
+         return response\n",
+    );
 }
 
 /// A double-quoted string with `\` and `"` escaped (nginx's quoting).
@@ -356,119 +389,4 @@ fn json_string(s: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_an_endpoint_that_cannot_break_a_header_is_taken() {
-        for good in [
-            "https://c.example/r/example.com",
-            "http://127.0.0.1:8080/r/a.example",
-            "https://c.example:8443/x?y=1",
-        ] {
-            assert!(Endpoint::parse(good).is_ok(), "{good}");
-        }
-        for bad in [
-            "http://c.example/r",
-            "https://a/\",x=\"y",
-            "https://a.example/r,x",
-            "https://a.example/r;x",
-            "https://a.example/ r",
-            "https://例え.example/r",
-            "https://u:p@a.example/r",
-            "/r/example.com",
-            "javascript:alert(1)",
-            "",
-        ] {
-            assert!(Endpoint::parse(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    fn set(policy: &str, enforce: bool) -> HeaderSet {
-        HeaderSet {
-            report_url: Endpoint::for_site("https://c.example/", Some("example.com")).unwrap(),
-            policy: policy.into(),
-            enforce,
-        }
-    }
-
-    #[test]
-    fn report_only_unless_enforced_and_the_users_reporting_directives_replaced() {
-        let s = set(
-            "script-src 'self' https://cdn.example; report-uri /old;report-to old ;",
-            false,
-        );
-        let headers = s.headers();
-        assert_eq!(headers[1].name, "Content-Security-Policy-Report-Only");
-        assert_eq!(
-            headers[1].value,
-            "script-src 'self' https://cdn.example; report-uri https://c.example/r/example.com; report-to lookout"
-        );
-        assert!(!headers.iter().any(|h| h.name == "Content-Security-Policy"));
-        let enforced = set("default-src 'self'", true).headers();
-        assert_eq!(enforced[1].name, "Content-Security-Policy");
-        assert!(
-            enforced
-                .iter()
-                .all(|h| h.name != "Content-Security-Policy-Report-Only")
-        );
-    }
-
-    #[test]
-    fn each_server_quotes_what_it_would_otherwise_interpret() {
-        let headers = set("default-src 'self' https://x.example/a%20b", false).headers();
-        let nginx = render(Server::Nginx, &headers).unwrap();
-        assert!(nginx.contains(
-            "add_header Reporting-Endpoints \"lookout=\\\"https://c.example/r/example.com\\\"\" always;"
-        ));
-        assert!(nginx.contains("'self'"), "single quotes stay as they are");
-        let apache = render(Server::Apache, &headers).unwrap();
-        assert!(apache.contains("a%%20b"));
-        let caddy = render(Server::Caddy, &headers).unwrap();
-        assert!(caddy.contains("header NEL \"\\{\\\"report_to\\\""));
-        let express = render(Server::Express, &headers).unwrap();
-        assert!(express.contains("res.setHeader(\"NEL\", \"{\\\"report_to\\\""));
-    }
-
-    #[test]
-    fn what_a_server_cannot_send_is_refused_not_mangled() {
-        let dollar = set("default-src https://x.example/$1", false).headers();
-        assert!(matches!(
-            render(Server::Nginx, &dollar),
-            Err(SnippetError::Unquotable { .. })
-        ));
-        for server in [Server::Apache, Server::Caddy] {
-            assert!(
-                matches!(
-                    render(server, &dollar),
-                    Err(SnippetError::Unquotable { .. })
-                ),
-                "{server:?} expands variables at load"
-            );
-        }
-        assert!(render(Server::Express, &dollar).is_ok());
-        let unicode = set("default-src https://例え.example", false).headers();
-        let huge = set(
-            &format!("default-src {}", "https://x.example ".repeat(300)),
-            false,
-        )
-        .headers();
-        for server in Server::ALL {
-            assert!(matches!(
-                render(server, &unicode),
-                Err(SnippetError::NotAscii { .. })
-            ));
-            assert!(matches!(
-                render(server, &huge),
-                Err(SnippetError::TooLarge { .. })
-            ));
-        }
-        let newline = set("default-src 'self'\nX-Injected: 1", false).headers();
-        for server in Server::ALL {
-            assert!(matches!(
-                render(server, &newline),
-                Err(SnippetError::ControlCharacter { .. })
-            ));
-        }
-    }
-}
+mod tests;

@@ -1,0 +1,116 @@
+//! The headers written for each server: what each one refuses, and what it sends.
+
+use super::*;
+
+#[test]
+fn only_an_endpoint_that_cannot_break_a_header_is_taken() {
+    for good in [
+        "https://c.example/r/example.com",
+        "http://127.0.0.1:8080/r/a.example",
+        "https://c.example:8443/x?y=1",
+    ] {
+        assert!(Endpoint::parse(good).is_ok(), "{good}");
+    }
+    for bad in [
+        "http://c.example/r",
+        "https://a/\",x=\"y",
+        "https://a.example/r,x",
+        "https://a.example/r;x",
+        "https://a.example/ r",
+        "https://例え.example/r",
+        "https://u:p@a.example/r",
+        "/r/example.com",
+        "javascript:alert(1)",
+        "",
+    ] {
+        assert!(Endpoint::parse(bad).is_err(), "{bad:?}");
+    }
+}
+
+fn set(policy: &str, enforce: bool) -> HeaderSet {
+    HeaderSet {
+        report_url: Endpoint::for_site("https://c.example/", Some("example.com")).unwrap(),
+        policy: policy.into(),
+        enforce,
+    }
+}
+
+#[test]
+fn report_only_unless_enforced_and_the_users_reporting_directives_replaced() {
+    let s = set(
+        "script-src 'self' https://cdn.example; report-uri /old;report-to old ;",
+        false,
+    );
+    let headers = s.headers();
+    assert_eq!(headers[1].name, "Content-Security-Policy-Report-Only");
+    assert_eq!(
+        headers[1].value,
+        "script-src 'self' https://cdn.example; report-uri https://c.example/r/example.com; report-to lookout"
+    );
+    assert!(!headers.iter().any(|h| h.name == "Content-Security-Policy"));
+    let enforced = set("default-src 'self'", true).headers();
+    assert_eq!(enforced[1].name, "Content-Security-Policy");
+    assert!(
+        enforced
+            .iter()
+            .all(|h| h.name != "Content-Security-Policy-Report-Only")
+    );
+}
+
+#[test]
+fn each_server_quotes_what_it_would_otherwise_interpret() {
+    let headers = set("default-src 'self' https://x.example/a%20b", false).headers();
+    let nginx = render(Server::Nginx, &headers).unwrap();
+    assert!(nginx.contains(
+        "add_header Reporting-Endpoints \"lookout=\\\"https://c.example/r/example.com\\\"\" always;"
+    ));
+    assert!(nginx.contains("'self'"), "single quotes stay as they are");
+    let apache = render(Server::Apache, &headers).unwrap();
+    assert!(apache.contains("a%%20b"));
+    let caddy = render(Server::Caddy, &headers).unwrap();
+    assert!(caddy.contains("header NEL \"\\{\\\"report_to\\\""));
+    let express = render(Server::Express, &headers).unwrap();
+    assert!(express.contains("res.setHeader(\"NEL\", \"{\\\"report_to\\\""));
+}
+
+#[test]
+fn what_a_server_cannot_send_is_refused_not_mangled() {
+    let dollar = set("default-src https://x.example/$1", false).headers();
+    assert!(matches!(
+        render(Server::Nginx, &dollar),
+        Err(SnippetError::Unquotable { .. })
+    ));
+    for server in [Server::Apache, Server::Caddy] {
+        assert!(
+            matches!(
+                render(server, &dollar),
+                Err(SnippetError::Unquotable { .. })
+            ),
+            "{server:?} expands variables at load"
+        );
+    }
+    assert!(render(Server::Express, &dollar).is_ok());
+    let unicode = set("default-src https://例え.example", false).headers();
+    let huge = set(
+        &format!("default-src {}", "https://x.example ".repeat(300)),
+        false,
+    )
+    .headers();
+    for server in Server::ALL {
+        assert!(matches!(
+            render(server, &unicode),
+            Err(SnippetError::NotAscii { .. })
+        ));
+        assert!(matches!(
+            render(server, &huge),
+            Err(SnippetError::TooLarge { .. })
+        ));
+    }
+    let newline = set("default-src 'self'\nX-Injected: 1", false).headers();
+    for server in Server::ALL {
+        assert!(matches!(
+            render(server, &newline),
+            Err(SnippetError::ControlCharacter { .. })
+        ));
+    }
+}
