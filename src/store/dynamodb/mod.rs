@@ -1,7 +1,8 @@
 //! The DynamoDB store: one item per report, keyed by site and type, plus per-day aggregates
 //! per problem so that `lookout top` reads a few items instead of scanning reports.
 //!
-//! Split by job: [`item`] (the layout), `write` (report items, idempotent by key),
+//! Split by job: [`item`] (the layout), [`codec`] (attribute values to and from JSON, and
+//! from the Streams API), `write` (report items, idempotent by key),
 //! `aggregate` (counts from the table's stream), `read` (queries), [`stream`] (stream
 //! records in, from a Lambda event or, locally, from the Streams API), `alerts/` (the alert
 //! state: claims, outbox, hourly counts, budgets; `crate::alert::AlertState`), `mute` (mutes,
@@ -9,6 +10,7 @@
 
 pub mod aggregate;
 mod alerts;
+pub mod codec;
 mod day_key;
 pub mod item;
 mod mute;

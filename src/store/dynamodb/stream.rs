@@ -6,10 +6,8 @@
 
 use serde_json::Value;
 
-use aws_sdk_dynamodb::types::AttributeValue;
-
 use super::aggregate::NewReport;
-use super::item::Item;
+use super::codec;
 
 /// Stream sequence numbers are decimal strings of up to 40 digits: padded, they compare (and
 /// sort) as text.
@@ -44,74 +42,10 @@ pub fn new_reports_of_event(event: &Value) -> Vec<NewReport> {
         .filter_map(|r| {
             let change = r.get("dynamodb")?;
             let sequence = change.get("SequenceNumber")?.as_str()?;
-            let image = item_of_json(change.get("NewImage")?)?;
+            let image = codec::item_of_dynamodb_json(change.get("NewImage")?)?;
             NewReport::from_image(&image, sequence)
         })
         .collect()
-}
-
-/// An item in DynamoDB's JSON form (`{"pk": {"S": "..."}}`), as stream events carry it;
-/// `None` for a form report items never have (binaries).
-pub fn item_of_json(v: &Value) -> Option<Item> {
-    v.as_object()?
-        .iter()
-        .map(|(k, v)| Some((k.clone(), value_of_json(v)?)))
-        .collect()
-}
-
-fn value_of_json(v: &Value) -> Option<AttributeValue> {
-    let (tag, inner) = v.as_object()?.iter().next()?;
-    let strings = |v: &Value| -> Option<Vec<String>> {
-        v.as_array()?
-            .iter()
-            .map(|s| s.as_str().map(str::to_owned))
-            .collect()
-    };
-    Some(match tag.as_str() {
-        "S" => AttributeValue::S(inner.as_str()?.to_owned()),
-        "N" => AttributeValue::N(inner.as_str()?.to_owned()),
-        "BOOL" => AttributeValue::Bool(inner.as_bool()?),
-        "NULL" => AttributeValue::Null(true),
-        "SS" => AttributeValue::Ss(strings(inner)?),
-        "NS" => AttributeValue::Ns(strings(inner)?),
-        "L" => AttributeValue::L(
-            inner
-                .as_array()?
-                .iter()
-                .map(value_of_json)
-                .collect::<Option<_>>()?,
-        ),
-        "M" => AttributeValue::M(item_of_json(inner)?),
-        _ => return None,
-    })
-}
-
-/// An item in DynamoDB's JSON form (the inverse of [`item_of_json`]; binaries are left out,
-/// as report items have none).
-pub fn json_of_item(item: &Item) -> Value {
-    Value::Object(
-        item.iter()
-            .filter_map(|(k, v)| Some((k.clone(), json_of_value(v)?)))
-            .collect(),
-    )
-}
-
-fn json_of_value(v: &AttributeValue) -> Option<Value> {
-    let (tag, inner) = match v {
-        AttributeValue::S(s) => ("S", Value::from(s.as_str())),
-        AttributeValue::N(n) => ("N", Value::from(n.as_str())),
-        AttributeValue::Bool(b) => ("BOOL", Value::from(*b)),
-        AttributeValue::Null(_) => ("NULL", Value::from(true)),
-        AttributeValue::Ss(s) => ("SS", Value::from(s.clone())),
-        AttributeValue::Ns(s) => ("NS", Value::from(s.clone())),
-        AttributeValue::L(items) => (
-            "L",
-            Value::Array(items.iter().filter_map(json_of_value).collect()),
-        ),
-        AttributeValue::M(m) => ("M", json_of_item(m)),
-        _ => return None,
-    };
-    Some(serde_json::json!({ tag: inner }))
 }
 
 #[cfg(feature = "local")]
@@ -122,12 +56,10 @@ mod tailer {
     use std::collections::HashMap;
     use std::time::Duration;
 
-    use aws_sdk_dynamodb::types::AttributeValue;
-    use aws_sdk_dynamodbstreams::types::{
-        AttributeValue as StreamValue, OperationType, ShardIteratorType,
-    };
+    use aws_sdk_dynamodbstreams::types::{OperationType, ShardIteratorType};
 
     use super::super::aggregate::NewReport;
+    use super::super::codec;
     use super::super::item::Item;
     use super::super::{DynamoStore, StoreError};
 
@@ -362,10 +294,7 @@ mod tailer {
                     continue;
                 }
                 if let Some(image) = change.new_image() {
-                    let item: Item = image
-                        .iter()
-                        .map(|(k, v)| (k.clone(), value_of(v)))
-                        .collect();
+                    let item = codec::item_of_stream_image(image);
                     read.new.extend(NewReport::from_image(&item, seq));
                 }
             }
@@ -382,25 +311,6 @@ mod tailer {
                 }
                 tokio::time::sleep(every).await;
             }
-        }
-    }
-
-    fn value_of(v: &StreamValue) -> AttributeValue {
-        match v {
-            StreamValue::S(s) => AttributeValue::S(s.clone()),
-            StreamValue::N(n) => AttributeValue::N(n.clone()),
-            StreamValue::Bool(b) => AttributeValue::Bool(*b),
-            StreamValue::Ss(s) => AttributeValue::Ss(s.clone()),
-            StreamValue::Ns(s) => AttributeValue::Ns(s.clone()),
-            StreamValue::L(items) => AttributeValue::L(items.iter().map(value_of).collect()),
-            StreamValue::M(m) => {
-                AttributeValue::M(m.iter().map(|(k, v)| (k.clone(), value_of(v))).collect())
-            }
-            StreamValue::B(b) => AttributeValue::B(b.clone().into_inner().into()),
-            StreamValue::Bs(b) => {
-                AttributeValue::Bs(b.iter().map(|b| b.clone().into_inner().into()).collect())
-            }
-            _ => AttributeValue::Null(true),
         }
     }
 
@@ -465,14 +375,14 @@ mod tailer {
                     let Some(change) = r.dynamodb() else { continue };
                     let image: Item = change
                         .new_image()
-                        .map(|i| i.iter().map(|(k, v)| (k.clone(), value_of(v))).collect())
+                        .map(codec::item_of_stream_image)
                         .unwrap_or_default();
                     records.push(serde_json::json!({
                         "eventSource": "aws:dynamodb",
                         "eventName": r.event_name().map(|e| e.as_str()).unwrap_or_default(),
                         "dynamodb": {
                             "SequenceNumber": change.sequence_number(),
-                            "NewImage": super::json_of_item(&image),
+                            "NewImage": codec::dynamodb_json_of_item(&image),
                         },
                     }));
                 }
