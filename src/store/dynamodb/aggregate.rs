@@ -20,42 +20,11 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures_util::StreamExt;
 
-use super::item::{self, Item, PK, SK};
+use super::item::{self, PK, SK};
+use super::stream::{NewReport, padded};
 use super::{DynamoStore, StoreError};
-use crate::report::{Classification, Report, ReportType, Timestamp};
+use crate::report::{Classification, ReportType, Timestamp};
 use crate::store::MAX_BROWSERS;
-
-/// A report item the stream says is new.
-#[derive(Debug, Clone)]
-pub struct NewReport {
-    /// The item's partition key (`{site}#{type}#{shard}`).
-    pub partition: String,
-    /// The stream record's sequence number.
-    pub sequence: String,
-    /// The report.
-    pub report: Report,
-}
-
-impl NewReport {
-    /// A stream record's new image, if it is a report item.
-    pub fn from_image(image: &Item, sequence: &str) -> Option<Self> {
-        if !item::is_report_item(image) {
-            return None;
-        }
-        let report = match item::report_of(image) {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::warn!(error = %e, "a stream record's report does not read; not counted");
-                return None;
-            }
-        };
-        Some(Self {
-            partition: item::s(image, PK)?,
-            sequence: sequence.to_owned(),
-            report,
-        })
-    }
-}
 
 /// Aggregate updates run at once for one stream batch.
 const UPDATES_IN_FLIGHT: usize = 8;
@@ -181,7 +150,7 @@ impl DynamoStore {
                 })
                 .records
                 .push(Record {
-                    seq: super::stream::padded(&rec.sequence),
+                    seq: padded(&rec.sequence),
                     occurred: r.occurred_at,
                     browser: r.browser.clone(),
                     received: r.received_at,

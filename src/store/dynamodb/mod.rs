@@ -26,7 +26,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 
-pub use self::aggregate::NewReport;
+pub use self::stream::NewReport;
 use super::{GroupSummary, PutError, RecentQuery, ReportStore, SiteSummary, StoreError, TopQuery};
 use crate::report::Report;
 use crate::report::visitor::DayKey;

@@ -6,8 +6,9 @@
 
 use serde_json::Value;
 
-use super::aggregate::NewReport;
 use super::codec;
+use super::item::{self, Item, PK};
+use crate::report::Report;
 
 /// Stream sequence numbers are decimal strings of up to 40 digits: padded, they compare (and
 /// sort) as text.
@@ -16,6 +17,38 @@ pub fn padded(sequence: &str) -> String {
         format!("{sequence:0>40}")
     } else {
         sequence.to_owned()
+    }
+}
+
+/// A report item the stream says is new.
+#[derive(Debug, Clone)]
+pub struct NewReport {
+    /// The item's partition key (`{site}#{type}#{shard}`).
+    pub partition: String,
+    /// The stream record's sequence number.
+    pub sequence: String,
+    /// The report.
+    pub report: Report,
+}
+
+impl NewReport {
+    /// A stream record's new image, if it is a report item.
+    pub fn from_image(image: &Item, sequence: &str) -> Option<Self> {
+        if !item::is_report_item(image) {
+            return None;
+        }
+        let report = match item::report_of(image) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "a stream record's report does not read; not counted");
+                return None;
+            }
+        };
+        Some(Self {
+            partition: item::s(image, PK)?,
+            sequence: sequence.to_owned(),
+            report,
+        })
     }
 }
 
@@ -49,7 +82,7 @@ pub fn new_reports_of_event(event: &Value) -> Vec<NewReport> {
 }
 
 #[cfg(feature = "local")]
-pub use tailer::{FailedBatch, OnBatch, Tailer, lambda_event_of_stream};
+pub use tailer::{FailedBatch, OnBatch, Tailer};
 
 #[cfg(feature = "local")]
 mod tailer {
@@ -58,10 +91,9 @@ mod tailer {
 
     use aws_sdk_dynamodbstreams::types::{OperationType, ShardIteratorType};
 
-    use super::super::aggregate::NewReport;
     use super::super::codec;
-    use super::super::item::Item;
     use super::super::{DynamoStore, StoreError};
+    use super::NewReport;
 
     /// What a [`Tailer`] hands each batch of new reports it reads to (`lookout serve`: the
     /// pipeline, which counts them and raises their alerts). An error ends the pass before the
@@ -312,84 +344,6 @@ mod tailer {
                 tokio::time::sleep(every).await;
             }
         }
-    }
-
-    /// Every record a table's stream holds, in the shape of the Lambda event that delivers
-    /// them (`{"Records": [{"eventSource": "aws:dynamodb", "eventName", "dynamodb":
-    /// {"SequenceNumber", "NewImage"}}]}`): the deployed function's input, built from a real
-    /// stream (DynamoDB Local's) for tests and for replaying a stream by hand.
-    pub async fn lambda_event_of_stream(
-        streams: &aws_sdk_dynamodbstreams::Client,
-        table: &str,
-    ) -> Result<serde_json::Value, StoreError> {
-        let listed = streams
-            .list_streams()
-            .table_name(table)
-            .send()
-            .await
-            .map_err(StoreError::backend)?;
-        let arn = listed
-            .streams()
-            .first()
-            .and_then(|s| s.stream_arn())
-            .ok_or_else(|| StoreError::backend(NoStream(table.to_owned())))?
-            .to_owned();
-        let description = streams
-            .describe_stream()
-            .stream_arn(&arn)
-            .send()
-            .await
-            .map_err(StoreError::backend)?;
-        let shards: Vec<String> = description
-            .stream_description()
-            .map(|d| {
-                d.shards()
-                    .iter()
-                    .filter_map(|s| s.shard_id().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let mut records = Vec::new();
-        for shard in shards {
-            let mut iterator = streams
-                .get_shard_iterator()
-                .stream_arn(&arn)
-                .shard_id(&shard)
-                .shard_iterator_type(ShardIteratorType::TrimHorizon)
-                .send()
-                .await
-                .map_err(StoreError::backend)?
-                .shard_iterator()
-                .map(str::to_owned);
-            while let Some(it) = iterator.take() {
-                let out = streams
-                    .get_records()
-                    .shard_iterator(it)
-                    .send()
-                    .await
-                    .map_err(StoreError::backend)?;
-                if out.records().is_empty() {
-                    break;
-                }
-                for r in out.records() {
-                    let Some(change) = r.dynamodb() else { continue };
-                    let image: Item = change
-                        .new_image()
-                        .map(codec::item_of_stream_image)
-                        .unwrap_or_default();
-                    records.push(serde_json::json!({
-                        "eventSource": "aws:dynamodb",
-                        "eventName": r.event_name().map(|e| e.as_str()).unwrap_or_default(),
-                        "dynamodb": {
-                            "SequenceNumber": change.sequence_number(),
-                            "NewImage": codec::dynamodb_json_of_item(&image),
-                        },
-                    }));
-                }
-                iterator = out.next_shard_iterator().map(str::to_owned);
-            }
-        }
-        Ok(serde_json::json!({ "Records": records }))
     }
 
     /// A table without a stream.
