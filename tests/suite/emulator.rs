@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use lookout::aws::AwsEndpoint;
+use lookout::store::dynamodb::stream::StreamEvent;
 use lookout::store::dynamodb::{DynamoSettings, DynamoStore, codec, table};
 
 use serde_json::Value;
@@ -259,9 +260,11 @@ pub fn calls(map: &serde_json::Map<String, Value>, op: &str) -> u64 {
     map.get(op).and_then(Value::as_u64).unwrap_or(0)
 }
 
-/// Everything the table's stream holds, as the Lambda event that delivers it.
-pub async fn stream_event(table: &str) -> serde_json::Value {
-    lambda_event_of_stream(&streams().await, table).await
+/// Everything the table's stream holds, as the Lambda event that delivers it, read as the
+/// function reads it.
+pub async fn stream_event(table: &str) -> StreamEvent {
+    let event = lambda_event_of_stream(&streams().await, table).await;
+    serde_json::from_value(event).expect("a stream event reads")
 }
 
 /// Every record a table's stream holds, in the shape of the Lambda event that delivers them

@@ -1,9 +1,11 @@
-//! The table's stream, read two ways: as a Lambda event (the deployed stack: Lambda polls the
-//! stream and invokes the same function), and locally through the DynamoDB Streams API
+//! The table's stream, read two ways: as a Lambda event ([`StreamEvent`]: the deployed stack,
+//! where Lambda polls the stream and invokes the same function), and locally through the
+//! DynamoDB Streams API
 //! ([`Tailer`], which `lookout serve --table` runs). Both yield batches of [`NewReport`]s, which
 //! `crate::pipeline` counts and alerts on the same way; nothing here knows what is done with
 //! them.
 
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::codec;
@@ -52,33 +54,63 @@ impl NewReport {
     }
 }
 
-/// Whether a Lambda event is a DynamoDB stream batch (and not an HTTP request).
-pub fn is_stream_event(event: &Value) -> bool {
-    event
-        .get("Records")
-        .and_then(Value::as_array)
-        .and_then(|r| r.first())
-        .and_then(|r| r.get("eventSource"))
-        .and_then(Value::as_str)
-        == Some("aws:dynamodb")
+/// A batch of the table's stream as Lambda delivers it (`{"Records": [...]}`), read for the
+/// fields Lookout uses; the rest of what Lambda sends is ignored. An event without records
+/// reads as an empty batch.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct StreamEvent {
+    /// The batch's records, in stream order.
+    #[serde(rename = "Records", default)]
+    pub records: Vec<StreamRecord>,
 }
 
-/// The new report items of a Lambda DynamoDB stream event: its `INSERT` records of report
-/// items (aggregates and overwrites are left out).
-pub fn new_reports_of_event(event: &Value) -> Vec<NewReport> {
-    let Some(records) = event.get("Records").and_then(Value::as_array) else {
-        return Vec::new();
-    };
-    records
-        .iter()
-        .filter(|r| r.get("eventName").and_then(Value::as_str) == Some("INSERT"))
-        .filter_map(|r| {
-            let change = r.get("dynamodb")?;
-            let sequence = change.get("SequenceNumber")?.as_str()?;
-            let image = codec::item_of_dynamodb_json(change.get("NewImage")?)?;
-            NewReport::from_image(&image, sequence)
-        })
-        .collect()
+/// One record of a stream batch.
+#[derive(Debug, Clone, Deserialize)]
+pub struct StreamRecord {
+    /// Where it comes from: `aws:dynamodb` for a table's stream.
+    #[serde(rename = "eventSource")]
+    pub event_source: Option<String>,
+    /// `INSERT`, `MODIFY` or `REMOVE`.
+    #[serde(rename = "eventName")]
+    pub event_name: Option<String>,
+    /// The change.
+    pub dynamodb: Option<StreamChange>,
+}
+
+/// What a stream record says of its item.
+#[derive(Debug, Clone, Deserialize)]
+pub struct StreamChange {
+    /// The record's place in its shard.
+    #[serde(rename = "SequenceNumber")]
+    pub sequence_number: Option<String>,
+    /// The item as written, in DynamoDB's JSON form (read by
+    /// [`codec::item_of_dynamodb_json`]: a record whose image does not read is not counted,
+    /// and the rest of its batch is).
+    #[serde(rename = "NewImage")]
+    pub new_image: Option<Value>,
+}
+
+impl StreamEvent {
+    /// Whether it is a batch of a DynamoDB stream (its first record's source says so), as
+    /// opposed to another event that read as one (an HTTP request has no records).
+    pub fn is_dynamodb(&self) -> bool {
+        self.records.first().and_then(|r| r.event_source.as_deref()) == Some("aws:dynamodb")
+    }
+
+    /// Its new report items: the `INSERT` records of report items (aggregates and overwrites
+    /// are left out).
+    pub fn new_reports(&self) -> Vec<NewReport> {
+        self.records
+            .iter()
+            .filter(|r| r.event_name.as_deref() == Some("INSERT"))
+            .filter_map(|r| {
+                let change = r.dynamodb.as_ref()?;
+                let sequence = change.sequence_number.as_deref()?;
+                let image = codec::item_of_dynamodb_json(change.new_image.as_ref()?)?;
+                NewReport::from_image(&image, sequence)
+            })
+            .collect()
+    }
 }
 
 #[cfg(feature = "local")]
