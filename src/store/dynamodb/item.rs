@@ -240,6 +240,14 @@ pub fn n(item: &Item, key: &str) -> Option<i64> {
     }
 }
 
+/// A string set attribute (empty when absent).
+pub fn string_set(item: &Item, key: &str) -> Vec<String> {
+    match item.get(key) {
+        Some(AttributeValue::Ss(v)) => v.clone(),
+        _ => Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,9 +9,11 @@
 //! written by `lookout mute`), `day_key` (the visitors' key of the day).
 
 pub mod aggregate;
+mod aggregate_item;
 mod alerts;
 pub mod codec;
 mod day_key;
+mod expr;
 pub mod item;
 mod mute;
 mod read;

@@ -3,9 +3,9 @@
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, Select};
 
-use super::super::item::{self, Item, PK, SK, TTL};
+use super::super::item::{self, Item, PK, SK, TTL, string_set};
 use super::super::{DynamoStore, StoreError};
-use super::{DAY_S, EXACT_ATTEMPTS, conditional_failed, hour_pk, string_set};
+use super::{DAY_S, EXACT_ATTEMPTS, conditional_failed, hour_pk};
 use crate::alert::{HOUR_ITEM_DAYS, HOUR_MS, HourBatch, Problem};
 use crate::report::Timestamp;
 

@@ -39,7 +39,7 @@ mod outbox;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Select};
 
-use super::item::{self, Item, PK, SK};
+use super::item::{self, PK, SK};
 use super::{DynamoStore, StoreError};
 use crate::alert::{
     AlertState, Claim, HourBatch, Mute, MuteTarget, Outcome, Outgoing, Problem, StateError, Ticket,
@@ -50,14 +50,6 @@ const DAY_S: i64 = 86_400;
 
 /// Attempts at a read-then-conditional-write update before giving up.
 const EXACT_ATTEMPTS: u32 = 5;
-
-/// A string set attribute (empty when absent).
-fn string_set(item: &Item, key: &str) -> Vec<String> {
-    match item.get(key) {
-        Some(AttributeValue::Ss(v)) => v.clone(),
-        _ => Vec::new(),
-    }
-}
 
 pub(super) fn alert_pk(site: &str) -> String {
     format!("ALERT#{site}")

@@ -5,10 +5,10 @@ use std::collections::BTreeSet;
 
 use aws_sdk_dynamodb::types::{AttributeValue, Select};
 
-use super::super::item::{self, PK, SK, TTL};
+use super::super::item::{self, PK, SK, TTL, string_set};
 use super::super::{DynamoStore, StoreError};
 use super::claims::Read;
-use super::{conditional_failed, string_set, ttl_after};
+use super::{conditional_failed, ttl_after};
 use crate::alert::{Outcome, Outgoing, Settle, Ticket};
 use crate::report::Timestamp;
 
