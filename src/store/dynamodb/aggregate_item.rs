@@ -1,7 +1,7 @@
 //! The aggregate item layout: one problem's reports of one day in one write shard (its keys
 //! are in [`super::item`]). Every attribute is named here once: the stream's counting
 //! (`aggregate.rs`) writes them with [`Aggregate::update`] and reads its marks back with
-//! [`Marks::of`].
+//! [`Marks::of`]; `top` (`read.rs`) reads the items back with [`AggregateItem::of`].
 //!
 //! | attribute | type | written |
 //! | --- | --- | --- |
@@ -105,6 +105,57 @@ impl Marks {
             last: item::s(it, LAST_SEEN),
             browsers: item::string_set(it, BROWSERS),
         }
+    }
+}
+
+/// An aggregate item as `top` reads it back.
+pub struct AggregateItem {
+    /// The report type's name, as stored.
+    pub report_type: String,
+    pub fingerprint: String,
+    /// The day, from the sort key.
+    pub day: Option<String>,
+    pub group: String,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+    pub count: u64,
+    pub browsers: Vec<String>,
+    pub visitors: Vec<u8>,
+    pub dispositions: Vec<String>,
+    pub classification: Option<Classification>,
+    pub policy_version: Option<String>,
+}
+
+impl AggregateItem {
+    /// An aggregate item read back; `None` without its type or fingerprint.
+    pub fn of(it: &Item) -> Option<Self> {
+        let time = |name: &str| {
+            item::s(it, name)
+                .and_then(|s| Timestamp::parse_rfc3339(&s))
+                .unwrap_or_default()
+        };
+        Some(Self {
+            report_type: item::s(it, TYPE)?,
+            fingerprint: item::s(it, FINGERPRINT)?,
+            day: item::s(it, SK)
+                .as_deref()
+                .and_then(|sk| sk.split('#').next())
+                .map(str::to_owned),
+            group: item::s(it, GROUP).unwrap_or_default(),
+            first_seen: time(FIRST_SEEN),
+            last_seen: time(LAST_SEEN),
+            count: item::n(it, COUNT).unwrap_or(0).max(0) as u64,
+            browsers: item::string_set(it, BROWSERS),
+            visitors: match it.get(VISITORS) {
+                Some(AttributeValue::Ns(v)) => v.iter().filter_map(|n| n.parse().ok()).collect(),
+                _ => Vec::new(),
+            },
+            dispositions: item::string_set(it, DISPOSITIONS),
+            classification: item::s(it, CLASSIFICATION)
+                .as_deref()
+                .and_then(Classification::from_name),
+            policy_version: item::s(it, POLICY_VERSION),
+        })
     }
 }
 
@@ -280,5 +331,46 @@ mod tests {
             "one place left: {update}"
         );
         assert!(!update.contains("classification") && !update.contains("policy_version"));
+    }
+
+    #[test]
+    fn an_aggregate_item_reads_back() {
+        let first = Timestamp(1_795_305_000_000);
+        let it: Item = [
+            (PK.to_owned(), AttributeValue::S("AGG#example.com#0".into())),
+            (
+                SK.to_owned(),
+                AttributeValue::S("2026-11-21#csp-violation#f1".into()),
+            ),
+            (TYPE.to_owned(), AttributeValue::S("csp-violation".into())),
+            (FINGERPRINT.to_owned(), AttributeValue::S("f1".into())),
+            (FIRST_SEEN.to_owned(), AttributeValue::S(first.to_string())),
+            (COUNT.to_owned(), AttributeValue::N("3".into())),
+            (
+                VISITORS.to_owned(),
+                AttributeValue::Ns(vec!["7".into(), "9".into()]),
+            ),
+            (
+                CLASSIFICATION.to_owned(),
+                AttributeValue::S("violation".into()),
+            ),
+        ]
+        .into();
+        let a = AggregateItem::of(&it).unwrap();
+        assert_eq!(
+            (a.report_type.as_str(), a.fingerprint.as_str()),
+            ("csp-violation", "f1")
+        );
+        assert_eq!(a.day.as_deref(), Some("2026-11-21"));
+        assert_eq!(
+            (a.first_seen, a.last_seen, a.count),
+            (first, Timestamp::default(), 3)
+        );
+        assert_eq!(a.visitors, [7, 9]);
+        assert_eq!(a.classification, Some(Classification::Violation));
+        assert!(a.group.is_empty() && a.browsers.is_empty() && a.policy_version.is_none());
+        let mut untyped = it;
+        untyped.remove(TYPE);
+        assert!(AggregateItem::of(&untyped).is_none(), "not an aggregate");
     }
 }
