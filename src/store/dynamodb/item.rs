@@ -11,6 +11,8 @@
 //! | report | `{site}#{type}#{shard}` | `{window}#{id}`: the start of the report's identity window (RFC 3339, so newest first with `ScanIndexForward=false`) and its id |
 //! | aggregate | `AGG#{site}#{shard}` | `{day}#{type}#{fingerprint}` |
 //!
+//! An aggregate's attributes are laid out in `aggregate_item.rs`.
+//!
 //! A report's key depends only on its content and identity window (see `report::Identity`),
 //! so a re-delivery writes the item it wrote the first time. Items written before the
 //! windows existed have `{occurred_at}#{id}` sort keys; they read the same.

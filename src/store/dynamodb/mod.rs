@@ -1,12 +1,13 @@
 //! The DynamoDB store: one item per report, keyed by site and type, plus per-day aggregates
 //! per problem so that `lookout top` reads a few items instead of scanning reports.
 //!
-//! Split by job: [`item`] (the layout), [`codec`] (attribute values to and from JSON, and
-//! from the Streams API), `write` (report items, idempotent by key),
-//! `aggregate` (counts from the table's stream), `read` (queries), [`stream`] (stream
-//! records in, from a Lambda event or, locally, from the Streams API), `alerts/` (the alert
-//! state: claims, outbox, hourly counts, budgets; `crate::alert::AlertState`), `mute` (mutes,
-//! written by `lookout mute`), `day_key` (the visitors' key of the day).
+//! Split by job: [`item`] (the layout of keys and report items), `aggregate_item` (the
+//! aggregates' layout), [`codec`] (attribute values to and from JSON, and from the Streams
+//! API), `expr` (update expressions built clause by clause), `write` (report items, idempotent
+//! by key), [`aggregate`] (counts from the table's stream), `read` (queries), [`stream`]
+//! (stream records in, from a Lambda event or, locally, from the Streams API), `alerts/` (the
+//! alert state: claims, outbox, hourly counts, budgets; `crate::alert::AlertState`), `mute`
+//! (mutes, written by `lookout mute`), `day_key` (the visitors' key of the day).
 
 pub mod aggregate;
 mod aggregate_item;

@@ -1,9 +1,8 @@
 //! The table's stream, read two ways: as a Lambda event ([`StreamEvent`]: the deployed stack,
 //! where Lambda polls the stream and invokes the same function), and locally through the
-//! DynamoDB Streams API
-//! ([`Tailer`], which `lookout serve --table` runs). Both yield batches of [`NewReport`]s, which
-//! `crate::pipeline` counts and alerts on the same way; nothing here knows what is done with
-//! them.
+//! DynamoDB Streams API ([`Tailer`], which `lookout serve --table` runs). Both yield batches of
+//! [`NewReport`]s, which `crate::pipeline` counts and alerts on the same way; nothing here
+//! knows what is done with them.
 
 use serde::Deserialize;
 use serde_json::Value;
