@@ -48,6 +48,11 @@ use crate::report::Timestamp;
 
 const DAY_S: i64 = 86_400;
 
+/// The attribute of an hourly count or a budget holding its count.
+const COUNT: &str = "count";
+/// The attribute of a mute holding when it ends (epoch ms).
+pub(super) const UNTIL: &str = "until";
+
 /// Attempts at a read-then-conditional-write update before giving up.
 const EXACT_ATTEMPTS: u32 = 5;
 
@@ -85,7 +90,7 @@ impl DynamoStore {
             .key_condition_expression("#pk = :pk")
             .expression_attribute_names("#pk", PK)
             .expression_attribute_names("#sk", SK)
-            .expression_attribute_names("#until", "until")
+            .expression_attribute_names("#until", UNTIL)
             .expression_attribute_values(":pk", AttributeValue::S(mute_pk(site)))
             .select(Select::SpecificAttributes)
             .projection_expression("#sk, #until")
@@ -100,7 +105,7 @@ impl DynamoStore {
                 Some(Mute {
                     site: site.to_owned(),
                     target,
-                    until: item::n(i, "until").map(Timestamp),
+                    until: item::n(i, UNTIL).map(Timestamp),
                 })
             })
             .collect())
