@@ -330,7 +330,8 @@ mod tests {
             update.ends_with("ADD count 2, browsers {Chrome 120}"),
             "one place left: {update}"
         );
-        assert!(!update.contains("classification") && !update.contains("policy_version"));
+        assert!(!update.contains("classification"), "{update}");
+        assert!(!update.contains("policy_version"), "{update}");
     }
 
     #[test]
