@@ -6,6 +6,7 @@ use clap::Parser;
 use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Response, tower::ServiceExt};
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::alert::engine::Alerter;
@@ -14,7 +15,8 @@ use crate::aws::AwsEndpoint;
 use crate::config::{AlertArgs, CollectArgs, TableArgs};
 use crate::http::{AppState, app};
 use crate::pipeline::{self, Batch};
-use crate::store::dynamodb::{DynamoStore, stream};
+use crate::store::dynamodb::DynamoStore;
+use crate::store::dynamodb::stream::StreamEvent;
 
 /// The function's configuration, from its environment (set by `template.yaml`).
 #[derive(Debug, Parser)]
@@ -96,9 +98,9 @@ impl ArchiveConfig {
 /// the ones already written.
 pub async fn handle_archive(
     archive: &S3Archive,
-    payload: &Value,
+    event: &StreamEvent,
 ) -> Result<Value, crate::archive::ArchiveError> {
-    let reports = stream::new_reports_of_event(payload);
+    let reports = event.new_reports();
     let objects =
         crate::archive::objects(reports.iter().map(|n| (n.sequence.as_str(), &n.report)))?;
     let written = archive.write(objects).await?;
@@ -136,9 +138,9 @@ pub async fn run() -> Result<(), lambda_http::Error> {
 pub async fn handle_stream(
     store: &DynamoStore,
     alerter: Option<&Alerter>,
-    payload: &Value,
+    event: &StreamEvent,
 ) -> Result<Value, crate::store::StoreError> {
-    let batch = Batch::Stream(stream::new_reports_of_event(payload));
+    let batch = Batch::Stream(event.new_reports());
     let counted = pipeline::on_new_reports(Some(store), alerter, batch).await?;
     tracing::info!(counted, "stream batch");
     Ok(serde_json::json!({ "batchItemFailures": [] }))
@@ -148,7 +150,7 @@ async fn run_archive() -> Result<(), lambda_http::Error> {
     let config = ArchiveConfig::try_parse_from(["bootstrap"])?;
     let archive = config.archive()?;
     tracing::info!(bucket = archive.bucket(), "lookout archive ready");
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<StreamEvent>| {
         let archive = archive.clone();
         async move { Ok::<_, lambda_http::Error>(handle_archive(&archive, &event.payload).await?) }
     }))
@@ -157,6 +159,28 @@ async fn run_archive() -> Result<(), lambda_http::Error> {
 
 type HttpAdapter = lambda_http::Adapter<'static, Response<axum::body::Body>, axum::Router>;
 
+/// What the collector function is invoked with, decided once per invocation.
+#[derive(Debug)]
+pub enum Incoming {
+    /// A batch of the table's stream (its records' source is `aws:dynamodb`).
+    Stream(StreamEvent),
+    /// A request through API Gateway's HTTP API or the function URL.
+    Http(Box<LambdaRequest>),
+}
+
+impl Incoming {
+    /// Reads an invocation's payload: a stream batch when it reads as one, else an HTTP
+    /// request (an error when it is neither).
+    pub fn of(payload: Value) -> Result<Self, serde_json::Error> {
+        if let Ok(event) = StreamEvent::deserialize(&payload)
+            && event.is_dynamodb()
+        {
+            return Ok(Self::Stream(event));
+        }
+        serde_json::from_value(payload).map(|request| Self::Http(Box::new(request)))
+    }
+}
+
 async fn handle(
     http: HttpAdapter,
     store: DynamoStore,
@@ -164,10 +188,39 @@ async fn handle(
     event: LambdaEvent<Value>,
 ) -> Result<Value, lambda_http::Error> {
     let LambdaEvent { payload, context } = event;
-    if stream::is_stream_event(&payload) {
-        return Ok(handle_stream(&store, alerter.as_deref(), &payload).await?);
+    match Incoming::of(payload)? {
+        Incoming::Stream(batch) => Ok(handle_stream(&store, alerter.as_deref(), &batch).await?),
+        Incoming::Http(request) => {
+            let response = http.oneshot(LambdaEvent::new(*request, context)).await?;
+            Ok(serde_json::to_value(response)?)
+        }
     }
-    let request: LambdaRequest = serde_json::from_value(payload)?;
-    let response = http.oneshot(LambdaEvent::new(request, context)).await?;
-    Ok(serde_json::to_value(response)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_invocation_is_a_stream_batch_or_an_http_request() {
+        let http: Value = serde_json::from_str(include_str!("../events/health.json")).unwrap();
+        assert!(matches!(Incoming::of(http), Ok(Incoming::Http(_))));
+        let batch = serde_json::json!({"Records": [{
+            "eventID": "e1", "eventSource": "aws:dynamodb", "eventName": "MODIFY",
+            "dynamodb": {"SequenceNumber": "100", "SizeBytes": 12,
+                         "NewImage": {"pk": {"S": "AGG#example.com#0"}}}
+        }]});
+        match Incoming::of(batch) {
+            Ok(Incoming::Stream(event)) => {
+                assert_eq!(event.records.len(), 1);
+                assert!(event.new_reports().is_empty(), "a MODIFY counts nothing");
+            }
+            other => panic!("not a stream batch: {other:?}"),
+        }
+        let queue = serde_json::json!({"Records": [{"eventSource": "aws:sqs", "body": "{}"}]});
+        assert!(
+            Incoming::of(queue).is_err(),
+            "neither the table's stream nor a request"
+        );
+    }
 }

@@ -13,8 +13,10 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use lookout::aws::AwsEndpoint;
-use lookout::store::dynamodb::{DynamoSettings, DynamoStore, table};
+use lookout::store::dynamodb::stream::StreamEvent;
+use lookout::store::dynamodb::{DynamoSettings, DynamoStore, codec, table};
 
 use serde_json::Value;
 
@@ -258,11 +260,88 @@ pub fn calls(map: &serde_json::Map<String, Value>, op: &str) -> u64 {
     map.get(op).and_then(Value::as_u64).unwrap_or(0)
 }
 
-/// Everything the table's stream holds, as the Lambda event that delivers it.
-pub async fn stream_event(table: &str) -> serde_json::Value {
-    lookout::store::dynamodb::stream::lambda_event_of_stream(&streams().await, table)
+/// Everything the table's stream holds, as the Lambda event that delivers it, read as the
+/// function reads it.
+pub async fn stream_event(table: &str) -> StreamEvent {
+    let event = lambda_event_of_stream(&streams().await, table).await;
+    serde_json::from_value(event).expect("a stream event reads")
+}
+
+/// Every record a table's stream holds, in the shape of the Lambda event that delivers them
+/// (`{"Records": [{"eventSource": "aws:dynamodb", "eventName", "dynamodb": {"SequenceNumber",
+/// "NewImage"}}]}`): the deployed function's input, built from the emulator's stream.
+pub async fn lambda_event_of_stream(
+    streams: &aws_sdk_dynamodbstreams::Client,
+    table: &str,
+) -> Value {
+    let listed = streams
+        .list_streams()
+        .table_name(table)
+        .send()
         .await
-        .expect("the table's stream reads")
+        .expect("the table's streams list");
+    let arn = listed
+        .streams()
+        .first()
+        .and_then(|s| s.stream_arn())
+        .expect("the table has a stream")
+        .to_owned();
+    let description = streams
+        .describe_stream()
+        .stream_arn(&arn)
+        .send()
+        .await
+        .expect("the stream describes");
+    let shards: Vec<String> = description
+        .stream_description()
+        .map(|d| {
+            d.shards()
+                .iter()
+                .filter_map(|s| s.shard_id().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut records = Vec::new();
+    for shard in shards {
+        let mut iterator = streams
+            .get_shard_iterator()
+            .stream_arn(&arn)
+            .shard_id(&shard)
+            .shard_iterator_type(ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .expect("a shard iterator")
+            .shard_iterator()
+            .map(str::to_owned);
+        while let Some(it) = iterator.take() {
+            let out = streams
+                .get_records()
+                .shard_iterator(it)
+                .send()
+                .await
+                .expect("the shard's records read");
+            if out.records().is_empty() {
+                break;
+            }
+            for r in out.records() {
+                let Some(change) = r.dynamodb() else { continue };
+                let image = change
+                    .new_image()
+                    .map(codec::item_of_stream_image)
+                    .unwrap_or_default();
+                records.push(serde_json::json!({
+                    "eventSource": "aws:dynamodb",
+                    "eventName": r.event_name().map(|e| e.as_str()).unwrap_or_default(),
+                    "dynamodb": {
+                        "SequenceNumber": change.sequence_number(),
+                        "NewImage": codec::dynamodb_json_of_item(&image),
+                    },
+                }));
+            }
+            iterator = out.next_shard_iterator().map(str::to_owned);
+        }
+    }
+    serde_json::json!({ "Records": records })
 }
 
 /// Counts what the table's stream holds into the aggregates, as Lambda does for the deployed

@@ -17,7 +17,7 @@ use serde_json::Value;
 use tokio::sync::{Notify, mpsc};
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use lookout::store::dynamodb::{item, stream};
+use lookout::store::dynamodb::{codec, item};
 
 use crate::emulator::{self, emulator};
 use crate::support::{Process, application_log_level, lambda_keeps, report_items, scan_all};
@@ -264,7 +264,7 @@ fn stream_record(event_name: &str, sequence: usize, image: &item::Item) -> Value
             "ApproximateCreationDateTime": 1_796_000_000,
             "Keys": {"pk": image["pk"].as_s().map(|s| serde_json::json!({"S": s})).unwrap(),
                      "sk": image["sk"].as_s().map(|s| serde_json::json!({"S": s})).unwrap()},
-            "NewImage": stream::json_of_item(image),
+            "NewImage": codec::dynamodb_json_of_item(image),
             "SequenceNumber": format!("{}", 1_000_000_000_000_000_000u64 + sequence as u64),
             "SizeBytes": 100,
             "StreamViewType": "NEW_IMAGE"

@@ -239,9 +239,7 @@ async fn dynamo_a_batch_lambda_gave_up_on_is_counted_again_from_the_failed_batch
         .shard_id()
         .unwrap()
         .to_owned();
-    let event = lookout::store::dynamodb::stream::lambda_event_of_stream(&streams, &table)
-        .await
-        .unwrap();
+    let event = emulator::lambda_event_of_stream(&streams, &table).await;
     let sequence: Vec<&str> = event["Records"]
         .as_array()
         .unwrap()

@@ -11,6 +11,8 @@
 //! | report | `{site}#{type}#{shard}` | `{window}#{id}`: the start of the report's identity window (RFC 3339, so newest first with `ScanIndexForward=false`) and its id |
 //! | aggregate | `AGG#{site}#{shard}` | `{day}#{type}#{fingerprint}` |
 //!
+//! An aggregate's attributes are laid out in `aggregate_item.rs`.
+//!
 //! A report's key depends only on its content and identity window (see `report::Identity`),
 //! so a re-delivery writes the item it wrote the first time. Items written before the
 //! windows existed have `{occurred_at}#{id}` sort keys; they read the same.
@@ -18,7 +20,9 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use serde_json::{Map, Number, Value};
+use serde_json::{Map, Value};
+
+use super::codec::{av_of_json, json_of_av};
 
 use crate::report::{Identity, Report, ReportType, Timestamp};
 
@@ -117,7 +121,7 @@ pub fn report_item(
     shards: u16,
     retention_days: u32,
 ) -> Result<Item, serde_json::Error> {
-    let AttributeValue::M(mut item) = json_to_av(serde_json::to_value(report)?) else {
+    let AttributeValue::M(mut item) = av_of_json(serde_json::to_value(report)?) else {
         return Err(serde::ser::Error::custom("a report is not a JSON object"));
     };
     for key in IN_KEYS {
@@ -151,7 +155,7 @@ pub fn report_of(item: &Item) -> Result<Report, serde_json::Error> {
     let mut map = Map::new();
     for (k, v) in item {
         if k != PK && k != SK && k != TTL {
-            map.insert(k.clone(), av_to_json(v));
+            map.insert(k.clone(), json_of_av(v));
         }
     }
     // What the keys hold: `{site}#{type}#{shard}` (neither a site nor a type name has `#`) and
@@ -175,53 +179,6 @@ pub fn report_of(item: &Item) -> Result<Report, serde_json::Error> {
         body.entry(DOCUMENT_URL).or_insert(Value::String(url));
     }
     serde_json::from_value(Value::Object(map))
-}
-
-/// JSON to a DynamoDB attribute value (numbers as `N`, objects as `M`, arrays as `L`).
-pub fn json_to_av(v: Value) -> AttributeValue {
-    match v {
-        Value::Null => AttributeValue::Null(true),
-        Value::Bool(b) => AttributeValue::Bool(b),
-        Value::Number(n) => AttributeValue::N(n.to_string()),
-        Value::String(s) => AttributeValue::S(s),
-        Value::Array(items) => AttributeValue::L(items.into_iter().map(json_to_av).collect()),
-        Value::Object(map) => {
-            AttributeValue::M(map.into_iter().map(|(k, v)| (k, json_to_av(v))).collect())
-        }
-    }
-}
-
-/// A DynamoDB attribute value back to JSON (sets become arrays).
-pub fn av_to_json(v: &AttributeValue) -> Value {
-    match v {
-        AttributeValue::S(s) => Value::String(s.clone()),
-        AttributeValue::N(n) => number(n),
-        AttributeValue::Bool(b) => Value::Bool(*b),
-        AttributeValue::L(items) => Value::Array(items.iter().map(av_to_json).collect()),
-        AttributeValue::M(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| (k.clone(), av_to_json(v)))
-                .collect(),
-        ),
-        AttributeValue::Ss(items) => {
-            Value::Array(items.iter().cloned().map(Value::String).collect())
-        }
-        AttributeValue::Ns(items) => Value::Array(items.iter().map(|n| number(n)).collect()),
-        _ => Value::Null,
-    }
-}
-
-fn number(n: &str) -> Value {
-    if let Ok(i) = n.parse::<i64>() {
-        return Value::from(i);
-    }
-    if let Ok(u) = n.parse::<u64>() {
-        return Value::from(u);
-    }
-    n.parse::<f64>()
-        .ok()
-        .and_then(Number::from_f64)
-        .map_or_else(|| Value::String(n.to_owned()), Value::Number)
 }
 
 /// The size DynamoDB bills an item at, in bytes, by its documented rules: attribute names
@@ -282,6 +239,14 @@ pub fn n(item: &Item, key: &str) -> Option<i64> {
     match item.get(key) {
         Some(AttributeValue::N(v)) => v.parse().ok(),
         _ => None,
+    }
+}
+
+/// A string set attribute (empty when absent).
+pub fn string_set(item: &Item, key: &str) -> Vec<String> {
+    match item.get(key) {
+        Some(AttributeValue::Ss(v)) => v.clone(),
+        _ => Vec::new(),
     }
 }
 
@@ -400,7 +365,7 @@ mod tests {
 
     /// The item as the first layout wrote it: every attribute of the report.
     fn legacy_item(report: &Report) -> Item {
-        let AttributeValue::M(mut item) = json_to_av(serde_json::to_value(report).unwrap()) else {
+        let AttributeValue::M(mut item) = av_of_json(serde_json::to_value(report).unwrap()) else {
             unreachable!()
         };
         item.insert(

@@ -1,15 +1,20 @@
 //! The DynamoDB store: one item per report, keyed by site and type, plus per-day aggregates
 //! per problem so that `lookout top` reads a few items instead of scanning reports.
 //!
-//! Split by job: [`item`] (the layout), `write` (report items, idempotent by key),
-//! `aggregate` (counts from the table's stream), `read` (queries), [`stream`] (stream
-//! records in, from a Lambda event or, locally, from the Streams API), `alerts/` (the alert
-//! state: claims, outbox, hourly counts, budgets; `crate::alert::AlertState`), `mute` (mutes,
-//! written by `lookout mute`), `day_key` (the visitors' key of the day).
+//! Split by job: [`item`] (the layout of keys and report items), `aggregate_item` (the
+//! aggregates' layout), [`codec`] (attribute values to and from JSON, and from the Streams
+//! API), `expr` (update expressions built clause by clause), `write` (report items, idempotent
+//! by key), [`aggregate`] (counts from the table's stream), `read` (queries), [`stream`]
+//! (stream records in, from a Lambda event or, locally, from the Streams API), `alerts/` (the
+//! alert state: claims, outbox, hourly counts, budgets; `crate::alert::AlertState`), `mute`
+//! (mutes, written by `lookout mute`), `day_key` (the visitors' key of the day).
 
 pub mod aggregate;
+mod aggregate_item;
 mod alerts;
+pub mod codec;
 mod day_key;
+mod expr;
 pub mod item;
 mod mute;
 mod read;
@@ -24,7 +29,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 
-pub use self::aggregate::NewReport;
+pub use self::stream::NewReport;
 use super::{GroupSummary, PutError, RecentQuery, ReportStore, SiteSummary, StoreError, TopQuery};
 use crate::report::Report;
 use crate::report::visitor::DayKey;

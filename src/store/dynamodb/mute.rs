@@ -3,7 +3,7 @@
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
-use super::alerts::mute_pk;
+use super::alerts::{UNTIL, mute_pk};
 use super::item::{PK, SK, TTL};
 use super::{DynamoStore, StoreError};
 use crate::alert::{Mute, MuteTarget};
@@ -26,7 +26,7 @@ impl DynamoStore {
             .item(SK, AttributeValue::S(mute.target.key()));
         if let Some(until) = mute.until {
             put = put
-                .item("until", AttributeValue::N(until.millis().to_string()))
+                .item(UNTIL, AttributeValue::N(until.millis().to_string()))
                 .item(TTL, AttributeValue::N((until.millis() / 1000).to_string()));
         }
         put.send().await.map_err(backend)?;

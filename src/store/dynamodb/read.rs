@@ -5,9 +5,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures_util::StreamExt;
 
+use super::aggregate_item::{AggregateItem, TYPE};
 use super::item::{self, Item, PK, SK};
 use super::{DynamoStore, StoreError};
-use crate::report::{Classification, Report, ReportType, Timestamp};
+use crate::report::{Report, ReportType, Timestamp};
 use crate::store::{GroupSummary, MAX_BROWSERS, RecentQuery, TopQuery};
 
 /// Partitions queried at once when a read spans many (every type of a site).
@@ -75,7 +76,7 @@ impl DynamoStore {
         let mut all = Vec::new();
         for shard in 0..self.settings.shards.max(1) {
             let pk = item::aggregate_pk(site, shard);
-            let filters: Vec<(&str, &str)> = filter_type.map(|t| ("type", t)).into_iter().collect();
+            let filters: Vec<(&str, &str)> = filter_type.map(|t| (TYPE, t)).into_iter().collect();
             all.extend(
                 self.query_partition(pk, &since.day(), usize::MAX, &filters, true)
                     .await?,
@@ -98,7 +99,7 @@ impl DynamoStore {
                     .aggregates(&q.site, q.since, None)
                     .await?
                     .iter()
-                    .filter_map(|i| item::s(i, "type"))
+                    .filter_map(|i| item::s(i, TYPE))
                     .collect();
                 let mut types = ReportType::KNOWN.to_vec();
                 types.extend(
@@ -112,6 +113,7 @@ impl DynamoStore {
         };
         // Sort keys start with the identity window, which may begin before `since`.
         let since = crate::report::window_of(q.since).to_string();
+        // Report attributes, named as `Report` serializes its fields (see `item.rs`).
         let mut filters: Vec<(&str, &str)> = Vec::new();
         if let Some(c) = q.classification {
             filters.push(("classification", c.as_str()));
@@ -154,90 +156,82 @@ impl DynamoStore {
                 q.report_type.as_ref().map(ReportType::as_str),
             )
             .await?;
-        let mut merged: HashMap<(String, String), GroupSummary> = HashMap::new();
-        let mut visitor_days: BTreeMap<(String, String, String), BTreeSet<u8>> = BTreeMap::new();
-        let mut merged_visitors: HashMap<(String, String), u64> = HashMap::new();
-        for it in &items {
-            let (Some(t), Some(fp)) = (item::s(it, "type"), item::s(it, "fingerprint")) else {
-                continue;
-            };
-            let first = item::s(it, "first_seen")
-                .and_then(|s| Timestamp::parse_rfc3339(&s))
-                .unwrap_or_default();
-            let last = item::s(it, "last_seen")
-                .and_then(|s| Timestamp::parse_rfc3339(&s))
-                .unwrap_or_default();
-            if last < q.since {
-                continue;
-            }
-            let browsers: Vec<String> = match it.get("browsers") {
-                Some(AttributeValue::Ss(b)) => b.clone(),
-                _ => Vec::new(),
-            };
-            let visitors: Vec<u8> = match it.get("visitors") {
-                Some(AttributeValue::Ns(v)) => v.iter().filter_map(|n| n.parse().ok()).collect(),
-                _ => Vec::new(),
-            };
-            let dispositions: Vec<String> = match it.get("dispositions") {
-                Some(AttributeValue::Ss(d)) => d.clone(),
-                _ => Vec::new(),
-            };
-            let count = item::n(it, "count").unwrap_or(0).max(0) as u64;
-            let entry = merged
-                .entry((t.clone(), fp.clone()))
-                .or_insert_with(|| GroupSummary {
-                    report_type: ReportType::from_name(&t).unwrap_or(ReportType::Other(t.clone())),
-                    fingerprint: fp.clone(),
-                    group: item::s(it, "group").unwrap_or_default(),
-                    count: 0,
-                    first_seen: first,
-                    last_seen: last,
-                    browsers: Vec::new(),
-                    visitors: 0,
-                    dispositions: Vec::new(),
-                    classification: item::s(it, "classification")
-                        .as_deref()
-                        .and_then(Classification::from_name),
-                    policy_version: item::s(it, "policy_version"),
-                    days: BTreeMap::new(),
-                });
-            entry.count += count;
-            if let Some(day) = item::s(it, SK)
-                .as_deref()
-                .and_then(|sk| sk.split('#').next())
-            {
-                *entry.days.entry(day.to_owned()).or_default() += count;
-                // A problem's day has an item per write shard: its visitors are the union.
-                visitor_days
-                    .entry((t.clone(), fp.clone(), day.to_owned()))
-                    .or_default()
-                    .extend(visitors);
-            }
-            entry.first_seen = entry.first_seen.min(first);
-            entry.last_seen = entry.last_seen.max(last);
-            for b in browsers {
-                if !entry.browsers.contains(&b) {
-                    entry.browsers.push(b);
-                }
-            }
-            for d in dispositions {
-                if !entry.dispositions.contains(&d) {
-                    entry.dispositions.push(d);
-                }
+        let mut top = Top::default();
+        for it in items.iter().filter_map(AggregateItem::of) {
+            if it.last_seen >= q.since {
+                top.merge(it);
             }
         }
-        let mut groups: Vec<GroupSummary> = merged
+        Ok(top.groups(q))
+    }
+}
+
+/// Aggregate items merged into problems: a problem's days and write shards summed.
+#[derive(Default)]
+struct Top {
+    /// Each problem (type and fingerprint) so far.
+    merged: HashMap<(String, String), GroupSummary>,
+    /// Each problem's visitors of each day: a day has an item per write shard, whose visitors
+    /// are a union.
+    visitor_days: BTreeMap<(String, String, String), BTreeSet<u8>>,
+}
+
+impl Top {
+    fn merge(&mut self, it: AggregateItem) {
+        let key = (it.report_type.clone(), it.fingerprint.clone());
+        let entry = self.merged.entry(key).or_insert_with(|| GroupSummary {
+            report_type: ReportType::from_name(&it.report_type)
+                .unwrap_or(ReportType::Other(it.report_type.clone())),
+            fingerprint: it.fingerprint.clone(),
+            group: it.group.clone(),
+            count: 0,
+            first_seen: it.first_seen,
+            last_seen: it.last_seen,
+            browsers: Vec::new(),
+            visitors: 0,
+            dispositions: Vec::new(),
+            classification: it.classification,
+            policy_version: it.policy_version.clone(),
+            days: BTreeMap::new(),
+        });
+        entry.count += it.count;
+        if let Some(day) = it.day {
+            *entry.days.entry(day.clone()).or_default() += it.count;
+            self.visitor_days
+                .entry((it.report_type, it.fingerprint, day))
+                .or_default()
+                .extend(it.visitors);
+        }
+        entry.first_seen = entry.first_seen.min(it.first_seen);
+        entry.last_seen = entry.last_seen.max(it.last_seen);
+        for b in it.browsers {
+            if !entry.browsers.contains(&b) {
+                entry.browsers.push(b);
+            }
+        }
+        for d in it.dispositions {
+            if !entry.dispositions.contains(&d) {
+                entry.dispositions.push(d);
+            }
+        }
+    }
+
+    /// The problems of the query's classification, most frequent first.
+    fn groups(self, q: &TopQuery) -> Vec<GroupSummary> {
+        let mut visitors: HashMap<(String, String), u64> = HashMap::new();
+        for ((t, fp, _), v) in self.visitor_days {
+            *visitors.entry((t, fp)).or_default() += v.len() as u64;
+        }
+        let mut groups: Vec<GroupSummary> = self
+            .merged
             .into_values()
             .filter(|g| q.classification.is_none() || g.classification == q.classification)
             .collect();
-        for ((t, fp, _), v) in visitor_days {
-            *merged_visitors.entry((t, fp)).or_default() += v.len() as u64;
-        }
         for g in &mut groups {
             g.browsers.sort();
             g.browsers.truncate(MAX_BROWSERS);
             g.dispositions.sort();
-            g.visitors = merged_visitors
+            g.visitors = visitors
                 .get(&(g.report_type.as_str().to_owned(), g.fingerprint.clone()))
                 .copied()
                 .unwrap_or(0);
@@ -251,6 +245,6 @@ impl DynamoStore {
                 .then_with(|| a.fingerprint.cmp(&b.fingerprint))
         });
         groups.truncate(q.limit);
-        Ok(groups)
+        groups
     }
 }

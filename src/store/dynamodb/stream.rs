@@ -1,15 +1,15 @@
-//! The table's stream, read two ways: as a Lambda event (the deployed stack: Lambda polls the
-//! stream and invokes the same function), and locally through the DynamoDB Streams API
-//! ([`Tailer`], which `lookout serve --table` runs). Both yield batches of [`NewReport`]s, which
-//! `crate::pipeline` counts and alerts on the same way; nothing here knows what is done with
-//! them.
+//! The table's stream, read two ways: as a Lambda event ([`StreamEvent`]: the deployed stack,
+//! where Lambda polls the stream and invokes the same function), and locally through the
+//! DynamoDB Streams API ([`Tailer`], which `lookout serve --table` runs). Both yield batches of
+//! [`NewReport`]s, which `crate::pipeline` counts and alerts on the same way; nothing here
+//! knows what is done with them.
 
+use serde::Deserialize;
 use serde_json::Value;
 
-use aws_sdk_dynamodb::types::AttributeValue;
-
-use super::aggregate::NewReport;
-use super::item::Item;
+use super::codec;
+use super::item::{self, Item, PK};
+use crate::report::Report;
 
 /// Stream sequence numbers are decimal strings of up to 40 digits: padded, they compare (and
 /// sort) as text.
@@ -21,115 +21,110 @@ pub fn padded(sequence: &str) -> String {
     }
 }
 
-/// Whether a Lambda event is a DynamoDB stream batch (and not an HTTP request).
-pub fn is_stream_event(event: &Value) -> bool {
-    event
-        .get("Records")
-        .and_then(Value::as_array)
-        .and_then(|r| r.first())
-        .and_then(|r| r.get("eventSource"))
-        .and_then(Value::as_str)
-        == Some("aws:dynamodb")
+/// A report item the stream says is new.
+#[derive(Debug, Clone)]
+pub struct NewReport {
+    /// The item's partition key (`{site}#{type}#{shard}`).
+    pub partition: String,
+    /// The stream record's sequence number.
+    pub sequence: String,
+    /// The report.
+    pub report: Report,
 }
 
-/// The new report items of a Lambda DynamoDB stream event: its `INSERT` records of report
-/// items (aggregates and overwrites are left out).
-pub fn new_reports_of_event(event: &Value) -> Vec<NewReport> {
-    let Some(records) = event.get("Records").and_then(Value::as_array) else {
-        return Vec::new();
-    };
-    records
-        .iter()
-        .filter(|r| r.get("eventName").and_then(Value::as_str) == Some("INSERT"))
-        .filter_map(|r| {
-            let change = r.get("dynamodb")?;
-            let sequence = change.get("SequenceNumber")?.as_str()?;
-            let image = item_of_json(change.get("NewImage")?)?;
-            NewReport::from_image(&image, sequence)
+impl NewReport {
+    /// A stream record's new image, if it is a report item.
+    pub fn from_image(image: &Item, sequence: &str) -> Option<Self> {
+        if !item::is_report_item(image) {
+            return None;
+        }
+        let report = match item::report_of(image) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "a stream record's report does not read; not counted");
+                return None;
+            }
+        };
+        Some(Self {
+            partition: item::s(image, PK)?,
+            sequence: sequence.to_owned(),
+            report,
         })
-        .collect()
+    }
 }
 
-/// An item in DynamoDB's JSON form (`{"pk": {"S": "..."}}`), as stream events carry it;
-/// `None` for a form report items never have (binaries).
-pub fn item_of_json(v: &Value) -> Option<Item> {
-    v.as_object()?
-        .iter()
-        .map(|(k, v)| Some((k.clone(), value_of_json(v)?)))
-        .collect()
+/// A batch of the table's stream as Lambda delivers it (`{"Records": [...]}`), read for the
+/// fields Lookout uses; the rest of what Lambda sends is ignored. An event without records
+/// reads as an empty batch.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct StreamEvent {
+    /// The batch's records, in stream order.
+    #[serde(rename = "Records", default)]
+    pub records: Vec<StreamRecord>,
 }
 
-fn value_of_json(v: &Value) -> Option<AttributeValue> {
-    let (tag, inner) = v.as_object()?.iter().next()?;
-    let strings = |v: &Value| -> Option<Vec<String>> {
-        v.as_array()?
+/// One record of a stream batch.
+#[derive(Debug, Clone, Deserialize)]
+pub struct StreamRecord {
+    /// Where it comes from: `aws:dynamodb` for a table's stream.
+    #[serde(rename = "eventSource")]
+    pub event_source: Option<String>,
+    /// `INSERT`, `MODIFY` or `REMOVE`.
+    #[serde(rename = "eventName")]
+    pub event_name: Option<String>,
+    /// The change.
+    pub dynamodb: Option<StreamChange>,
+}
+
+/// What a stream record says of its item.
+#[derive(Debug, Clone, Deserialize)]
+pub struct StreamChange {
+    /// The record's place in its shard.
+    #[serde(rename = "SequenceNumber")]
+    pub sequence_number: Option<String>,
+    /// The item as written, in DynamoDB's JSON form (read by
+    /// [`codec::item_of_dynamodb_json`]: a record whose image does not read is not counted,
+    /// and the rest of its batch is).
+    #[serde(rename = "NewImage")]
+    pub new_image: Option<Value>,
+}
+
+impl StreamEvent {
+    /// Whether it is a batch of a DynamoDB stream (its first record's source says so), as
+    /// opposed to another event that read as one (an HTTP request has no records).
+    pub fn is_dynamodb(&self) -> bool {
+        self.records.first().and_then(|r| r.event_source.as_deref()) == Some("aws:dynamodb")
+    }
+
+    /// Its new report items: the `INSERT` records of report items (aggregates and overwrites
+    /// are left out).
+    pub fn new_reports(&self) -> Vec<NewReport> {
+        self.records
             .iter()
-            .map(|s| s.as_str().map(str::to_owned))
+            .filter(|r| r.event_name.as_deref() == Some("INSERT"))
+            .filter_map(|r| {
+                let change = r.dynamodb.as_ref()?;
+                let sequence = change.sequence_number.as_deref()?;
+                let image = codec::item_of_dynamodb_json(change.new_image.as_ref()?)?;
+                NewReport::from_image(&image, sequence)
+            })
             .collect()
-    };
-    Some(match tag.as_str() {
-        "S" => AttributeValue::S(inner.as_str()?.to_owned()),
-        "N" => AttributeValue::N(inner.as_str()?.to_owned()),
-        "BOOL" => AttributeValue::Bool(inner.as_bool()?),
-        "NULL" => AttributeValue::Null(true),
-        "SS" => AttributeValue::Ss(strings(inner)?),
-        "NS" => AttributeValue::Ns(strings(inner)?),
-        "L" => AttributeValue::L(
-            inner
-                .as_array()?
-                .iter()
-                .map(value_of_json)
-                .collect::<Option<_>>()?,
-        ),
-        "M" => AttributeValue::M(item_of_json(inner)?),
-        _ => return None,
-    })
-}
-
-/// An item in DynamoDB's JSON form (the inverse of [`item_of_json`]; binaries are left out,
-/// as report items have none).
-pub fn json_of_item(item: &Item) -> Value {
-    Value::Object(
-        item.iter()
-            .filter_map(|(k, v)| Some((k.clone(), json_of_value(v)?)))
-            .collect(),
-    )
-}
-
-fn json_of_value(v: &AttributeValue) -> Option<Value> {
-    let (tag, inner) = match v {
-        AttributeValue::S(s) => ("S", Value::from(s.as_str())),
-        AttributeValue::N(n) => ("N", Value::from(n.as_str())),
-        AttributeValue::Bool(b) => ("BOOL", Value::from(*b)),
-        AttributeValue::Null(_) => ("NULL", Value::from(true)),
-        AttributeValue::Ss(s) => ("SS", Value::from(s.clone())),
-        AttributeValue::Ns(s) => ("NS", Value::from(s.clone())),
-        AttributeValue::L(items) => (
-            "L",
-            Value::Array(items.iter().filter_map(json_of_value).collect()),
-        ),
-        AttributeValue::M(m) => ("M", json_of_item(m)),
-        _ => return None,
-    };
-    Some(serde_json::json!({ tag: inner }))
+    }
 }
 
 #[cfg(feature = "local")]
-pub use tailer::{FailedBatch, OnBatch, Tailer, lambda_event_of_stream};
+pub use tailer::{FailedBatch, OnBatch, Tailer};
 
 #[cfg(feature = "local")]
 mod tailer {
     use std::collections::HashMap;
     use std::time::Duration;
 
-    use aws_sdk_dynamodb::types::AttributeValue;
-    use aws_sdk_dynamodbstreams::types::{
-        AttributeValue as StreamValue, OperationType, ShardIteratorType,
-    };
+    use aws_sdk_dynamodbstreams::types::{OperationType, ShardIteratorType};
 
-    use super::super::aggregate::NewReport;
-    use super::super::item::Item;
+    use super::super::codec;
     use super::super::{DynamoStore, StoreError};
+    use super::NewReport;
 
     /// What a [`Tailer`] hands each batch of new reports it reads to (`lookout serve`: the
     /// pipeline, which counts them and raises their alerts). An error ends the pass before the
@@ -362,10 +357,7 @@ mod tailer {
                     continue;
                 }
                 if let Some(image) = change.new_image() {
-                    let item: Item = image
-                        .iter()
-                        .map(|(k, v)| (k.clone(), value_of(v)))
-                        .collect();
+                    let item = codec::item_of_stream_image(image);
                     read.new.extend(NewReport::from_image(&item, seq));
                 }
             }
@@ -383,103 +375,6 @@ mod tailer {
                 tokio::time::sleep(every).await;
             }
         }
-    }
-
-    fn value_of(v: &StreamValue) -> AttributeValue {
-        match v {
-            StreamValue::S(s) => AttributeValue::S(s.clone()),
-            StreamValue::N(n) => AttributeValue::N(n.clone()),
-            StreamValue::Bool(b) => AttributeValue::Bool(*b),
-            StreamValue::Ss(s) => AttributeValue::Ss(s.clone()),
-            StreamValue::Ns(s) => AttributeValue::Ns(s.clone()),
-            StreamValue::L(items) => AttributeValue::L(items.iter().map(value_of).collect()),
-            StreamValue::M(m) => {
-                AttributeValue::M(m.iter().map(|(k, v)| (k.clone(), value_of(v))).collect())
-            }
-            StreamValue::B(b) => AttributeValue::B(b.clone().into_inner().into()),
-            StreamValue::Bs(b) => {
-                AttributeValue::Bs(b.iter().map(|b| b.clone().into_inner().into()).collect())
-            }
-            _ => AttributeValue::Null(true),
-        }
-    }
-
-    /// Every record a table's stream holds, in the shape of the Lambda event that delivers
-    /// them (`{"Records": [{"eventSource": "aws:dynamodb", "eventName", "dynamodb":
-    /// {"SequenceNumber", "NewImage"}}]}`): the deployed function's input, built from a real
-    /// stream (DynamoDB Local's) for tests and for replaying a stream by hand.
-    pub async fn lambda_event_of_stream(
-        streams: &aws_sdk_dynamodbstreams::Client,
-        table: &str,
-    ) -> Result<serde_json::Value, StoreError> {
-        let listed = streams
-            .list_streams()
-            .table_name(table)
-            .send()
-            .await
-            .map_err(StoreError::backend)?;
-        let arn = listed
-            .streams()
-            .first()
-            .and_then(|s| s.stream_arn())
-            .ok_or_else(|| StoreError::backend(NoStream(table.to_owned())))?
-            .to_owned();
-        let description = streams
-            .describe_stream()
-            .stream_arn(&arn)
-            .send()
-            .await
-            .map_err(StoreError::backend)?;
-        let shards: Vec<String> = description
-            .stream_description()
-            .map(|d| {
-                d.shards()
-                    .iter()
-                    .filter_map(|s| s.shard_id().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let mut records = Vec::new();
-        for shard in shards {
-            let mut iterator = streams
-                .get_shard_iterator()
-                .stream_arn(&arn)
-                .shard_id(&shard)
-                .shard_iterator_type(ShardIteratorType::TrimHorizon)
-                .send()
-                .await
-                .map_err(StoreError::backend)?
-                .shard_iterator()
-                .map(str::to_owned);
-            while let Some(it) = iterator.take() {
-                let out = streams
-                    .get_records()
-                    .shard_iterator(it)
-                    .send()
-                    .await
-                    .map_err(StoreError::backend)?;
-                if out.records().is_empty() {
-                    break;
-                }
-                for r in out.records() {
-                    let Some(change) = r.dynamodb() else { continue };
-                    let image: Item = change
-                        .new_image()
-                        .map(|i| i.iter().map(|(k, v)| (k.clone(), value_of(v))).collect())
-                        .unwrap_or_default();
-                    records.push(serde_json::json!({
-                        "eventSource": "aws:dynamodb",
-                        "eventName": r.event_name().map(|e| e.as_str()).unwrap_or_default(),
-                        "dynamodb": {
-                            "SequenceNumber": change.sequence_number(),
-                            "NewImage": super::json_of_item(&image),
-                        },
-                    }));
-                }
-                iterator = out.next_shard_iterator().map(str::to_owned);
-            }
-        }
-        Ok(serde_json::json!({ "Records": records }))
     }
 
     /// A table without a stream.

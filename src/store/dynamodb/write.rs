@@ -19,7 +19,8 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_dynamodb::error::{BuildError, DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_dynamodb::operation::batch_write_item::BatchWriteItemOutput;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, PutRequest, WriteRequest};
 use futures_util::StreamExt;
 use tokio::time::Instant;
@@ -253,16 +254,7 @@ impl DynamoStore {
             let mut attempt = 0u32;
             let mut written = Written::default();
             while !pending.is_empty() {
-                let requests: Result<Vec<WriteRequest>, _> = pending
-                    .iter()
-                    .map(|(_, item)| {
-                        PutRequest::builder()
-                            .set_item(Some(item.clone()))
-                            .build()
-                            .map(|p| WriteRequest::builder().put_request(p).build())
-                    })
-                    .collect();
-                let requests = match requests {
+                let requests = match put_requests(&pending) {
                     Ok(requests) => requests,
                     Err(e) => {
                         written.error = Some(StoreError::backend(e));
@@ -277,15 +269,7 @@ impl DynamoStore {
                     .await;
                 match sent {
                     Ok(out) => {
-                        let left: HashSet<Key> = out
-                            .unprocessed_items()
-                            .and_then(|m| m.get(&self.settings.table))
-                            .map(|reqs| {
-                                reqs.iter()
-                                    .filter_map(|r| r.put_request().map(|p| key_of(p.item())))
-                                    .collect()
-                            })
-                            .unwrap_or_default();
+                        let left = unprocessed(&out, &self.settings.table);
                         pending.retain(|(_, item)| left.contains(&key_of(item)));
                     }
                     Err(e) if e.code() == Some("ValidationException") => {
@@ -340,6 +324,31 @@ impl DynamoStore {
             .min(Duration::from_secs(1));
         cap.mul_f64(fastrand::f64())
     }
+}
+
+/// Put requests of a chunk's items.
+fn put_requests(chunk: &[(usize, Item)]) -> Result<Vec<WriteRequest>, BuildError> {
+    chunk
+        .iter()
+        .map(|(_, item)| {
+            PutRequest::builder()
+                .set_item(Some(item.clone()))
+                .build()
+                .map(|p| WriteRequest::builder().put_request(p).build())
+        })
+        .collect()
+}
+
+/// The keys of the items a `BatchWriteItem` call left unprocessed in `table`.
+fn unprocessed(out: &BatchWriteItemOutput, table: &str) -> HashSet<Key> {
+    out.unprocessed_items()
+        .and_then(|m| m.get(table))
+        .map(|reqs| {
+            reqs.iter()
+                .filter_map(|r| r.put_request().map(|p| key_of(p.item())))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// An item's key.

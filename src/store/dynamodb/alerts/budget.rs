@@ -4,7 +4,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::super::item::{PK, SK, TTL};
 use super::super::{DynamoStore, StoreError};
-use super::{EXACT_ATTEMPTS, conditional_failed, hour_pk, ttl_after};
+use super::{COUNT, EXACT_ATTEMPTS, conditional_failed, hour_pk, ttl_after};
 use crate::alert::{HOUR_ITEM_DAYS, HOUR_MS};
 use crate::report::Timestamp;
 
@@ -73,7 +73,7 @@ impl DynamoStore {
             .key(PK, AttributeValue::S(pk.to_owned()))
             .key(SK, AttributeValue::S(sk.to_owned()))
             .update_expression("ADD #count :n SET #exp = :exp")
-            .expression_attribute_names("#count", "count")
+            .expression_attribute_names("#count", COUNT)
             .expression_attribute_names("#exp", TTL)
             .expression_attribute_values(":n", AttributeValue::N(n.to_string()))
             .expression_attribute_values(":exp", AttributeValue::N(expires.to_string()));

@@ -7,9 +7,10 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 
-use super::super::item::{self, PK, SK, TTL};
+use super::super::expr::UpdateExpr;
+use super::super::item::{self, PK, SK, TTL, string_set};
 use super::super::{DynamoStore, StoreError};
-use super::{alert_pk, conditional_failed, string_set};
+use super::{alert_pk, conditional_failed};
 use crate::alert::{Claim, Outcome, Outgoing, Settle, Ticket, stored_alert};
 use crate::report::Timestamp;
 
@@ -24,6 +25,9 @@ const BUDGETED: &str = "budgeted";
 const DELIVERED: &str = "delivered";
 const QUEUED_AT: &str = "queued_at";
 const NEXT_ATTEMPT: &str = "next_attempt";
+const FIRST_SEEN: &str = "first_seen";
+const CLAIMED_AT: &str = "claimed_at";
+const SETTLED_AT: &str = "settled_at";
 const PENDING: &str = "pending";
 
 /// A claim as read from its item.
@@ -116,26 +120,19 @@ impl DynamoStore {
         sk: String,
         attributes: Vec<(&str, AttributeValue)>,
     ) -> Result<bool, StoreError> {
-        let mut names = Vec::new();
-        let mut update = self
+        let mut expr = UpdateExpr::default();
+        for (name, value) in attributes {
+            expr.set(name, value);
+        }
+        let key = expr.name(PK);
+        expr.condition(format!("attribute_not_exists({key})"));
+        let update = self
             .client
             .update_item()
             .table_name(&self.settings.table)
             .key(PK, AttributeValue::S(pk))
-            .key(SK, AttributeValue::S(sk))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", PK);
-        for (i, (name, value)) in attributes.into_iter().enumerate() {
-            names.push(format!("#a{i} = :a{i}"));
-            update = update
-                .expression_attribute_names(format!("#a{i}"), name)
-                .expression_attribute_values(format!(":a{i}"), value);
-        }
-        match update
-            .update_expression(format!("SET {}", names.join(", ")))
-            .send()
-            .await
-        {
+            .key(SK, AttributeValue::S(sk));
+        match expr.apply(update).send().await {
             Ok(_) => Ok(true),
             Err(e) if conditional_failed(&e) => Ok(false),
             Err(e) => Err(StoreError::backend(e)),
@@ -165,10 +162,10 @@ impl DynamoStore {
                     AttributeValue::N(lease_until.millis().to_string()),
                 ),
                 (
-                    "first_seen",
+                    FIRST_SEEN,
                     AttributeValue::S(c.alert.first_seen.to_string()),
                 ),
-                ("claimed_at", AttributeValue::S(now.to_string())),
+                (CLAIMED_AT, AttributeValue::S(now.to_string())),
                 (
                     TTL,
                     AttributeValue::N((c.expires.millis() / 1000).to_string()),
@@ -306,7 +303,7 @@ impl DynamoStore {
             }
             settled => update
                 .update_expression("SET #state = :state, #settled = :now REMOVE #alert, #next")
-                .expression_attribute_names("#settled", "settled_at")
+                .expression_attribute_names("#settled", SETTLED_AT)
                 .expression_attribute_names("#alert", ALERT)
                 .expression_attribute_values(
                     ":state",

@@ -3,9 +3,9 @@
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, Select};
 
-use super::super::item::{self, Item, PK, SK, TTL};
+use super::super::item::{self, Item, PK, SK, TTL, string_set};
 use super::super::{DynamoStore, StoreError};
-use super::{DAY_S, EXACT_ATTEMPTS, conditional_failed, hour_pk, string_set};
+use super::{COUNT, DAY_S, EXACT_ATTEMPTS, conditional_failed, hour_pk};
 use crate::alert::{HOUR_ITEM_DAYS, HOUR_MS, HourBatch, Problem};
 use crate::report::Timestamp;
 
@@ -26,7 +26,7 @@ struct Contended(String);
 /// A count's value before and after adding `n`, from an update's new attributes.
 fn before_and_after(attributes: Option<&Item>, n: u64) -> (u64, u64) {
     let after = attributes
-        .and_then(|a| item::n(a, "count"))
+        .and_then(|a| item::n(a, COUNT))
         .unwrap_or(n as i64)
         .max(0) as u64;
     (after.saturating_sub(n), after)
@@ -54,7 +54,7 @@ impl DynamoStore {
                 .table_name(&self.settings.table)
                 .key(PK, AttributeValue::S(pk.clone()))
                 .key(SK, AttributeValue::S(sk.clone()))
-                .expression_attribute_names("#count", "count")
+                .expression_attribute_names("#count", COUNT)
                 .expression_attribute_names("#batches", BATCHES)
                 .expression_attribute_names("#exp", TTL)
                 .expression_attribute_values(":n", AttributeValue::N(batch.n.to_string()))
@@ -128,7 +128,7 @@ impl DynamoStore {
                 .key_condition_expression("#pk = :pk AND #sk BETWEEN :from AND :to")
                 .expression_attribute_names("#pk", PK)
                 .expression_attribute_names("#sk", SK)
-                .expression_attribute_names("#count", "count")
+                .expression_attribute_names("#count", COUNT)
                 .expression_attribute_values(":pk", AttributeValue::S(hour_pk(&p.site)))
                 .expression_attribute_values(":from", AttributeValue::S(from.clone()))
                 .expression_attribute_values(":to", AttributeValue::S(to.clone()))
@@ -141,7 +141,7 @@ impl DynamoStore {
             total += page
                 .items()
                 .iter()
-                .filter_map(|i| item::n(i, "count"))
+                .filter_map(|i| item::n(i, COUNT))
                 .map(|n| n.max(0) as u64)
                 .sum::<u64>();
             match page.last_evaluated_key() {
@@ -165,7 +165,7 @@ impl DynamoStore {
             .key(PK, AttributeValue::S(pk.to_owned()))
             .key(SK, AttributeValue::S(sk.to_owned()))
             .projection_expression("#count, #batches, #old")
-            .expression_attribute_names("#count", "count")
+            .expression_attribute_names("#count", COUNT)
             .expression_attribute_names("#batches", BATCHES)
             .expression_attribute_names("#old", OLD_BATCHES)
             .consistent_read(true)
@@ -174,7 +174,7 @@ impl DynamoStore {
             .map_err(StoreError::backend)?;
         Ok(match out.item() {
             Some(it) => (
-                item::n(it, "count").map(|n| n.max(0) as u64),
+                item::n(it, COUNT).map(|n| n.max(0) as u64),
                 string_set(it, BATCHES),
                 string_set(it, OLD_BATCHES),
             ),

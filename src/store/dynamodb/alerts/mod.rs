@@ -39,7 +39,7 @@ mod outbox;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Select};
 
-use super::item::{self, Item, PK, SK};
+use super::item::{self, PK, SK};
 use super::{DynamoStore, StoreError};
 use crate::alert::{
     AlertState, Claim, HourBatch, Mute, MuteTarget, Outcome, Outgoing, Problem, StateError, Ticket,
@@ -48,16 +48,13 @@ use crate::report::Timestamp;
 
 const DAY_S: i64 = 86_400;
 
+/// The attribute of an hourly count or a budget holding its count.
+const COUNT: &str = "count";
+/// The attribute of a mute holding when it ends (epoch ms).
+pub(super) const UNTIL: &str = "until";
+
 /// Attempts at a read-then-conditional-write update before giving up.
 const EXACT_ATTEMPTS: u32 = 5;
-
-/// A string set attribute (empty when absent).
-fn string_set(item: &Item, key: &str) -> Vec<String> {
-    match item.get(key) {
-        Some(AttributeValue::Ss(v)) => v.clone(),
-        _ => Vec::new(),
-    }
-}
 
 pub(super) fn alert_pk(site: &str) -> String {
     format!("ALERT#{site}")
@@ -93,7 +90,7 @@ impl DynamoStore {
             .key_condition_expression("#pk = :pk")
             .expression_attribute_names("#pk", PK)
             .expression_attribute_names("#sk", SK)
-            .expression_attribute_names("#until", "until")
+            .expression_attribute_names("#until", UNTIL)
             .expression_attribute_values(":pk", AttributeValue::S(mute_pk(site)))
             .select(Select::SpecificAttributes)
             .projection_expression("#sk, #until")
@@ -108,7 +105,7 @@ impl DynamoStore {
                 Some(Mute {
                     site: site.to_owned(),
                     target,
-                    until: item::n(i, "until").map(Timestamp),
+                    until: item::n(i, UNTIL).map(Timestamp),
                 })
             })
             .collect())

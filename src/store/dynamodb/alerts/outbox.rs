@@ -5,10 +5,10 @@ use std::collections::BTreeSet;
 
 use aws_sdk_dynamodb::types::{AttributeValue, Select};
 
-use super::super::item::{self, PK, SK, TTL};
+use super::super::item::{self, PK, SK, TTL, string_set};
 use super::super::{DynamoStore, StoreError};
 use super::claims::Read;
-use super::{conditional_failed, string_set, ttl_after};
+use super::{conditional_failed, ttl_after};
 use crate::alert::{Outcome, Outgoing, Settle, Ticket};
 use crate::report::Timestamp;
 
@@ -23,6 +23,8 @@ const ENTRIES_PER_CALL: i32 = 10;
 const ENTRY_DAYS: i64 = 2;
 /// An outbox entry's claim keys.
 const KEYS: &str = "keys";
+/// An outbox entry's site.
+const SITE: &str = "site";
 
 /// An outbox entry's sort key: due first, so that what is due is a key range.
 fn entry_sk(site: &str, due: Timestamp) -> String {
@@ -50,7 +52,7 @@ impl DynamoStore {
             .key_condition_expression("#pk = :pk AND #sk < :upper")
             .expression_attribute_names("#pk", PK)
             .expression_attribute_names("#sk", SK)
-            .expression_attribute_names("#site", "site")
+            .expression_attribute_names("#site", SITE)
             .expression_attribute_names("#keys", KEYS)
             .expression_attribute_values(":pk", AttributeValue::S(OUTBOX_PK.to_owned()))
             .expression_attribute_values(
@@ -70,7 +72,7 @@ impl DynamoStore {
             if due.len() >= limit {
                 break;
             }
-            let (Some(sk), Some(site)) = (item::s(entry, SK), item::s(entry, "site")) else {
+            let (Some(sk), Some(site)) = (item::s(entry, SK), item::s(entry, SITE)) else {
                 continue;
             };
             let mut ready: Vec<(Outgoing, i64)> = Vec::new();
@@ -137,7 +139,7 @@ impl DynamoStore {
                 .key(PK, AttributeValue::S(OUTBOX_PK.to_owned()))
                 .key(SK, AttributeValue::S(sk.clone()))
                 .update_expression("SET #site = :site, #keys = :keys, #exp = :exp")
-                .expression_attribute_names("#site", "site")
+                .expression_attribute_names("#site", SITE)
                 .expression_attribute_names("#keys", KEYS)
                 .expression_attribute_names("#exp", TTL)
                 .expression_attribute_values(":site", AttributeValue::S(site.to_owned()))
