@@ -24,6 +24,12 @@ pub struct HeadersArgs {
     /// stay report-only.
     #[arg(long)]
     pub enforce: bool,
+    /// Also ask Chrome for crash reports with the JavaScript stack of a page it found
+    /// unresponsive: adds `Document-Policy: include-js-call-stacks-in-crash-reports` and names
+    /// the report URL a second time in `Reporting-Endpoints` as `crash-reporting` (where Chrome
+    /// 139 and later sends crash reports).
+    #[arg(long)]
+    pub crash_stacks: bool,
 }
 
 /// Errors of `lookout headers`.
@@ -44,6 +50,7 @@ pub fn output(args: &HeadersArgs) -> Result<String, HeadersError> {
         report_url: Endpoint::for_site(&args.endpoint, site.as_deref())?,
         policy: args.policy.clone(),
         enforce: args.enforce,
+        crash_stacks: args.crash_stacks,
     };
     let headers = set.headers();
     if let Some(server) = args.server {
@@ -55,6 +62,12 @@ pub fn output(args: &HeadersArgs) -> Result<String, HeadersError> {
     } else {
         s.push_str(
             "# Report-only: nothing is blocked. Enforce (`--enforce`) once the reports are quiet.\n",
+        );
+    }
+    if set.crash_stacks {
+        s.push_str(
+            "# Crash reports: Chrome sends the JavaScript stack of a page it found unresponsive\n\
+             # (Document-Policy) to the crash-reporting endpoint; Lookout groups them by its top frames.\n",
         );
     }
     for server in Server::ALL {

@@ -110,6 +110,7 @@ pub async fn run(args: PolicyArgs) -> Result<()> {
             report_url,
             policy: suggested.suggestion.policy.without_reporting().to_string(),
             enforce: args.enforce,
+            crash_stacks: false,
         };
         print!("{}", render(server, &set.headers())?);
         return Ok(());

@@ -334,6 +334,7 @@ fn print_banner(url: &str, db: &str) {
             report_url,
             policy: "default-src 'self'".into(),
             enforce: false,
+            crash_stacks: false,
         };
         let raw = crate::policy::snippet::render(
             crate::policy::snippet::Server::Raw,

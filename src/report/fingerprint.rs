@@ -5,6 +5,8 @@
 //! - Certificate reports: type + host name.
 //! - NEL: error type + phase + host of the failing request.
 //! - Others: type + the field naming the problem (deprecation id, feature id, ...).
+//! - Crashes: reason + document; an unresponsive page's with a JS stack: reason + the stack's
+//!   top frames (function and file), on whichever page it hung.
 //! - Document-Isolation-Policy and Connection-Allowlist: what was refused (its origin), and
 //!   whether it was blocked or only reported.
 
@@ -14,6 +16,7 @@ use sha2::{Digest, Sha256};
 use super::body::Body;
 use super::classify::Classification;
 use super::model::{Disposition, ReportType};
+use super::stack::{Frame, top_frames};
 use super::weburl::{WebUrl, query_start};
 
 /// The readable grouping key of a report; `disposition` is the one decoding took out of its
@@ -74,12 +77,23 @@ pub(crate) fn group_key(
         | ReportType::PotentialPermissionsPolicyViolation
         | ReportType::DocumentPolicyViolation => key.text(get("featureId")),
         ReportType::Crash => {
-            key.text(
-                body.get("reason")
-                    .and_then(Value::as_str)
-                    .unwrap_or("unknown"),
-            );
-            key.part(|k| push_origin_and_path(k, url));
+            let reason = body
+                .get("reason")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown");
+            key.text(reason);
+            // A hang is where its script spins, on whichever page: the top frames of the
+            // stack Chrome sends for it, when there is one with frames.
+            let frames = match reason {
+                "unresponsive" => top_frames(get("stack")),
+                _ => Vec::new(),
+            };
+            if frames.is_empty() {
+                key.part(|k| push_origin_and_path(k, url));
+            }
+            for frame in &frames {
+                key.part(|k| push_frame(k, frame));
+            }
         }
         ReportType::Coep => {
             key.text(get("type"));
@@ -249,6 +263,30 @@ fn push_origin(out: &mut String, u: &str) {
         Some(parsed) => parsed.push_origin(out),
         None => out.push_str(&u[..query_start(u)]),
     }
+}
+
+/// The longest function name a frame keeps in a group, in bytes: the file must fit beside it
+/// in [`MAX_GROUP_PART_BYTES`].
+const MAX_FRAME_FUNCTION_BYTES: usize = 128;
+
+/// A stack frame in a group: `function@file`, the file as its origin and path (query,
+/// fragment, line and column cut), white space in either as `_` so that a frame is one
+/// word; `@file` for top-level code.
+fn push_frame(out: &mut String, frame: &Frame<'_>) {
+    let mut end = frame.function.len().min(MAX_FRAME_FUNCTION_BYTES);
+    while !frame.function.is_char_boundary(end) {
+        end -= 1;
+    }
+    push_one_word(out, &frame.function[..end]);
+    out.push('@');
+    let mut file = String::with_capacity(frame.file.len());
+    push_origin_and_path(&mut file, frame.file);
+    push_one_word(out, &file);
+}
+
+/// `s` with each white space character as `_`.
+fn push_one_word(out: &mut String, s: &str) {
+    out.extend(s.chars().map(|c| if c.is_whitespace() { '_' } else { c }));
 }
 
 /// `https://example.com/path` without query or fragment; the value itself if it is no URL.
@@ -484,6 +522,87 @@ mod tests {
         assert_eq!(
             with,
             "integrity-violation script https://cdn.example/w.js missing_from_manifest"
+        );
+    }
+
+    #[test]
+    fn unresponsive_crashes_group_by_the_top_frames_of_their_stack() {
+        let hang = |url: &str, stack: &str| {
+            key(
+                ReportType::Crash,
+                url,
+                json!({"reason": "unresponsive", "stack": stack}),
+            )
+        };
+        // As Chrome sends it: each frame after "\n    at ".
+        let chrome = "\n    at spin (https://App.example/js/main.js?v=3#x:12:9)\n    at HTMLButtonElement.<anonymous> (https://app.example/js/main.js?v=3:40:5)\n    at https://app.example/js/boot.js:1:1\n    at https://app.example/js/late.js:9:9";
+        assert_eq!(
+            hang("https://app.example/a?q", chrome),
+            "crash unresponsive spin@https://app.example/js/main.js HTMLButtonElement.<anonymous>@https://app.example/js/main.js @https://app.example/js/boot.js"
+        );
+        assert_eq!(
+            hang("https://app.example/a", chrome),
+            hang("https://app.example/b", chrome),
+            "one hang, on every page"
+        );
+        let rebuilt = chrome.replace(":12:9", ":13:1").replace("?v=3", "?v=4");
+        assert_eq!(
+            hang("https://app.example/a", &rebuilt),
+            hang("https://app.example/a", chrome),
+            "a new build, the same hang"
+        );
+        let firefox = "spin@https://app.example/js/main.js:12:9\nHTMLButtonElement.<anonymous>@https://app.example/js/main.js:40:5\n@https://app.example/js/boot.js:1:1";
+        assert_eq!(
+            hang("https://app.example/", firefox),
+            hang("https://app.example/", chrome)
+        );
+        // Without frames, and for other reasons: by reason and document, as before.
+        assert_eq!(
+            hang(
+                "https://app.example/a?q",
+                "Website owner has not opted in for JS call stacks in crash reports."
+            ),
+            "crash unresponsive https://app.example/a"
+        );
+        assert_eq!(
+            key(
+                ReportType::Crash,
+                "https://app.example/a",
+                json!({"reason": "oom", "stack": chrome})
+            ),
+            "crash oom https://app.example/a"
+        );
+        assert_eq!(
+            key(ReportType::Crash, "https://app.example", json!({})),
+            "crash unknown https://app.example/",
+            "Firefox's URL is the origin"
+        );
+    }
+
+    #[test]
+    fn a_hostile_stack_makes_a_small_group_of_one_word_frames() {
+        let function = "f".repeat(3000);
+        let path = "p".repeat(1000);
+        let stack = format!(
+            "    at {function} (https://a.example/{path}.js:1:1)\n    at g h (https://a.example/y z.js:1:1)\n    at ctl\u{1b}[2J (https://a.example/c.js:1:1)\n{}",
+            "    at x (https://a.example/x.js:1:1)\n".repeat(10_000)
+        );
+        let k = key(
+            ReportType::Crash,
+            "https://a.example/",
+            json!({"reason": "unresponsive", "stack": stack}),
+        );
+        let parts: Vec<&str> = k.split(' ').collect();
+        assert_eq!(parts.len(), 5, "{k}");
+        assert!(
+            parts[2].starts_with(&format!("{}@https://a.example/ppp", "f".repeat(128))),
+            "{k}"
+        );
+        assert!(parts[2].len() <= MAX_GROUP_PART_BYTES && parts[2].ends_with('…'));
+        assert_eq!(parts[3], "g_h@https://a.example/y_z.js");
+        assert_eq!(
+            parts[4], "x@https://a.example/x.js",
+            "a line with a control character is no frame"
         );
     }
 

@@ -19,6 +19,7 @@ mod replayable;
 pub mod schema;
 mod shape;
 pub mod site;
+mod stack;
 pub mod visitor;
 pub(crate) mod weburl;
 

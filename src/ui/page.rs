@@ -7,7 +7,9 @@ use super::chart::{PALETTE, sparkline, stacked_days};
 use super::filters::{Filters, Fingerprint, Window, family};
 use super::html::escape;
 use super::shell::shell_quote;
-use crate::report::{Classification, Report, Timestamp};
+use serde_json::Value;
+
+use crate::report::{Classification, Report, ReportType, Timestamp};
 use crate::store::{GroupSummary, SiteSummary};
 
 /// Reports listed per page of one problem.
@@ -336,6 +338,7 @@ pub fn problem(
         f.window.as_str(),
         f.page.saturating_add(1).saturating_mul(PAGE_SIZE)
     );
+    body.push_str(&crash_details(reports));
     let _ = write!(
         body,
         r#"<p class="muted">In the terminal: {}</p><table id="reports"><thead><tr><th>occurred</th><th>disposition</th><th>browser</th><th>page</th><th>report</th></tr></thead><tbody>"#,
@@ -377,6 +380,54 @@ fn report_row(body: &mut String, r: &Report) {
         url = escape(&r.url),
         json = escape(&json),
     );
+}
+
+/// For crash reports among `reports`: the key-values the pages set with
+/// `window.crashReport.set()` (Chrome sends them as `crash_report_api`), each value with the
+/// number of these reports that carried it, and the first report's JavaScript stack. Empty
+/// when they carry neither.
+fn crash_details(reports: &[Report]) -> String {
+    let crashes = || {
+        reports
+            .iter()
+            .filter(|r| r.report_type == ReportType::Crash)
+    };
+    let mut values: BTreeMap<(&str, String), usize> = BTreeMap::new();
+    for r in crashes() {
+        // Key-values are an object; anything else a sender put there is in the report's JSON.
+        if let Some(Value::Object(map)) = r.body.get("crash_report_api") {
+            for (k, v) in map {
+                let text = match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                *values.entry((k.as_str(), text)).or_default() += 1;
+            }
+        }
+    }
+    let mut out = String::new();
+    if !values.is_empty() {
+        out.push_str(
+            r#"<h2>Crash key-values</h2><p class="muted">What the page set with <code>window.crashReport.set()</code> before it crashed (<code>crash_report_api</code>), over the reports below.</p><table id="crash-keys"><thead><tr><th>key</th><th>value</th><th>reports</th></tr></thead><tbody>"#,
+        );
+        for ((k, v), n) in &values {
+            let _ = write!(
+                out,
+                r#"<tr><td class="problem">{}</td><td class="problem">{}</td><td class="n">{n}</td></tr>"#,
+                escape(k),
+                escape(v)
+            );
+        }
+        out.push_str("</tbody></table>");
+    }
+    if let Some(stack) = crashes().find_map(|r| r.body.str_of("stack")) {
+        let _ = write!(
+            out,
+            r#"<h2>JavaScript stack</h2><p class="muted">Of the newest report below that has one.</p><pre id="crash-stack">{}</pre>"#,
+            escape(stack)
+        );
+    }
+    out
 }
 
 fn problem_link(f: &Filters, fingerprint: &Fingerprint, page: usize) -> String {
@@ -477,6 +528,48 @@ pub fn families(groups: &[GroupSummary]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_crash_problem_shows_its_key_values_and_stack_as_text() {
+        let body = br#"[{"type":"crash","age":0,"url":"https://e.com/a","body":{"reason":"unresponsive","stack":"\n    at spin (https://e.com/<b>.js:1:2)","crash_report_api":{"route":"/cart","x<script>":"\u001b[31m","n":7}}},
+                        {"type":"crash","age":0,"url":"https://e.com/b","body":{"reason":"unresponsive","crash_report_api":{"route":"/cart"}}},
+                        {"type":"crash","age":0,"url":"https://e.com/c","body":{"reason":"oom","crash_report_api":"not key-values"}}]"#;
+        let now = Timestamp::parse_rfc3339("2026-12-03T10:00:00Z").unwrap();
+        let reports = crate::report::decode(
+            body,
+            &crate::report::RequestMeta::new(Some("e.com"), now),
+            &crate::report::Options::default(),
+        )
+        .unwrap()
+        .reports;
+        assert_eq!(reports.len(), 3);
+        let f =
+            Filters::from_query("site=e.com&type=crash&fingerprint=0123456789abcdef", "").unwrap();
+        let fp = Fingerprint::parse("0123456789abcdef").unwrap();
+        let page = problem(&f, &fp, "", None, &reports, false);
+        assert!(page.contains(r#"<table id="crash-keys">"#), "{page}");
+        assert!(page.contains(
+            r#"<tr><td class="problem">route</td><td class="problem">/cart</td><td class="n">2</td></tr>"#
+        ));
+        assert!(page.contains(r#"<td class="problem">n</td><td class="problem">7</td>"#));
+        assert!(page.contains("x&lt;script&gt;</td><td class=\"problem\">\u{241b}[31m</td>"));
+        assert!(!page.contains("not key-values</td>"));
+        assert!(page.contains(
+            r#"<pre id="crash-stack">
+    at spin (https://e.com/&lt;b&gt;.js:1:2)</pre>"#
+        ));
+        assert!(!page.contains("<script") && !page.contains("<b>") && !page.contains('\u{1b}'));
+        // Other problems show neither.
+        let deprecation = crate::report::decode(
+            br#"[{"type":"deprecation","age":0,"url":"https://e.com/","body":{"id":"x","stack":"at f (https://e.com/a.js:1:1)","crash_report_api":{"k":"v"}}}]"#,
+            &crate::report::RequestMeta::new(Some("e.com"), now),
+            &crate::report::Options::default(),
+        )
+        .unwrap()
+        .reports;
+        let page = problem(&f, &fp, "", None, &deprecation, false);
+        assert!(!page.contains("crash-keys") && !page.contains("crash-stack"));
+    }
 
     fn group(i: usize, now: Timestamp) -> GroupSummary {
         GroupSummary {

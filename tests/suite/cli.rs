@@ -129,4 +129,25 @@ fn headers_prints_ready_to_paste_snippets() {
     ] {
         assert!(out.contains(needle), "{needle}");
     }
+    assert!(!out.contains("Document-Policy") && !out.contains("crash-reporting"));
+    let (ok, out, err) = run_lookout(&[
+        "headers",
+        "--endpoint",
+        "https://reports.example.net",
+        "--site",
+        "example.com",
+        "--crash-stacks",
+        "--server",
+        "raw",
+    ]);
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0],
+        "Reporting-Endpoints: lookout=\"https://reports.example.net/r/example.com\", crash-reporting=\"https://reports.example.net/r/example.com\""
+    );
+    assert_eq!(
+        lines.last(),
+        Some(&"Document-Policy: include-js-call-stacks-in-crash-reports")
+    );
 }

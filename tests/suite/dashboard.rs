@@ -298,6 +298,37 @@ fn the_hostile_report_renders_as_text(base: &str) {
     );
 }
 
+/// The hang of the crash fixture (`chromium-crash-unresponsive-stack-reconstructed.json`: two
+/// pages, one problem), opened: the key-values its pages set, counted, and its stack, as text.
+fn a_crash_problem_shows_its_key_values_and_stack(base: &str) {
+    let group = "crash unresponsive layoutPass@https://app.example/static/editor.js reflow@https://app.example/static/editor.js HTMLDocument.<anonymous>@https://app.example/static/editor.js";
+    let fp = lookout::report::fingerprint(group);
+    let opened = dom(&format!(
+        "{base}/problem?site=app.example&window=30d&type=crash&fingerprint={fp}"
+    ));
+    assert!(
+        opened.contains(r#"<span id="problem-count">2</span>"#),
+        "{opened}"
+    );
+    for (key, value) in [
+        ("doc_size", "large"),
+        ("route", "/editor"),
+        ("route", "/preview"),
+    ] {
+        assert!(
+            opened.contains(&format!(
+                r#"<tr><td class="problem">{key}</td><td class="problem">{value}</td><td class="n">1</td></tr>"#
+            )),
+            "{key} = {value}: {opened}"
+        );
+    }
+    assert!(
+        opened.contains(r#"<pre id="crash-stack">"#)
+            && opened.contains("at layoutPass (https://app.example/static/editor.js?v="),
+        "{opened}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_shows_what_top_and_query_say_over_the_embedded_store() {
     let dir = tempfile::tempdir().unwrap();
@@ -310,6 +341,7 @@ async fn the_dashboard_shows_what_top_and_query_say_over_the_embedded_store() {
     let (_ui, base) = spawn_ui(&["--data", data, "--policy", "default-src 'self'"]);
     the_page_agrees_with_the_command_line(&base, &["--data", data], &sites(&reports));
     the_hostile_report_renders_as_text(&base);
+    a_crash_problem_shows_its_key_values_and_stack(&base);
     // The busiest site, as the README shows it (docs/dashboard.png is this screenshot).
     let site = sites(&reports)
         .into_iter()
@@ -342,6 +374,7 @@ async fn the_dashboard_shows_what_top_and_query_say_over_a_table() {
     let (_ui, base) = spawn_ui(&ui_args);
     the_page_agrees_with_the_command_line(&base, &args, &sites(&reports));
     the_hostile_report_renders_as_text(&base);
+    a_crash_problem_shows_its_key_values_and_stack(&base);
 }
 
 /// One GET to the page at `base` over a plain socket, with exactly `headers` (`Host`

@@ -794,3 +794,49 @@ fn in_app_browsers_and_translate_proxies_are_noise_only_when_asked() {
         FilterReason::InAppBrowser("Facebook")
     );
 }
+
+#[test]
+fn crash_reports_group_hangs_by_stack_and_keep_their_key_values_bounded() {
+    let stack =
+        "\n    at spin (https://app.example/main.js:2:3)\n    at https://app.example/main.js:9:1";
+    let crash = |url: &str, api: serde_json::Value| {
+        json!([{"type": "crash", "age": 0, "url": url,
+                "body": {"reason": "unresponsive", "is_top_level": true,
+                         "visibility_state": "visible", "stack": stack,
+                         "crash_report_api": api}}])
+        .to_string()
+    };
+    let r = one(&crash(
+        "https://app.example/cart?s=1",
+        json!({"cart": "3", "route": "/checkout"}),
+    ));
+    assert_eq!(
+        r.group,
+        "crash unresponsive spin@https://app.example/main.js @https://app.example/main.js"
+    );
+    assert_eq!(r.url, "https://app.example/cart");
+    assert_eq!(r.body["stack"], stack);
+    assert_eq!(
+        r.body["crash_report_api"],
+        json!({"cart": "3", "route": "/checkout"})
+    );
+    let elsewhere = one(&crash("https://app.example/home", json!({})));
+    assert_eq!(elsewhere.fingerprint, r.fingerprint, "one hang, every page");
+    // A sender's oversized key-values are cut as every other body value is.
+    let long = one(&crash(
+        "https://app.example/",
+        json!({"k": "v".repeat(100_000)}),
+    ));
+    assert_eq!(long.truncated, ["body.crash_report_api.k"]);
+    let many: serde_json::Map<String, serde_json::Value> = (0..5_000)
+        .map(|i| (format!("key-{i}"), json!("value")))
+        .collect();
+    let flooded = one(&crash(
+        "https://app.example/",
+        serde_json::Value::Object(many),
+    ));
+    assert_eq!(flooded.truncated, ["body"]);
+    let kept = flooded.body.str_of("_truncated_json").unwrap();
+    assert!(kept.len() <= SizeLimits::default().max_body_bytes);
+    assert_eq!(flooded.group, r.group, "grouped before the body was cut");
+}

@@ -1,7 +1,8 @@
 //! `lookout headers --server X` loaded into the real X on loopback: the configuration is accepted
 //! by the server's own check, a request is made, and the response carries the headers of
-//! `--server raw` byte for byte. The servers come from scripts/setup-test-tools (Debian's nginx,
-//! Apache and Caddy, Express from npm, Django from PyPI); a missing one fails the test.
+//! `--server raw` byte for byte (report-only, and enforced with `--crash-stacks`). The servers
+//! come from scripts/setup-test-tools (Debian's nginx, Apache and Caddy, Express from npm,
+//! Django from PyPI); a missing one fails the test.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -20,7 +21,26 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn lookout_headers(server: &str, enforce: bool) -> String {
+/// What a snippet is printed with: the CSP enforced or not, crash stacks asked for or not.
+#[derive(Debug, Clone, Copy)]
+struct Variant {
+    enforce: bool,
+    crash_stacks: bool,
+}
+
+/// Each server sends both: report-only without crash stacks, and enforced with them.
+const VARIANTS: [Variant; 2] = [
+    Variant {
+        enforce: false,
+        crash_stacks: false,
+    },
+    Variant {
+        enforce: true,
+        crash_stacks: true,
+    },
+];
+
+fn lookout_headers(server: &str, v: Variant) -> String {
     let mut args = vec![
         "headers",
         "--endpoint",
@@ -32,8 +52,11 @@ fn lookout_headers(server: &str, enforce: bool) -> String {
         "--server",
         server,
     ];
-    if enforce {
+    if v.enforce {
         args.push("--enforce");
+    }
+    if v.crash_stacks {
+        args.push("--crash-stacks");
     }
     let (ok, out, err) = run_lookout(&args);
     assert!(ok, "lookout headers --server {server}: {err}");
@@ -41,8 +64,8 @@ fn lookout_headers(server: &str, enforce: bool) -> String {
 }
 
 /// The headers of `--server raw`, as (name, value).
-fn expected(enforce: bool) -> Vec<(String, String)> {
-    lookout_headers("raw", enforce)
+fn expected(v: Variant) -> Vec<(String, String)> {
+    lookout_headers("raw", v)
         .lines()
         .map(|l| {
             let (name, value) = l.split_once(": ").expect("Name: value");
@@ -96,10 +119,19 @@ fn response_headers(port: u16, child: &mut Process, log: &Path) -> Vec<(String, 
     }
 }
 
-/// Asserts that the response carries each expected header once, byte for byte, and no CSP of
-/// the other disposition.
-fn assert_sent(got: &[(String, Vec<u8>)], enforce: bool, server: &str) {
-    for (name, value) in expected(enforce) {
+/// Asserts that the response carries each expected header once, byte for byte, no CSP of
+/// the other disposition, and a Document-Policy only with crash stacks.
+fn assert_sent(got: &[(String, Vec<u8>)], v: Variant, server: &str) {
+    let expected = expected(v);
+    assert_eq!(
+        expected
+            .iter()
+            .any(|(name, value)| name == "Document-Policy"
+                && value == "include-js-call-stacks-in-crash-reports"),
+        v.crash_stacks,
+        "{server}: --server raw prints the Document-Policy with --crash-stacks only"
+    );
+    for (name, value) in expected {
         let found: Vec<&Vec<u8>> = got
             .iter()
             .filter(|(n, _)| *n == name.to_ascii_lowercase())
@@ -108,14 +140,14 @@ fn assert_sent(got: &[(String, Vec<u8>)], enforce: bool, server: &str) {
         assert_eq!(
             found,
             vec![&value.as_bytes().to_vec()],
-            "{server}: {name} (enforce: {enforce}); got {:?}",
+            "{server}: {name} ({v:?}); got {:?}",
             found
                 .iter()
-                .map(|v| String::from_utf8_lossy(v))
+                .map(|bytes| String::from_utf8_lossy(bytes))
                 .collect::<Vec<_>>()
         );
     }
-    let other = if enforce {
+    let other = if v.enforce {
         "content-security-policy-report-only"
     } else {
         "content-security-policy"
@@ -124,6 +156,12 @@ fn assert_sent(got: &[(String, Vec<u8>)], enforce: bool, server: &str) {
         got.iter().all(|(n, _)| n != other),
         "{server}: no {other} header"
     );
+    if !v.crash_stacks {
+        assert!(
+            got.iter().all(|(n, _)| n != "document-policy"),
+            "{server}: no Document-Policy header without --crash-stacks"
+        );
+    }
 }
 
 /// Runs a check command (the server's own config test); panics with its output if it fails.
@@ -150,16 +188,16 @@ fn spawn(cmd: &mut Command, log: &Path, what: &str) -> Process {
     )
 }
 
-/// Both dispositions through one server: `setup(dir, port, snippet)` writes its configuration,
-/// checks it and starts the server.
+/// Both [`VARIANTS`] through one server: `setup(dir, port, snippet)` writes its
+/// configuration, checks it and starts the server.
 fn round_trip(server: &str, setup: impl Fn(&Path, u16, &str) -> Process) {
-    for enforce in [false, true] {
+    for v in VARIANTS {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        let snippet = lookout_headers(server, enforce);
+        let snippet = lookout_headers(server, v);
         let mut child = setup(dir.path(), port, &snippet);
         let got = response_headers(port, &mut child, &dir.path().join("server.log"));
-        assert_sent(&got, enforce, server);
+        assert_sent(&got, v, server);
     }
 }
 

@@ -6,6 +6,14 @@ use std::fmt::Write as _;
 /// The Reporting API endpoint name used in every header.
 pub const GROUP: &str = "lookout";
 
+/// The endpoint name Chrome (139 and later) sends crash reports to when a page names it,
+/// instead of `default`.
+pub const CRASH_GROUP: &str = "crash-reporting";
+
+/// The Document-Policy that asks Chrome for the JavaScript stack of an unresponsive page in
+/// its crash report.
+pub const CRASH_STACKS_POLICY: &str = "include-js-call-stacks-in-crash-reports";
+
 /// Where a snippet is pasted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Server {
@@ -139,12 +147,16 @@ pub struct Header {
     pub value: String,
 }
 
-/// What to send: the report URL, the CSP to report on, and whether it is enforced.
+/// What to send: the report URL, the CSP to report on, whether it is enforced, and whether
+/// crash reports are asked for with their JavaScript stacks.
 #[derive(Debug, Clone)]
 pub struct HeaderSet {
     pub report_url: Endpoint,
     pub policy: String,
     pub enforce: bool,
+    /// Adds `Document-Policy: include-js-call-stacks-in-crash-reports` and a
+    /// `crash-reporting` endpoint (the report URL) to `Reporting-Endpoints`.
+    pub crash_stacks: bool,
 }
 
 impl HeaderSet {
@@ -178,10 +190,13 @@ impl HeaderSet {
     }
 
     /// Every header, in the order they are printed. COOP and COEP stay report-only even when
-    /// the CSP is enforced: enforcing them is a separate decision with its own reports.
+    /// the CSP is enforced: enforcing them is a separate decision with its own reports. With
+    /// `crash_stacks`, `Reporting-Endpoints` names the report URL a second time as
+    /// `crash-reporting`, and `Document-Policy` comes last.
     pub fn headers(&self) -> Vec<Header> {
-        // The endpoint holds no `"` or `\\` (see `Endpoint`), so it is a valid structured-field
-        // string as it is; the Report-To JSON is written by serde_json all the same.
+        // The endpoint holds no `"`, `\\` or `,` (see `Endpoint`), so it is a valid
+        // structured-field string as it is, and a dictionary member of its own; the Report-To
+        // JSON is written by serde_json all the same.
         let url = self.report_url.as_str();
         let h = |name, value: String| Header { name, value };
         let report_to = serde_json::json!({
@@ -189,8 +204,12 @@ impl HeaderSet {
             "max_age": 10_886_400,
             "endpoints": [{ "url": url }],
         });
-        vec![
-            h("Reporting-Endpoints", format!("{GROUP}=\"{url}\"")),
+        let mut endpoints = format!("{GROUP}=\"{url}\"");
+        if self.crash_stacks {
+            let _ = write!(endpoints, ", {CRASH_GROUP}=\"{url}\"");
+        }
+        let mut headers = vec![
+            h("Reporting-Endpoints", endpoints),
             h(self.csp_name(), self.csp_value()),
             h("Report-To", report_to.to_string()),
             h(
@@ -207,7 +226,11 @@ impl HeaderSet {
                 "Cross-Origin-Embedder-Policy-Report-Only",
                 format!("require-corp; report-to=\"{GROUP}\""),
             ),
-        ]
+        ];
+        if self.crash_stacks {
+            headers.push(h("Document-Policy", CRASH_STACKS_POLICY.to_owned()));
+        }
+        headers
     }
 }
 

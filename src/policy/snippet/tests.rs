@@ -32,6 +32,65 @@ fn set(policy: &str, enforce: bool) -> HeaderSet {
         report_url: Endpoint::for_site("https://c.example/", Some("example.com")).unwrap(),
         policy: policy.into(),
         enforce,
+        crash_stacks: false,
+    }
+}
+
+#[test]
+fn crash_stacks_add_the_document_policy_and_the_crash_endpoint_in_every_server() {
+    let plain = set("default-src 'self'", false).headers();
+    assert!(plain.iter().all(|h| h.name != "Document-Policy"));
+    assert_eq!(
+        plain[0].value,
+        "lookout=\"https://c.example/r/example.com\""
+    );
+    let headers = HeaderSet {
+        crash_stacks: true,
+        ..set("default-src 'self'", false)
+    }
+    .headers();
+    assert_eq!(headers.len(), plain.len() + 1);
+    assert_eq!(headers[0].name, "Reporting-Endpoints");
+    assert_eq!(
+        headers[0].value,
+        "lookout=\"https://c.example/r/example.com\", crash-reporting=\"https://c.example/r/example.com\""
+    );
+    let last = headers.last().unwrap();
+    assert_eq!(
+        (last.name, last.value.as_str()),
+        ("Document-Policy", "include-js-call-stacks-in-crash-reports")
+    );
+    assert_eq!(
+        headers[..plain.len()][1..],
+        plain[1..],
+        "the rest as before"
+    );
+    let raw = render(Server::Raw, &headers).unwrap();
+    assert!(raw.ends_with("Document-Policy: include-js-call-stacks-in-crash-reports\n"));
+    for (server, line) in [
+        (
+            Server::Nginx,
+            "add_header Reporting-Endpoints \"lookout=\\\"https://c.example/r/example.com\\\", crash-reporting=\\\"https://c.example/r/example.com\\\"\" always;",
+        ),
+        (
+            Server::Apache,
+            "Header always set Document-Policy \"include-js-call-stacks-in-crash-reports\"",
+        ),
+        (
+            Server::Caddy,
+            "header Document-Policy \"include-js-call-stacks-in-crash-reports\"",
+        ),
+        (
+            Server::Express,
+            "  res.setHeader(\"Document-Policy\", \"include-js-call-stacks-in-crash-reports\");",
+        ),
+        (
+            Server::Django,
+            "    \"Document-Policy\": \"include-js-call-stacks-in-crash-reports\",",
+        ),
+    ] {
+        let text = render(server, &headers).unwrap();
+        assert!(text.lines().any(|l| l == line), "{server:?}: {text}");
     }
 }
 
