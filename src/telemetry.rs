@@ -119,14 +119,7 @@ impl RequestCounts {
     pub fn emf_lines(&self, at: Timestamp, site: Option<&str>) -> Vec<String> {
         let sum = |m: &BTreeMap<&'static str, u64>| m.values().sum::<u64>();
         let accepted: u64 = self.accepted.values().sum();
-        let mut by_type: BTreeMap<&str, u64> = BTreeMap::new();
-        for (t, n) in &self.accepted {
-            let known =
-                ReportType::from_name(t).is_some_and(|t| !matches!(t, ReportType::Other(_)));
-            *by_type
-                .entry(if known { t.as_str() } else { "other" })
-                .or_default() += n;
-        }
+        let by_type = self.accepted_by_known_type();
         let single_type = match by_type.len() {
             1 => by_type.keys().next().copied(),
             _ => None,
@@ -178,26 +171,41 @@ impl RequestCounts {
         first["_aws"]["CloudWatchMetrics"] = directives.into();
         let mut lines = vec![first.to_string()];
         if single_type.is_none() {
-            for (t, n) in by_type {
-                lines.push(
-                    serde_json::json!({
-                        "_aws": {
-                            "Timestamp": at.millis(),
-                            "CloudWatchMetrics": [{
-                                "Namespace": "Lookout",
-                                "Dimensions": [["Type"]],
-                                "Metrics": [metric("Accepted")]
-                            }]
-                        },
-                        "Type": t,
-                        "Accepted": n,
-                    })
-                    .to_string(),
-                );
-            }
+            lines.extend(by_type.into_iter().map(|(t, n)| accepted_line(at, t, n)));
         }
         lines
     }
+
+    /// Accepted reports by type, the types Lookout does not know counted as `other` (anyone
+    /// can invent a type, and each dimension value is a billed metric).
+    fn accepted_by_known_type(&self) -> BTreeMap<&str, u64> {
+        let mut by_type: BTreeMap<&str, u64> = BTreeMap::new();
+        for (t, n) in &self.accepted {
+            let known =
+                ReportType::from_name(t).is_some_and(|t| !matches!(t, ReportType::Other(_)));
+            *by_type
+                .entry(if known { t.as_str() } else { "other" })
+                .or_default() += n;
+        }
+        by_type
+    }
+}
+
+/// One type's metric document when a request held several types.
+fn accepted_line(at: Timestamp, report_type: &str, n: u64) -> String {
+    serde_json::json!({
+        "_aws": {
+            "Timestamp": at.millis(),
+            "CloudWatchMetrics": [{
+                "Namespace": "Lookout",
+                "Dimensions": [["Type"]],
+                "Metrics": [{"Name": "Accepted"}]
+            }]
+        },
+        "Type": report_type,
+        "Accepted": n,
+    })
+    .to_string()
 }
 
 /// Logs a request refused as a whole.

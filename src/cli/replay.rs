@@ -67,50 +67,9 @@ const CHUNK: usize = 500;
 /// Runs the command.
 pub async fn run(args: ReplayArgs) -> Result<()> {
     if let Some(queue) = &args.failed_batches {
-        let Some(store) = args.store.dynamo().await else {
-            return Err("--failed-batches needs --table".into());
-        };
-        let endpoint = args.store.dynamodb.endpoint();
-        let tailer =
-            crate::store::dynamodb::stream::Tailer::new(endpoint.streams().await, &store).await?;
-        let steps = crate::pipeline::Pipeline {
-            counter: store,
-            alerter: None,
-        };
-        let summary = crate::failed_batches::count(
-            &endpoint.sqs().await,
-            queue,
-            &tailer,
-            &steps,
-            args.dry_run,
-        )
-        .await?;
-        if args.json {
-            println!("{}", serde_json::to_string(&summary)?);
-        } else {
-            eprintln!(
-                "{} failed batch(es) in the queue: counted {} ({} new reports), unreadable messages {}, failed {}",
-                summary.batches,
-                summary.counted,
-                summary.reports,
-                summary.unreadable,
-                summary.failed
-            );
-        }
-        if summary.failed > 0 {
-            return Err(format!("{} batch(es) could not be counted again", summary.failed).into());
-        }
-        return Ok(());
+        return replay_failed_batches(&args, queue).await;
     }
-    let mut text = String::new();
-    let stdin = args.files.is_empty() || args.files.iter().any(|f| f.as_os_str() == "-");
-    for f in args.files.iter().filter(|f| f.as_os_str() != "-") {
-        text.push_str(&std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?);
-        text.push('\n');
-    }
-    if stdin {
-        std::io::stdin().read_to_string(&mut text)?;
-    }
+    let text = read_input(&args.files)?;
     let records = recovery::read(&text);
     let mut summary = Summary {
         found: records.reports.len(),
@@ -118,10 +77,65 @@ pub async fn run(args: ReplayArgs) -> Result<()> {
         bodies: records.bodies,
         ..Summary::default()
     };
+    let reports = checked_once(records.reports, &args, &mut summary);
+    let store = args.store.open().await?;
+    store_new(store.as_ref(), &reports, args.dry_run, &mut summary).await?;
+    print_summary(&summary, args.json, args.dry_run)?;
+    if summary.failed > 0 {
+        return Err(format!("{} report(s) could not be stored", summary.failed).into());
+    }
+    Ok(())
+}
+
+/// The stream batches Lambda gave up on, counted again (`--failed-batches`).
+async fn replay_failed_batches(args: &ReplayArgs, queue: &str) -> Result<()> {
+    let Some(store) = args.store.dynamo().await else {
+        return Err("--failed-batches needs --table".into());
+    };
+    let endpoint = args.store.dynamodb.endpoint();
+    let tailer =
+        crate::store::dynamodb::stream::Tailer::new(endpoint.streams().await, &store).await?;
+    let steps = crate::pipeline::Pipeline {
+        counter: store,
+        alerter: None,
+    };
+    let sqs = endpoint.sqs().await;
+    let summary = crate::failed_batches::count(&sqs, queue, &tailer, &steps, args.dry_run).await?;
+    if args.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        eprintln!(
+            "{} failed batch(es) in the queue: counted {} ({} new reports), unreadable messages {}, failed {}",
+            summary.batches, summary.counted, summary.reports, summary.unreadable, summary.failed
+        );
+    }
+    if summary.failed > 0 {
+        return Err(format!("{} batch(es) could not be counted again", summary.failed).into());
+    }
+    Ok(())
+}
+
+/// The files' text, and standard input's when no file (or `-`) is named.
+fn read_input(files: &[PathBuf]) -> Result<String> {
+    let mut text = String::new();
+    let stdin = files.is_empty() || files.iter().any(|f| f.as_os_str() == "-");
+    for f in files.iter().filter(|f| f.as_os_str() != "-") {
+        text.push_str(&std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?);
+        text.push('\n');
+    }
+    if stdin {
+        std::io::stdin().read_to_string(&mut text)?;
+    }
+    Ok(text)
+}
+
+/// The reports that pass a request's checks, each once (a browser's re-deliveries are each
+/// logged); the refused and the repeated counted in `summary`.
+fn checked_once(reports: Vec<Report>, args: &ReplayArgs, summary: &mut Summary) -> Vec<Report> {
     let now = crate::report::Timestamp::now();
     let retention_ms = i64::try_from(args.retention.as_millis()).unwrap_or(i64::MAX);
-    let mut checked = Vec::with_capacity(records.reports.len());
-    for mut r in records.reports {
+    let mut checked = Vec::with_capacity(reports.len());
+    for mut r in reports {
         match r.check_replayable(now, retention_ms) {
             Ok(()) => checked.push(r),
             Err(e) => {
@@ -131,13 +145,22 @@ pub async fn run(args: ReplayArgs) -> Result<()> {
         }
     }
     let mut seen = HashSet::new();
-    let reports: Vec<Report> = checked
+    let once: Vec<Report> = checked
         .into_iter()
         .filter(|r| seen.insert((r.window(), r.id.clone())))
         .collect();
-    summary.duplicates = summary.found - summary.invalid - reports.len();
+    summary.duplicates = summary.found - summary.invalid - once.len();
+    once
+}
 
-    let store = args.store.open().await?;
+/// Stores the reports not stored yet, [`CHUNK`] at a time; what the store still refuses is
+/// logged again for recovery.
+async fn store_new(
+    store: &dyn crate::store::ReportStore,
+    reports: &[Report],
+    dry_run: bool,
+    summary: &mut Summary,
+) -> Result<()> {
     // Reports still unstored are logged again, within the default recovery bytes per minute.
     let budget = crate::limits::Budget::default();
     for chunk in reports.chunks(CHUNK) {
@@ -149,11 +172,11 @@ pub async fn run(args: ReplayArgs) -> Result<()> {
             .map(|(r, _)| r.clone())
             .collect();
         summary.already_there += chunk.len() - new.len();
-        if args.dry_run || new.is_empty() {
-            summary.stored += if args.dry_run { new.len() } else { 0 };
+        if dry_run || new.is_empty() {
+            summary.stored += if dry_run { new.len() } else { 0 };
             continue;
         }
-        let failed = match put_with_retries(store.as_ref(), &new, PutRetry::REPLAY).await {
+        let failed = match put_with_retries(store, &new, PutRetry::REPLAY).await {
             Ok(()) => Vec::new(),
             Err(left) => left.reports,
         };
@@ -164,29 +187,25 @@ pub async fn run(args: ReplayArgs) -> Result<()> {
             recovery::log_unstored(&budget, &failed, "replay: the store refused");
         }
     }
+    Ok(())
+}
 
-    if args.json {
-        println!("{}", serde_json::to_string(&summary)?);
-    } else {
-        let verb = if args.dry_run {
-            "would store"
-        } else {
-            "stored"
-        };
-        eprintln!(
-            "{} report(s) in recovery records: {verb} {}, already there {}, duplicates {}, unreadable {}, invalid {} (refused), undecoded bodies {} (not replayed), failed {}",
-            summary.found,
-            summary.stored,
-            summary.already_there,
-            summary.duplicates,
-            summary.unreadable,
-            summary.invalid,
-            summary.bodies,
-            summary.failed
-        );
+fn print_summary(summary: &Summary, json: bool, dry_run: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(summary)?);
+        return Ok(());
     }
-    if summary.failed > 0 {
-        return Err(format!("{} report(s) could not be stored", summary.failed).into());
-    }
+    let verb = if dry_run { "would store" } else { "stored" };
+    eprintln!(
+        "{} report(s) in recovery records: {verb} {}, already there {}, duplicates {}, unreadable {}, invalid {} (refused), undecoded bodies {} (not replayed), failed {}",
+        summary.found,
+        summary.stored,
+        summary.already_there,
+        summary.duplicates,
+        summary.unreadable,
+        summary.invalid,
+        summary.bodies,
+        summary.failed
+    );
     Ok(())
 }

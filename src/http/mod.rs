@@ -164,17 +164,7 @@ async fn collect(
         }
     };
     apply_budget(&state.budget, &mut batch, received_at);
-    if let Some(address) = sender
-        && !batch.reports.is_empty()
-    {
-        let visitor = state
-            .senders
-            .visitor(state.store.as_ref(), received_at.day(), address)
-            .await;
-        for r in &mut batch.reports {
-            r.visitor = visitor;
-        }
-    }
+    mark_visitors(&state, &mut batch.reports, received_at, sender).await;
     let mut counts = RequestCounts::of(&batch);
     let response = if batch.reports.is_empty()
         && batch
@@ -196,6 +186,25 @@ async fn collect(
         counts.log(site.as_deref());
     }
     response
+}
+
+/// Marks `reports` with their sender's visitor byte, when the sender's address is known.
+async fn mark_visitors(
+    state: &AppState,
+    reports: &mut [report::Report],
+    received_at: Timestamp,
+    sender: Option<IpAddr>,
+) {
+    let Some(address) = sender.filter(|_| !reports.is_empty()) else {
+        return;
+    };
+    let visitor = state
+        .senders
+        .visitor(state.store.as_ref(), received_at.day(), address)
+        .await;
+    for r in reports {
+        r.visitor = visitor;
+    }
 }
 
 /// The raw value of a query parameter of the request URL.

@@ -32,30 +32,7 @@ pub(crate) fn group_key(
     let mut key = Key(String::with_capacity(96));
     key.0.push_str(t.as_str());
     match t {
-        ReportType::CspViolation => {
-            let document = match get("documentURL") {
-                "" => url,
-                d => d,
-            };
-            let blocked = get("blockedURL");
-            key.text(get("effectiveDirective"));
-            key.part(|k| push_blocked_source(k, blocked));
-            key.part(|k| push_origin_and_path(k, document));
-            // Inline code and eval are told apart by their sample, when 'report-sample' gave
-            // one: one injected snippet must not hide the others.
-            if is_code(blocked)
-                && let Some(sample) = body.str_of("sample")
-            {
-                key.text(&format!("sample:{}", sample_prefix(sample)));
-            }
-            // A report its own policy allows, or cannot be judged, is its own problem; a
-            // violation's key is as it was before classification existed.
-            if let Some(c @ (Classification::AllowedByPolicy | Classification::Indeterminate)) =
-                class
-            {
-                key.text(c.as_str());
-            }
-        }
+        ReportType::CspViolation => csp_violation_key(&mut key, url, body, class),
         ReportType::CspHash => {
             key.text(get("destination"));
             key.part(|k| push_origin_and_path(k, get("subresourceURL")));
@@ -76,25 +53,7 @@ pub(crate) fn group_key(
         ReportType::PermissionsPolicyViolation
         | ReportType::PotentialPermissionsPolicyViolation
         | ReportType::DocumentPolicyViolation => key.text(get("featureId")),
-        ReportType::Crash => {
-            let reason = body
-                .get("reason")
-                .and_then(Value::as_str)
-                .unwrap_or("unknown");
-            key.text(reason);
-            // A hang is where its script spins, on whichever page: the top frames of the
-            // stack Chrome sends for it, when there is one with frames.
-            let frames = match reason {
-                "unresponsive" => top_frames(get("stack")),
-                _ => Vec::new(),
-            };
-            if frames.is_empty() {
-                key.part(|k| push_origin_and_path(k, url));
-            }
-            for frame in &frames {
-                key.part(|k| push_frame(k, frame));
-            }
-        }
+        ReportType::Crash => crash_key(&mut key, url, body),
         ReportType::Coep => {
             key.text(get("type"));
             key.text(get("destination"));
@@ -129,6 +88,52 @@ pub(crate) fn group_key(
         ReportType::Other(_) => key.part(|k| push_origin_and_path(k, url)),
     }
     key.0
+}
+
+/// A CSP violation's key parts: directive, blocked source, document, the sample of inline
+/// code, and a classification that makes it a problem of its own.
+fn csp_violation_key(key: &mut Key, url: &str, body: &Body, class: Option<Classification>) {
+    let get = |k: &str| body.str_of(k).unwrap_or("");
+    let document = match get("documentURL") {
+        "" => url,
+        d => d,
+    };
+    let blocked = get("blockedURL");
+    key.text(get("effectiveDirective"));
+    key.part(|k| push_blocked_source(k, blocked));
+    key.part(|k| push_origin_and_path(k, document));
+    // Inline code and eval are told apart by their sample, when 'report-sample' gave
+    // one: one injected snippet must not hide the others.
+    if is_code(blocked)
+        && let Some(sample) = body.str_of("sample")
+    {
+        key.text(&format!("sample:{}", sample_prefix(sample)));
+    }
+    // A report its own policy allows, or cannot be judged, is its own problem; a
+    // violation's key is as it was before classification existed.
+    if let Some(c @ (Classification::AllowedByPolicy | Classification::Indeterminate)) = class {
+        key.text(c.as_str());
+    }
+}
+
+/// A crash's key parts: its reason, then where a hang spins (the top frames of the stack
+/// Chrome sends for it, on whichever page) or else the page.
+fn crash_key(key: &mut Key, url: &str, body: &Body) {
+    let reason = body
+        .get("reason")
+        .and_then(Value::as_str)
+        .unwrap_or("unknown");
+    key.text(reason);
+    let frames = match reason {
+        "unresponsive" => top_frames(body.str_of("stack").unwrap_or("")),
+        _ => Vec::new(),
+    };
+    if frames.is_empty() {
+        key.part(|k| push_origin_and_path(k, url));
+    }
+    for frame in &frames {
+        key.part(|k| push_frame(k, frame));
+    }
 }
 
 /// The parts of a CSP grouping key, read back: what [`group_key`] wrote for a `csp-violation`.

@@ -323,40 +323,16 @@ fn finish(
     if let Some(reason) = noise(&seen, meta.endpoint, opts) {
         return filtered(reason);
     }
-    let site = match meta.site {
-        Some(s) => s.to_owned(),
-        None => host_of(&d.url).ok_or(RejectReason::NoSite)?,
+    let site = match site_of(&d.url, meta, opts)? {
+        Ok(site) => site,
+        Err(reason) => return filtered(reason),
     };
-    if !opts.allowed_sites.allows(&site) {
-        return filtered(FilterReason::SiteNotAllowed);
-    }
-    if opts.strict_site
-        && meta.site.is_some()
-        && !host_of(&d.url).is_some_and(|h| site::is_same_or_subdomain(&h, &site))
-    {
-        return filtered(FilterReason::ForeignSite);
-    }
 
     if opts.strip_query {
         privacy::strip_query(&mut d.url);
         privacy::strip_body_urls(&mut d.body, schema::url_fields_of(&d.report_type));
     }
-    let classification = match d.report_type {
-        ReportType::CspViolation => classify(&d.body, &d.url),
-        _ => None,
-    };
-    let mut group = group_key(
-        &d.report_type,
-        &d.url,
-        &d.body,
-        classification,
-        d.disposition,
-    );
-    if let Some(v) = meta.policy_version {
-        // A new policy version starts fresh problems.
-        group.push_str(" v=");
-        group.push_str(v);
-    }
+    let (classification, group) = grouping(&d, meta.policy_version);
     let truncated = privacy::bound_body(&mut d.body, &opts.size);
 
     let received_at = meta.received_at;
@@ -402,6 +378,50 @@ fn finish(
         }));
     }
     Ok(Ok(report))
+}
+
+/// The site a report is for: the one the request names, else its URL's host; or why it is
+/// filtered (a site not allowed, a URL outside the named site with `strict_site`).
+fn site_of(
+    url: &str,
+    meta: &RequestMeta<'_>,
+    opts: &Options,
+) -> Result<Result<String, FilterReason>, RejectReason> {
+    let site = match meta.site {
+        Some(s) => s.to_owned(),
+        None => host_of(url).ok_or(RejectReason::NoSite)?,
+    };
+    if !opts.allowed_sites.allows(&site) {
+        return Ok(Err(FilterReason::SiteNotAllowed));
+    }
+    if opts.strict_site
+        && meta.site.is_some()
+        && !host_of(url).is_some_and(|h| site::is_same_or_subdomain(&h, &site))
+    {
+        return Ok(Err(FilterReason::ForeignSite));
+    }
+    Ok(Ok(site))
+}
+
+/// A CSP report's classification by its own policy, and the report's grouping key (a new
+/// policy version starts fresh problems).
+fn grouping(d: &Draft, policy_version: Option<&str>) -> (Option<Classification>, String) {
+    let classification = match d.report_type {
+        ReportType::CspViolation => classify(&d.body, &d.url),
+        _ => None,
+    };
+    let mut group = group_key(
+        &d.report_type,
+        &d.url,
+        &d.body,
+        classification,
+        d.disposition,
+    );
+    if let Some(v) = policy_version {
+        group.push_str(" v=");
+        group.push_str(v);
+    }
+    (classification, group)
 }
 
 /// The largest `age` trusted: 30 minutes. Chromium drops a queued report 15 minutes after

@@ -215,14 +215,16 @@ async fn three_thousand_forged_hosts_give_a_header_under_its_ceiling() {
                 r
             })
             .collect();
-        // Each request from two networks, so that every host passes --min-visitors 2.
-        post_from(&store, 2 * request, &reports).await;
-        post_from(&store, 2 * request + 1, &reports).await;
+        post_from(&store, request, &reports).await;
     }
     let dir = t.path().to_str().unwrap();
+    // The ceiling is what is tested, not the visitor threshold (the forger has many networks):
+    // every host counts.
     let (ok, raw, err) = policy(
         dir,
         &[
+            "--min-visitors",
+            "1",
             "--format",
             "raw",
             "--endpoint",
@@ -236,7 +238,7 @@ async fn three_thousand_forged_hosts_give_a_header_under_its_ceiling() {
         .unwrap();
     eprintln!("CSP header under 3,000 forged hosts: {} bytes", csp.len());
     assert!(csp.len() <= 4096, "{}", csp.len());
-    let (ok, out, err) = policy(dir, &["--json"]);
+    let (ok, out, err) = policy(dir, &["--min-visitors", "1", "--json"]);
     assert!(ok, "{err}");
     let s: Value = serde_json::from_str(out.trim()).unwrap();
     let too_large = s["left_out"]
