@@ -18,144 +18,16 @@ use super::{
     StoreError, TopQuery,
 };
 use crate::report::visitor::DayKey;
-use crate::report::{Classification, Report, ReportType, Timestamp, WINDOW_MS};
+use crate::report::{Classification, Report, ReportType, Timestamp};
+
+mod schema;
+mod writer;
+
+use schema::prepare_schema;
+use writer::{IDENTITY_STORED, MAX_GROUP, Row, WriteJob, writer_loop};
 
 /// The database file name inside the data directory.
 pub const DB_FILE: &str = "lookout.db";
-
-/// Requests committed together at most.
-const MAX_GROUP: usize = 256;
-
-/// The schema, version [`SCHEMA_VERSION`] (kept in `PRAGMA user_version`).
-///
-/// Rows are appended in arrival order (rowid table): a report's JSON is written once, into
-/// the newest pages. The duplicate check is a unique index that starts with the report's
-/// identity window (`occurred_at / 10000`, [`WINDOW_MS`]), so its inserts land near its end
-/// too, instead of anywhere in a tree keyed by a random id (version 1's layout, which wrote a
-/// page per report to the WAL). The same index finds a report's neighbour (see
-/// `report::Identity`): a report whose neighbour is stored is not inserted.
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS reports (
-    seq         INTEGER PRIMARY KEY,
-    id          TEXT NOT NULL,
-    site        TEXT NOT NULL,
-    type        TEXT NOT NULL,
-    occurred_at INTEGER NOT NULL,
-    received_at INTEGER NOT NULL,
-    fingerprint TEXT NOT NULL,
-    grp         TEXT NOT NULL,
-    browser     TEXT,
-    url         TEXT NOT NULL,
-    disposition TEXT,
-    report      TEXT NOT NULL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS reports_by_window ON reports (occurred_at / 10000, id);
-CREATE INDEX IF NOT EXISTS reports_by_site_type_time ON reports (site, type, occurred_at);
-CREATE INDEX IF NOT EXISTS reports_by_site_time ON reports (site, occurred_at);
-CREATE TABLE IF NOT EXISTS day_keys (
-    day TEXT PRIMARY KEY,
-    key BLOB NOT NULL
-);
-CREATE VIEW IF NOT EXISTS reports_readable AS
-    SELECT site, type,
-           strftime('%Y-%m-%dT%H:%M:%fZ', occurred_at / 1000.0, 'unixepoch') AS occurred,
-           url, disposition, browser, grp AS problem, report
-    FROM reports ORDER BY occurred_at DESC;
-";
-
-/// The schema version this build writes.
-const SCHEMA_VERSION: i64 = 3;
-
-const _: () = assert!(
-    WINDOW_MS == 10_000,
-    "the index's window is written out in SCHEMA"
-);
-
-/// Version 2 checked duplicates by the occurrence second.
-const MIGRATE_FROM_V2: &str = "DROP INDEX IF EXISTS reports_once;";
-
-/// Version 1 (no `user_version`, `id` the primary key of a `WITHOUT ROWID` table) is copied
-/// into the current layout once, in one transaction.
-const MIGRATE_FROM_V1: &str = "
-ALTER TABLE reports RENAME TO reports_v1;
-DROP VIEW IF EXISTS reports_readable;
-DROP INDEX IF EXISTS reports_by_site_type_time;
-DROP INDEX IF EXISTS reports_by_site_time;
-";
-const COPY_FROM_V1: &str = "
-INSERT OR IGNORE INTO reports (id, site, type, occurred_at, received_at, fingerprint, grp,
-        browser, url, disposition, report)
-    SELECT id, site, type, occurred_at, received_at, fingerprint, grp, browser, url,
-           disposition, report
-    FROM reports_v1 ORDER BY received_at;
-DROP TABLE reports_v1;
-";
-
-/// Creates the schema, or brings an older one to the current version.
-fn prepare_schema(conn: &mut Connection) -> rusqlite::Result<()> {
-    let tx = conn.transaction()?;
-    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    let has_reports: bool = tx.query_row(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'reports')",
-        [],
-        |r| r.get(0),
-    )?;
-    if version < 2 && has_reports {
-        tx.execute_batch(MIGRATE_FROM_V1)?;
-        tx.execute_batch(SCHEMA)?;
-        tx.execute_batch(COPY_FROM_V1)?;
-    } else if version == 2 {
-        tx.execute_batch(MIGRATE_FROM_V2)?;
-        tx.execute_batch(SCHEMA)?;
-    } else {
-        tx.execute_batch(SCHEMA)?;
-    }
-    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-    tx.commit()
-}
-
-type Reply = oneshot::Sender<Result<(), WriteFailed>>;
-
-struct WriteJob {
-    rows: Vec<Row>,
-    reply: Reply,
-}
-
-/// One report, ready to insert.
-struct Row {
-    id: String,
-    site: String,
-    report_type: String,
-    occurred_at: i64,
-    received_at: i64,
-    fingerprint: String,
-    group: String,
-    browser: Option<String>,
-    url: String,
-    disposition: Option<&'static str>,
-    json: String,
-    /// The window start and id of the report's neighbour, when it has one.
-    neighbour: Option<(i64, String)>,
-}
-
-impl Row {
-    fn of(r: &Report) -> Result<Self, serde_json::Error> {
-        Ok(Self {
-            id: r.id.clone(),
-            site: r.site.clone(),
-            report_type: r.report_type.as_str().to_owned(),
-            occurred_at: r.occurred_at.millis(),
-            received_at: r.received_at.millis(),
-            fingerprint: r.fingerprint.clone(),
-            group: r.group.clone(),
-            browser: r.browser.clone(),
-            url: r.url.clone(),
-            disposition: r.disposition.map(|d| d.as_str()),
-            json: serde_json::to_string(r)?,
-            neighbour: r.neighbour().map(|n| (n.window.millis(), n.id)),
-        })
-    }
-}
 
 /// The SQLite-backed store.
 pub struct EmbeddedStore {
@@ -276,84 +148,6 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreErro
     conn.execute_batch(pragmas).map_err(StoreError::backend)?;
     Ok(conn)
 }
-
-/// Commits queued jobs in groups. If a group fails, each job is retried alone, so one bad
-/// job cannot fail the others.
-fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<WriteJob>) {
-    while let Ok(first) = rx.recv() {
-        let mut jobs = vec![first];
-        while jobs.len() < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
-            }
-        }
-        let all: Vec<&Row> = jobs.iter().flat_map(|j| &j.rows).collect();
-        match insert(&mut conn, &all) {
-            Ok(()) => {
-                for job in jobs {
-                    let _ = job.reply.send(Ok(()));
-                }
-            }
-            Err(_) if jobs.len() > 1 => {
-                for job in jobs {
-                    let rows: Vec<&Row> = job.rows.iter().collect();
-                    let result = insert(&mut conn, &rows).map_err(|e| WriteFailed(Arc::new(e)));
-                    let _ = job.reply.send(result);
-                }
-            }
-            Err(e) => {
-                let e = WriteFailed(Arc::new(e));
-                for job in jobs {
-                    let _ = job.reply.send(Err(e.clone()));
-                }
-            }
-        }
-    }
-}
-
-/// Whether a report is stored under an identity (window start in ms, id): the test `put` makes
-/// before inserting a report near its window's edge, and `stored` makes for `replay`.
-const IDENTITY_STORED: &str =
-    "SELECT EXISTS (SELECT 1 FROM reports WHERE occurred_at / 10000 = ?1 / 10000 AND id = ?2)";
-
-fn insert(conn: &mut Connection, rows: &[&Row]) -> rusqlite::Result<()> {
-    let tx = conn.transaction()?;
-    {
-        let mut stmt = tx.prepare_cached(
-            "INSERT OR IGNORE INTO reports (id, site, type, occurred_at, received_at, fingerprint,
-                 grp, browser, url, disposition, report)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        )?;
-        let mut neighbour_stored = tx.prepare_cached(IDENTITY_STORED)?;
-        for r in rows {
-            if let Some((window, id)) = &r.neighbour
-                && neighbour_stored.query_row(params![window, id], |row| row.get::<_, bool>(0))?
-            {
-                continue;
-            }
-            stmt.execute(params![
-                r.id,
-                r.site,
-                r.report_type,
-                r.occurred_at,
-                r.received_at,
-                r.fingerprint,
-                r.group,
-                r.browser,
-                r.url,
-                r.disposition,
-                r.json
-            ])?;
-        }
-    }
-    tx.commit()
-}
-
-/// A failure to write, as the writer thread reports it (shared by the jobs of a group).
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("the embedded store's write failed")]
-struct WriteFailed(#[source] Arc<rusqlite::Error>);
 
 /// A store opened for reading that does not exist.
 #[derive(Debug, thiserror::Error)]
