@@ -1,5 +1,10 @@
 //! The `lookout` command line: `serve`, `query`, `top`, `policy`, `mute`, `headers`,
 //! `replay`, `ui`, `create-table`.
+//!
+//! Adding a command: a module here with its `clap::Args` struct (flatten `StoreArgs` or
+//! `ReportFilter` rather than declaring `--table`, `--site`, `--type` again) and its `run`; a
+//! variant of `Command` and its line in `main`'s match. The work itself belongs below `cli`
+//! (`policy/`, `store/`, `report/`), where the dashboard or the function can use it too.
 
 mod guard;
 mod headers;
