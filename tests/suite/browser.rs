@@ -4,9 +4,10 @@
 //!
 //! Needs Debian's `chromium` (`scripts/setup-test-tools` installs it); fails loudly without it.
 //!
-//! The crash test (an unresponsive page's report, with its JavaScript stack) is ignored by
-//! default, run by name:
-//! `cargo test --test suite browser::chromium_reports_an_unresponsive_page_with_its_stack -- --ignored`.
+//! No test here waits for a `crash` report: headless Chromium 156 never kills a hung page (it
+//! shows no "Page unresponsive" dialog to answer), so none is sent; tried with a page spinning
+//! under `Document-Policy: include-js-call-stacks-in-crash-reports`, nothing arrived in 180 s.
+//! Crash grouping is tested on payloads (`tests/fixtures/`).
 
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
@@ -14,13 +15,12 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue, header};
+use axum::http::header;
 use axum::middleware::{self, Next};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use lookout::cli::serve::{self, self_signed};
 use lookout::http::app;
-use lookout::policy::snippet::{Endpoint, HeaderSet};
 use lookout::report::{Disposition, Report, ReportType, SourceFormat, Timestamp};
 use lookout::store::{RecentQuery, ReportStore};
 
@@ -188,137 +188,6 @@ async fn chromium_reports_arrive_normalized() {
     assert!(
         seen.iter().any(|s| s == "OPTIONS /r/127.0.0.1"),
         "no preflight seen: {seen:?}"
-    );
-    collector.shutdown().await.unwrap();
-    page.shutdown().await.unwrap();
-}
-
-/// The hang test's page: it spins forever once loaded, in two named functions.
-const HANGING_HTML: &str = r#"<!doctype html><html><head><title>lookout hang</title></head><body><p>spinning</p>
-<script>
-function spin() { for (;;) {} }
-function busy() { spin(); }
-addEventListener("load", function () { setTimeout(busy, 200); });
-</script></body></html>"#;
-
-/// The hanging page with the `Reporting-Endpoints` and `Document-Policy` headers that
-/// `lookout headers --crash-stacks` prints, to the collector; `Reporting-Endpoints` also names
-/// the collector as `default`, where Chromium before 139 sends crash reports.
-fn hanging_page(collector: &str) -> Router {
-    let report_url = Endpoint::parse(&format!("{collector}/r/127.0.0.1")).unwrap();
-    let set = HeaderSet {
-        report_url: report_url.clone(),
-        policy: "default-src 'self'".into(),
-        enforce: false,
-        crash_stacks: true,
-    };
-    let mut headers: Vec<(HeaderName, HeaderValue)> = Vec::new();
-    for h in set.headers() {
-        let value = match h.name {
-            "Reporting-Endpoints" => format!("{}, default=\"{}\"", h.value, report_url.as_str()),
-            "Document-Policy" => h.value,
-            _ => continue,
-        };
-        headers.push((
-            HeaderName::from_bytes(h.name.as_bytes()).unwrap(),
-            HeaderValue::from_str(&value).unwrap(),
-        ));
-    }
-    assert_eq!(headers.len(), 2, "--crash-stacks sends both headers");
-    Router::new().route(
-        "/",
-        get(move || {
-            let headers = headers.clone();
-            async move {
-                let mut response = Html(HANGING_HTML).into_response();
-                for (name, value) in headers {
-                    response.headers_mut().insert(name, value);
-                }
-                response
-            }
-        }),
-    )
-}
-
-/// An unresponsive page's crash report, with its JavaScript stack grouped by its top frames.
-///
-/// Chromium queues a `crash` report with reason `unresponsive` when it kills a renderer it
-/// found hung (exit code `RESULT_CODE_HUNG`): a desktop browser does so when the person answers
-/// its "Page unresponsive" dialog, which input to the hung page brings up. Headless Chromium
-/// gets no input here and shows no dialog, so it may never kill the page; the test then fails
-/// after its bound, saying so. Ignored by default: run it by name (see the module's comment).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "headless Chromium may never kill a hung page; run by name with --ignored"]
-async fn chromium_reports_an_unresponsive_page_with_its_stack() {
-    const BOUND: Duration = Duration::from_secs(180);
-    let t = TempStore::new();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let recorder = seen.clone();
-    let collector_app = app(state(t.store.clone())).layer(middleware::from_fn(move |req, next| {
-        record(recorder.clone(), req, next)
-    }));
-    let collector = serve::start(
-        TcpListener::bind("127.0.0.1:0").unwrap(),
-        collector_app,
-        Some(self_signed().unwrap()),
-    )
-    .await
-    .unwrap();
-    let page = serve::start(
-        TcpListener::bind("127.0.0.1:0").unwrap(),
-        hanging_page(&collector.url()),
-        Some(self_signed().unwrap()),
-    )
-    .await
-    .unwrap();
-    let (_browser, _profile) = crate::support::chromium(
-        &format!("{}/", page.url()),
-        &[
-            "--short-reporting-delay",
-            // On by default where it shipped; named for builds where it is not yet.
-            "--enable-features=DocumentPolicyIncludeJSCallStacksInCrashReports",
-        ],
-    );
-
-    let deadline = Instant::now() + BOUND;
-    let mut crashes: Vec<Report> = Vec::new();
-    while Instant::now() < deadline {
-        crashes = t
-            .store
-            .recent(&RecentQuery {
-                site: "127.0.0.1".into(),
-                report_type: Some(ReportType::Crash),
-                since: Timestamp(0),
-                limit: 10,
-                classification: None,
-                fingerprint: None,
-            })
-            .await
-            .unwrap();
-        if !crashes.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    let seen = seen.lock().unwrap().clone();
-    assert!(
-        !crashes.is_empty(),
-        "no crash report within {BOUND:?}: headless Chromium did not kill the hung page (no \
-         \"Page unresponsive\" dialog to answer), or did not report it; requests the collector \
-         saw: {seen:?}"
-    );
-    let crash = &crashes[0];
-    assert_eq!(crash.body["reason"], "unresponsive", "{crash:?}");
-    assert_eq!(crash.url, format!("{}/", page.url()));
-    let stack = crash.body.str_of("stack").unwrap_or_default();
-    assert!(
-        stack.contains("at spin ("),
-        "the page opted in to JavaScript stacks: {stack:?}"
-    );
-    assert_eq!(
-        crash.group,
-        format!("crash unresponsive spin@{p}/ busy@{p}/", p = page.url()),
-        "grouped by the stack's top frames"
     );
     collector.shutdown().await.unwrap();
     page.shutdown().await.unwrap();
