@@ -381,30 +381,16 @@ async fn the_dashboard_shows_what_top_and_query_say_over_a_table() {
 /// included: a browser that reached the page by another name sends that name); the status and
 /// the body. A connection closed without an answer (a handler that panicked) is status 0.
 fn get(base: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(base.trim_start_matches("http://")).unwrap();
-    stream
-        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
-        .unwrap();
     let mut head = format!("GET {path} HTTP/1.1\r\nConnection: close\r\n");
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).unwrap();
-    let mut response = Vec::new();
-    let _ = stream.read_to_end(&mut response);
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
+    crate::support::raw_exchange(
+        base.trim_start_matches("http://"),
+        &head,
+        b"",
+        std::time::Duration::from_secs(30),
+    )
 }
 
 /// The port of `base` (`http://127.0.0.1:PORT`).

@@ -57,17 +57,7 @@ async fn post_from(store: &Arc<dyn ReportStore>, net: usize, reports: &[Value]) 
 }
 
 fn policy(dir: &str, extra: &[&str]) -> (bool, String, String) {
-    let mut args = vec![
-        "policy",
-        "--site",
-        "example.com",
-        "--data",
-        dir,
-        "--from-policy",
-        OWNER,
-    ];
-    args.extend_from_slice(extra);
-    run_lookout(&args)
+    crate::support::run_policy(dir, OWNER, extra)
 }
 
 #[tokio::test]

@@ -55,17 +55,7 @@ fn reports() -> Vec<Report> {
 
 /// `lookout policy --site example.com --data DIR --from-policy POLICY` with `extra`.
 fn policy_on(dir: &str, extra: &[&str]) -> (bool, String, String) {
-    let mut args = vec![
-        "policy",
-        "--site",
-        "example.com",
-        "--data",
-        dir,
-        "--from-policy",
-        POLICY,
-    ];
-    args.extend_from_slice(extra);
-    run_lookout(&args)
+    crate::support::run_policy(dir, POLICY, extra)
 }
 
 fn policy(store_args: &[&str], extra: &[&str]) -> Value {

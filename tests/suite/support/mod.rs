@@ -20,8 +20,8 @@ pub use self::dynamodb::{report_items, scan_all};
 pub use self::http::{post, send, state, state_with, unbounded_budget};
 pub use self::logs::LogCapture;
 pub use self::processes::{
-    Process, chromium, free_port, headless_chromium, http_request, run_lookout, spawn_lookout,
-    spawn_serve,
+    Process, chromium, free_port, headless_chromium, http_request, raw_exchange, run_lookout,
+    run_policy, spawn_lookout, spawn_serve,
 };
 pub use self::reports::{batch, decode_json, decode_with, fixture_reports, fixtures, meta};
 pub use self::store::{Fault, FaultyStore, TempStore};

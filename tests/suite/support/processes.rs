@@ -12,11 +12,6 @@ pub fn http_request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> (u16, String) {
-    use std::io::Read;
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
     let mut head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n",
         body.len()
@@ -24,11 +19,21 @@ pub fn http_request(
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
-    head.push_str("\r\n");
+    raw_exchange(addr, &head, body, Duration::from_secs(10))
+}
+
+/// Sends `head` (request line and headers, exactly as given, without the blank line) and
+/// `body` to `addr`, and reads the answer until the server closes: its status and body. A
+/// connection closed without an answer (a handler that panicked) is status 0.
+pub fn raw_exchange(addr: &str, head: &str, body: &[u8], timeout: Duration) -> (u16, String) {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(timeout)).unwrap();
     stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(b"\r\n").unwrap();
     stream.write_all(body).unwrap();
     let mut response = Vec::new();
-    stream.read_to_end(&mut response).unwrap();
+    let _ = stream.read_to_end(&mut response);
     let text = String::from_utf8_lossy(&response).into_owned();
     let status = text
         .split_whitespace()
@@ -40,6 +45,21 @@ pub fn http_request(
         .map(|(_, b)| b.to_owned())
         .unwrap_or_default();
     (status, body)
+}
+
+/// `lookout policy --site example.com --data DIR --from-policy OWNER_POLICY` with `extra`.
+pub fn run_policy(dir: &str, owner_policy: &str, extra: &[&str]) -> (bool, String, String) {
+    let mut args = vec![
+        "policy",
+        "--site",
+        "example.com",
+        "--data",
+        dir,
+        "--from-policy",
+        owner_policy,
+    ];
+    args.extend_from_slice(extra);
+    run_lookout(&args)
 }
 
 /// A `lookout` process, killed when dropped.
