@@ -166,12 +166,21 @@ pub enum Incoming {
     Stream(StreamEvent),
     /// A request through API Gateway's HTTP API or the function URL.
     Http(Box<LambdaRequest>),
+    /// The stack's schedule (every 5 minutes): alerts whose delivery failed are retried when
+    /// due, even while no new report arrives to carry them.
+    RetryAlerts,
 }
+
+/// The schedule's payload (`template.yaml`, `RetryAlerts`).
+pub const RETRY_ALERTS: &str = "retry-alerts";
 
 impl Incoming {
     /// Reads an invocation's payload: a stream batch when it reads as one, else an HTTP
     /// request (an error when it is neither).
     pub fn of(payload: Value) -> Result<Self, serde_json::Error> {
+        if payload.get("lookout").and_then(Value::as_str) == Some(RETRY_ALERTS) {
+            return Ok(Self::RetryAlerts);
+        }
         if let Ok(event) = StreamEvent::deserialize(&payload)
             && event.is_dynamodb()
         {
@@ -194,12 +203,29 @@ async fn handle(
             let response = http.oneshot(LambdaEvent::new(*request, context)).await?;
             Ok(serde_json::to_value(response)?)
         }
+        Incoming::RetryAlerts => {
+            // An empty batch: the alerter retries the pending alerts whose time has come.
+            let batch = crate::pipeline::Batch::Stored(Vec::new());
+            crate::pipeline::on_new_reports(None, alerter.as_deref(), batch).await?;
+            Ok(serde_json::json!({"retried": alerter.is_some()}))
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_schedule_asks_for_due_alerts_to_be_retried() {
+        let payload = serde_json::json!({"lookout": RETRY_ALERTS});
+        assert!(matches!(Incoming::of(payload), Ok(Incoming::RetryAlerts)));
+        let template = include_str!("../template.yaml");
+        assert!(
+            template.contains(&format!(r#"Input: '{{"lookout": "{RETRY_ALERTS}"}}'"#)),
+            "the template's schedule sends this payload"
+        );
+    }
 
     #[test]
     fn an_invocation_is_a_stream_batch_or_an_http_request() {
