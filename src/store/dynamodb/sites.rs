@@ -29,7 +29,8 @@ fn registry_pk(day: &str) -> String {
 }
 
 impl DynamoStore {
-    /// Registers that `site` has reports received on `day` (`YYYY-MM-DD`).
+    /// Registers that `site` has reports that occurred on `day` (`YYYY-MM-DD`, the day its
+    /// aggregates are kept under); `received` sets when the registration expires.
     pub(super) async fn register_site(
         &self,
         site: &str,
@@ -75,16 +76,20 @@ impl DynamoStore {
     ) -> Result<Vec<SiteSummary>, StoreError> {
         let mut names = BTreeSet::new();
         for day in crate::store::days_between(since, Timestamp::now()) {
-            for it in self
-                // Every site sorts after "!" (a key condition cannot hold an empty string).
-                .query_partition(registry_pk(&day), "!", usize::MAX, &[], true)
-                .await?
-            {
-                if names.len() >= MAX_SITES_READ {
-                    break;
-                }
-                names.extend(item::s(&it, SK));
+            if names.len() >= MAX_SITES_READ {
+                break;
             }
+            // Every site sorts after "!" (a key condition cannot hold an empty string).
+            let registered = self
+                .query_partition(registry_pk(&day), "!", usize::MAX, &[], true)
+                .await?;
+            let room = MAX_SITES_READ - names.len();
+            names.extend(
+                registered
+                    .iter()
+                    .filter_map(|it| item::s(it, SK))
+                    .take(room),
+            );
         }
         let mut sites = Vec::with_capacity(names.len());
         for site in names {
