@@ -11,6 +11,7 @@ pub mod embedded;
 #[cfg(feature = "local")]
 pub mod embedded_alerts;
 pub mod retry;
+pub mod summary;
 
 use std::collections::BTreeMap;
 

@@ -108,27 +108,17 @@ impl Marks {
     }
 }
 
-/// An aggregate item as `top` reads it back.
-pub struct AggregateItem {
-    /// The report type's name, as stored.
-    pub report_type: String,
-    pub fingerprint: String,
-    /// The day, from the sort key.
-    pub day: Option<String>,
-    pub group: String,
-    pub first_seen: Timestamp,
-    pub last_seen: Timestamp,
-    pub count: u64,
-    pub browsers: Vec<String>,
-    pub visitors: Vec<u8>,
-    pub dispositions: Vec<String>,
-    pub classification: Option<Classification>,
-    pub policy_version: Option<String>,
+/// An aggregate item as `top` reads it back: the shared day aggregate.
+pub type AggregateItem = crate::store::summary::DayAggregate;
+
+/// Reads aggregate items back.
+pub trait ReadAggregate: Sized {
+    /// An aggregate item read back; `None` without its type or fingerprint.
+    fn of(it: &Item) -> Option<Self>;
 }
 
-impl AggregateItem {
-    /// An aggregate item read back; `None` without its type or fingerprint.
-    pub fn of(it: &Item) -> Option<Self> {
+impl ReadAggregate for AggregateItem {
+    fn of(it: &Item) -> Option<Self> {
         let time = |name: &str| {
             item::s(it, name)
                 .and_then(|s| Timestamp::parse_rfc3339(&s))

@@ -1,15 +1,16 @@
 //! Reading reports and aggregates: `Query` per partition, fanned out over write shards.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures_util::StreamExt;
 
-use super::aggregate_item::{AggregateItem, TYPE};
+use super::aggregate_item::{AggregateItem, ReadAggregate, TYPE};
 use super::item::{self, Item, PK, SK};
 use super::{DynamoStore, StoreError};
 use crate::report::{Report, ReportType, Timestamp};
-use crate::store::{GroupSummary, MAX_BROWSERS, RecentQuery, TopQuery};
+use crate::store::summary::Top;
+use crate::store::{GroupSummary, RecentQuery, TopQuery};
 
 /// Partitions queried at once when a read spans many (every type of a site).
 const READ_CONCURRENCY: usize = 8;
@@ -162,89 +163,6 @@ impl DynamoStore {
                 top.merge(it);
             }
         }
-        Ok(top.groups(q))
-    }
-}
-
-/// Aggregate items merged into problems: a problem's days and write shards summed.
-#[derive(Default)]
-struct Top {
-    /// Each problem (type and fingerprint) so far.
-    merged: HashMap<(String, String), GroupSummary>,
-    /// Each problem's visitors of each day: a day has an item per write shard, whose visitors
-    /// are a union.
-    visitor_days: BTreeMap<(String, String, String), BTreeSet<u8>>,
-}
-
-impl Top {
-    fn merge(&mut self, it: AggregateItem) {
-        let key = (it.report_type.clone(), it.fingerprint.clone());
-        let entry = self.merged.entry(key).or_insert_with(|| GroupSummary {
-            report_type: ReportType::from_name(&it.report_type)
-                .unwrap_or(ReportType::Other(it.report_type.clone())),
-            fingerprint: it.fingerprint.clone(),
-            group: it.group.clone(),
-            count: 0,
-            first_seen: it.first_seen,
-            last_seen: it.last_seen,
-            browsers: Vec::new(),
-            visitors: 0,
-            dispositions: Vec::new(),
-            classification: it.classification,
-            policy_version: it.policy_version.clone(),
-            days: BTreeMap::new(),
-        });
-        entry.count += it.count;
-        if let Some(day) = it.day {
-            *entry.days.entry(day.clone()).or_default() += it.count;
-            self.visitor_days
-                .entry((it.report_type, it.fingerprint, day))
-                .or_default()
-                .extend(it.visitors);
-        }
-        entry.first_seen = entry.first_seen.min(it.first_seen);
-        entry.last_seen = entry.last_seen.max(it.last_seen);
-        for b in it.browsers {
-            if !entry.browsers.contains(&b) {
-                entry.browsers.push(b);
-            }
-        }
-        for d in it.dispositions {
-            if !entry.dispositions.contains(&d) {
-                entry.dispositions.push(d);
-            }
-        }
-    }
-
-    /// The problems of the query's classification, most frequent first.
-    fn groups(self, q: &TopQuery) -> Vec<GroupSummary> {
-        let mut visitors: HashMap<(String, String), u64> = HashMap::new();
-        for ((t, fp, _), v) in self.visitor_days {
-            *visitors.entry((t, fp)).or_default() += v.len() as u64;
-        }
-        let mut groups: Vec<GroupSummary> = self
-            .merged
-            .into_values()
-            .filter(|g| q.classification.is_none() || g.classification == q.classification)
-            .collect();
-        for g in &mut groups {
-            g.browsers.sort();
-            g.browsers.truncate(MAX_BROWSERS);
-            g.dispositions.sort();
-            g.visitors = visitors
-                .get(&(g.report_type.as_str().to_owned(), g.fingerprint.clone()))
-                .copied()
-                .unwrap_or(0);
-        }
-        // Ties broken as the embedded store breaks them, so both list the same order.
-        groups.sort_by(|a, b| {
-            b.count
-                .cmp(&a.count)
-                .then(b.last_seen.cmp(&a.last_seen))
-                .then_with(|| a.report_type.as_str().cmp(b.report_type.as_str()))
-                .then_with(|| a.fingerprint.cmp(&b.fingerprint))
-        });
-        groups.truncate(q.limit);
-        groups
+        Ok(top.groups(q.limit, q.classification))
     }
 }

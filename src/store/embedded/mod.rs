@@ -4,7 +4,6 @@
 //! reports reached the disk. Writes go through one writer thread that commits concurrent
 //! requests together (group commit): one fsync serves many requests under load.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
@@ -13,18 +12,21 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
+use super::summary::Top;
 use super::{
-    GroupSummary, MAX_BROWSERS, MAX_SITES, PutError, RecentQuery, ReportStore, SiteSummary,
-    StoreError, TopQuery,
+    GroupSummary, MAX_SITES, PutError, RecentQuery, ReportStore, SiteSummary, StoreError, TopQuery,
 };
 use crate::report::visitor::DayKey;
 use crate::report::{Classification, Report, ReportType, Timestamp};
 
+mod aggregate;
+mod row;
 mod schema;
 mod writer;
 
-use schema::prepare_schema;
-use writer::{IDENTITY_STORED, MAX_GROUP, Row, WriteJob, writer_loop};
+use row::{REPORT_COLUMNS, REPORT_JOINS, Row, columns_of, id_bytes, report_of};
+use schema::{migrate_rows, needs_migration, prepare_schema};
+use writer::{IDENTITY_STORED, MAX_GROUP, WriteJob, Writer, writer_loop};
 
 /// The database file name inside the data directory.
 pub const DB_FILE: &str = "lookout.db";
@@ -63,9 +65,21 @@ impl EmbeddedStore {
         } else {
             std::fs::create_dir_all(dir).map_err(StoreError::backend)?;
         }
+        if options.read_only {
+            // A store written by an earlier version is brought up to date first, whoever
+            // opens it: never refused, never read as empty.
+            let conn = open_connection(&path, true)?;
+            if needs_migration(&conn).map_err(StoreError::backend)? {
+                drop(conn);
+                let mut conn = open_connection(&path, false)?;
+                migrate(&mut conn)?;
+            }
+        }
         let mut conn = open_connection(&path, options.read_only)?;
+        let mut writer = Writer::default();
         if !options.read_only {
             prepare_schema(&mut conn).map_err(StoreError::backend)?;
+            migrate_rows(&mut conn, &mut writer).map_err(StoreError::backend)?;
         }
         if let Some(max) = options.max_bytes {
             let page: i64 = conn
@@ -84,7 +98,7 @@ impl EmbeddedStore {
         let (tx, rx) = mpsc::sync_channel::<WriteJob>(4 * MAX_GROUP);
         thread::Builder::new()
             .name("lookout-writer".into())
-            .spawn(move || writer_loop(conn, rx))
+            .spawn(move || writer_loop(conn, writer, rx))
             .map_err(StoreError::backend)?;
         Ok(Self {
             writer: tx,
@@ -93,9 +107,10 @@ impl EmbeddedStore {
         })
     }
 
-    /// Removes at most `limit` reports received before `before`, oldest first; returns how
-    /// many. Rows are stored in arrival order, so the oldest are the first rows: each step is
-    /// one short transaction that reads no index, and ingest goes on between steps.
+    /// Removes at most `limit` reports received before `before`, oldest first, and at most
+    /// `limit` of the day and hour aggregates before it; returns how many rows. Rows are
+    /// stored in arrival order, so the oldest are the first rows: each step is one short
+    /// transaction, and ingest goes on between steps.
     pub async fn remove_before(
         &self,
         before: Timestamp,
@@ -105,12 +120,16 @@ impl EmbeddedStore {
             return Err(StoreError::backend(ReadOnly));
         };
         tokio::task::spawn_blocking(move || {
-            let conn = conn.lock().unwrap_or_else(|p| p.into_inner());
-            conn.execute(
+            let mut conn = conn.lock().unwrap_or_else(|p| p.into_inner());
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let reports = tx.execute(
                 "DELETE FROM reports WHERE seq IN
                      (SELECT seq FROM reports WHERE received_at < ?1 ORDER BY seq LIMIT ?2)",
                 params![before.millis(), limit as i64],
-            )
+            )?;
+            let aggregates = aggregate::remove_before(&tx, before, limit)?;
+            tx.commit()?;
+            Ok::<_, rusqlite::Error>(reports + aggregates)
         })
         .await
         .map_err(StoreError::backend)?
@@ -132,6 +151,12 @@ impl EmbeddedStore {
     }
 }
 
+/// Brings a store written by an earlier version up to date (see `schema`).
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    prepare_schema(conn).map_err(StoreError::backend)?;
+    migrate_rows(conn, &mut Writer::default()).map_err(StoreError::backend)
+}
+
 fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
     use rusqlite::OpenFlags;
     let flags = if read_only {
@@ -140,10 +165,14 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreErro
         OpenFlags::default()
     };
     let conn = Connection::open_with_flags(path, flags).map_err(StoreError::backend)?;
+    // Readers map the file (fewer copies through the kernel); the writer keeps a larger
+    // page cache, so that the indexes' newest pages stay in memory between commits. The WAL is
+    // cut back to 64 MiB after each checkpoint.
     let pragmas = if read_only {
-        "PRAGMA busy_timeout = 5000;"
+        "PRAGMA busy_timeout = 5000; PRAGMA mmap_size = 1073741824; PRAGMA cache_size = -32768;"
     } else {
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;"
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;
+         PRAGMA cache_size = -65536; PRAGMA journal_size_limit = 67108864;"
     };
     conn.execute_batch(pragmas).map_err(StoreError::backend)?;
     Ok(conn)
@@ -214,42 +243,18 @@ impl ReportStore for EmbeddedStore {
 
     async fn recent(&self, q: &RecentQuery) -> Result<Vec<Report>, StoreError> {
         let q = q.clone();
-        let rows: Vec<String> = self
-            .read(move |conn| {
-                let t = q.report_type.as_ref().map(ReportType::as_str);
-                let mut stmt = conn.prepare_cached(
-                    "SELECT report FROM reports
-                     WHERE site = ?1 AND (?2 IS NULL OR type = ?2) AND occurred_at >= ?3
-                       AND (?5 IS NULL OR json_extract(report, '$.classification') = ?5)
-                       AND (?6 IS NULL OR fingerprint = ?6)
-                     ORDER BY occurred_at DESC, id LIMIT ?4",
-                )?;
-                let class = q.classification.map(Classification::as_str);
-                let rows = stmt.query_map(
-                    params![
-                        q.site,
-                        t,
-                        q.since.millis(),
-                        q.limit as i64,
-                        class,
-                        q.fingerprint
-                    ],
-                    |row| row.get::<_, String>(0),
-                )?;
-                rows.collect()
-            })
-            .await?;
-        rows.iter()
-            .map(|json| serde_json::from_str(json).map_err(StoreError::backend))
+        let rows = self.read(move |conn| recent_rows(conn, &q)).await?;
+        rows.into_iter()
+            .map(|c| report_of(c).map_err(StoreError::backend))
             .collect()
     }
 
     async fn stored(&self, reports: &[Report]) -> Result<Vec<bool>, StoreError> {
-        let identities: Vec<Vec<(i64, String)>> = reports
+        let identities: Vec<Vec<(i64, row::StoredId)>> = reports
             .iter()
             .map(|r| {
-                let mut ids = vec![(r.window().millis(), r.id.clone())];
-                ids.extend(r.neighbour().map(|n| (n.window.millis(), n.id)));
+                let mut ids = vec![(r.window().millis(), id_bytes(&r.id))];
+                ids.extend(r.neighbour().map(|n| (n.window.millis(), id_bytes(&n.id))));
                 ids
             })
             .collect();
@@ -302,96 +307,139 @@ impl ReportStore for EmbeddedStore {
     }
 
     async fn sites(&self, since: Timestamp) -> Result<Vec<SiteSummary>, StoreError> {
-        self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT site, COUNT(*), COUNT(DISTINCT type || ' ' || fingerprint), MAX(occurred_at)
-                 FROM reports WHERE occurred_at >= ?1
-                 GROUP BY site ORDER BY COUNT(*) DESC, site LIMIT ?2",
-            )?;
-            let rows = stmt.query_map(params![since.millis(), MAX_SITES as i64], |row| {
-                Ok(SiteSummary {
-                    site: row.get(0)?,
-                    reports: row.get::<_, i64>(1)? as u64,
-                    problems: row.get::<_, i64>(2)? as u64,
-                    last_seen: Timestamp(row.get(3)?),
-                })
-            })?;
-            rows.collect()
-        })
-        .await
+        let rows = self
+            .read(move |conn| aggregate::sites_since(conn, since, MAX_SITES))
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(site, reports, problems, last_seen)| SiteSummary {
+                site,
+                reports: reports.max(0) as u64,
+                problems: problems.max(0) as u64,
+                last_seen: Timestamp(last_seen),
+            })
+            .collect())
     }
 
+    /// Read from the day aggregates: about problems × days rows, however many reports.
     async fn top(&self, q: &TopQuery) -> Result<Vec<GroupSummary>, StoreError> {
         let q = q.clone();
-        self.read(move |conn| {
-            let t = q.report_type.as_ref().map(ReportType::as_str);
-            let mut stmt = conn.prepare_cached(
-                "SELECT type, fingerprint, MIN(grp), COUNT(*), MIN(occurred_at), MAX(occurred_at),
-                        GROUP_CONCAT(DISTINCT browser), MAX(json_extract(report, '$.classification')),
-                        MAX(json_extract(report, '$.policy_version')),
-                        GROUP_CONCAT(DISTINCT json_extract(report, '$.disposition')),
-                        COUNT(DISTINCT (occurred_at / 86400000) * 256 + json_extract(report, '$.visitor'))
-                 FROM reports
-                 WHERE site = ?1 AND (?2 IS NULL OR type = ?2) AND occurred_at >= ?3
-                   AND (?5 IS NULL OR json_extract(report, '$.classification') = ?5)
-                 GROUP BY type, fingerprint
-                 ORDER BY COUNT(*) DESC, MAX(occurred_at) DESC, type, fingerprint LIMIT ?4",
-            )?;
-            let class = q.classification.map(Classification::as_str);
-            let rows = stmt.query_map(
-                params![q.site, t, q.since.millis(), q.limit as i64, class],
-                |row| {
-                    let type_name: String = row.get(0)?;
-                    let browsers: Option<String> = row.get(6)?;
-                    let mut browsers: Vec<String> = browsers
-                        .map(|b| b.split(',').map(str::to_owned).collect())
-                        .unwrap_or_default();
-                    browsers.sort();
-                    browsers.truncate(MAX_BROWSERS);
-                    let dispositions: Option<String> = row.get(9)?;
-                    let mut dispositions: Vec<String> = dispositions
-                        .map(|d| d.split(',').map(str::to_owned).collect())
-                        .unwrap_or_default();
-                    dispositions.sort();
-                    Ok(GroupSummary {
-                        report_type: ReportType::from_name(&type_name)
-                            .unwrap_or(ReportType::Other(type_name)),
-                        fingerprint: row.get(1)?,
-                        group: row.get(2)?,
-                        count: row.get::<_, i64>(3)? as u64,
-                        first_seen: Timestamp(row.get(4)?),
-                        last_seen: Timestamp(row.get(5)?),
-                        browsers,
-                        // Distinct (day, visitor) pairs: each day's visitors, summed.
-                        visitors: row.get::<_, i64>(10)? as u64,
-                        dispositions,
-                        classification: row
-                            .get::<_, Option<String>>(7)?
-                            .as_deref()
-                            .and_then(Classification::from_name),
-                        policy_version: row.get(8)?,
-                        days: BTreeMap::new(),
-                    })
-                },
-            )?;
-            let mut groups: Vec<GroupSummary> = rows.collect::<rusqlite::Result<_>>()?;
-            let mut days = conn.prepare_cached(
-                "SELECT strftime('%Y-%m-%d', occurred_at / 1000, 'unixepoch'), COUNT(*)
-                 FROM reports
-                 WHERE site = ?1 AND type = ?2 AND fingerprint = ?3 AND occurred_at >= ?4
-                 GROUP BY 1",
-            )?;
-            for g in &mut groups {
-                let rows = days.query_map(
-                    params![q.site, g.report_type.as_str(), g.fingerprint, q.since.millis()],
-                    |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? as u64)),
-                )?;
-                g.days = rows.collect::<rusqlite::Result<_>>()?;
-            }
-            Ok(groups)
-        })
-        .await
+        let days = self
+            .read(move |conn| {
+                aggregate::days_of_site(
+                    conn,
+                    &q.site,
+                    q.report_type.as_ref().map(ReportType::as_str),
+                    q.since,
+                )
+                .map(|days| (days, q))
+            })
+            .await?;
+        let (days, q) = days;
+        let mut top = Top::default();
+        for day in days {
+            top.merge(day);
+        }
+        Ok(top.groups(q.limit, q.classification))
     }
+}
+
+/// The rows of [`ReportStore::recent`]'s answer, newest first: each site and type's (or each
+/// problem's) newest rows read from its index, then merged.
+fn recent_rows(conn: &Connection, q: &RecentQuery) -> rusqlite::Result<Vec<row::StoredColumns>> {
+    let t = q.report_type.as_ref().map(ReportType::as_str);
+    let class = q.classification.map(Classification::as_str);
+    // The index to read: a problem's reports, or a site and type's.
+    let (keys, by_problem): (Vec<i64>, bool) = match &q.fingerprint {
+        Some(fp) => {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id FROM problems WHERE site = ?1 AND fingerprint = ?2
+                   AND (?3 IS NULL OR type = ?3) AND (?4 IS NULL OR classification = ?4)",
+            )?;
+            let ids = stmt.query_map(params![q.site, fp, t, class], |r| r.get(0))?;
+            (ids.collect::<rusqlite::Result<_>>()?, true)
+        }
+        None => {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id FROM site_types WHERE site = ?1 AND (?2 IS NULL OR type = ?2)",
+            )?;
+            let ids = stmt.query_map(params![q.site, t], |r| r.get(0))?;
+            (ids.collect::<rusqlite::Result<_>>()?, false)
+        }
+    };
+    let sql = if by_problem {
+        format!(
+            "SELECT {REPORT_COLUMNS} FROM reports r {REPORT_JOINS}
+             WHERE r.problem = ?1 AND r.occurred_at >= ?2
+             ORDER BY r.occurred_at DESC, r.id LIMIT ?3"
+        )
+    } else {
+        format!(
+            "SELECT {REPORT_COLUMNS} FROM reports r {REPORT_JOINS}
+             WHERE r.site_type = ?1 AND r.occurred_at >= ?2
+               AND (?4 IS NULL OR p.classification = ?4)
+             ORDER BY r.occurred_at DESC, r.id LIMIT ?3"
+        )
+    };
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = Vec::new();
+    for key in keys {
+        let found = if by_problem {
+            stmt.query_map(params![key, q.since.millis(), q.limit as i64], |r| {
+                Ok((r.get::<_, i64>(1)?, columns_of(r, 0)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?
+        } else {
+            stmt.query_map(params![key, q.since.millis(), q.limit as i64, class], |r| {
+                Ok((r.get::<_, i64>(1)?, columns_of(r, 0)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?
+        };
+        rows.extend(found);
+    }
+    rows.sort_by(|(ta, a), (tb, b)| tb.cmp(ta).then_with(|| a.id().cmp(b.id())));
+    rows.truncate(q.limit);
+    Ok(rows.into_iter().map(|(_, c)| c).collect())
+}
+
+/// A problem's reports received in `[from, to)` (hour boundaries), from its hourly counts:
+/// what the alert state decides spikes by.
+pub(super) fn received_between(
+    conn: &Connection,
+    site: &str,
+    report_type: &str,
+    fingerprint: &str,
+    from: i64,
+    to: i64,
+) -> rusqlite::Result<u64> {
+    aggregate::received_between(conn, site, report_type, fingerprint, from, to)
+}
+
+/// Up to `limit` reports stored after row `after`, with their row numbers, in order (the
+/// local stand-in for the table's stream); a row that no longer reads as a report is an error.
+pub(super) fn reports_after(
+    conn: &Connection,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<(i64, Report)>, StoreError> {
+    let rows: Vec<(i64, row::StoredColumns)> = {
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT r.seq, {REPORT_COLUMNS} FROM reports r {REPORT_JOINS}
+                 WHERE r.seq > ?1 ORDER BY r.seq LIMIT ?2"
+            ))
+            .map_err(StoreError::backend)?;
+        let rows = stmt
+            .query_map(params![after, limit as i64], |r| {
+                Ok((r.get(0)?, columns_of(r, 1)?))
+            })
+            .map_err(StoreError::backend)?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(StoreError::backend)?
+    };
+    rows.into_iter()
+        .map(|(seq, c)| report_of(c).map(|r| (seq, r)).map_err(StoreError::backend))
+        .collect()
 }
 
 impl EmbeddedStore {

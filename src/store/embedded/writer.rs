@@ -1,12 +1,14 @@
 //! The embedded store's one writer: a thread that owns the write connection and commits the
 //! queued requests' reports in groups (one commit, one fsync, for many requests).
 
+use std::collections::HashMap;
 use std::sync::{Arc, mpsc};
 
 use rusqlite::{Connection, params};
 use tokio::sync::oneshot;
 
-use crate::report::Report;
+use super::aggregate::{DAY_MS, DayCount, HOUR_MS};
+use super::row::{ProblemKey, Row};
 
 /// Requests committed together at most.
 pub(super) const MAX_GROUP: usize = 256;
@@ -18,45 +20,9 @@ pub(super) struct WriteJob {
     pub(super) reply: Reply,
 }
 
-/// One report, ready to insert.
-pub(super) struct Row {
-    id: String,
-    site: String,
-    report_type: String,
-    occurred_at: i64,
-    received_at: i64,
-    fingerprint: String,
-    group: String,
-    browser: Option<String>,
-    url: String,
-    disposition: Option<&'static str>,
-    json: String,
-    /// The window start and id of the report's neighbour, when it has one.
-    neighbour: Option<(i64, String)>,
-}
-
-impl Row {
-    pub(super) fn of(r: &Report) -> Result<Self, serde_json::Error> {
-        Ok(Self {
-            id: r.id.clone(),
-            site: r.site.clone(),
-            report_type: r.report_type.as_str().to_owned(),
-            occurred_at: r.occurred_at.millis(),
-            received_at: r.received_at.millis(),
-            fingerprint: r.fingerprint.clone(),
-            group: r.group.clone(),
-            browser: r.browser.clone(),
-            url: r.url.clone(),
-            disposition: r.disposition.map(|d| d.as_str()),
-            json: serde_json::to_string(r)?,
-            neighbour: r.neighbour().map(|n| (n.window.millis(), n.id)),
-        })
-    }
-}
-
 /// Commits queued jobs in groups. If a group fails, each job is retried alone, so one bad
 /// job cannot fail the others.
-pub(super) fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<WriteJob>) {
+pub(super) fn writer_loop(mut conn: Connection, mut writer: Writer, rx: mpsc::Receiver<WriteJob>) {
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
         while jobs.len() < MAX_GROUP {
@@ -66,7 +32,7 @@ pub(super) fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<WriteJob>) {
             }
         }
         let all: Vec<&Row> = jobs.iter().flat_map(|j| &j.rows).collect();
-        match insert(&mut conn, &all) {
+        match commit(&mut conn, &mut writer, &all) {
             Ok(()) => {
                 for job in jobs {
                     let _ = job.reply.send(Ok(()));
@@ -75,7 +41,8 @@ pub(super) fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<WriteJob>) {
             Err(_) if jobs.len() > 1 => {
                 for job in jobs {
                     let rows: Vec<&Row> = job.rows.iter().collect();
-                    let result = insert(&mut conn, &rows).map_err(|e| WriteFailed(Arc::new(e)));
+                    let result =
+                        commit(&mut conn, &mut writer, &rows).map_err(|e| WriteFailed(Arc::new(e)));
                     let _ = job.reply.send(result);
                 }
             }
@@ -89,42 +56,163 @@ pub(super) fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<WriteJob>) {
     }
 }
 
-/// Whether a report is stored under an identity (window start in ms, id): the test `put` makes
-/// before inserting a report near its window's edge, and `stored` makes for `replay`.
+/// Whether a report is stored under an identity (window start in ms, stored id): the test
+/// `put` makes before inserting a report near its window's edge, and `stored` makes for
+/// `replay`.
 pub(super) const IDENTITY_STORED: &str =
     "SELECT EXISTS (SELECT 1 FROM reports WHERE occurred_at / 10000 = ?1 / 10000 AND id = ?2)";
 
-fn insert(conn: &mut Connection, rows: &[&Row]) -> rusqlite::Result<()> {
+/// Ids of the small tables a writer keeps in memory at most (each cache is emptied when full:
+/// a flood of made-up problems costs lookups, never memory).
+const MAX_CACHED: usize = 50_000;
+
+/// Inserts rows and counts the new ones into the aggregates, in the caller's transaction. It
+/// remembers the ids of problems, site and type pairs and texts it has seen.
+#[derive(Default)]
+pub(super) struct Writer {
+    site_types: HashMap<(String, String), i64>,
+    problems: HashMap<(String, String, String), i64>,
+    texts: HashMap<String, i64>,
+}
+
+fn commit(conn: &mut Connection, writer: &mut Writer, rows: &[&Row]) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
-    {
-        let mut stmt = tx.prepare_cached(
-            "INSERT OR IGNORE INTO reports (id, site, type, occurred_at, received_at, fingerprint,
-                 grp, browser, url, disposition, report)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        )?;
-        let mut neighbour_stored = tx.prepare_cached(IDENTITY_STORED)?;
-        for r in rows {
-            if let Some((window, id)) = &r.neighbour
-                && neighbour_stored.query_row(params![window, id], |row| row.get::<_, bool>(0))?
-            {
-                continue;
-            }
-            stmt.execute(params![
-                r.id,
-                r.site,
-                r.report_type,
-                r.occurred_at,
-                r.received_at,
-                r.fingerprint,
-                r.group,
-                r.browser,
-                r.url,
-                r.disposition,
-                r.json
-            ])?;
-        }
+    writer.insert(&tx, rows)?;
+    tx.commit().inspect_err(|_| writer.forget())
+}
+
+impl Writer {
+    /// Forgets the ids it remembers: after a rolled-back transaction, those it made are gone.
+    pub(super) fn forget(&mut self) {
+        *self = Self::default();
     }
-    tx.commit()
+
+    /// Inserts `rows` (those already stored, or whose neighbour is, are left out) and adds the
+    /// new ones to their problems' day and hour. On error the transaction must be rolled back
+    /// (and [`Writer::forget`] called, which this does).
+    pub(super) fn insert(&mut self, tx: &Connection, rows: &[&Row]) -> rusqlite::Result<()> {
+        self.insert_rows(tx, rows).inspect_err(|_| self.forget())
+    }
+
+    fn insert_rows(&mut self, tx: &Connection, rows: &[&Row]) -> rusqlite::Result<()> {
+        let mut days: HashMap<(i64, i64), DayCount> = HashMap::new();
+        let mut hours: HashMap<(i64, i64), i64> = HashMap::new();
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT OR IGNORE INTO reports (seq, id, site_type, problem, occurred_at,
+                     received_at, policy, agent, report)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?;
+            let mut neighbour_stored = tx.prepare_cached(IDENTITY_STORED)?;
+            for r in rows {
+                if let Some((window, id)) = &r.neighbour
+                    && neighbour_stored
+                        .query_row(params![window, id], |row| row.get::<_, bool>(0))?
+                {
+                    continue;
+                }
+                let site_type = self.site_type(tx, &r.problem)?;
+                let problem = self.problem(tx, &r.problem)?;
+                let policy = r.policy.as_deref().map(|p| self.text(tx, p)).transpose()?;
+                let agent = r.agent.as_deref().map(|a| self.text(tx, a)).transpose()?;
+                let added = stmt.execute(params![
+                    r.seq,
+                    r.id,
+                    site_type,
+                    problem,
+                    r.occurred_at,
+                    r.received_at,
+                    policy,
+                    agent,
+                    r.json
+                ])?;
+                if added == 1 {
+                    days.entry((r.occurred_at.div_euclid(DAY_MS), problem))
+                        .or_default()
+                        .add(r);
+                    *hours
+                        .entry((r.received_at.div_euclid(HOUR_MS), problem))
+                        .or_default() += 1;
+                }
+            }
+        }
+        let mut days: Vec<_> = days.into_iter().collect();
+        days.sort_by_key(|(key, _)| *key);
+        for ((day, problem), count) in days {
+            count.add_to(tx, day, problem)?;
+        }
+        let mut add_hour = tx.prepare_cached(
+            "INSERT INTO problem_hours (hour, problem, count) VALUES (?1, ?2, ?3)
+             ON CONFLICT (hour, problem) DO UPDATE SET count = count + excluded.count",
+        )?;
+        let mut hours: Vec<_> = hours.into_iter().collect();
+        hours.sort_unstable();
+        for ((hour, problem), n) in hours {
+            add_hour.execute(params![hour, problem, n])?;
+        }
+        Ok(())
+    }
+
+    fn site_type(&mut self, tx: &Connection, p: &ProblemKey) -> rusqlite::Result<i64> {
+        let key = (p.site.clone(), p.report_type.clone());
+        if let Some(id) = self.site_types.get(&key) {
+            return Ok(*id);
+        }
+        tx.prepare_cached("INSERT OR IGNORE INTO site_types (site, type) VALUES (?1, ?2)")?
+            .execute(params![p.site, p.report_type])?;
+        let id = tx
+            .prepare_cached("SELECT id FROM site_types WHERE site = ?1 AND type = ?2")?
+            .query_row(params![p.site, p.report_type], |r| r.get(0))?;
+        remember(&mut self.site_types, key, id);
+        Ok(id)
+    }
+
+    fn problem(&mut self, tx: &Connection, p: &ProblemKey) -> rusqlite::Result<i64> {
+        let key = (p.site.clone(), p.report_type.clone(), p.fingerprint.clone());
+        if let Some(id) = self.problems.get(&key) {
+            return Ok(*id);
+        }
+        tx.prepare_cached(
+            "INSERT OR IGNORE INTO problems (site, type, fingerprint, grp, classification,
+                 policy_version)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![
+            p.site,
+            p.report_type,
+            p.fingerprint,
+            p.group,
+            p.classification,
+            p.policy_version
+        ])?;
+        let id = tx
+            .prepare_cached(
+                "SELECT id FROM problems WHERE site = ?1 AND type = ?2 AND fingerprint = ?3",
+            )?
+            .query_row(params![p.site, p.report_type, p.fingerprint], |r| r.get(0))?;
+        remember(&mut self.problems, key, id);
+        Ok(id)
+    }
+
+    fn text(&mut self, tx: &Connection, text: &str) -> rusqlite::Result<i64> {
+        if let Some(id) = self.texts.get(text) {
+            return Ok(*id);
+        }
+        tx.prepare_cached("INSERT OR IGNORE INTO texts (text) VALUES (?1)")?
+            .execute([text])?;
+        let id = tx
+            .prepare_cached("SELECT id FROM texts WHERE text = ?1")?
+            .query_row([text], |r| r.get(0))?;
+        remember(&mut self.texts, text.to_owned(), id);
+        Ok(id)
+    }
+}
+
+fn remember<K: std::hash::Hash + Eq>(cache: &mut HashMap<K, i64>, key: K, id: i64) {
+    if cache.len() >= MAX_CACHED {
+        cache.clear();
+    }
+    cache.insert(key, id);
 }
 
 /// A failure to write, as the writer thread reports it (shared by the jobs of a group).

@@ -1,5 +1,6 @@
-//! Hourly counts of each problem, which decide spikes: counted from the `reports` table
-//! itself, with the keys of the batches each hour took (see [`HourBatch`]).
+//! Hourly counts of each problem, which decide spikes: the store's hourly aggregates (kept in
+//! the transaction that stores the reports), with the keys of the batches each hour took (see
+//! [`HourBatch`]).
 
 use rusqlite::params;
 
@@ -7,6 +8,7 @@ use super::super::StoreError;
 use super::{EmbeddedAlertState, write};
 use crate::alert::{DAY_MS, HOUR_ITEM_DAYS, HOUR_MS, HourBatch, Problem};
 use crate::report::Timestamp;
+use crate::store::embedded::received_between;
 
 impl EmbeddedAlertState {
     pub(super) async fn add_to_hour_count(
@@ -37,14 +39,8 @@ impl EmbeddedAlertState {
                 "INSERT OR IGNORE INTO alert_hour_batches (mark, expires_at) VALUES (?1, ?2)",
                 params![mark, expires],
             )? == 1;
-            let after: i64 = tx.query_row(
-                "SELECT COUNT(*) FROM reports WHERE site = ?1 AND type = ?2 AND fingerprint = ?3
-                   AND received_at >= ?4 AND received_at < ?5",
-                params![site, t, fp, from, to],
-                |r| r.get(0),
-            )?;
+            let after = received_between(&tx, &site, &t, &fp, from, to)?;
             tx.commit()?;
-            let after = after.max(0) as u64;
             Ok(if new {
                 (after.saturating_sub(n), after)
             } else {
@@ -69,15 +65,7 @@ impl EmbeddedAlertState {
             p.report_type.as_str().to_owned(),
             p.fingerprint.clone(),
         );
-        self.with(move |c| {
-            c.query_row(
-                "SELECT COUNT(*) FROM reports WHERE site = ?1 AND type = ?2 AND fingerprint = ?3
-                   AND received_at >= ?4 AND received_at < ?5",
-                params![site, t, fp, from, to],
-                |r| r.get::<_, i64>(0),
-            )
-        })
-        .await
-        .map(|n| n.max(0) as u64)
+        self.with(move |c| received_between(c, &site, &t, &fp, from, to))
+            .await
     }
 }

@@ -7,7 +7,7 @@
 //!   state. Each row has an expiry (new problems 90 days, spikes 3, digests 2).
 //! - `alert_budget`: alerts sent per site and clock hour, kept 2 days past the hour.
 //! - `alert_hour_batches`: the key of each batch an hourly count took (see [`HourBatch`]), kept
-//!   2 days past the hour. Hourly counts come from the `reports` table itself, so they are
+//!   2 days past the hour. Hourly counts come from the store's hourly aggregates, so they are
 //!   exact; the keys tell a batch given again from new reports.
 //! - `mutes`.
 //!

@@ -1,8 +1,6 @@
 //! The local stand-in for the table's stream: the reports stored since a row number, in the
 //! order they were stored (`lookout serve` hands them to `crate::pipeline`).
 
-use rusqlite::params;
-
 use super::super::StoreError;
 use super::EmbeddedAlertState;
 use crate::report::Report;
@@ -24,22 +22,12 @@ impl EmbeddedAlertState {
         after: i64,
         limit: usize,
     ) -> Result<Vec<(i64, Report)>, StoreError> {
-        let rows: Vec<(i64, String)> = self
-            .with(move |c| {
-                let mut stmt = c.prepare_cached(
-                    "SELECT seq, report FROM reports WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-                )?;
-                let rows =
-                    stmt.query_map(params![after, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
-                rows.collect()
-            })
-            .await?;
-        rows.into_iter()
-            .map(|(seq, json)| {
-                serde_json::from_str(&json)
-                    .map(|r| (seq, r))
-                    .map_err(StoreError::backend)
-            })
-            .collect()
+        let conn = std::sync::Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let conn = conn.lock().unwrap_or_else(|p| p.into_inner());
+            crate::store::embedded::reports_after(&conn, after, limit)
+        })
+        .await
+        .map_err(StoreError::backend)?
     }
 }
