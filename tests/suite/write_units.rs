@@ -1,5 +1,6 @@
 //! Write units, as DynamoDB Local bills them (`ReturnConsumedCapacity`), for each format's
-//! reports and for the aggregate a flood of one problem updates: the inputs of COST.md.
+//! reports (the table's and the index `by_problem`'s) and for the aggregate a flood of one
+//! problem updates: the inputs of COST.md.
 
 use std::collections::BTreeMap;
 
@@ -8,18 +9,30 @@ use lookout::store::dynamodb::item::{self, report_item, write_units};
 
 use crate::emulator::{self, emulator};
 
-async fn put_units(client: &aws_sdk_dynamodb::Client, table: &str, item: item::Item) -> f64 {
-    client
+/// What one put of `item` costs, as DynamoDB Local bills it: the table's write units and the
+/// index `by_problem`'s (a report item is written to both).
+async fn put_units(client: &aws_sdk_dynamodb::Client, table: &str, item: item::Item) -> (f64, f64) {
+    let out = client
         .put_item()
         .table_name(table)
         .set_item(Some(item))
-        .return_consumed_capacity(ReturnConsumedCapacity::Total)
+        .return_consumed_capacity(ReturnConsumedCapacity::Indexes)
         .send()
         .await
-        .unwrap()
+        .unwrap();
+    let consumed = out
         .consumed_capacity()
+        .expect("DynamoDB Local returns consumed capacity");
+    let of_table = consumed
+        .table()
         .and_then(|c| c.capacity_units())
-        .expect("DynamoDB Local returns consumed capacity")
+        .expect("the table's share");
+    let of_index = consumed
+        .global_secondary_indexes()
+        .and_then(|i| i.get(item::BY_PROBLEM.name))
+        .and_then(|c| c.capacity_units())
+        .unwrap_or(0.0);
+    (of_table, of_index)
 }
 
 #[tokio::test]
@@ -35,10 +48,16 @@ async fn each_formats_report_item_costs_the_write_units_cost_md_counts() {
         let item = report_item(&report, 1, 30).unwrap();
         let size = item::item_size(&item);
         let estimated = write_units(&item);
-        let billed = put_units(&client, &table, item).await;
+        let (billed, of_index) = put_units(&client, &table, item).await;
         assert_eq!(
             billed, estimated as f64,
             "{} ({size} bytes): DynamoDB Local bills {billed}, item::write_units says {estimated}",
+            report.id
+        );
+        assert_eq!(
+            of_index, billed,
+            "{}: the index by_problem holds the whole item (projection ALL), so its write costs \
+             what the table's does",
             report.id
         );
         let format = serde_json::to_value(report.format).unwrap();

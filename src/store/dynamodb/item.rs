@@ -6,12 +6,21 @@
 //! them, so a report reads back exactly as it was stored; items that still carry them
 //! (written before) read the same.
 //!
-//! | item | `pk` | `sk` |
-//! | --- | --- | --- |
-//! | report | `{site}#{type}#{shard}` | `{window}#{id}`: the start of the report's identity window (RFC 3339, so newest first with `ScanIndexForward=false`) and its id |
-//! | aggregate | `AGG#{site}#{shard}` | `{day}#{type}#{fingerprint}` |
+//! | item | `pk` | `sk` | `pp` (index `by_problem`) |
+//! | --- | --- | --- | --- |
+//! | report | `{site}#{type}#{shard}` | `{window}#{id}`: the start of the report's identity window (RFC 3339, so newest first with `ScanIndexForward=false`) and its id | `{site}#{type}#{fingerprint}#{shard}` |
+//! | aggregate | `AGG#{site}#{shard}` | `{day}#{type}#{fingerprint}` | none |
 //!
 //! An aggregate's attributes are laid out in `aggregate_item.rs`.
+//!
+//! The global secondary index [`BY_PROBLEM`] is keyed by `pp` and `sk` and projects every
+//! attribute, so one `Query` of it returns a page of one problem's reports, newest first,
+//! without reading the other problems of its type. It is sparse: report items alone carry
+//! `pp` (aggregates, the sites registry, alert and visitor key items do not). A problem's
+//! reports share its shard with their own `pk`, so a flood of one problem spreads over as many
+//! index partitions as table partitions. Report items written before `pp` existed are not in
+//! the index: they are listed among a site's or a type's reports and counted in the
+//! aggregates, never on a problem's page, and expire with the table's TTL.
 //!
 //! A report's key depends only on its content and identity window (see `report::Identity`),
 //! so a re-delivery writes the item it wrote the first time. Items written before the
@@ -42,6 +51,26 @@ pub const PK: &str = "pk";
 pub const SK: &str = "sk";
 /// TTL attribute (epoch seconds).
 pub const TTL: &str = "expires_at";
+/// The problem's partition key attribute of a report item: the partition key of
+/// [`BY_PROBLEM`].
+pub const PROBLEM_KEY: &str = "pp";
+
+/// A global secondary index of the table: its name and partition key attribute (every index's
+/// sort key is [`SK`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Index {
+    /// `IndexName`.
+    pub name: &'static str,
+    /// The partition key attribute.
+    pub partition_key: &'static str,
+}
+
+/// The reports of one problem, newest first: `pp` ([`problem_pk`]) and `sk`, every attribute
+/// projected.
+pub static BY_PROBLEM: Index = Index {
+    name: "by_problem",
+    partition_key: PROBLEM_KEY,
+};
 
 /// A DynamoDB item.
 pub type Item = HashMap<String, AttributeValue>;
@@ -59,6 +88,12 @@ fn shard_of_id(id: &str, shards: u16) -> u16 {
 /// The partition key of a report.
 pub fn report_pk(site: &str, t: &ReportType, shard: u16) -> String {
     format!("{site}#{}#{shard}", t.as_str())
+}
+
+/// The partition key of a report in [`BY_PROBLEM`]: its site, type, fingerprint, and the write
+/// shard of its item's `pk`.
+pub fn problem_pk(site: &str, t: &ReportType, fingerprint: &str, shard: u16) -> String {
+    format!("{site}#{}#{fingerprint}#{shard}", t.as_str())
 }
 
 /// The sort key of a report: its identity window and id.
@@ -135,9 +170,21 @@ pub fn report_item(
     {
         body.remove(DOCUMENT_URL);
     }
-    let (pk, sk) = report_key(report, shards);
-    item.insert(PK.into(), AttributeValue::S(pk));
-    item.insert(SK.into(), AttributeValue::S(sk));
+    let shard = shard_of(report, shards);
+    item.insert(
+        PK.into(),
+        AttributeValue::S(report_pk(&report.site, &report.report_type, shard)),
+    );
+    item.insert(SK.into(), AttributeValue::S(report_sk(report)));
+    item.insert(
+        PROBLEM_KEY.into(),
+        AttributeValue::S(problem_pk(
+            &report.site,
+            &report.report_type,
+            &report.fingerprint,
+            shard,
+        )),
+    );
     item.insert(
         TTL.into(),
         AttributeValue::N(expiry(report.received_at, retention_days).to_string()),
@@ -150,11 +197,14 @@ pub fn is_report_item(item: &Item) -> bool {
     s(item, PK).is_some_and(|pk| !pk.starts_with("AGG#")) && item.contains_key("received_at")
 }
 
+/// Attributes of a report item that are no field of its report: keys and the TTL.
+const NOT_FIELDS: [&str; 4] = [PK, SK, TTL, PROBLEM_KEY];
+
 /// A report read back from its item.
 pub fn report_of(item: &Item) -> Result<Report, serde_json::Error> {
     let mut map = Map::new();
     for (k, v) in item {
-        if k != PK && k != SK && k != TTL {
+        if !NOT_FIELDS.contains(&k.as_str()) {
             map.insert(k.clone(), json_of_av(v));
         }
     }
@@ -325,6 +375,45 @@ mod tests {
             assert!(!item.contains_key(in_keys), "{in_keys} is in the keys");
         }
         assert_eq!(report_of(&item).unwrap(), report);
+    }
+
+    #[test]
+    fn a_report_item_carries_its_problem_key_and_reads_back_without_it() {
+        let meta = meta(None);
+        let body = br#"[{"type":"csp-violation","url":"https://example.com/a","body":{"documentURL":"https://example.com/a","blockedURL":"https://cdn.example.net/x.js","effectiveDirective":"script-src-elem"}}]"#;
+        let report = decode(body, &meta, &Options::default())
+            .unwrap()
+            .reports
+            .remove(0);
+        let shard = shard_of(&report, 8);
+        let item = report_item(&report, 8, 30).unwrap();
+        assert_eq!(
+            s(&item, PROBLEM_KEY).unwrap(),
+            format!("example.com#csp-violation#{}#{shard}", report.fingerprint),
+            "site, type, fingerprint and the shard of its pk"
+        );
+        assert_eq!(
+            s(&item, PK).unwrap(),
+            format!("example.com#csp-violation#{shard}")
+        );
+        assert_eq!(
+            s(&item, PROBLEM_KEY),
+            Some(problem_pk(
+                &report.site,
+                &report.report_type,
+                &report.fingerprint,
+                shard
+            ))
+        );
+        assert_eq!(BY_PROBLEM.partition_key, PROBLEM_KEY);
+        let back = report_of(&item).unwrap();
+        assert_eq!(back, report, "pp is no field of the report");
+        let reserialized = serde_json::to_value(&back).unwrap();
+        assert!(reserialized.get(PROBLEM_KEY).is_none());
+        // An item written before the index (no `pp`) reads the same.
+        let mut before = item.clone();
+        before.remove(PROBLEM_KEY);
+        assert_eq!(report_of(&before).unwrap(), report);
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! Split by job: [`item`] (the layout of keys and report items), `aggregate_item` (the
 //! aggregates' layout), [`codec`] (attribute values to and from JSON, and from the Streams
 //! API), `expr` (update expressions built clause by clause), `write` (report items, idempotent
-//! by key), [`aggregate`] (counts from the table's stream), `read` (queries), [`stream`]
+//! by key), [`aggregate`] (counts from the table's stream), `read` (queries: one problem's
+//! reports from the sparse index `by_problem`, see [`item`]), [`stream`]
 //! (stream records in, from a Lambda event or, locally, from the Streams API), `alerts/` (the
 //! alert state: claims, outbox, hourly counts, budgets; `crate::alert::AlertState`), `mute`
 //! (mutes, written by `lookout mute`), `day_key` (the visitors' key of the day).
@@ -24,6 +25,8 @@ pub mod stream;
 pub mod table;
 mod write;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -74,7 +77,9 @@ pub struct DynamoStore {
     client: Client,
     settings: DynamoSettings,
     /// Sites and days registered by this process (`sites.rs`).
-    registered: std::sync::Arc<sites::Registered>,
+    registered: Arc<sites::Registered>,
+    /// Read units the reads consumed (`read.rs`), in thousandths, shared by clones.
+    read_milliunits: Arc<AtomicU64>,
 }
 
 impl DynamoStore {
@@ -84,6 +89,22 @@ impl DynamoStore {
             client,
             settings,
             registered: Default::default(),
+            read_milliunits: Default::default(),
+        }
+    }
+
+    /// Read request units this store's queries of reports, aggregates and the sites registry
+    /// have consumed so far, as DynamoDB reported them (`ReturnConsumedCapacity`), over every
+    /// clone of the store: the difference across a read is what it cost.
+    pub fn read_units(&self) -> f64 {
+        self.read_milliunits.load(Ordering::Relaxed) as f64 / 1000.0
+    }
+
+    /// Adds what one call consumed to [`DynamoStore::read_units`].
+    fn consumed(&self, units: f64) {
+        if units.is_finite() && units > 0.0 {
+            self.read_milliunits
+                .fetch_add((units * 1000.0).round() as u64, Ordering::Relaxed);
         }
     }
 

@@ -1,12 +1,17 @@
-//! Reading reports and aggregates: `Query` per partition, fanned out over write shards.
+//! Reading reports and aggregates: `Query` per partition, fanned out over write shards. One
+//! problem's reports (a type and a fingerprint) are read from the index `by_problem`, whose
+//! partitions hold that problem's reports alone (see `item.rs`): a page costs about a page,
+//! however many reports the other problems of its type have.
+//!
+//! Every `Query` asks for its consumed capacity, summed into [`DynamoStore::read_units`].
 
 use std::collections::{BTreeSet, HashMap};
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 use futures_util::StreamExt;
 
 use super::aggregate_item::{AggregateItem, ReadAggregate, TYPE};
-use super::item::{self, Item, PK, SK};
+use super::item::{self, Index, Item, PK, SK};
 use super::{DynamoStore, StoreError};
 use crate::report::{Report, ReportType, Timestamp};
 use crate::store::summary::Top;
@@ -16,10 +21,13 @@ use crate::store::{GroupSummary, RecentQuery, TopQuery};
 const READ_CONCURRENCY: usize = 8;
 
 impl DynamoStore {
-    /// Queries one partition from `since` (newest first unless `forward`), at most `limit`
-    /// items whose attributes equal `filters` (name, value).
+    /// Queries one partition of the table, or of `index` (its partition key `pk` is then the
+    /// index's), from `since` (newest first unless `forward`), at most `limit` items whose
+    /// attributes equal `filters` (name, value): pages are read until `limit` items passed the
+    /// filters, or the partition ends.
     pub(super) async fn query_partition(
         &self,
+        index: Option<&Index>,
         pk: String,
         since: &str,
         limit: usize,
@@ -28,17 +36,20 @@ impl DynamoStore {
     ) -> Result<Vec<Item>, StoreError> {
         let mut out = Vec::new();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
+        let partition_key = index.map_or(PK, |i| i.partition_key);
         loop {
             let mut q = self
                 .client
                 .query()
                 .table_name(&self.settings.table)
+                .set_index_name(index.map(|i| i.name.to_owned()))
                 .key_condition_expression("#pk = :pk AND #sk >= :since")
-                .expression_attribute_names("#pk", PK)
+                .expression_attribute_names("#pk", partition_key)
                 .expression_attribute_names("#sk", SK)
                 .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
                 .expression_attribute_values(":since", AttributeValue::S(since.to_owned()))
                 .scan_index_forward(forward)
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .set_exclusive_start_key(start.take());
             if !filters.is_empty() {
                 let expression: Vec<String> = (0..filters.len())
@@ -58,6 +69,9 @@ impl DynamoStore {
                 q = q.limit(i32::try_from(limit - out.len()).unwrap_or(i32::MAX).max(1));
             }
             let page = q.send().await.map_err(StoreError::backend)?;
+            if let Some(units) = page.consumed_capacity().and_then(|c| c.capacity_units()) {
+                self.consumed(units);
+            }
             out.extend(page.items().iter().cloned());
             match page.last_evaluated_key() {
                 Some(k) if out.len() < limit => start = Some(k.clone()),
@@ -79,7 +93,7 @@ impl DynamoStore {
             let pk = item::aggregate_pk(site, shard);
             let filters: Vec<(&str, &str)> = filter_type.map(|t| (TYPE, t)).into_iter().collect();
             all.extend(
-                self.query_partition(pk, &since.day(), usize::MAX, &filters, true)
+                self.query_partition(None, pk, &since.day(), usize::MAX, &filters, true)
                     .await?,
             );
         }
@@ -88,49 +102,47 @@ impl DynamoStore {
 
     /// Recent reports of a site, newest first.
     ///
-    /// Without a type, every known type's partitions are read, and those of the other types the
-    /// aggregates name: the aggregates are counted from the stream a moment after the reports
-    /// are stored, so a report of a known type is listed as soon as its write returned, and
-    /// one of a type Lookout has no rules for once it has been counted.
+    /// One problem of a given type is read from the index `by_problem`, one partition per
+    /// write shard, which holds that problem's reports alone (those written before the index
+    /// are not there: see `item.rs`).
+    ///
+    /// Otherwise the table's partitions of each type are read, filtered by fingerprint when
+    /// one is given. Without a type, every known type's partitions are read, and those of the
+    /// other types the aggregates name: the aggregates are counted from the stream a moment
+    /// after the reports are stored, so a report of a known type is listed as soon as its
+    /// write returned, and one of a type Lookout has no rules for once it has been counted.
     pub(super) async fn read_recent(&self, q: &RecentQuery) -> Result<Vec<Report>, StoreError> {
-        let types: Vec<ReportType> = match &q.report_type {
-            Some(t) => vec![t.clone()],
-            None => {
-                let others: BTreeSet<String> = self
-                    .aggregates(&q.site, q.since, None)
-                    .await?
-                    .iter()
-                    .filter_map(|i| item::s(i, TYPE))
-                    .collect();
-                let mut types = ReportType::KNOWN.to_vec();
-                types.extend(
-                    others
-                        .iter()
-                        .filter_map(|t| ReportType::from_name(t))
-                        .filter(|t| matches!(t, ReportType::Other(_))),
-                );
-                types
-            }
-        };
-        // Sort keys start with the identity window, which may begin before `since`.
-        let since = crate::report::window_of(q.since).to_string();
+        let shards = self.settings.shards.max(1);
         // Report attributes, named as `Report` serializes its fields (see `item.rs`).
         let mut filters: Vec<(&str, &str)> = Vec::new();
         if let Some(c) = q.classification {
             filters.push(("classification", c.as_str()));
         }
-        if let Some(f) = &q.fingerprint {
-            filters.push(("fingerprint", f));
-        }
-        let partitions: Vec<String> = types
-            .iter()
-            .flat_map(|t| {
-                (0..self.settings.shards.max(1)).map(move |s| item::report_pk(&q.site, t, s))
-            })
-            .collect();
+        let (index, partitions): (Option<&Index>, Vec<String>) =
+            match (&q.report_type, &q.fingerprint) {
+                (Some(t), Some(fingerprint)) => (
+                    Some(&item::BY_PROBLEM),
+                    (0..shards)
+                        .map(|s| item::problem_pk(&q.site, t, fingerprint, s))
+                        .collect(),
+                ),
+                (_, fingerprint) => {
+                    if let Some(f) = fingerprint {
+                        filters.push(("fingerprint", f));
+                    }
+                    let types = self.types_of(q).await?;
+                    let partitions: Vec<String> = types
+                        .iter()
+                        .flat_map(|t| (0..shards).map(move |s| item::report_pk(&q.site, t, s)))
+                        .collect();
+                    (None, partitions)
+                }
+            };
+        // Sort keys start with the identity window, which may begin before `since`.
+        let since = crate::report::window_of(q.since).to_string();
         let (since, filters) = (&since, &filters);
         let pages: Vec<Result<Vec<Item>, StoreError>> = futures_util::stream::iter(partitions)
-            .map(|pk| self.query_partition(pk, since, q.limit, filters, false))
+            .map(|pk| self.query_partition(index, pk, since, q.limit, filters, false))
             .buffer_unordered(READ_CONCURRENCY)
             .collect()
             .await;
@@ -146,6 +158,28 @@ impl DynamoStore {
         reports.sort_by(|a, b| b.occurred_at.cmp(&a.occurred_at).then(a.id.cmp(&b.id)));
         reports.truncate(q.limit);
         Ok(reports)
+    }
+
+    /// The types whose partitions a query of recent reports reads: its own, or every known
+    /// type and the other types the site's aggregates name.
+    async fn types_of(&self, q: &RecentQuery) -> Result<Vec<ReportType>, StoreError> {
+        if let Some(t) = &q.report_type {
+            return Ok(vec![t.clone()]);
+        }
+        let others: BTreeSet<String> = self
+            .aggregates(&q.site, q.since, None)
+            .await?
+            .iter()
+            .filter_map(|i| item::s(i, TYPE))
+            .collect();
+        let mut types = ReportType::KNOWN.to_vec();
+        types.extend(
+            others
+                .iter()
+                .filter_map(|t| ReportType::from_name(t))
+                .filter(|t| matches!(t, ReportType::Other(_))),
+        );
+        Ok(types)
     }
 
     /// The most frequent problems of a site.

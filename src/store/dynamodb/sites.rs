@@ -81,7 +81,7 @@ impl DynamoStore {
             }
             // Every site sorts after "!" (a key condition cannot hold an empty string).
             let registered = self
-                .query_partition(registry_pk(&day), "!", usize::MAX, &[], true)
+                .query_partition(None, registry_pk(&day), "!", usize::MAX, &[], true)
                 .await?;
             let room = MAX_SITES_READ - names.len();
             names.extend(

@@ -3,8 +3,9 @@
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    StreamSpecification, StreamViewType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    TimeToLiveSpecification,
 };
 use serde::Deserialize;
 use thiserror::Error;
@@ -33,7 +34,7 @@ fn create_failed(e: impl std::error::Error + Send + Sync + 'static) -> TableErro
     TableError::Create(Box::new(e))
 }
 
-/// The key and TTL layout of the table, as the template defines it.
+/// The key, index and TTL layout of the table, as the template defines it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct TableDefinition {
@@ -47,6 +48,32 @@ pub struct TableDefinition {
     pub time_to_live_specification: Option<TtlDef>,
     /// The stream the aggregates are counted from.
     pub stream_specification: Option<StreamDef>,
+    /// Global secondary indexes (`by_problem`).
+    #[serde(default)]
+    pub global_secondary_indexes: Vec<IndexDef>,
+}
+
+/// One global secondary index.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct IndexDef {
+    /// Name.
+    pub index_name: String,
+    /// Partition and sort key.
+    pub key_schema: Vec<KeyDef>,
+    /// What the index holds of each item.
+    pub projection: ProjectionDef,
+}
+
+/// An index's projection.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ProjectionDef {
+    /// `ALL`, `KEYS_ONLY` or `INCLUDE`.
+    pub projection_type: String,
+    /// The attributes an `INCLUDE` projection holds.
+    #[serde(default)]
+    pub non_key_attributes: Vec<String>,
 }
 
 /// The stream specification.
@@ -103,7 +130,17 @@ pub fn definition() -> Result<TableDefinition, TableError> {
     definition_from(TEMPLATE)
 }
 
-/// Creates `name` with the template's definition and turns TTL on; waits until it is active.
+/// A key schema element of the table or an index.
+fn key_element(k: &KeyDef) -> Result<KeySchemaElement, TableError> {
+    KeySchemaElement::builder()
+        .attribute_name(&k.attribute_name)
+        .key_type(KeyType::from(k.key_type.as_str()))
+        .build()
+        .map_err(create_failed)
+}
+
+/// Creates `name` with the template's definition (its indexes included) and turns TTL on;
+/// waits until it is active.
 pub async fn create(client: &Client, name: &str) -> Result<(), TableError> {
     let def = definition()?;
     let mut req = client
@@ -120,13 +157,25 @@ pub async fn create(client: &Client, name: &str) -> Result<(), TableError> {
         );
     }
     for k in &def.key_schema {
-        req = req.key_schema(
-            KeySchemaElement::builder()
-                .attribute_name(&k.attribute_name)
-                .key_type(KeyType::from(k.key_type.as_str()))
-                .build()
-                .map_err(create_failed)?,
-        );
+        req = req.key_schema(key_element(k)?);
+    }
+    for index in &def.global_secondary_indexes {
+        let mut gsi = GlobalSecondaryIndex::builder()
+            .index_name(&index.index_name)
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::from(
+                        index.projection.projection_type.as_str(),
+                    ))
+                    .set_non_key_attributes(
+                        Some(index.projection.non_key_attributes.clone()).filter(|a| !a.is_empty()),
+                    )
+                    .build(),
+            );
+        for k in &index.key_schema {
+            gsi = gsi.key_schema(key_element(k)?);
+        }
+        req = req.global_secondary_indexes(gsi.build().map_err(create_failed)?);
     }
     if let Some(stream) = &def.stream_specification {
         req = req.stream_specification(
@@ -200,5 +249,54 @@ mod tests {
             "NEW_IMAGE",
             "the aggregates are counted from the stream's new images"
         );
+    }
+
+    #[test]
+    fn the_shipped_template_defines_the_index_of_problems() {
+        use super::super::item::{BY_PROBLEM, PROBLEM_KEY, SK};
+        let def = definition().unwrap();
+        let attributes: Vec<(&str, &str)> = def
+            .attribute_definitions
+            .iter()
+            .map(|a| (a.attribute_name.as_str(), a.attribute_type.as_str()))
+            .collect();
+        assert!(attributes.contains(&(PROBLEM_KEY, "S")), "{attributes:?}");
+        assert_eq!(def.global_secondary_indexes.len(), 1);
+        let index = &def.global_secondary_indexes[0];
+        assert_eq!(index.index_name, BY_PROBLEM.name);
+        let keys: Vec<(&str, &str)> = index
+            .key_schema
+            .iter()
+            .map(|k| (k.attribute_name.as_str(), k.key_type.as_str()))
+            .collect();
+        assert_eq!(
+            keys,
+            vec![(BY_PROBLEM.partition_key, "HASH"), (SK, "RANGE")],
+            "a problem's reports, newest first by the report's sort key"
+        );
+        assert_eq!(
+            index.projection.projection_type, "ALL",
+            "one Query returns a page, without a BatchGetItem"
+        );
+        // On demand: an index of a PAY_PER_REQUEST table has no throughput of its own.
+        assert_eq!(def.billing_mode, "PAY_PER_REQUEST");
+    }
+
+    #[test]
+    fn a_template_without_indexes_reads() {
+        let template = r#"
+Resources:
+  ReportsTable:
+    Properties:
+      BillingMode: PAY_PER_REQUEST
+      AttributeDefinitions:
+        - AttributeName: pk
+          AttributeType: S
+      KeySchema:
+        - AttributeName: pk
+          KeyType: HASH
+"#;
+        let def = definition_from(template).unwrap();
+        assert!(def.global_secondary_indexes.is_empty());
     }
 }
