@@ -204,7 +204,7 @@ fn print_left_out(site: &str, left_out: &[LeftOut]) {
     for l in left_out {
         println!("{}", clean(&l.to_string()));
         println!(
-            "  lookout query --site {} --fingerprint {}",
+            "  lookout query --site {} --type csp-violation --fingerprint {}",
             shell_quote(site),
             shell_quote(&l.fingerprint)
         );

@@ -283,7 +283,7 @@ async fn a_first_version_store_is_migrated_in_place_and_keeps_its_duplicate_chec
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
     let readable: i64 = conn
         .query_row(
             "SELECT COUNT(*) FROM reports_readable WHERE problem IS NOT NULL",
@@ -292,4 +292,112 @@ async fn a_first_version_store_is_migrated_in_place_and_keeps_its_duplicate_chec
         )
         .unwrap();
     assert_eq!(readable, 1, "the view is the current one");
+}
+
+/// Version 3's layout, as `lookout serve` wrote it before the aggregates.
+const V3_SCHEMA: &str = "
+CREATE TABLE reports (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, site TEXT NOT NULL,
+    type TEXT NOT NULL, occurred_at INTEGER NOT NULL, received_at INTEGER NOT NULL,
+    fingerprint TEXT NOT NULL, grp TEXT NOT NULL, browser TEXT, url TEXT NOT NULL,
+    disposition TEXT, report TEXT NOT NULL);
+CREATE UNIQUE INDEX reports_by_window ON reports (occurred_at / 10000, id);
+CREATE INDEX reports_by_site_type_time ON reports (site, type, occurred_at);
+CREATE INDEX reports_by_site_time ON reports (site, occurred_at);
+CREATE TABLE day_keys (day TEXT PRIMARY KEY, key BLOB NOT NULL);
+CREATE VIEW reports_readable AS SELECT site, type, grp AS problem, report FROM reports;
+PRAGMA user_version = 3;
+";
+
+#[tokio::test]
+async fn a_version_3_store_is_migrated_with_its_aggregates_and_reads_as_a_new_one() {
+    // Reports of two days, several problems, some repeated: 60 requests of 3 reports.
+    let mut all = Vec::new();
+    for i in 0..60i64 {
+        let body = format!(
+            r#"[{{"type":"csp-violation","age":0,"url":"https://e.com/p","user_agent":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36","body":{{"blockedURL":"https://cdn{}.example/x.js","effectiveDirective":"script-src-elem","originalPolicy":"script-src 'self'; report-to l","disposition":"report","lineNumber":{i}}}}},
+                {{"type":"deprecation","age":0,"url":"https://e.com/","body":{{"id":"d{}","lineNumber":{i}}}}},
+                {{"type":"network-error","age":0,"url":"https://e.com/api","body":{{"type":"tcp.timed_out","phase":"connection","elapsed_time":{i}}}}}]"#,
+            i % 4,
+            i % 3,
+        );
+        all.extend(reports_at(1_700_000_000_000 + i * 2_000_000, &body));
+    }
+    let old = tempfile::tempdir().unwrap();
+    {
+        let conn = rusqlite::Connection::open(old.path().join("lookout.db")).unwrap();
+        conn.execute_batch(V3_SCHEMA).unwrap();
+        for r in &all {
+            conn.execute(
+                "INSERT INTO reports (id, site, type, occurred_at, received_at, fingerprint, grp,
+                     browser, url, disposition, report)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                rusqlite::params![
+                    r.id,
+                    r.site,
+                    r.report_type.as_str(),
+                    r.occurred_at.millis(),
+                    r.received_at.millis(),
+                    r.fingerprint,
+                    r.group,
+                    r.browser,
+                    r.url,
+                    r.disposition.map(|d| d.as_str()),
+                    serde_json::to_string(r).unwrap()
+                ],
+            )
+            .unwrap();
+        }
+    }
+    // Opened read-only first, as `lookout top` opens it: migrated all the same.
+    let migrated = EmbeddedStore::open_with(
+        old.path(),
+        lookout::store::embedded::EmbeddedOptions {
+            read_only: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let fresh_dir = tempfile::tempdir().unwrap();
+    let fresh = EmbeddedStore::open(fresh_dir.path()).unwrap();
+    fresh.put(&all).await.unwrap();
+    assert_eq!(migrated.count().await.unwrap(), all.len() as u64);
+    let top = |site: &str| lookout::store::TopQuery {
+        site: site.into(),
+        report_type: None,
+        since: Timestamp(0),
+        limit: 100,
+        classification: None,
+    };
+    let (a, b) = (
+        migrated.top(&top("e.com")).await.unwrap(),
+        fresh.top(&top("e.com")).await.unwrap(),
+    );
+    assert!(a.len() >= 4 + 3 + 1, "every problem: {}", a.len());
+    assert_eq!(a.iter().map(|g| g.count).sum::<u64>(), all.len() as u64);
+    assert_eq!(
+        a, b,
+        "the same figures as a store that took the reports new"
+    );
+    let (ra, rb) = (
+        migrated
+            .recent(&recent("e.com", None, 0, 500))
+            .await
+            .unwrap(),
+        fresh.recent(&recent("e.com", None, 0, 500)).await.unwrap(),
+    );
+    assert_eq!(ra.len(), all.len());
+    assert_eq!(ra, rb, "every report reads back as it was");
+    drop(migrated);
+    let conn = rusqlite::Connection::open(old.path().join("lookout.db")).unwrap();
+    let old_tables: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'reports_v3'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        old_tables, 0,
+        "the old rows were moved, then their table dropped"
+    );
 }

@@ -152,9 +152,13 @@ impl Alert {
                 disposition: report.disposition.map(|d| d.as_str().to_owned()),
                 fields,
             },
+            // The type lets a table read the problem's own index; type names are letters,
+            // digits, `-`, `_` and `.` by their grammar (`ReportType::from_name`).
             command: format!(
-                "lookout query --site {} --fingerprint {} --since 7d",
-                report.site, report.fingerprint
+                "lookout query --site {} --type {} --fingerprint {} --since 7d",
+                report.site,
+                report.report_type.as_str(),
+                report.fingerprint
             ),
             digest: None,
         }

@@ -88,7 +88,9 @@ mod tests {
         assert!(slack.contains("&lt;!channel&gt;"));
         let (subject, text) = a.email();
         assert_eq!(subject, "Lookout: New csp-violation problem on example.com");
-        assert!(text.contains("See more: lookout query --site example.com --fingerprint"));
+        assert!(text.contains(
+            "See more: lookout query --site example.com --type csp-violation --fingerprint"
+        ));
     }
 
     #[test]
