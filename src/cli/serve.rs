@@ -189,8 +189,8 @@ fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// The embedded store's stand-in for the table's stream: every second, the reports stored
-/// after row `last` go through the pipeline (alerts only: the embedded store counts when it
+/// The embedded store's stand-in for the table's stream: every [`TAIL_POLL`], the reports
+/// stored after row `last` go through the pipeline (alerts only: the embedded store counts when it
 /// reads); with none, alerts whose delivery failed are retried when due.
 async fn tail_embedded(state: EmbeddedAlertState, alerter: Alerter, mut last: i64) {
     loop {
@@ -209,9 +209,13 @@ async fn tail_embedded(state: EmbeddedAlertState, alerter: Alerter, mut last: i6
             }
             Err(e) => tracing::warn!(error = %e, "reading new reports for alerts failed"),
         }
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        tokio::time::sleep(TAIL_POLL).await;
     }
 }
+
+/// How often the embedded store's tail looks for new reports: an empty look is one lookup of
+/// the last row number, so a batch's alerts leave within a fraction of a second.
+const TAIL_POLL: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Reports removed from the embedded store in one step of retention.
 const RETENTION_STEP: usize = 2_000;

@@ -401,3 +401,42 @@ async fn a_version_3_store_is_migrated_with_its_aggregates_and_reads_as_a_new_on
         "the old rows were moved, then their table dropped"
     );
 }
+
+#[tokio::test]
+async fn retention_removes_old_reports_and_their_aggregates_in_small_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    let day = 86_400_000i64;
+    let (old, new) = (1_700_000_000_000i64, 1_700_000_000_000i64 + 40 * day);
+    for (t, n) in [(old, 30), (new, 5)] {
+        for i in 0..n {
+            let body = format!(
+                r#"[{{"type":"deprecation","age":0,"url":"https://e.com/","body":{{"id":"at{t}","lineNumber":{i}}}}}]"#
+            );
+            store.put(&reports_at(t + i, &body)).await.unwrap();
+        }
+    }
+    let cutoff = Timestamp(new - day);
+    let mut steps = 0;
+    while store.remove_before(cutoff, 7).await.unwrap() > 0 {
+        steps += 1;
+        assert!(steps < 20, "retention ends");
+    }
+    assert!(steps >= 5, "30 old reports in steps of 7: {steps}");
+    assert_eq!(store.count().await.unwrap(), 5, "the new reports stay");
+    let top = store
+        .top(&lookout::store::TopQuery {
+            site: "e.com".into(),
+            report_type: None,
+            since: Timestamp(0),
+            limit: 10,
+            classification: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        top.iter().map(|g| g.count).sum::<u64>(),
+        5,
+        "the old days' aggregates are gone too"
+    );
+}

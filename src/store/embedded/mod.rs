@@ -122,9 +122,11 @@ impl EmbeddedStore {
         tokio::task::spawn_blocking(move || {
             let mut conn = conn.lock().unwrap_or_else(|p| p.into_inner());
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            // Only the oldest `limit` rows are looked at: with none past retention, a step
+            // reads a page, not the table.
             let reports = tx.execute(
                 "DELETE FROM reports WHERE seq IN
-                     (SELECT seq FROM reports WHERE received_at < ?1 ORDER BY seq LIMIT ?2)",
+                     (SELECT seq FROM reports ORDER BY seq LIMIT ?2) AND received_at < ?1",
                 params![before.millis(), limit as i64],
             )?;
             let aggregates = aggregate::remove_before(&tx, before, limit)?;
