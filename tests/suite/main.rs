@@ -10,6 +10,7 @@ mod decode;
 mod dynamo;
 mod dynamo_exact;
 mod emulator;
+mod figures;
 mod forged;
 mod golden;
 mod hostile;

@@ -173,6 +173,15 @@ fn text_of(list: &[String]) -> String {
     serde_json::to_string(list).unwrap_or_else(|_| "[]".to_owned())
 }
 
+/// The day aggregates of a site from a day: a range of `problem_days`' key, whatever the
+/// number of reports.
+pub(super) const DAYS_OF_SITE: &str =
+    "SELECT p.type, p.fingerprint, p.grp, p.classification, p.policy_version, d.day,
+            d.count, d.first_seen, d.last_seen, d.browsers, d.dispositions, d.visitors
+     FROM problem_days d JOIN problems p ON p.id = d.problem
+     WHERE d.day >= ?1 AND d.last_seen >= ?2 AND p.site = ?3
+       AND (?4 IS NULL OR p.type = ?4)";
+
 /// The day aggregates of `site` from `since`'s day whose last occurrence is at or after
 /// `since` (the rule DynamoDB's `top` applies to its day items), of one type or all.
 pub(super) fn days_of_site(
@@ -181,13 +190,7 @@ pub(super) fn days_of_site(
     report_type: Option<&str>,
     since: Timestamp,
 ) -> rusqlite::Result<Vec<DayAggregate>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT p.type, p.fingerprint, p.grp, p.classification, p.policy_version, d.day,
-                d.count, d.first_seen, d.last_seen, d.browsers, d.dispositions, d.visitors
-         FROM problem_days d JOIN problems p ON p.id = d.problem
-         WHERE d.day >= ?1 AND d.last_seen >= ?2 AND p.site = ?3
-           AND (?4 IS NULL OR p.type = ?4)",
-    )?;
+    let mut stmt = conn.prepare_cached(DAYS_OF_SITE)?;
     let rows = stmt.query_map(
         params![
             since.millis().div_euclid(DAY_MS),
@@ -219,6 +222,13 @@ pub(super) fn days_of_site(
     rows.collect()
 }
 
+/// Each site's figures from a day, from `problem_days`.
+pub(super) const SITES_SINCE: &str =
+    "SELECT p.site, SUM(d.count), COUNT(DISTINCT d.problem), MAX(d.last_seen)
+     FROM problem_days d JOIN problems p ON p.id = d.problem
+     WHERE d.day >= ?1 AND d.last_seen >= ?2
+     GROUP BY p.site ORDER BY SUM(d.count) DESC, p.site LIMIT ?3";
+
 /// The sites with problem days from `since`'s day whose last occurrence is at or after
 /// `since`: (site, reports, problems, last seen), busiest first, at most `limit`.
 pub(super) fn sites_since(
@@ -226,12 +236,7 @@ pub(super) fn sites_since(
     since: Timestamp,
     limit: usize,
 ) -> rusqlite::Result<Vec<(String, i64, i64, i64)>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT p.site, SUM(d.count), COUNT(DISTINCT d.problem), MAX(d.last_seen)
-         FROM problem_days d JOIN problems p ON p.id = d.problem
-         WHERE d.day >= ?1 AND d.last_seen >= ?2
-         GROUP BY p.site ORDER BY SUM(d.count) DESC, p.site LIMIT ?3",
-    )?;
+    let mut stmt = conn.prepare_cached(SITES_SINCE)?;
     let rows = stmt.query_map(
         params![
             since.millis().div_euclid(DAY_MS),
@@ -244,7 +249,7 @@ pub(super) fn sites_since(
 }
 
 /// The reports of a problem received in `[from, to)`, both on hour boundaries, from its hourly
-/// counts.
+/// counts: one key lookup per hour.
 pub(super) fn received_between(
     conn: &Connection,
     site: &str,
@@ -253,25 +258,28 @@ pub(super) fn received_between(
     from: i64,
     to: i64,
 ) -> rusqlite::Result<u64> {
-    let n: i64 = conn
-        .prepare_cached(
-            "SELECT COALESCE(SUM(h.count), 0) FROM problem_hours h
-             WHERE h.problem = (SELECT id FROM problems
-                                WHERE site = ?1 AND type = ?2 AND fingerprint = ?3)
-               AND h.hour >= ?4 AND h.hour < ?5",
-        )?
-        .query_row(
-            params![
-                site,
-                report_type,
-                fingerprint,
-                from.div_euclid(HOUR_MS),
-                to.div_euclid(HOUR_MS)
-            ],
-            |r| r.get(0),
-        )?;
+    let problem: Option<i64> = conn
+        .prepare_cached("SELECT id FROM problems WHERE site = ?1 AND type = ?2 AND fingerprint = ?3")?
+        .query_row(params![site, report_type, fingerprint], |r| r.get(0))
+        .optional()?;
+    let Some(problem) = problem else {
+        return Ok(0);
+    };
+    let mut hour_count =
+        conn.prepare_cached(HOUR_COUNT)?;
+    let mut n = 0i64;
+    for hour in from.div_euclid(HOUR_MS)..to.div_euclid(HOUR_MS) {
+        n += hour_count
+            .query_row(params![hour, problem], |r| r.get::<_, i64>(0))
+            .optional()?
+            .unwrap_or(0);
+    }
     Ok(n.max(0) as u64)
 }
+
+/// A problem's count in one hour.
+pub(super) const HOUR_COUNT: &str =
+    "SELECT count FROM problem_hours WHERE hour = ?1 AND problem = ?2";
 
 /// Removes the aggregates of days and hours before `before`, at most `limit` rows of each;
 /// returns how many.

@@ -20,6 +20,8 @@ use crate::report::visitor::DayKey;
 use crate::report::{Classification, Report, ReportType, Timestamp};
 
 mod aggregate;
+#[cfg(test)]
+mod plans;
 mod row;
 mod schema;
 mod writer;
@@ -369,20 +371,7 @@ fn recent_rows(conn: &Connection, q: &RecentQuery) -> rusqlite::Result<Vec<row::
             (ids.collect::<rusqlite::Result<_>>()?, false)
         }
     };
-    let sql = if by_problem {
-        format!(
-            "SELECT {REPORT_COLUMNS} FROM reports r {REPORT_JOINS}
-             WHERE r.problem = ?1 AND r.occurred_at >= ?2
-             ORDER BY r.occurred_at DESC, r.id LIMIT ?3"
-        )
-    } else {
-        format!(
-            "SELECT {REPORT_COLUMNS} FROM reports r {REPORT_JOINS}
-             WHERE r.site_type = ?1 AND r.occurred_at >= ?2
-               AND (?4 IS NULL OR p.classification = ?4)
-             ORDER BY r.occurred_at DESC, r.id LIMIT ?3"
-        )
-    };
+    let sql = recent_sql(by_problem);
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = Vec::new();
     for key in keys {
@@ -402,6 +391,25 @@ fn recent_rows(conn: &Connection, q: &RecentQuery) -> rusqlite::Result<Vec<row::
     rows.sort_by(|(ta, a), (tb, b)| tb.cmp(ta).then_with(|| a.id().cmp(b.id())));
     rows.truncate(q.limit);
     Ok(rows.into_iter().map(|(_, c)| c).collect())
+}
+
+/// The newest reports of one problem (`by_problem`) or one site and type, read from the index
+/// that keeps them in time order; SQLite sorts only reports of the same time by id.
+fn recent_sql(by_problem: bool) -> String {
+    if by_problem {
+        format!(
+            "SELECT {REPORT_COLUMNS} FROM reports r {REPORT_JOINS}
+             WHERE r.problem = ?1 AND r.occurred_at >= ?2
+             ORDER BY r.occurred_at DESC, r.id LIMIT ?3"
+        )
+    } else {
+        format!(
+            "SELECT {REPORT_COLUMNS} FROM reports r {REPORT_JOINS}
+             WHERE r.site_type = ?1 AND r.occurred_at >= ?2
+               AND (?4 IS NULL OR p.classification = ?4)
+             ORDER BY r.occurred_at DESC, r.id LIMIT ?3"
+        )
+    }
 }
 
 /// A problem's reports received in `[from, to)` (hour boundaries), from its hourly counts:
