@@ -36,9 +36,16 @@ fn reports(now: i64) -> Vec<Report> {
                 {"type": "x-future", "age": 0, "url": "https://blog.example/", "user_agent": ua,
                  "body": {"n": i}}
             ]);
-            let site = if day == 1 && i == 0 { "blog.example" } else { "shop.example" };
+            let site = if day == 1 && i == 0 {
+                "blog.example"
+            } else {
+                "shop.example"
+            };
             let at = now - (2 - day) * DAY - i * 60_000;
-            for (k, mut r) in decode_json(&body, site, Timestamp(at)).into_iter().enumerate() {
+            for (k, mut r) in decode_json(&body, site, Timestamp(at))
+                .into_iter()
+                .enumerate()
+            {
                 r.visitor = Some(((i + k as i64) % 5) as u8);
                 all.push(r);
             }
@@ -99,7 +106,10 @@ async fn dynamo_and_the_embedded_store_show_the_same_figures() {
         csp_reports,
         "each report counted once"
     );
-    assert!(shop.iter().any(|g| g.days.len() == 3 && g.browsers.len() == 2));
+    assert!(
+        shop.iter()
+            .any(|g| g.days.len() == 3 && g.browsers.len() == 2)
+    );
     assert!(shop.iter().any(|g| g.dispositions.len() == 2));
     assert!(shop.iter().all(|g| g.visitors > 0));
 
@@ -136,6 +146,9 @@ async fn dynamo_and_the_embedded_store_show_the_same_figures() {
         embedded.recent(&everything).await.unwrap(),
         dynamo.recent(&everything).await.unwrap(),
     );
-    assert_eq!(a.len(), all.iter().filter(|r| r.site == "shop.example").count());
+    assert_eq!(
+        a.len(),
+        all.iter().filter(|r| r.site == "shop.example").count()
+    );
     assert_eq!(a, b);
 }

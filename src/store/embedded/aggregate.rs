@@ -259,14 +259,15 @@ pub(super) fn received_between(
     to: i64,
 ) -> rusqlite::Result<u64> {
     let problem: Option<i64> = conn
-        .prepare_cached("SELECT id FROM problems WHERE site = ?1 AND type = ?2 AND fingerprint = ?3")?
+        .prepare_cached(
+            "SELECT id FROM problems WHERE site = ?1 AND type = ?2 AND fingerprint = ?3",
+        )?
         .query_row(params![site, report_type, fingerprint], |r| r.get(0))
         .optional()?;
     let Some(problem) = problem else {
         return Ok(0);
     };
-    let mut hour_count =
-        conn.prepare_cached(HOUR_COUNT)?;
+    let mut hour_count = conn.prepare_cached(HOUR_COUNT)?;
     let mut n = 0i64;
     for hour in from.div_euclid(HOUR_MS)..to.div_euclid(HOUR_MS) {
         n += hour_count

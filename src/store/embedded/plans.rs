@@ -44,7 +44,10 @@ fn reads_of_reports_use_an_index_in_time_order() {
         assert!(!p.contains("SCAN r"), "{p}");
     }
     let identity = plan(&conn, IDENTITY_STORED);
-    assert!(identity.contains("USING COVERING INDEX reports_by_window"), "{identity}");
+    assert!(
+        identity.contains("USING COVERING INDEX reports_by_window"),
+        "{identity}"
+    );
 }
 
 #[test]

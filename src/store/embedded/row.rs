@@ -9,26 +9,16 @@
 //! report reads back exactly as it was stored.
 
 use rusqlite::Row as SqlRow;
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
-use crate::report::{Report, ReportType};
+use crate::report::{Body, Disposition, Report, ReportType, SourceFormat};
 
 /// The CSP body field holding the policy the report was sent under.
 const ORIGINAL_POLICY: &str = "originalPolicy";
 /// The CSP body field naming the document.
 const DOCUMENT_URL: &str = "documentURL";
-/// The report's fields held by its problem or its own columns, left out of its JSON.
-const IN_COLUMNS: [&str; 9] = [
-    "id",
-    "site",
-    "type",
-    "fingerprint",
-    "group",
-    "classification",
-    "policy_version",
-    "occurred_at",
-    "received_at",
-];
 
 /// One report, ready to insert.
 #[derive(Debug)]
@@ -68,58 +58,117 @@ pub(super) struct ProblemKey {
 pub(super) enum RowError {
     #[error("the report does not serialize: {0}")]
     Json(#[from] serde_json::Error),
-    #[error("the report does not serialize as an object")]
-    NotAnObject,
 }
 
 impl Row {
     pub(super) fn of(r: &Report) -> Result<Self, RowError> {
-        let Value::Object(mut map) = serde_json::to_value(r)? else {
-            return Err(RowError::NotAnObject);
+        // Every field named, so that a field added to `Report` is placed here (in a column or
+        // in the JSON) before this compiles: none is dropped unnoticed.
+        let Report {
+            id,
+            site,
+            report_type,
+            url,
+            user_agent,
+            browser,
+            received_at,
+            occurred_at,
+            age_ms,
+            time_untrusted,
+            disposition,
+            classification,
+            policy_version,
+            endpoint,
+            format,
+            fingerprint,
+            group,
+            body,
+            truncated,
+            visitor,
+        } = r;
+        let policy = body.get(ORIGINAL_POLICY).and_then(Value::as_str);
+        let rest = Rest {
+            url,
+            browser: browser.as_deref(),
+            age_ms: *age_ms,
+            time_untrusted: *time_untrusted,
+            disposition: *disposition,
+            endpoint: endpoint.as_deref(),
+            format: *format,
+            body: SlimBody {
+                body,
+                policy_kept_apart: policy.is_some(),
+                document_url_repeats_url: *report_type == ReportType::CspViolation
+                    && body.get(DOCUMENT_URL).and_then(Value::as_str) == Some(url.as_str()),
+            },
+            truncated,
+            visitor: *visitor,
         };
-        for field in IN_COLUMNS {
-            map.remove(field);
-        }
-        let agent = match map.remove("user_agent") {
-            Some(Value::String(ua)) => Some(ua),
-            Some(other) => {
-                map.insert("user_agent".into(), other);
-                None
-            }
-            None => None,
-        };
-        let mut policy = None;
-        if let Some(Value::Object(body)) = map.get_mut("body") {
-            if let Some(Value::String(p)) = body.remove(ORIGINAL_POLICY) {
-                policy = Some(p);
-            }
-            if r.report_type == ReportType::CspViolation
-                && body.get(DOCUMENT_URL).and_then(Value::as_str) == Some(r.url.as_str())
-            {
-                body.remove(DOCUMENT_URL);
-            }
-        }
         Ok(Self {
             seq: None,
-            id: id_bytes(&r.id),
+            id: id_bytes(id),
             problem: ProblemKey {
-                site: r.site.clone(),
-                report_type: r.report_type.as_str().to_owned(),
-                fingerprint: r.fingerprint.clone(),
-                group: r.group.clone(),
-                classification: r.classification.map(|c| c.as_str()),
-                policy_version: r.policy_version.clone(),
+                site: site.clone(),
+                report_type: report_type.as_str().to_owned(),
+                fingerprint: fingerprint.clone(),
+                group: group.clone(),
+                classification: classification.map(|c| c.as_str()),
+                policy_version: policy_version.clone(),
             },
-            occurred_at: r.occurred_at.millis(),
-            received_at: r.received_at.millis(),
-            visitor: r.visitor,
-            browser: r.browser.clone(),
-            disposition: r.disposition.map(|d| d.as_str()),
-            policy,
-            agent,
-            json: serde_json::to_string(&Value::Object(map))?,
+            occurred_at: occurred_at.millis(),
+            received_at: received_at.millis(),
+            visitor: *visitor,
+            browser: browser.clone(),
+            disposition: disposition.map(|d| d.as_str()),
+            policy: policy.map(str::to_owned),
+            agent: user_agent.clone(),
+            json: serde_json::to_string(&rest)?,
             neighbour: r.neighbour().map(|n| (n.window.millis(), id_bytes(&n.id))),
         })
+    }
+}
+
+/// The report's fields kept in its row's JSON, named as `Report` serializes them (reading puts
+/// the others back and deserializes a `Report`).
+#[derive(Serialize)]
+struct Rest<'a> {
+    url: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    browser: Option<&'a str>,
+    age_ms: u64,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    time_untrusted: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    disposition: Option<Disposition>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    endpoint: Option<&'a str>,
+    format: SourceFormat,
+    body: SlimBody<'a>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    truncated: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    visitor: Option<u8>,
+}
+
+/// A body without its policy (kept in `texts`) and, for CSP, without a `documentURL` that only
+/// repeats the report's URL.
+struct SlimBody<'a> {
+    body: &'a Body,
+    policy_kept_apart: bool,
+    document_url_repeats_url: bool,
+}
+
+impl Serialize for SlimBody<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        for (k, v) in self.body.iter() {
+            let apart = (self.policy_kept_apart && k == ORIGINAL_POLICY)
+                || (self.document_url_repeats_url && k == DOCUMENT_URL);
+            if !apart {
+                map.serialize_entry(k, v)?;
+            }
+        }
+        map.end()
     }
 }
 

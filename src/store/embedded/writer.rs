@@ -70,10 +70,17 @@ const MAX_CACHED: usize = 50_000;
 /// remembers the ids of problems, site and type pairs and texts it has seen.
 #[derive(Default)]
 pub(super) struct Writer {
-    site_types: HashMap<(String, String), i64>,
-    problems: HashMap<(String, String, String), i64>,
-    texts: HashMap<String, i64>,
+    /// Site, then type.
+    site_types: Ids<Ids<i64>>,
+    /// Site, then type, then fingerprint.
+    problems: Ids<Ids<Ids<i64>>>,
+    texts: Ids<i64>,
+    /// Ids remembered, all caches together.
+    remembered: usize,
 }
+
+/// Ids by name, looked up by `&str` without a copy of the name.
+type Ids<T> = HashMap<String, T>;
 
 fn commit(conn: &mut Connection, writer: &mut Writer, rows: &[&Row]) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
@@ -154,8 +161,11 @@ impl Writer {
     }
 
     fn site_type(&mut self, tx: &Connection, p: &ProblemKey) -> rusqlite::Result<i64> {
-        let key = (p.site.clone(), p.report_type.clone());
-        if let Some(id) = self.site_types.get(&key) {
+        if let Some(id) = self
+            .site_types
+            .get(&p.site)
+            .and_then(|types| types.get(&p.report_type))
+        {
             return Ok(*id);
         }
         tx.prepare_cached("INSERT OR IGNORE INTO site_types (site, type) VALUES (?1, ?2)")?
@@ -163,13 +173,21 @@ impl Writer {
         let id = tx
             .prepare_cached("SELECT id FROM site_types WHERE site = ?1 AND type = ?2")?
             .query_row(params![p.site, p.report_type], |r| r.get(0))?;
-        remember(&mut self.site_types, key, id);
+        self.make_room();
+        self.site_types
+            .entry(p.site.clone())
+            .or_default()
+            .insert(p.report_type.clone(), id);
         Ok(id)
     }
 
     fn problem(&mut self, tx: &Connection, p: &ProblemKey) -> rusqlite::Result<i64> {
-        let key = (p.site.clone(), p.report_type.clone(), p.fingerprint.clone());
-        if let Some(id) = self.problems.get(&key) {
+        if let Some(id) = self
+            .problems
+            .get(&p.site)
+            .and_then(|types| types.get(&p.report_type))
+            .and_then(|fps| fps.get(&p.fingerprint))
+        {
             return Ok(*id);
         }
         tx.prepare_cached(
@@ -190,7 +208,13 @@ impl Writer {
                 "SELECT id FROM problems WHERE site = ?1 AND type = ?2 AND fingerprint = ?3",
             )?
             .query_row(params![p.site, p.report_type, p.fingerprint], |r| r.get(0))?;
-        remember(&mut self.problems, key, id);
+        self.make_room();
+        self.problems
+            .entry(p.site.clone())
+            .or_default()
+            .entry(p.report_type.clone())
+            .or_default()
+            .insert(p.fingerprint.clone(), id);
         Ok(id)
     }
 
@@ -203,16 +227,18 @@ impl Writer {
         let id = tx
             .prepare_cached("SELECT id FROM texts WHERE text = ?1")?
             .query_row([text], |r| r.get(0))?;
-        remember(&mut self.texts, text.to_owned(), id);
+        self.make_room();
+        self.texts.insert(text.to_owned(), id);
         Ok(id)
     }
-}
 
-fn remember<K: std::hash::Hash + Eq>(cache: &mut HashMap<K, i64>, key: K, id: i64) {
-    if cache.len() >= MAX_CACHED {
-        cache.clear();
+    /// Empties the caches when they hold [`MAX_CACHED`] ids.
+    fn make_room(&mut self) {
+        if self.remembered >= MAX_CACHED {
+            self.forget();
+        }
+        self.remembered += 1;
     }
-    cache.insert(key, id);
 }
 
 /// A failure to write, as the writer thread reports it (shared by the jobs of a group).
