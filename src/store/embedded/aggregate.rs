@@ -16,14 +16,8 @@ pub(super) const DAY_MS: i64 = 86_400_000;
 pub(super) const HOUR_MS: i64 = 3_600_000;
 
 /// A set of visitor bytes: a 256-bit map, as `problem_days.visitors` keeps it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(super) struct Visitors([u8; 32]);
-
-impl Default for Visitors {
-    fn default() -> Self {
-        Self([0; 32])
-    }
-}
 
 impl Visitors {
     fn insert(&mut self, v: u8) {
