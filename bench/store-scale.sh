@@ -25,8 +25,7 @@
 #   - fill reports/s: store_fill's rate (decode + put, 100 a put, 8 in flight).
 #   - The server figures run `lookout serve` on a copy of the store (the store stays as
 #     filled, for the next run), with --retention-days 3650 so that retention removes nothing
-#     (its pass still reads the table at start and every minute; each measure starts once the
-#     server's start-up work is done):
+#     (each measure starts once the server's start-up work is done):
 #     - ingest reports/s: 50,000 new reports in 100-report Reporting API batches (shop.example's
 #       mix, every report unique), wrk at 16 connections, 2 threads.
 #     - first/last alert after: with --alert-webhook to a local receiver, one batch of 100 new

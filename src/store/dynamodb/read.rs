@@ -102,15 +102,13 @@ impl DynamoStore {
 
     /// Recent reports of a site, newest first.
     ///
-    /// One problem of a given type is read from the index `by_problem`, one partition per
-    /// write shard, which holds that problem's reports alone (those written before the index
-    /// are not there: see `item.rs`).
-    ///
-    /// Otherwise the table's partitions of each type are read, filtered by fingerprint when
-    /// one is given. Without a type, every known type's partitions are read, and those of the
-    /// other types the aggregates name: the aggregates are counted from the stream a moment
-    /// after the reports are stored, so a report of a known type is listed as soon as its
-    /// write returned, and one of a type Lookout has no rules for once it has been counted.
+    /// One problem (a fingerprint) is read from the index `by_problem`, one partition per type
+    /// and write shard, which holds that problem's reports alone (those written before the
+    /// index are not there: see `item.rs`); other reads from the table's partitions of each
+    /// type. Without a type, every known type is read, and the other types the aggregates
+    /// name: the aggregates are counted from the stream a moment after the reports are stored,
+    /// so a report of a known type is listed as soon as its write returned, and one of a type
+    /// Lookout has no rules for once it has been counted.
     pub(super) async fn read_recent(&self, q: &RecentQuery) -> Result<Vec<Report>, StoreError> {
         let shards = self.settings.shards.max(1);
         // Report attributes, named as `Report` serializes its fields (see `item.rs`).
@@ -118,26 +116,25 @@ impl DynamoStore {
         if let Some(c) = q.classification {
             filters.push(("classification", c.as_str()));
         }
-        let (index, partitions): (Option<&Index>, Vec<String>) =
-            match (&q.report_type, &q.fingerprint) {
-                (Some(t), Some(fingerprint)) => (
-                    Some(&item::BY_PROBLEM),
-                    (0..shards)
-                        .map(|s| item::problem_pk(&q.site, t, fingerprint, s))
-                        .collect(),
-                ),
-                (_, fingerprint) => {
-                    if let Some(f) = fingerprint {
-                        filters.push(("fingerprint", f));
-                    }
-                    let types = self.types_of(q).await?;
-                    let partitions: Vec<String> = types
-                        .iter()
-                        .flat_map(|t| (0..shards).map(move |s| item::report_pk(&q.site, t, s)))
-                        .collect();
-                    (None, partitions)
-                }
-            };
+        let types = self.types_of(q).await?;
+        let (index, partitions): (Option<&Index>, Vec<String>) = match &q.fingerprint {
+            Some(fingerprint) => (
+                Some(&item::BY_PROBLEM),
+                types
+                    .iter()
+                    .flat_map(|t| {
+                        (0..shards).map(move |s| item::problem_pk(&q.site, t, fingerprint, s))
+                    })
+                    .collect(),
+            ),
+            None => (
+                None,
+                types
+                    .iter()
+                    .flat_map(|t| (0..shards).map(move |s| item::report_pk(&q.site, t, s)))
+                    .collect(),
+            ),
+        };
         // Sort keys start with the identity window, which may begin before `since`.
         let since = crate::report::window_of(q.since).to_string();
         let (since, filters) = (&since, &filters);
