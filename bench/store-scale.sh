@@ -257,6 +257,9 @@ server_figures() { # store-dir
   mkdir -p "$copy"
   cp "$1/lookout.db" "$copy/"
   if [ -f "$1/lookout.db-wal" ]; then cp "$1/lookout.db-wal" "$copy/"; fi
+  # The copy's pages written out first: otherwise the kernel writes gigabytes back during the
+  # measures, and every commit's fsync waits behind them.
+  sync
 
   echo "  ingest: $burst reports" >&2
   port=$(free_port)
