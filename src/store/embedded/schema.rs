@@ -233,7 +233,7 @@ pub(super) fn migrate_rows(conn: &mut Connection, writer: &mut Writer) -> rusqli
                 }
             }
         }
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         writer.insert(&tx, &rows.iter().collect::<Vec<_>>())?;
         if !unreadable.is_empty() {
             tx.execute_batch(

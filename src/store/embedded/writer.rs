@@ -82,8 +82,11 @@ pub(super) struct Writer {
 /// Ids by name, looked up by `&str` without a copy of the name.
 type Ids<T> = HashMap<String, T>;
 
+/// One group's transaction. It takes the write lock at once (`IMMEDIATE`): a transaction that
+/// read first (the neighbour check) and another connection wrote in between (the alert state)
+/// would fail at its first write instead of waiting its turn.
 fn commit(conn: &mut Connection, writer: &mut Writer, rows: &[&Row]) -> rusqlite::Result<()> {
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     writer.insert(&tx, rows)?;
     tx.commit().inspect_err(|_| writer.forget())
 }
