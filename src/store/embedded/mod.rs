@@ -170,13 +170,16 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreErro
     };
     let conn = Connection::open_with_flags(path, flags).map_err(StoreError::backend)?;
     // Readers map the file (fewer copies through the kernel); the writer keeps a larger
-    // page cache, so that the indexes' newest pages stay in memory between commits. The WAL is
+    // page cache, so that the indexes' newest pages stay in memory between commits, and
+    // checkpoints every 8,192 pages (32 MiB) instead of 1,000: fewer, larger copies into the
+    // database file (about 10 % more ingest on a 5 M-report store, BENCHMARKS.md). The WAL is
     // cut back to 64 MiB after each checkpoint.
     let pragmas = if read_only {
         "PRAGMA busy_timeout = 5000; PRAGMA mmap_size = 1073741824; PRAGMA cache_size = -32768;"
     } else {
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;
-         PRAGMA cache_size = -65536; PRAGMA journal_size_limit = 67108864;"
+         PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 8192;
+         PRAGMA journal_size_limit = 67108864;"
     };
     conn.execute_batch(pragmas).map_err(StoreError::backend)?;
     Ok(conn)
