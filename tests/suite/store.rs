@@ -252,21 +252,7 @@ async fn a_first_version_store_is_migrated_in_place_and_keeps_its_duplicate_chec
              CREATE VIEW reports_readable AS SELECT site, type, report FROM reports;",
         )
         .unwrap();
-        conn.execute(
-            "INSERT INTO reports VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, ?8, NULL, ?9)",
-            rusqlite::params![
-                r.id,
-                r.site,
-                r.report_type.as_str(),
-                r.occurred_at.millis(),
-                r.received_at.millis(),
-                r.fingerprint,
-                r.group,
-                r.url,
-                serde_json::to_string(r).unwrap()
-            ],
-        )
-        .unwrap();
+        insert_old_row(&conn, r);
     }
     let store = EmbeddedStore::open(dir.path()).unwrap();
     assert_eq!(store.count().await.unwrap(), 1);
@@ -292,6 +278,40 @@ async fn a_first_version_store_is_migrated_in_place_and_keeps_its_duplicate_chec
         )
         .unwrap();
     assert_eq!(readable, 1, "the view is the current one");
+}
+
+/// A report as versions 1 to 3 stored it: the same columns, and its whole JSON.
+fn insert_old_row(conn: &rusqlite::Connection, r: &report::Report) {
+    conn.execute(
+        "INSERT INTO reports (id, site, type, occurred_at, received_at, fingerprint, grp,
+             browser, url, disposition, report)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        rusqlite::params![
+            r.id,
+            r.site,
+            r.report_type.as_str(),
+            r.occurred_at.millis(),
+            r.received_at.millis(),
+            r.fingerprint,
+            r.group,
+            r.browser,
+            r.url,
+            r.disposition.map(|d| d.as_str()),
+            serde_json::to_string(r).unwrap()
+        ],
+    )
+    .unwrap();
+}
+
+/// Every problem of `site` since the epoch, most frequent first.
+fn top_all(site: &str) -> lookout::store::TopQuery {
+    lookout::store::TopQuery {
+        site: site.into(),
+        report_type: None,
+        since: Timestamp(0),
+        limit: 100,
+        classification: None,
+    }
 }
 
 /// Version 3's layout, as `lookout serve` wrote it before the aggregates.
@@ -327,25 +347,7 @@ async fn a_version_3_store_is_migrated_with_its_aggregates_and_reads_as_a_new_on
         let conn = rusqlite::Connection::open(old.path().join("lookout.db")).unwrap();
         conn.execute_batch(V3_SCHEMA).unwrap();
         for r in &all {
-            conn.execute(
-                "INSERT INTO reports (id, site, type, occurred_at, received_at, fingerprint, grp,
-                     browser, url, disposition, report)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                rusqlite::params![
-                    r.id,
-                    r.site,
-                    r.report_type.as_str(),
-                    r.occurred_at.millis(),
-                    r.received_at.millis(),
-                    r.fingerprint,
-                    r.group,
-                    r.browser,
-                    r.url,
-                    r.disposition.map(|d| d.as_str()),
-                    serde_json::to_string(r).unwrap()
-                ],
-            )
-            .unwrap();
+            insert_old_row(&conn, r);
         }
     }
     // Opened read-only first, as `lookout top` opens it: migrated all the same.
@@ -361,16 +363,9 @@ async fn a_version_3_store_is_migrated_with_its_aggregates_and_reads_as_a_new_on
     let fresh = EmbeddedStore::open(fresh_dir.path()).unwrap();
     fresh.put(&all).await.unwrap();
     assert_eq!(migrated.count().await.unwrap(), all.len() as u64);
-    let top = |site: &str| lookout::store::TopQuery {
-        site: site.into(),
-        report_type: None,
-        since: Timestamp(0),
-        limit: 100,
-        classification: None,
-    };
     let (a, b) = (
-        migrated.top(&top("e.com")).await.unwrap(),
-        fresh.top(&top("e.com")).await.unwrap(),
+        migrated.top(&top_all("e.com")).await.unwrap(),
+        fresh.top(&top_all("e.com")).await.unwrap(),
     );
     assert!(
         a.len() >= 8,
@@ -428,16 +423,7 @@ async fn retention_removes_old_reports_and_their_aggregates_in_small_steps() {
     }
     assert!(steps >= 5, "30 old reports in steps of 7: {steps}");
     assert_eq!(store.count().await.unwrap(), 5, "the new reports stay");
-    let top = store
-        .top(&lookout::store::TopQuery {
-            site: "e.com".into(),
-            report_type: None,
-            since: Timestamp(0),
-            limit: 10,
-            classification: None,
-        })
-        .await
-        .unwrap();
+    let top = store.top(&top_all("e.com")).await.unwrap();
     assert_eq!(
         top.iter().map(|g| g.count).sum::<u64>(),
         5,

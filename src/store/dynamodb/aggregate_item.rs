@@ -1,7 +1,7 @@
 //! The aggregate item layout: one problem's reports of one day in one write shard (its keys
 //! are in [`super::item`]). Every attribute is named here once: the stream's counting
 //! (`aggregate.rs`) writes them with [`Aggregate::update`] and reads its marks back with
-//! [`Marks::of`]; `top` (`read.rs`) reads the items back with [`AggregateItem::of`].
+//! [`Marks::of`]; `top` (`read.rs`) reads the items back with [`aggregate_of`].
 //!
 //! | attribute | type | written |
 //! | --- | --- | --- |
@@ -111,42 +111,35 @@ impl Marks {
 /// An aggregate item as `top` reads it back: the shared day aggregate.
 pub type AggregateItem = crate::store::summary::DayAggregate;
 
-/// Reads aggregate items back.
-pub trait ReadAggregate: Sized {
-    /// An aggregate item read back; `None` without its type or fingerprint.
-    fn of(it: &Item) -> Option<Self>;
-}
-
-impl ReadAggregate for AggregateItem {
-    fn of(it: &Item) -> Option<Self> {
-        let time = |name: &str| {
-            item::s(it, name)
-                .and_then(|s| Timestamp::parse_rfc3339(&s))
-                .unwrap_or_default()
-        };
-        Some(Self {
-            report_type: item::s(it, TYPE)?,
-            fingerprint: item::s(it, FINGERPRINT)?,
-            day: item::s(it, SK)
-                .as_deref()
-                .and_then(|sk| sk.split('#').next())
-                .map(str::to_owned),
-            group: item::s(it, GROUP).unwrap_or_default(),
-            first_seen: time(FIRST_SEEN),
-            last_seen: time(LAST_SEEN),
-            count: item::n(it, COUNT).unwrap_or(0).max(0) as u64,
-            browsers: item::string_set(it, BROWSERS),
-            visitors: match it.get(VISITORS) {
-                Some(AttributeValue::Ns(v)) => v.iter().filter_map(|n| n.parse().ok()).collect(),
-                _ => Vec::new(),
-            },
-            dispositions: item::string_set(it, DISPOSITIONS),
-            classification: item::s(it, CLASSIFICATION)
-                .as_deref()
-                .and_then(Classification::from_name),
-            policy_version: item::s(it, POLICY_VERSION),
-        })
-    }
+/// An aggregate item read back; `None` without its type or fingerprint.
+pub fn aggregate_of(it: &Item) -> Option<AggregateItem> {
+    let time = |name: &str| {
+        item::s(it, name)
+            .and_then(|s| Timestamp::parse_rfc3339(&s))
+            .unwrap_or_default()
+    };
+    Some(AggregateItem {
+        report_type: item::s(it, TYPE)?,
+        fingerprint: item::s(it, FINGERPRINT)?,
+        day: item::s(it, SK)
+            .as_deref()
+            .and_then(|sk| sk.split('#').next())
+            .map(str::to_owned),
+        group: item::s(it, GROUP).unwrap_or_default(),
+        first_seen: time(FIRST_SEEN),
+        last_seen: time(LAST_SEEN),
+        count: item::n(it, COUNT).unwrap_or(0).max(0) as u64,
+        browsers: item::string_set(it, BROWSERS),
+        visitors: match it.get(VISITORS) {
+            Some(AttributeValue::Ns(v)) => v.iter().filter_map(|n| n.parse().ok()).collect(),
+            _ => Vec::new(),
+        },
+        dispositions: item::string_set(it, DISPOSITIONS),
+        classification: item::s(it, CLASSIFICATION)
+            .as_deref()
+            .and_then(Classification::from_name),
+        policy_version: item::s(it, POLICY_VERSION),
+    })
 }
 
 impl Aggregate {
@@ -347,7 +340,7 @@ mod tests {
             ),
         ]
         .into();
-        let a = AggregateItem::of(&it).unwrap();
+        let a = aggregate_of(&it).unwrap();
         assert_eq!(
             (a.report_type.as_str(), a.fingerprint.as_str()),
             ("csp-violation", "f1")
@@ -362,6 +355,6 @@ mod tests {
         assert!(a.group.is_empty() && a.browsers.is_empty() && a.policy_version.is_none());
         let mut untyped = it;
         untyped.remove(TYPE);
-        assert!(AggregateItem::of(&untyped).is_none(), "not an aggregate");
+        assert!(aggregate_of(&untyped).is_none(), "not an aggregate");
     }
 }

@@ -10,7 +10,7 @@ use std::collections::{BTreeSet, HashMap};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 use futures_util::StreamExt;
 
-use super::aggregate_item::{AggregateItem, ReadAggregate, TYPE};
+use super::aggregate_item::{TYPE, aggregate_of};
 use super::item::{self, Index, Item, PK, SK};
 use super::{DynamoStore, StoreError};
 use crate::report::{Report, ReportType, Timestamp};
@@ -189,7 +189,7 @@ impl DynamoStore {
             )
             .await?;
         let mut top = Top::default();
-        for it in items.iter().filter_map(AggregateItem::of) {
+        for it in items.iter().filter_map(aggregate_of) {
             if it.last_seen >= q.since {
                 top.merge(it);
             }

@@ -225,15 +225,19 @@ pub async fn create(client: &Client, name: &str) -> Result<(), TableError> {
 mod tests {
     use super::*;
 
+    /// A key schema as (attribute, `HASH`/`RANGE`) pairs.
+    fn keys_of(schema: &[KeyDef]) -> Vec<(&str, &str)> {
+        schema
+            .iter()
+            .map(|k| (k.attribute_name.as_str(), k.key_type.as_str()))
+            .collect()
+    }
+
     #[test]
     fn the_shipped_template_defines_the_table_the_store_uses() {
         let def = definition().unwrap();
         assert_eq!(def.billing_mode, "PAY_PER_REQUEST");
-        let keys: Vec<(&str, &str)> = def
-            .key_schema
-            .iter()
-            .map(|k| (k.attribute_name.as_str(), k.key_type.as_str()))
-            .collect();
+        let keys = keys_of(&def.key_schema);
         assert_eq!(
             keys,
             vec![
@@ -264,11 +268,7 @@ mod tests {
         assert_eq!(def.global_secondary_indexes.len(), 1);
         let index = &def.global_secondary_indexes[0];
         assert_eq!(index.index_name, BY_PROBLEM.name);
-        let keys: Vec<(&str, &str)> = index
-            .key_schema
-            .iter()
-            .map(|k| (k.attribute_name.as_str(), k.key_type.as_str()))
-            .collect();
+        let keys = keys_of(&index.key_schema);
         assert_eq!(
             keys,
             vec![(BY_PROBLEM.partition_key, "HASH"), (SK, "RANGE")],

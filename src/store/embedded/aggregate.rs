@@ -244,7 +244,7 @@ pub(super) fn sites_since(
 
 /// The reports of a problem received in `[from, to)`, both on hour boundaries, from its hourly
 /// counts: one key lookup per hour.
-pub(super) fn received_between(
+pub(in crate::store) fn received_between(
     conn: &Connection,
     site: &str,
     report_type: &str,
@@ -253,9 +253,7 @@ pub(super) fn received_between(
     to: i64,
 ) -> rusqlite::Result<u64> {
     let problem: Option<i64> = conn
-        .prepare_cached(
-            "SELECT id FROM problems WHERE site = ?1 AND type = ?2 AND fingerprint = ?3",
-        )?
+        .prepare_cached(PROBLEM_ID)?
         .query_row(params![site, report_type, fingerprint], |r| r.get(0))
         .optional()?;
     let Some(problem) = problem else {
@@ -271,6 +269,10 @@ pub(super) fn received_between(
     }
     Ok(n.max(0) as u64)
 }
+
+/// A problem's id, by site, type and fingerprint.
+pub(super) const PROBLEM_ID: &str =
+    "SELECT id FROM problems WHERE site = ?1 AND type = ?2 AND fingerprint = ?3";
 
 /// A problem's count in one hour.
 pub(super) const HOUR_COUNT: &str =

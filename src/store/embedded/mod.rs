@@ -26,6 +26,9 @@ mod row;
 mod schema;
 mod writer;
 
+/// A problem's reports received in `[from, to)`, from its hourly counts: what the alert state
+/// decides spikes by.
+pub(in crate::store) use aggregate::received_between;
 use row::{REPORT_COLUMNS, REPORT_JOINS, Row, columns_of, id_bytes, report_of};
 use schema::{migrate_rows, needs_migration, prepare_schema};
 use writer::{IDENTITY_STORED, MAX_GROUP, WriteJob, Writer, writer_loop};
@@ -330,6 +333,7 @@ impl ReportStore for EmbeddedStore {
 
     /// Read from the day aggregates: about problems × days rows, however many reports.
     async fn top(&self, q: &TopQuery) -> Result<Vec<GroupSummary>, StoreError> {
+        let (limit, classification) = (q.limit, q.classification);
         let q = q.clone();
         let days = self
             .read(move |conn| {
@@ -339,15 +343,13 @@ impl ReportStore for EmbeddedStore {
                     q.report_type.as_ref().map(ReportType::as_str),
                     q.since,
                 )
-                .map(|days| (days, q))
             })
             .await?;
-        let (days, q) = days;
         let mut top = Top::default();
         for day in days {
             top.merge(day);
         }
-        Ok(top.groups(q.limit, q.classification))
+        Ok(top.groups(limit, classification))
     }
 }
 
@@ -378,18 +380,10 @@ fn recent_rows(conn: &Connection, q: &RecentQuery) -> rusqlite::Result<Vec<row::
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = Vec::new();
     for key in keys {
-        let found = if by_problem {
-            stmt.query_map(params![key, q.since.millis(), q.limit as i64], |r| {
-                Ok((r.get::<_, i64>(1)?, columns_of(r, 0)?))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?
-        } else {
-            stmt.query_map(params![key, q.since.millis(), q.limit as i64, class], |r| {
-                Ok((r.get::<_, i64>(1)?, columns_of(r, 0)?))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?
-        };
-        rows.extend(found);
+        let found = stmt.query_map(params![key, q.since.millis(), q.limit as i64, class], |r| {
+            Ok((r.get::<_, i64>(1)?, columns_of(r, 0)?))
+        })?;
+        rows.extend(found.collect::<rusqlite::Result<Vec<_>>>()?);
     }
     rows.sort_by(|(ta, a), (tb, b)| tb.cmp(ta).then_with(|| a.id().cmp(b.id())));
     rows.truncate(q.limit);
@@ -397,12 +391,14 @@ fn recent_rows(conn: &Connection, q: &RecentQuery) -> rusqlite::Result<Vec<row::
 }
 
 /// The newest reports of one problem (`by_problem`) or one site and type, read from the index
-/// that keeps them in time order; SQLite sorts only reports of the same time by id.
+/// that keeps them in time order; SQLite sorts only reports of the same time by id. Both take
+/// the same parameters: the key, the oldest time, the limit, the classification or NULL.
 fn recent_sql(by_problem: bool) -> String {
     if by_problem {
         format!(
             "SELECT {REPORT_COLUMNS} FROM reports r {REPORT_JOINS}
              WHERE r.problem = ?1 AND r.occurred_at >= ?2
+               AND (?4 IS NULL OR p.classification = ?4)
              ORDER BY r.occurred_at DESC, r.id LIMIT ?3"
         )
     } else {
@@ -413,19 +409,6 @@ fn recent_sql(by_problem: bool) -> String {
              ORDER BY r.occurred_at DESC, r.id LIMIT ?3"
         )
     }
-}
-
-/// A problem's reports received in `[from, to)` (hour boundaries), from its hourly counts:
-/// what the alert state decides spikes by.
-pub(super) fn received_between(
-    conn: &Connection,
-    site: &str,
-    report_type: &str,
-    fingerprint: &str,
-    from: i64,
-    to: i64,
-) -> rusqlite::Result<u64> {
-    aggregate::received_between(conn, site, report_type, fingerprint, from, to)
 }
 
 /// Up to `limit` reports stored after row `after`, with their row numbers, in order (the

@@ -247,13 +247,7 @@ pub(super) fn migrate_rows(conn: &mut Connection, writer: &mut Writer) -> rusqli
             }
         }
         tx.execute("DELETE FROM reports_v3 WHERE seq <= ?1", [last])?;
-        match tx.commit() {
-            Ok(()) => {}
-            Err(e) => {
-                writer.forget();
-                return Err(e);
-            }
-        }
+        tx.commit().inspect_err(|_| writer.forget())?;
         copied += (rows.len() + unreadable.len()) as i64;
         tracing::info!(copied, of = total, "migrating the store");
     }

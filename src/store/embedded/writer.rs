@@ -7,7 +7,7 @@ use std::sync::{Arc, mpsc};
 use rusqlite::{Connection, params};
 use tokio::sync::oneshot;
 
-use super::aggregate::{DAY_MS, DayCount, HOUR_MS};
+use super::aggregate::{DAY_MS, DayCount, HOUR_MS, PROBLEM_ID};
 use super::row::{ProblemKey, Row};
 
 /// Requests committed together at most.
@@ -207,9 +207,7 @@ impl Writer {
             p.policy_version
         ])?;
         let id = tx
-            .prepare_cached(
-                "SELECT id FROM problems WHERE site = ?1 AND type = ?2 AND fingerprint = ?3",
-            )?
+            .prepare_cached(PROBLEM_ID)?
             .query_row(params![p.site, p.report_type, p.fingerprint], |r| r.get(0))?;
         self.make_room();
         self.problems
