@@ -260,6 +260,11 @@ pub struct AlertArgs {
     /// ... and at least this many reports in the hour.
     #[arg(long, env = "LOOKOUT_SPIKE_MIN_REPORTS", default_value_t = SpikeRule::default().min_reports)]
     pub spike_min_reports: u64,
+    /// A script content (a `csp-hash` report's URL and hash) raises an alert once this many
+    /// distinct visitors (senders' networks) reported it: what a forger on one network cannot
+    /// reach.
+    #[arg(long, env = "LOOKOUT_SCRIPT_MIN_VISITORS", default_value_t = crate::alert::scripts::SCRIPT_MIN_VISITORS)]
+    pub script_min_visitors: u64,
 }
 
 impl AlertArgs {

@@ -68,7 +68,8 @@ impl LambdaConfig {
             Arc::new(store.clone()),
             sinks,
             self.alerts.rule(),
-        )))
+        )
+        .with_script_min_visitors(self.alerts.script_min_visitors)))
     }
 }
 

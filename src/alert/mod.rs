@@ -1,7 +1,9 @@
-//! Alerts: a problem seen for the first time, a problem whose hourly count spikes.
+//! Alerts: a problem seen for the first time, a problem whose hourly count spikes, a script
+//! new, changed or served with two contents.
 //!
 //! - [`message`]: what an alert says, as versioned JSON, as a Slack message and as an e-mail.
 //! - [`rules`]: when a count is a spike.
+//! - [`scripts`]: what the scripts pages load (`csp-hash` reports) warrant, and authorizations.
 //! - [`engine`]: decides, for the new reports of a stream batch (or of the local store), which
 //!   alerts to send, each claimed once, within a budget per site and hour, and delivers them
 //!   through an outbox (a claim stays pending until every sink took its alert), with the state
@@ -17,6 +19,7 @@
 pub mod engine;
 pub mod message;
 pub mod rules;
+pub mod scripts;
 pub mod secret;
 pub mod sink;
 
@@ -24,6 +27,7 @@ use async_trait::async_trait;
 use sha2::{Digest as _, Sha256};
 
 use self::message::Alert;
+use self::scripts::{Authorization, ScriptHistory, Sighting};
 use crate::report::{ReportType, Timestamp};
 
 /// The most alert messages a site is sent per clock hour (new problems, spikes and digests
@@ -365,6 +369,22 @@ pub trait AlertState: Send + Sync {
 
     /// Removes a mute; `true` if there was one.
     async fn unmute(&self, site: &str, target: &MuteTarget) -> Result<bool, StateError>;
+
+    /// Records `sighting` of a script content (merged into what is kept: the earliest first
+    /// sighting, the latest last one, the visitors united, so that the same sighting twice
+    /// changes nothing), and reads back its URL's contents and when the site's first script
+    /// content was recorded.
+    async fn note_script(&self, sighting: &Sighting) -> Result<ScriptHistory, StateError>;
+
+    /// The script authorizations of `site`.
+    async fn authorizations(&self, site: &str) -> Result<Vec<Authorization>, StateError>;
+
+    /// Adds or replaces the authorization of a script URL (written with the operator's
+    /// credentials, as mutes are).
+    async fn authorize(&self, authorization: &Authorization) -> Result<(), StateError>;
+
+    /// Removes the authorization of a script URL of `site`; `true` if there was one.
+    async fn revoke(&self, site: &str, url: &str) -> Result<bool, StateError>;
 }
 
 #[cfg(test)]

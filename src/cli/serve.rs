@@ -285,7 +285,8 @@ async fn spawn_pipeline(args: &ServeArgs) -> Result<()> {
                     std::sync::Arc::new(dynamo.clone()),
                     sinks,
                     args.alerts.rule(),
-                ))
+                )
+                .with_script_min_visitors(args.alerts.script_min_visitors))
             });
             let steps = Pipeline {
                 counter: dynamo,
@@ -303,7 +304,8 @@ async fn spawn_pipeline(args: &ServeArgs) -> Result<()> {
             std::sync::Arc::new(state.clone()),
             sinks,
             args.alerts.rule(),
-        );
+        )
+        .with_script_min_visitors(args.alerts.script_min_visitors);
         tokio::spawn(tail_embedded(state, alerter, last));
     }
     Ok(())

@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use super::body::Body;
 use super::classify::Classification;
 use super::model::{Disposition, ReportType};
+use super::script::ScriptRef;
 use super::stack::{Frame, top_frames};
 use super::weburl::{WebUrl, query_start};
 
@@ -33,9 +34,11 @@ pub(crate) fn group_key(
     key.0.push_str(t.as_str());
     match t {
         ReportType::CspViolation => csp_violation_key(&mut key, url, body, class),
+        // The hash is part of the group: each content of a script URL is a problem of its own.
         ReportType::CspHash => {
-            key.text(get("destination"));
-            key.part(|k| push_origin_and_path(k, get("subresourceURL")));
+            for part in ScriptRef::of(body).key_parts() {
+                key.text(part);
+            }
         }
         ReportType::Hpkp | ReportType::ExpectCt | ReportType::ExpectStaple => {
             key.text(&get("hostname").to_ascii_lowercase());
@@ -295,7 +298,7 @@ fn push_one_word(out: &mut String, s: &str) {
 }
 
 /// `https://example.com/path` without query or fragment; the value itself if it is no URL.
-fn push_origin_and_path(out: &mut String, u: &str) {
+pub(crate) fn push_origin_and_path(out: &mut String, u: &str) {
     match WebUrl::parse(u) {
         Some(parsed) => {
             parsed.push_origin(out);

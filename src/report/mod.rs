@@ -17,6 +17,7 @@ mod node;
 pub mod privacy;
 mod replayable;
 pub mod schema;
+pub mod script;
 mod shape;
 pub mod site;
 mod stack;

@@ -36,8 +36,9 @@
 mod budget;
 mod delivery;
 mod raise;
+mod scripts;
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -73,6 +74,8 @@ pub struct Sent {
     pub new_problems: usize,
     /// Spikes claimed.
     pub spikes: usize,
+    /// Script alerts claimed (new, changed, divergent).
+    pub scripts: usize,
     /// Digests made, each for the alerts of a site past its hourly budget.
     pub digests: usize,
     /// Alerts claimed but not sent: their site's hourly budget was spent.
@@ -121,7 +124,13 @@ pub struct Alerter {
     state: Arc<dyn AlertState>,
     sinks: Vec<Arc<dyn Sink>>,
     rule: SpikeRule,
+    /// Visitors a script content needs before it alerts.
+    script_min_visitors: u64,
     known: Mutex<HashSet<Problem>>,
+    /// Script alerts' claim keys known to be claimed (by this process or another).
+    known_claims: Mutex<HashSet<String>>,
+    /// Script contents recorded lately by this process: when, and the visitors recorded.
+    noted: Mutex<HashMap<(String, String, Option<String>), (Timestamp, BTreeSet<u8>)>>,
 }
 
 /// What one call decided so far.
@@ -143,8 +152,17 @@ impl Alerter {
             state,
             sinks,
             rule,
+            script_min_visitors: super::scripts::SCRIPT_MIN_VISITORS,
             known: Mutex::new(HashSet::new()),
+            known_claims: Mutex::new(HashSet::new()),
+            noted: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The visitors a script content needs before it alerts (see [`super::scripts`]).
+    pub fn with_script_min_visitors(mut self, n: u64) -> Self {
+        self.script_min_visitors = n.max(1);
+        self
     }
 
     /// Retries the outbox's due alerts, then raises the alerts of `reports` (each a report

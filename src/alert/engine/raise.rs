@@ -9,16 +9,18 @@ use super::super::{
     Claim, HOUR_MS, HourBatch, NEW_CLAIM_DAYS, Problem, SPIKE_CLAIM_DAYS, StateError,
 };
 use super::{Alerter, LEASE, Round, days_after, fresh, later};
-use crate::report::{Classification, Report, Timestamp};
+use crate::report::{Classification, Report, ReportType, Timestamp};
 
 /// One problem's share of a batch.
 pub(super) struct Share<'a> {
-    first: &'a Report,
-    browsers: BTreeSet<String>,
-    visitors: BTreeSet<u8>,
+    pub(super) first: &'a Report,
+    /// The latest occurrence.
+    pub(super) last: Timestamp,
+    pub(super) browsers: BTreeSet<String>,
+    pub(super) visitors: BTreeSet<u8>,
     /// The ids of its reports, by the clock hour they were received in.
     per_hour: BTreeMap<i64, Vec<&'a str>>,
-    count: u64,
+    pub(super) count: u64,
 }
 
 /// The problems of `reports`, each with its share, by site; reports their own policy allows
@@ -36,6 +38,7 @@ pub(super) fn shares_by_site(reports: &[Report]) -> BTreeMap<String, Vec<(Proble
         };
         let share = shares.entry(problem).or_insert_with(|| Share {
             first: r,
+            last: r.occurred_at,
             browsers: BTreeSet::new(),
             visitors: BTreeSet::new(),
             per_hour: BTreeMap::new(),
@@ -44,6 +47,7 @@ pub(super) fn shares_by_site(reports: &[Report]) -> BTreeMap<String, Vec<(Proble
         if r.occurred_at < share.first.occurred_at {
             share.first = r;
         }
+        share.last = share.last.max(r.occurred_at);
         share.browsers.extend(r.browser.clone());
         share.visitors.extend(r.visitor);
         let hour = r.received_at.millis() - r.received_at.millis().rem_euclid(HOUR_MS);
@@ -89,8 +93,15 @@ impl Alerter {
         let mutes = self.state.mutes(site).await?;
         let mut claims: Vec<Claim> = Vec::new();
         let mut tried: Vec<Problem> = Vec::new();
+        let mut scripts = Vec::new();
         for (problem, share) in shares {
             if mutes.iter().any(|m| m.silences(&problem, now)) {
+                continue;
+            }
+            // A script's contents alert as scripts (new, changed, divergent), never as new
+            // problems or spikes: a page view sends one report per script.
+            if problem.report_type == ReportType::CspHash {
+                scripts.push(share);
                 continue;
             }
             let browsers: Vec<String> = share.browsers.iter().cloned().collect();
@@ -101,12 +112,14 @@ impl Alerter {
             self.spikes(&problem, &share, &browsers, now, &mut claims)
                 .await?;
         }
+        claims.extend(self.script_claims(site, &scripts, now).await?);
         if claims.is_empty() {
             return Ok(());
         }
         let (won, ticket) = self.state.claim(site, &claims, later(now, LEASE)).await?;
         round.ticket.merge(ticket);
         self.remember(tried);
+        self.remember_claims(claims.iter().filter(|c| c.alert.kind.is_script()));
         let mut items = Vec::new();
         for (claim, won) in claims.into_iter().zip(won) {
             if !won {
@@ -115,6 +128,9 @@ impl Alerter {
             match claim.alert.kind {
                 AlertKind::NewProblem => round.sent.new_problems += 1,
                 AlertKind::Spike => round.sent.spikes += 1,
+                AlertKind::NewScript | AlertKind::ScriptChanged | AlertKind::ScriptDivergent => {
+                    round.sent.scripts += 1;
+                }
                 AlertKind::Digest => {}
             }
             items.push(fresh(site, claim, now));

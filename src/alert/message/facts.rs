@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::text::{code_span, cut, flatten, single_line, slack_escape};
-use super::{Alert, AlertKind, Digest};
+use super::{Alert, AlertKind, Content, Digest, ScriptFacts};
 
 /// Where a fact's value comes from, which decides how it is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +91,11 @@ impl Alert {
                 "Spike of {} on {}: {} reports this hour",
                 self.report_type, self.site, self.count
             ),
+            AlertKind::NewScript => format!("New script on {}", self.site),
+            AlertKind::ScriptChanged => format!("Script changed on {}", self.site),
+            AlertKind::ScriptDivergent => {
+                format!("Script served with two contents on {}", self.site)
+            }
             AlertKind::Digest => format!(
                 "{} more {} on {}; its alerts are paused until the next hour",
                 self.count,
@@ -108,6 +113,9 @@ impl Alert {
     pub fn facts(&self) -> Vec<Fact> {
         if let Some(d) = &self.digest {
             return self.digest_facts(d);
+        }
+        if let Some(s) = &self.script {
+            return self.script_facts(s);
         }
         let mut facts = vec![
             Fact::reported("Problem", &self.group),
@@ -157,6 +165,9 @@ impl Alert {
             let label = match n.kind {
                 AlertKind::NewProblem => format!("New {} problem", n.report_type),
                 AlertKind::Spike => format!("Spike of {}", n.report_type),
+                AlertKind::NewScript => "New script".to_owned(),
+                AlertKind::ScriptChanged => "Script changed".to_owned(),
+                AlertKind::ScriptDivergent => "Script served with two contents".to_owned(),
                 AlertKind::Digest => "Digest".to_owned(),
             };
             facts.push(Fact::reported(label, &n.label));
@@ -173,6 +184,52 @@ impl Alert {
             ),
         ));
         facts.push(Fact::command("See them", &self.command));
+        facts
+    }
+
+    fn script_facts(&self, s: &ScriptFacts) -> Vec<Fact> {
+        let content = |c: &Content| {
+            format!(
+                "{} (first seen {}, last seen {}, {} visitors{})",
+                c.hash.as_deref().unwrap_or("no hash"),
+                c.first_seen,
+                c.last_seen,
+                c.visitors,
+                if c.authorized { ", authorized" } else { "" }
+            )
+        };
+        let mut facts = vec![
+            Fact::reported("Script", &s.url),
+            Fact::reported(
+                "Content (SHA-256 of its bytes)",
+                s.hash.as_deref().unwrap_or("no hash: loaded cross-origin without CORS"),
+            ),
+            Fact::own("First seen", self.first_seen.to_string()),
+            Fact::own(
+                "Visitors (distinct networks)",
+                self.visitors.to_string(),
+            ),
+        ];
+        let label = match self.kind {
+            AlertKind::ScriptDivergent => "Also served",
+            _ => "Seen before",
+        };
+        for c in &s.previous {
+            facts.push(Fact::reported(label, content(c)));
+        }
+        facts.push(Fact::own(
+            "Authorization",
+            match &s.authorized_hash {
+                Some(h) if s.hash.as_deref() == Some(h) => "this content is authorized".to_owned(),
+                Some(_) => "the URL is authorized with another content".to_owned(),
+                None => "none".to_owned(),
+            },
+        ));
+        if !self.browsers.is_empty() {
+            facts.push(Fact::reported("Browsers", self.browsers.join(", ")));
+        }
+        facts.push(Fact::reported("Page", &self.sample.url));
+        facts.push(Fact::command("See more", &self.command));
         facts
     }
 

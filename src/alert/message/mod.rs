@@ -3,10 +3,14 @@
 //!
 //! Schema version 1: `{schema_version: 1, kind: "new_problem" | "spike" | "digest", site, type,
 //! fingerprint, group, classification?, policy_version?, first_seen, browsers, count,
-//! previous_day_hourly_average?, sample: {url, disposition?, fields}, command, digest?}`. A
+//! previous_day_hourly_average?, sample: {url, disposition?, fields}, command, digest?,
+//! script?}`. A
 //! digest stands for the alerts of a site past its hourly budget: its `count` is how many,
 //! `digest` is `{more, new_problems, named: [{kind, type, fingerprint, label}], paused_until}`,
-//! and its `type`, `fingerprint`, `group` and `sample` are empty. Later versions only add
+//! and its `type`, `fingerprint`, `group` and `sample` are empty. The script kinds
+//! (`new_script`, `script_changed`, `script_divergent`, about `csp-hash` reports) add `script:
+//! {url, destination, hash, previous: [{hash, first_seen, last_seen, visitors, authorized}],
+//! authorized_hash}`. Later versions only add
 //! fields (and kinds).
 //!
 //! Report text is anyone's to write. In Slack and e-mail every value taken from a report is
@@ -52,6 +56,22 @@ pub enum AlertKind {
     Spike,
     /// The alerts of a site past its hourly budget, in one message.
     Digest,
+    /// A script URL new to the site.
+    NewScript,
+    /// A new content (hash) of a script URL that had another.
+    ScriptChanged,
+    /// Two contents of one script URL served side by side, to different visitors.
+    ScriptDivergent,
+}
+
+impl AlertKind {
+    /// Whether it is about a script (`csp-hash` reports).
+    pub fn is_script(self) -> bool {
+        matches!(
+            self,
+            AlertKind::NewScript | AlertKind::ScriptChanged | AlertKind::ScriptDivergent
+        )
+    }
 }
 
 /// One alert.
@@ -88,7 +108,40 @@ pub struct Alert {
     /// Digest: what it stands for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<Digest>,
+    /// A script alert: the script and its contents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script: Option<ScriptFacts>,
 }
+
+/// What a script alert says of its script.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScriptFacts {
+    /// Origin and path.
+    pub url: String,
+    pub destination: String,
+    /// The content that raised it (`sha256-...`); `None`: reported without a hash.
+    pub hash: Option<String>,
+    /// Script changed: the URL's contents seen before it, oldest first (at most
+    /// [`MAX_PREVIOUS`]); script divergent: the other content being served.
+    pub previous: Vec<Content>,
+    /// The content the URL is authorized with, if it is.
+    pub authorized_hash: Option<String>,
+}
+
+/// One content of a script, as an alert names it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Content {
+    pub hash: Option<String>,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+    /// Distinct visitors that reported it.
+    pub visitors: u64,
+    /// Whether it is the content the URL is authorized with.
+    pub authorized: bool,
+}
+
+/// The most earlier contents a script alert names.
+pub const MAX_PREVIOUS: usize = 10;
 
 /// A sample report's key fields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -161,7 +214,22 @@ impl Alert {
                 report.fingerprint
             ),
             digest: None,
+            script: None,
         }
+    }
+
+    /// A script alert about `report`'s script (`facts`), from the reports of a batch.
+    pub fn script(
+        kind: AlertKind,
+        report: &Report,
+        browsers: Vec<String>,
+        count: u64,
+        facts: ScriptFacts,
+    ) -> Self {
+        let mut alert = Self::of(kind, report, browsers, count);
+        alert.command = format!("lookout scripts --site {}", report.site);
+        alert.script = Some(facts);
+        alert
     }
 
     /// One message for the alerts `covered` of `site`, which its hourly budget does not
@@ -213,6 +281,7 @@ impl Alert {
                 named,
                 paused_until,
             }),
+            script: None,
         }
     }
 

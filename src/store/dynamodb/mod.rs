@@ -12,6 +12,7 @@
 
 pub mod aggregate;
 mod aggregate_item;
+mod authorize;
 mod alerts;
 pub mod codec;
 mod day_key;

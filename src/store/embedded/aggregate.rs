@@ -17,20 +17,20 @@ pub(super) const HOUR_MS: i64 = 3_600_000;
 
 /// A set of visitor bytes: a 256-bit map, as `problem_days.visitors` keeps it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(super) struct Visitors([u8; 32]);
+pub(crate) struct Visitors(pub(crate) [u8; 32]);
 
 impl Visitors {
-    fn insert(&mut self, v: u8) {
+    pub(crate) fn insert(&mut self, v: u8) {
         self.0[usize::from(v / 8)] |= 1 << (v % 8);
     }
 
-    fn union(&mut self, other: &Self) {
+    pub(crate) fn union(&mut self, other: &Self) {
         for (a, b) in self.0.iter_mut().zip(other.0) {
             *a |= b;
         }
     }
 
-    fn from_blob(b: &[u8]) -> Self {
+    pub(crate) fn from_blob(b: &[u8]) -> Self {
         let mut out = Self::default();
         for (a, b) in out.0.iter_mut().zip(b) {
             *a = *b;
@@ -39,7 +39,7 @@ impl Visitors {
     }
 
     /// The bytes in the set, ascending.
-    pub(super) fn bytes(&self) -> Vec<u8> {
+    pub(crate) fn bytes(&self) -> Vec<u8> {
         (0..=255u8)
             .filter(|v| self.0[usize::from(v / 8)] & (1 << (v % 8)) != 0)
             .collect()

@@ -10,6 +10,7 @@
 //!   2 days past the hour. Hourly counts come from the store's hourly aggregates, so they are
 //!   exact; the keys tell a batch given again from new reports.
 //! - `mutes`.
+//! - `script_contents`, `script_sites`, `script_authorizations`: what `alert::scripts` keeps.
 //!
 //! Expired rows are deleted by the next write to their table. Writes that read first run in
 //! `BEGIN IMMEDIATE` transactions, so that they are atomic even beside another process.
@@ -28,6 +29,7 @@ mod hours;
 mod mutes;
 mod rows;
 mod schema;
+mod scripts;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -40,6 +42,7 @@ use super::embedded::{DB_FILE, NoStore};
 use crate::alert::{
     AlertState, Claim, HourBatch, Mute, MuteTarget, Outcome, Outgoing, Problem, StateError, Ticket,
 };
+use crate::alert::scripts::{Authorization, ScriptHistory, Sighting};
 use crate::report::Timestamp;
 
 /// A transaction that takes the write lock at once, so that what it reads stays true until it
@@ -154,6 +157,30 @@ impl AlertState for EmbeddedAlertState {
 
     async fn unmute(&self, site: &str, target: &MuteTarget) -> Result<bool, StateError> {
         self.delete_mute(site, target)
+            .await
+            .map_err(StateError::from)
+    }
+
+    async fn note_script(&self, sighting: &Sighting) -> Result<ScriptHistory, StateError> {
+        self.note_script_content(sighting)
+            .await
+            .map_err(StateError::from)
+    }
+
+    async fn authorizations(&self, site: &str) -> Result<Vec<Authorization>, StateError> {
+        self.read_authorizations(site)
+            .await
+            .map_err(StateError::from)
+    }
+
+    async fn authorize(&self, authorization: &Authorization) -> Result<(), StateError> {
+        self.put_authorization(authorization)
+            .await
+            .map_err(StateError::from)
+    }
+
+    async fn revoke(&self, site: &str, url: &str) -> Result<bool, StateError> {
+        self.delete_authorization(site, url)
             .await
             .map_err(StateError::from)
     }

@@ -29,6 +29,29 @@ CREATE TABLE IF NOT EXISTS alert_hour_batches (
     expires_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS alert_hour_batches_expiry ON alert_hour_batches (expires_at);
+CREATE TABLE IF NOT EXISTS script_contents (
+    site       TEXT NOT NULL,
+    url        TEXT NOT NULL,
+    hash       TEXT NOT NULL,
+    first_seen INTEGER NOT NULL,
+    last_seen  INTEGER NOT NULL,
+    visitors   BLOB NOT NULL,
+    PRIMARY KEY (site, url, hash)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS script_contents_expiry ON script_contents (last_seen);
+CREATE TABLE IF NOT EXISTS script_sites (
+    site  TEXT PRIMARY KEY,
+    since INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS script_authorizations (
+    site   TEXT NOT NULL,
+    url    TEXT NOT NULL,
+    hash   TEXT,
+    reason TEXT NOT NULL,
+    by     TEXT NOT NULL,
+    at     INTEGER NOT NULL,
+    PRIMARY KEY (site, url)
+);
 CREATE TABLE IF NOT EXISTS mutes (
     site   TEXT NOT NULL,
     target TEXT NOT NULL,

@@ -9,6 +9,7 @@
 //! | hourly count | `HOUR#{site}` | `{type}#{fingerprint}#{hour}` | `count`, `batches` and `batches_old` (keys of the batches counted), TTL 2 days |
 //! | alert budget | `HOUR#{site}` | `BUDGET#{hour}` | `count` (messages sent in the hour), TTL 2 days |
 //! | mute | `MUTE#{site}` | `fingerprint#{f}` or `type#{t}` | `until` (epoch ms), TTL at `until` |
+//! | script content, authorization | `SCRIPT#{site}`, `AUTH#{site}` | see `scripts` | |
 //!
 //! A claim holds `state` (`pending`, `sent`, `digested`, `suppressed`, `given_up`),
 //! `first_seen`, `claimed_at`, `queued_at` (epoch ms) and, while pending, `alert` (its JSON),
@@ -35,6 +36,7 @@ mod budget;
 mod claims;
 mod hours;
 mod outbox;
+pub(super) mod scripts;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Select};
@@ -44,6 +46,7 @@ use super::{DynamoStore, StoreError};
 use crate::alert::{
     AlertState, Claim, HourBatch, Mute, MuteTarget, Outcome, Outgoing, Problem, StateError, Ticket,
 };
+use crate::alert::scripts::{Authorization, ScriptHistory, Sighting};
 use crate::report::Timestamp;
 
 const DAY_S: i64 = 86_400;
@@ -181,6 +184,30 @@ impl AlertState for DynamoStore {
 
     async fn unmute(&self, site: &str, target: &MuteTarget) -> Result<bool, StateError> {
         self.delete_mute(site, target)
+            .await
+            .map_err(StateError::from)
+    }
+
+    async fn note_script(&self, sighting: &Sighting) -> Result<ScriptHistory, StateError> {
+        self.note_script_content(sighting)
+            .await
+            .map_err(StateError::from)
+    }
+
+    async fn authorizations(&self, site: &str) -> Result<Vec<Authorization>, StateError> {
+        self.read_authorizations(site)
+            .await
+            .map_err(StateError::from)
+    }
+
+    async fn authorize(&self, authorization: &Authorization) -> Result<(), StateError> {
+        self.put_authorization(authorization)
+            .await
+            .map_err(StateError::from)
+    }
+
+    async fn revoke(&self, site: &str, url: &str) -> Result<bool, StateError> {
+        self.delete_authorization(site, url)
             .await
             .map_err(StateError::from)
     }

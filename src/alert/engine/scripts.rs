@@ -1,0 +1,160 @@
+//! The script alerts a batch raises: each script content's sighting recorded in the alert
+//! state, its URL's contents read back and judged (`alert::scripts::judge`), a claim for each
+//! verdict not known to be claimed.
+//!
+//! A content recorded by this process within [`NOTE_EVERY`], whose visitors in the batch were
+//! all recorded then, is not recorded again: its last sighting lags by at most that much,
+//! well under the divergence overlap, and a busy page's scripts cost a write each per
+//! interval rather than per batch.
+
+use std::collections::BTreeSet;
+
+use super::super::message::{Alert, AlertKind, Content, MAX_PREVIOUS, ScriptFacts};
+use super::super::scripts::{Authorization, ScriptContent, Sighting, Verdict, judge};
+use super::super::{Claim, NEW_CLAIM_DAYS, StateError};
+use super::raise::Share;
+use super::{Alerter, days_after};
+use crate::report::Timestamp;
+use crate::report::script::ScriptRef;
+
+/// How long a content recorded by this process is not recorded again (unless new visitors
+/// report it).
+pub const NOTE_EVERY: i64 = 5 * 60_000;
+
+/// Contents this process remembers having recorded, at most (then it forgets them all).
+const MAX_NOTED: usize = 100_000;
+
+impl Alerter {
+    /// The claims of the script alerts `shares` (one per script content of `site` in the
+    /// batch, mutes already applied) raise.
+    pub(super) async fn script_claims(
+        &self,
+        site: &str,
+        shares: &[Share<'_>],
+        now: Timestamp,
+    ) -> Result<Vec<Claim>, StateError> {
+        let mut claims = Vec::new();
+        let mut authorizations: Option<Vec<Authorization>> = None;
+        for share in shares {
+            let script = ScriptRef::of(&share.first.body);
+            let sighting = Sighting {
+                site: site.to_owned(),
+                script: script.clone(),
+                first: share.first.occurred_at,
+                last: share.last,
+                visitors: share.visitors.clone(),
+            };
+            if self.noted_lately(&sighting, now) {
+                continue;
+            }
+            let history = self.state.note_script(&sighting).await?;
+            if let Some(this) = history.contents.iter().find(|c| c.hash == script.hash) {
+                self.note(&sighting, this.visitors.clone(), now);
+            }
+            for verdict in judge(&script, &history, self.script_min_visitors, now) {
+                let key = verdict.claim_key(&script);
+                if self.is_claimed(&key) || claims.iter().any(|c: &Claim| c.key == key) {
+                    continue;
+                }
+                if authorizations.is_none() {
+                    authorizations = Some(self.state.authorizations(site).await?);
+                }
+                let authorized = authorizations
+                    .as_deref()
+                    .unwrap_or_default()
+                    .iter()
+                    .find(|a| a.url == script.url)
+                    .map(|a| a.hash.clone());
+                let this = history.contents.iter().find(|c| c.hash == script.hash);
+                let mut alert = script_alert(share, &script, &verdict, authorized);
+                alert.visitors = this.map_or(0, |c| c.visitors.len() as u64);
+                claims.push(Claim {
+                    key,
+                    alert,
+                    budgeted: false,
+                    expires: days_after(now, NEW_CLAIM_DAYS),
+                });
+            }
+        }
+        Ok(claims)
+    }
+
+    /// Whether `sighting` was recorded by this process lately, with every visitor it brings.
+    fn noted_lately(&self, sighting: &Sighting, now: Timestamp) -> bool {
+        let noted = self.noted.lock().unwrap_or_else(|e| e.into_inner());
+        noted.get(&noted_key(sighting)).is_some_and(|(at, visitors)| {
+            now.millis() - at.millis() < NOTE_EVERY && sighting.visitors.is_subset(visitors)
+        })
+    }
+
+    fn note(&self, sighting: &Sighting, visitors: BTreeSet<u8>, now: Timestamp) {
+        let mut noted = self.noted.lock().unwrap_or_else(|e| e.into_inner());
+        if noted.len() >= MAX_NOTED {
+            noted.clear();
+        }
+        noted.insert(noted_key(sighting), (now, visitors));
+    }
+
+    fn is_claimed(&self, key: &str) -> bool {
+        self.known_claims
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(key)
+    }
+
+    /// Remembers that `claims` were claimed (won here or by another caller).
+    pub(super) fn remember_claims<'a>(&self, claims: impl Iterator<Item = &'a Claim>) {
+        let mut known = self.known_claims.lock().unwrap_or_else(|e| e.into_inner());
+        for c in claims {
+            if known.len() >= MAX_NOTED {
+                known.clear();
+            }
+            known.insert(c.key.clone());
+        }
+    }
+}
+
+type NotedKey = (String, String, Option<String>);
+
+fn noted_key(s: &Sighting) -> NotedKey {
+    (s.site.clone(), s.script.url.clone(), s.script.hash.clone())
+}
+
+/// The alert of `verdict` on `script`, from its share of the batch.
+fn script_alert(
+    share: &Share<'_>,
+    script: &ScriptRef,
+    verdict: &Verdict,
+    authorized: Option<Option<String>>,
+) -> Alert {
+    let authorized_hash = authorized.clone().flatten();
+    let content = |c: &ScriptContent| Content {
+        hash: c.hash.clone(),
+        first_seen: c.first_seen,
+        last_seen: c.last_seen,
+        visitors: c.visitors.len() as u64,
+        authorized: authorized.as_ref().is_some_and(|a| *a == c.hash),
+    };
+    let (kind, previous) = match verdict {
+        Verdict::NewScript => (AlertKind::NewScript, Vec::new()),
+        Verdict::Changed { previous } => (
+            AlertKind::ScriptChanged,
+            previous.iter().rev().take(MAX_PREVIOUS).rev().map(content).collect(),
+        ),
+        Verdict::Divergent { with } => (AlertKind::ScriptDivergent, vec![content(with)]),
+    };
+    let browsers = share.browsers.iter().cloned().collect();
+    Alert::script(
+        kind,
+        share.first,
+        browsers,
+        share.count,
+        ScriptFacts {
+            url: script.url.clone(),
+            destination: script.destination.clone(),
+            hash: script.hash.clone(),
+            previous,
+            authorized_hash,
+        },
+    )
+}
