@@ -27,6 +27,8 @@ pub mod pipeline;
 pub mod policy;
 pub mod recovery;
 pub mod report;
+#[cfg(feature = "local")]
+pub mod scripts;
 pub mod store;
 pub mod telemetry;
 #[cfg(feature = "local")]

@@ -11,8 +11,9 @@ mod headers;
 mod mute;
 mod policy;
 mod replay;
+mod scripts;
 pub mod serve;
-mod show;
+pub(crate) mod show;
 mod ui;
 
 use std::path::PathBuf;
@@ -53,6 +54,9 @@ enum Command {
     Policy(policy::PolicyArgs),
     /// Mute alerts for a problem or a report type of a site.
     Mute(mute::MuteArgs),
+    /// The scripts a site's pages ran (from `csp-hash` reports), their contents and
+    /// authorizations; `authorize` and `revoke` record decisions.
+    Scripts(scripts::ScriptsArgs),
     /// Serve a read-only dashboard of a site's problems on a local web page.
     Ui(ui::UiArgs),
     /// Create a DynamoDB table exactly as template.yaml defines it (for DynamoDB Local, moto,
@@ -243,6 +247,7 @@ async fn run(cli: Cli) -> CliResult<()> {
         Command::Headers(args) => headers::run(&args),
         Command::Policy(args) => policy::run(args).await,
         Command::Mute(args) => mute::run(args).await,
+        Command::Scripts(args) => scripts::run(args).await,
         Command::Ui(args) => ui::run(args).await,
         Command::Replay(args) => replay::run(args).await,
         Command::CreateTable(args) => {

@@ -27,9 +27,7 @@ pub struct ScriptRef {
 impl ScriptRef {
     /// The script a `csp-hash` report's body names.
     pub fn of(body: &Body) -> Self {
-        let mut url = String::new();
-        push_origin_and_path(&mut url, body.str_of("subresourceURL").unwrap_or(""));
-        cut(&mut url, MAX_GROUP_PART_BYTES);
+        let mut url = origin_and_path(body.str_of("subresourceURL").unwrap_or(""));
         if url.is_empty() {
             url.push('-');
         }
@@ -70,6 +68,14 @@ impl ScriptRef {
     pub fn url_id(&self) -> String {
         url_id(&self.url)
     }
+}
+
+/// A URL's origin and path, as script and page URLs are kept (the query and fragment cut).
+pub fn origin_and_path(url: &str) -> String {
+    let mut out = String::new();
+    push_origin_and_path(&mut out, url);
+    cut(&mut out, MAX_GROUP_PART_BYTES);
+    out
 }
 
 /// A short stable name of a script URL (16 hex digits), for keys.
