@@ -30,6 +30,15 @@ pub struct HeadersArgs {
     /// 139 and later sends crash reports).
     #[arg(long)]
     pub crash_stacks: bool,
+    /// Also report the scripts pages load: adds `'report-sha256'` to the CSP's `script-src`
+    /// (made from `default-src` when the policy has none), for which Chrome 133 and later sends
+    /// a `csp-hash` report with the SHA-256 of each script, and
+    /// `Integrity-Policy-Report-Only: blocked-destinations=(script)`, for which Chrome 138,
+    /// Firefox 149, Safari 26 and later report each script loaded without an `integrity`
+    /// attribute. That header stays report-only with `--enforce`. `lookout scripts` lists what
+    /// these reports show.
+    #[arg(long)]
+    pub script_hashes: bool,
 }
 
 /// Errors of `lookout headers`.
@@ -51,8 +60,9 @@ pub fn output(args: &HeadersArgs) -> Result<String, HeadersError> {
         policy: args.policy.clone(),
         enforce: args.enforce,
         crash_stacks: args.crash_stacks,
+        script_hashes: args.script_hashes,
     };
-    let headers = set.headers();
+    let headers = set.headers()?;
     if let Some(server) = args.server {
         return Ok(render(server, &headers)?);
     }
@@ -68,6 +78,13 @@ pub fn output(args: &HeadersArgs) -> Result<String, HeadersError> {
         s.push_str(
             "# Crash reports: Chrome sends the JavaScript stack of a page it found unresponsive\n\
              # (Document-Policy) to the crash-reporting endpoint; Lookout groups them by its top frames.\n",
+        );
+    }
+    if set.script_hashes {
+        s.push_str(
+            "# Script hashes: Chrome reports each script a page loads with its SHA-256 (csp-hash), and\n\
+             # browsers each one loaded without an integrity attribute (Integrity-Policy, report-only\n\
+             # even with --enforce). `lookout scripts` lists them.\n",
         );
     }
     for server in Server::ALL {

@@ -111,8 +111,9 @@ pub async fn run(args: PolicyArgs) -> Result<()> {
             policy: suggested.suggestion.policy.without_reporting().to_string(),
             enforce: args.enforce,
             crash_stacks: false,
+            script_hashes: false,
         };
-        print!("{}", render(server, &set.headers())?);
+        print!("{}", render(server, &set.headers()?)?);
         return Ok(());
     }
     if args.json {

@@ -341,12 +341,14 @@ fn print_banner(url: &str, db: &str) {
             policy: "default-src 'self'".into(),
             enforce: false,
             crash_stacks: false,
+            script_hashes: false,
         };
-        let raw = crate::policy::snippet::render(
-            crate::policy::snippet::Server::Raw,
-            &starter.headers()[..2],
-        )
-        .unwrap_or_default();
+        let raw = starter
+            .headers()
+            .and_then(|headers| {
+                crate::policy::snippet::render(crate::policy::snippet::Server::Raw, &headers[..2])
+            })
+            .unwrap_or_default();
         eprintln!("{raw}");
     }
     eprintln!("(`lookout headers --endpoint {url} --site <your-site>` prints them all.)");

@@ -150,4 +150,17 @@ fn headers_prints_ready_to_paste_snippets() {
         lines.last(),
         Some(&"Document-Policy: include-js-call-stacks-in-crash-reports")
     );
+    let (ok, _, err) = run_lookout(&[
+        "headers",
+        "--endpoint",
+        "https://reports.example.net",
+        "--policy",
+        "img-src 'self'",
+        "--script-hashes",
+    ]);
+    assert!(!ok, "a policy that does not restrict scripts");
+    assert!(
+        err.contains("--script-hashes needs a script-src or default-src in the policy"),
+        "{err}"
+    );
 }

@@ -1,8 +1,8 @@
 //! `lookout headers --server X` loaded into the real X on loopback: the configuration is accepted
 //! by the server's own check, a request is made, and the response carries the headers of
-//! `--server raw` byte for byte (report-only, and enforced with `--crash-stacks`). The servers
-//! come from scripts/setup-test-tools (Debian's nginx, Apache and Caddy, Express from npm,
-//! Django from PyPI); a missing one fails the test.
+//! `--server raw` byte for byte (report-only, and enforced with `--crash-stacks` and
+//! `--script-hashes`). The servers come from scripts/setup-test-tools (Debian's nginx, Apache
+//! and Caddy, Express from npm, Django from PyPI); a missing one fails the test.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -21,22 +21,27 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// What a snippet is printed with: the CSP enforced or not, crash stacks asked for or not.
+/// What a snippet is printed with: the CSP enforced or not, crash stacks and script hashes
+/// asked for or not.
 #[derive(Debug, Clone, Copy)]
 struct Variant {
     enforce: bool,
     crash_stacks: bool,
+    script_hashes: bool,
 }
 
-/// Each server sends both: report-only without crash stacks, and enforced with them.
+/// Each server sends both: report-only without crash stacks or script hashes, and enforced
+/// with them (the CSP with `'report-sha256'`, the Integrity-Policy report-only all the same).
 const VARIANTS: [Variant; 2] = [
     Variant {
         enforce: false,
         crash_stacks: false,
+        script_hashes: false,
     },
     Variant {
         enforce: true,
         crash_stacks: true,
+        script_hashes: true,
     },
 ];
 
@@ -57,6 +62,9 @@ fn lookout_headers(server: &str, v: Variant) -> String {
     }
     if v.crash_stacks {
         args.push("--crash-stacks");
+    }
+    if v.script_hashes {
+        args.push("--script-hashes");
     }
     let (ok, out, err) = run_lookout(&args);
     assert!(ok, "lookout headers --server {server}: {err}");
@@ -120,7 +128,8 @@ fn response_headers(port: u16, child: &mut Process, log: &Path) -> Vec<(String, 
 }
 
 /// Asserts that the response carries each expected header once, byte for byte, no CSP of
-/// the other disposition, and a Document-Policy only with crash stacks.
+/// the other disposition, a Document-Policy only with crash stacks, and an Integrity-Policy
+/// only with script hashes, report-only.
 fn assert_sent(got: &[(String, Vec<u8>)], v: Variant, server: &str) {
     let expected = expected(v);
     assert_eq!(
@@ -130,6 +139,22 @@ fn assert_sent(got: &[(String, Vec<u8>)], v: Variant, server: &str) {
                 && value == "include-js-call-stacks-in-crash-reports"),
         v.crash_stacks,
         "{server}: --server raw prints the Document-Policy with --crash-stacks only"
+    );
+    assert_eq!(
+        expected
+            .iter()
+            .any(|(name, value)| name == "Integrity-Policy-Report-Only"
+                && value == "blocked-destinations=(script), endpoints=(lookout)"),
+        v.script_hashes,
+        "{server}: --server raw prints the Integrity-Policy with --script-hashes only"
+    );
+    assert_eq!(
+        expected
+            .iter()
+            .any(|(name, value)| name.starts_with("Content-Security-Policy")
+                && value.contains("https://cdn.example/a%20b/{v}/ 'report-sha256'; style-src")),
+        v.script_hashes,
+        "{server}: 'report-sha256' ends the policy's script-src with --script-hashes only"
     );
     for (name, value) in expected {
         let found: Vec<&Vec<u8>> = got
@@ -160,6 +185,16 @@ fn assert_sent(got: &[(String, Vec<u8>)], v: Variant, server: &str) {
         assert!(
             got.iter().all(|(n, _)| n != "document-policy"),
             "{server}: no Document-Policy header without --crash-stacks"
+        );
+    }
+    assert!(
+        got.iter().all(|(n, _)| n != "integrity-policy"),
+        "{server}: no enforced Integrity-Policy, even with --enforce"
+    );
+    if !v.script_hashes {
+        assert!(
+            got.iter().all(|(n, _)| n != "integrity-policy-report-only"),
+            "{server}: no Integrity-Policy header without --script-hashes"
         );
     }
 }

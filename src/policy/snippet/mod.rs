@@ -3,6 +3,8 @@
 
 use std::fmt::Write as _;
 
+use super::directives::{Directive, Policy};
+
 /// The Reporting API endpoint name used in every header.
 pub const GROUP: &str = "lookout";
 
@@ -13,6 +15,15 @@ pub const CRASH_GROUP: &str = "crash-reporting";
 /// The Document-Policy that asks Chrome for the JavaScript stack of an unresponsive page in
 /// its crash report.
 pub const CRASH_STACKS_POLICY: &str = "include-js-call-stacks-in-crash-reports";
+
+/// The CSP keyword for which Chromium (133 and later) sends a `csp-hash` report, with the
+/// SHA-256 of its bytes, for each script a page loads.
+pub const REPORT_SHA256: &str = "'report-sha256'";
+
+/// The header for which browsers (Chrome 138, Firefox 149, Safari 26 and later) report each
+/// script loaded without an `integrity` attribute as an `integrity-violation`. Always
+/// report-only: enforcing it would block every such script.
+pub const INTEGRITY_POLICY: &str = "Integrity-Policy-Report-Only";
 
 /// Where a snippet is pasted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -115,9 +126,15 @@ impl Endpoint {
     }
 }
 
-/// A header a server cannot be told to send as it is.
+/// A header that cannot be written, or that a server cannot be told to send as it is.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SnippetError {
+    /// Script hashes asked for with a policy that does not restrict scripts: there is no
+    /// directive to add [`REPORT_SHA256`] to, and a `script-src` of Lookout's would restrict them.
+    #[error(
+        "--script-hashes needs a script-src or default-src in the policy: without either, the policy does not restrict scripts, and adding a script-src would"
+    )]
+    NoScriptDirective,
     /// A character no header value may hold (CR, LF, other controls).
     #[error("{header} holds a control character, which no header value may hold")]
     ControlCharacter { header: String },
@@ -147,8 +164,9 @@ pub struct Header {
     pub value: String,
 }
 
-/// What to send: the report URL, the CSP to report on, whether it is enforced, and whether
-/// crash reports are asked for with their JavaScript stacks.
+/// What to send: the report URL, the CSP to report on, whether it is enforced, whether crash
+/// reports are asked for with their JavaScript stacks, and whether the scripts pages load are
+/// reported.
 #[derive(Debug, Clone)]
 pub struct HeaderSet {
     pub report_url: Endpoint,
@@ -157,6 +175,10 @@ pub struct HeaderSet {
     /// Adds `Document-Policy: include-js-call-stacks-in-crash-reports` and a
     /// `crash-reporting` endpoint (the report URL) to `Reporting-Endpoints`.
     pub crash_stacks: bool,
+    /// Adds [`REPORT_SHA256`] to the CSP's `script-src` (made from `default-src` when the
+    /// policy has none) and an [`INTEGRITY_POLICY`] header for scripts, report-only even when
+    /// the CSP is enforced.
+    pub script_hashes: bool,
 }
 
 impl HeaderSet {
@@ -170,10 +192,22 @@ impl HeaderSet {
     }
 
     /// The CSP value: the policy's directives (the user's `report-uri` and `report-to`
-    /// replaced by Lookout's), then `report-uri` and `report-to`.
-    pub fn csp_value(&self) -> String {
-        let mut parts: Vec<&str> = self
-            .policy
+    /// replaced by Lookout's; with `script_hashes`, [`REPORT_SHA256`] added), then
+    /// `report-uri` and `report-to`.
+    pub fn csp_value(&self) -> Result<String, SnippetError> {
+        let mut parts = if self.script_hashes {
+            self.directives_with_report_sha256()?
+        } else {
+            self.directives_as_given()
+        };
+        parts.push(format!("report-uri {}", self.report_url.as_str()));
+        parts.push(format!("report-to {GROUP}"));
+        Ok(parts.join("; "))
+    }
+
+    /// The policy's directives as the owner wrote them, without `report-uri` and `report-to`.
+    fn directives_as_given(&self) -> Vec<String> {
+        self.policy
             .split(';')
             .map(str::trim)
             .filter(|d| !d.is_empty())
@@ -181,19 +215,31 @@ impl HeaderSet {
                 let name = d.split_ascii_whitespace().next().unwrap_or_default();
                 !name.eq_ignore_ascii_case("report-uri") && !name.eq_ignore_ascii_case("report-to")
             })
-            .collect();
-        let report_uri = format!("report-uri {}", self.report_url.as_str());
-        let report_to = format!("report-to {GROUP}");
-        parts.push(&report_uri);
-        parts.push(&report_to);
-        parts.join("; ")
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The policy's directives read as browsers read them ([`Policy`]), in their order, without
+    /// `report-uri` and `report-to`, with [`REPORT_SHA256`] added. A control character is
+    /// refused before the policy is read: reading takes a line break for white space, and the
+    /// header would no longer show what the owner wrote.
+    fn directives_with_report_sha256(&self) -> Result<Vec<String>, SnippetError> {
+        if self.policy.chars().any(char::is_control) {
+            return Err(SnippetError::ControlCharacter {
+                header: self.csp_name().to_owned(),
+            });
+        }
+        let mut policy = Policy::parse(&self.policy).without_reporting();
+        add_report_sha256(&mut policy)?;
+        Ok(policy.directives.iter().map(Directive::to_string).collect())
     }
 
     /// Every header, in the order they are printed. COOP and COEP stay report-only even when
-    /// the CSP is enforced: enforcing them is a separate decision with its own reports. With
-    /// `crash_stacks`, `Reporting-Endpoints` names the report URL a second time as
-    /// `crash-reporting`, and `Document-Policy` comes last.
-    pub fn headers(&self) -> Vec<Header> {
+    /// the CSP is enforced: enforcing them is a separate decision with its own reports; so does
+    /// the Integrity-Policy of `script_hashes`, which comes after them. With `crash_stacks`,
+    /// `Reporting-Endpoints` names the report URL a second time as `crash-reporting`, and
+    /// `Document-Policy` comes last.
+    pub fn headers(&self) -> Result<Vec<Header>, SnippetError> {
         // The endpoint holds no `"`, `\\` or `,` (see `Endpoint`), so it is a valid
         // structured-field string as it is, and a dictionary member of its own; the Report-To
         // JSON is written by serde_json all the same.
@@ -210,7 +256,7 @@ impl HeaderSet {
         }
         let mut headers = vec![
             h("Reporting-Endpoints", endpoints),
-            h(self.csp_name(), self.csp_value()),
+            h(self.csp_name(), self.csp_value()?),
             h("Report-To", report_to.to_string()),
             h(
                 "NEL",
@@ -227,11 +273,47 @@ impl HeaderSet {
                 format!("require-corp; report-to=\"{GROUP}\""),
             ),
         ];
+        if self.script_hashes {
+            headers.push(h(
+                INTEGRITY_POLICY,
+                format!("blocked-destinations=(script), endpoints=({GROUP})"),
+            ));
+        }
         if self.crash_stacks {
             headers.push(h("Document-Policy", CRASH_STACKS_POLICY.to_owned()));
         }
-        headers
+        Ok(headers)
     }
+}
+
+/// Adds [`REPORT_SHA256`] (once: a keyword compares case-insensitively) to the policy's
+/// `script-src`, and to its `script-src-elem`, which governs script elements in its place
+/// when present. A policy with neither gets a `script-src` of `default-src`'s sources, after
+/// its other directives: what browsers would fall back to, so that no load changes. Without a
+/// `default-src` either, the policy does not restrict scripts and no `script-src` is added.
+fn add_report_sha256(policy: &mut Policy) -> Result<(), SnippetError> {
+    if policy.get("script-src").is_none() && policy.get("script-src-elem").is_none() {
+        let sources = policy
+            .get("default-src")
+            .ok_or(SnippetError::NoScriptDirective)?
+            .sources
+            .clone();
+        policy.directives.push(Directive {
+            name: "script-src".to_owned(),
+            sources,
+        });
+    }
+    for name in ["script-src", "script-src-elem"] {
+        if let Some(d) = policy.get_mut(name)
+            && !d.has(REPORT_SHA256)
+        {
+            // A `'none'` goes: beside another expression browsers ignore it (with a console
+            // warning), and the keyword allows no load, so the list still allows nothing.
+            d.sources.retain(|s| !s.eq_ignore_ascii_case("'none'"));
+            d.sources.push(REPORT_SHA256.to_owned());
+        }
+    }
+    Ok(())
 }
 
 /// The report URL for a base endpoint and optional site.

@@ -33,12 +33,24 @@ fn set(policy: &str, enforce: bool) -> HeaderSet {
         policy: policy.into(),
         enforce,
         crash_stacks: false,
+        script_hashes: false,
     }
 }
 
+/// [`set`] with `script_hashes`.
+fn hashes(policy: &str, enforce: bool) -> HeaderSet {
+    HeaderSet {
+        script_hashes: true,
+        ..set(policy, enforce)
+    }
+}
+
+/// Lookout's reporting directives, at the end of every CSP of [`set`].
+const REPORTING: &str = "report-uri https://c.example/r/example.com; report-to lookout";
+
 #[test]
 fn crash_stacks_add_the_document_policy_and_the_crash_endpoint_in_every_server() {
-    let plain = set("default-src 'self'", false).headers();
+    let plain = set("default-src 'self'", false).headers().unwrap();
     assert!(plain.iter().all(|h| h.name != "Document-Policy"));
     assert_eq!(
         plain[0].value,
@@ -48,7 +60,8 @@ fn crash_stacks_add_the_document_policy_and_the_crash_endpoint_in_every_server()
         crash_stacks: true,
         ..set("default-src 'self'", false)
     }
-    .headers();
+    .headers()
+    .unwrap();
     assert_eq!(headers.len(), plain.len() + 1);
     assert_eq!(headers[0].name, "Reporting-Endpoints");
     assert_eq!(
@@ -100,14 +113,14 @@ fn report_only_unless_enforced_and_the_users_reporting_directives_replaced() {
         "script-src 'self' https://cdn.example; report-uri /old;report-to old ;",
         false,
     );
-    let headers = s.headers();
+    let headers = s.headers().unwrap();
     assert_eq!(headers[1].name, "Content-Security-Policy-Report-Only");
     assert_eq!(
         headers[1].value,
         "script-src 'self' https://cdn.example; report-uri https://c.example/r/example.com; report-to lookout"
     );
     assert!(!headers.iter().any(|h| h.name == "Content-Security-Policy"));
-    let enforced = set("default-src 'self'", true).headers();
+    let enforced = set("default-src 'self'", true).headers().unwrap();
     assert_eq!(enforced[1].name, "Content-Security-Policy");
     assert!(
         enforced
@@ -118,7 +131,9 @@ fn report_only_unless_enforced_and_the_users_reporting_directives_replaced() {
 
 #[test]
 fn each_server_quotes_what_it_would_otherwise_interpret() {
-    let headers = set("default-src 'self' https://x.example/a%20b", false).headers();
+    let headers = set("default-src 'self' https://x.example/a%20b", false)
+        .headers()
+        .unwrap();
     let nginx = render(Server::Nginx, &headers).unwrap();
     assert!(nginx.contains(
         "add_header Reporting-Endpoints \"lookout=\\\"https://c.example/r/example.com\\\"\" always;"
@@ -134,7 +149,9 @@ fn each_server_quotes_what_it_would_otherwise_interpret() {
 
 #[test]
 fn what_a_server_cannot_send_is_refused_not_mangled() {
-    let dollar = set("default-src https://x.example/$1", false).headers();
+    let dollar = set("default-src https://x.example/$1", false)
+        .headers()
+        .unwrap();
     assert!(matches!(
         render(Server::Nginx, &dollar),
         Err(SnippetError::Unquotable { .. })
@@ -149,12 +166,15 @@ fn what_a_server_cannot_send_is_refused_not_mangled() {
         );
     }
     assert!(render(Server::Express, &dollar).is_ok());
-    let unicode = set("default-src https://例え.example", false).headers();
+    let unicode = set("default-src https://例え.example", false)
+        .headers()
+        .unwrap();
     let huge = set(
         &format!("default-src {}", "https://x.example ".repeat(300)),
         false,
     )
-    .headers();
+    .headers()
+    .unwrap();
     for server in Server::ALL {
         assert!(matches!(
             render(server, &unicode),
@@ -165,11 +185,120 @@ fn what_a_server_cannot_send_is_refused_not_mangled() {
             Err(SnippetError::TooLarge { .. })
         ));
     }
-    let newline = set("default-src 'self'\nX-Injected: 1", false).headers();
+    let newline = set("default-src 'self'\nX-Injected: 1", false)
+        .headers()
+        .unwrap();
     for server in Server::ALL {
         assert!(matches!(
             render(server, &newline),
             Err(SnippetError::ControlCharacter { .. })
         ));
     }
+}
+
+#[test]
+fn script_hashes_add_report_sha256_to_the_script_directives_once() {
+    for (policy, csp) in [
+        (
+            "default-src 'self'; script-src 'self' https://cdn.example; img-src *",
+            "default-src 'self'; script-src 'self' https://cdn.example 'report-sha256'; img-src *",
+        ),
+        (
+            "default-src 'self' https://cdn.example; img-src data:; report-uri /old",
+            "default-src 'self' https://cdn.example; img-src data:; script-src 'self' https://cdn.example 'report-sha256'",
+        ),
+        (
+            "script-src 'self' 'Report-SHA256'; report-to old",
+            "script-src 'self' 'Report-SHA256'",
+        ),
+        (
+            "default-src 'self'; script-src-elem https://cdn.example",
+            "default-src 'self'; script-src-elem https://cdn.example 'report-sha256'",
+        ),
+        ("script-src 'none'", "script-src 'report-sha256'"),
+    ] {
+        assert_eq!(
+            hashes(policy, false).csp_value(),
+            Ok(format!("{csp}; {REPORTING}")),
+            "{policy}"
+        );
+    }
+    let once = hashes("default-src 'self'", false).csp_value().unwrap();
+    assert_eq!(
+        hashes(&once, false).csp_value().unwrap(),
+        once,
+        "not added twice"
+    );
+    assert_eq!(
+        set("default-src 'self'", false).csp_value().unwrap(),
+        format!("default-src 'self'; {REPORTING}"),
+        "the policy as given without the option"
+    );
+}
+
+#[test]
+fn script_hashes_refuse_a_policy_that_does_not_restrict_scripts() {
+    for policy in ["img-src 'self'; report-uri /old", ""] {
+        assert_eq!(
+            hashes(policy, false).headers(),
+            Err(SnippetError::NoScriptDirective),
+            "{policy:?}"
+        );
+    }
+    assert!(set("img-src 'self'", false).headers().is_ok());
+    assert_eq!(
+        hashes("script-src 'self'\nX-Injected: 1", true).headers(),
+        Err(SnippetError::ControlCharacter {
+            header: "Content-Security-Policy".into()
+        }),
+        "a line break is refused, not read as white space"
+    );
+}
+
+#[test]
+fn script_hashes_add_an_integrity_policy_that_stays_report_only() {
+    let integrity = Header {
+        name: "Integrity-Policy-Report-Only",
+        value: "blocked-destinations=(script), endpoints=(lookout)".into(),
+    };
+    for enforce in [false, true] {
+        let plain = set("default-src 'self'", enforce).headers().unwrap();
+        assert!(
+            plain
+                .iter()
+                .all(|h| !h.name.starts_with("Integrity-Policy"))
+        );
+        let headers = hashes("default-src 'self'", enforce).headers().unwrap();
+        assert_eq!(headers.len(), plain.len() + 1);
+        assert_eq!(headers.last(), Some(&integrity), "after COOP and COEP");
+        assert!(
+            headers.iter().all(|h| h.name != "Integrity-Policy"),
+            "report-only even with the CSP enforced"
+        );
+        assert_eq!(headers[1].name, plain[1].name);
+        assert!(
+            headers[1]
+                .value
+                .ends_with(&format!("'report-sha256'; {REPORTING}"))
+        );
+        assert_eq!(
+            headers[0].value, "lookout=\"https://c.example/r/example.com\"",
+            "the endpoint the Integrity-Policy names is the one declared"
+        );
+        for server in Server::ALL {
+            let text = render(server, &headers).unwrap();
+            assert!(
+                text.contains("blocked-destinations=(script), endpoints=(lookout)"),
+                "{server:?}: {text}"
+            );
+        }
+    }
+    let both = HeaderSet {
+        crash_stacks: true,
+        ..hashes("default-src 'self'", true)
+    }
+    .headers()
+    .unwrap();
+    let names: Vec<&str> = both.iter().rev().take(2).map(|h| h.name).collect();
+    assert_eq!(names, ["Document-Policy", "Integrity-Policy-Report-Only"]);
 }
