@@ -64,12 +64,10 @@ impl LambdaConfig {
         if sinks.is_empty() {
             return Ok(None);
         }
-        Ok(Some(Alerter::new(
-            Arc::new(store.clone()),
-            sinks,
-            self.alerts.rule(),
-        )
-        .with_script_min_visitors(self.alerts.script_min_visitors)))
+        Ok(Some(
+            Alerter::new(Arc::new(store.clone()), sinks, self.alerts.rule())
+                .with_script_min_visitors(self.alerts.script_min_visitors),
+        ))
     }
 }
 

@@ -68,7 +68,10 @@ struct AuthorizeArgs {
     #[arg(long)]
     site: String,
     /// The script's URL (its query is ignored, as in the inventory).
-    #[arg(required_unless_present = "all_current", conflicts_with = "all_current")]
+    #[arg(
+        required_unless_present = "all_current",
+        conflicts_with = "all_current"
+    )]
     url: Option<String>,
     /// Why it may run (kept with the authorization, shown in the evidence).
     #[arg(long)]
@@ -139,7 +142,12 @@ async fn inventory(
         })
         .await?;
     let authorizations = state.authorizations(site).await?;
-    Ok(scripts::build(&hashes, &sample, &authorizations, &integrity))
+    Ok(scripts::build(
+        &hashes,
+        &sample,
+        &authorizations,
+        &integrity,
+    ))
 }
 
 /// Runs `lookout scripts`.
@@ -201,7 +209,11 @@ async fn authorize(args: AuthorizeArgs) -> Result<()> {
     let hash = args
         .hash
         .as_deref()
-        .map(|h| valid_hash(h).ok_or(format!("--hash {h:?} is not sha256-, sha384- or sha512- and base64")))
+        .map(|h| {
+            valid_hash(h).ok_or(format!(
+                "--hash {h:?} is not sha256-, sha384- or sha512- and base64"
+            ))
+        })
         .transpose()?;
     let store = args.store.open_for_reading().await?;
     let state = state(&args.store).await?;

@@ -281,12 +281,14 @@ async fn spawn_pipeline(args: &ServeArgs) -> Result<()> {
             let streams = args.store.dynamodb.endpoint().streams().await;
             let tailer = Tailer::new(streams, &dynamo).await?;
             let alerter = (!sinks.is_empty()).then(|| {
-                std::sync::Arc::new(Alerter::new(
-                    std::sync::Arc::new(dynamo.clone()),
-                    sinks,
-                    args.alerts.rule(),
+                std::sync::Arc::new(
+                    Alerter::new(
+                        std::sync::Arc::new(dynamo.clone()),
+                        sinks,
+                        args.alerts.rule(),
+                    )
+                    .with_script_min_visitors(args.alerts.script_min_visitors),
                 )
-                .with_script_min_visitors(args.alerts.script_min_visitors))
             });
             let steps = Pipeline {
                 counter: dynamo,

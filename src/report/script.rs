@@ -125,8 +125,10 @@ mod tests {
 
     #[test]
     fn a_script_is_its_origin_path_and_hash() {
-        let s = of(json!({"subresourceURL": "https://Shop.example/s/widget.js?v=3#x",
-                          "hash": H, "type": "subresource", "destination": "script"}));
+        let s = of(
+            json!({"subresourceURL": "https://Shop.example/s/widget.js?v=3#x",
+                          "hash": H, "type": "subresource", "destination": "script"}),
+        );
         assert_eq!(s.url, "https://shop.example/s/widget.js");
         assert_eq!(s.hash.as_deref(), Some(H));
         assert_eq!(s.destination, "script");
@@ -154,8 +156,10 @@ mod tests {
 
     #[test]
     fn an_empty_or_forged_hash_is_unknown_and_the_destination_a_word() {
-        let s = of(json!({"subresourceURL": "https://cdn.example/a.js", "hash": "",
-                          "destination": "script\nX"}));
+        let s = of(
+            json!({"subresourceURL": "https://cdn.example/a.js", "hash": "",
+                          "destination": "script\nX"}),
+        );
         assert_eq!(s.hash, None);
         assert_eq!(s.destination, "other");
         assert_eq!(of(json!({})).url, "-");
@@ -164,14 +168,19 @@ mod tests {
     #[test]
     fn the_group_reads_back_even_with_spaces_in_the_url() {
         for s in [
-            of(json!({"subresourceURL": "https://shop.example/a b/c.js", "hash": H,
-                      "destination": "script"})),
+            of(
+                json!({"subresourceURL": "https://shop.example/a b/c.js", "hash": H,
+                      "destination": "script"}),
+            ),
             of(json!({"subresourceURL": "https://cdn.example/x.js", "destination": "script"})),
         ] {
             let group = format!("csp-hash {}", s.key_parts().join(" "));
             assert_eq!(ScriptRef::from_group(&group), Some(s));
         }
-        assert_eq!(ScriptRef::from_group("csp-hash script https://a.example/x.js"), None);
+        assert_eq!(
+            ScriptRef::from_group("csp-hash script https://a.example/x.js"),
+            None
+        );
         assert_eq!(ScriptRef::from_group("csp-violation script-src x y"), None);
     }
 }

@@ -55,7 +55,13 @@ fn contents_merge_by_url_with_their_status() {
         hash_group(checkout, B, 3, 6 * DAY, 7 * DAY),
         hash_group(widget, "-", 4, 0, DAY),
         hash_group(widget, A, 1, 0, DAY),
-        group(ReportType::CspHash, "csp-hash script https://old.example/x.js", 9, 0, 1),
+        group(
+            ReportType::CspHash,
+            "csp-hash script https://old.example/x.js",
+            9,
+            0,
+            1,
+        ),
     ];
     let scripts = build(
         &groups,
@@ -69,18 +75,30 @@ fn contents_merge_by_url_with_their_status() {
             DAY,
         )],
     );
-    assert_eq!(scripts.len(), 2, "a group without a hash part is not a script");
+    assert_eq!(
+        scripts.len(),
+        2,
+        "a group without a hash part is not a script"
+    );
     let c = &scripts[0];
     assert_eq!(c.url, checkout);
     assert_eq!(c.reports(), 13);
     assert_eq!(c.hashes[0].hash.as_deref(), Some(B), "latest first");
-    assert_eq!(c.status, Status::Changed, "B was seen after A's authorization");
+    assert_eq!(
+        c.status,
+        Status::Changed,
+        "B was seen after A's authorization"
+    );
     let i = c.integrity.as_ref().unwrap();
     assert_eq!(i.missing_reports, 2);
     assert_eq!(i.suggested, None, "two contents: none is stable");
     let w = &scripts[1];
     assert_eq!(w.note.as_deref(), Some(NO_HASH_NOTE));
-    assert_eq!(w.status, Status::Changed, "its unhashed content is another one");
+    assert_eq!(
+        w.status,
+        Status::Changed,
+        "its unhashed content is another one"
+    );
 }
 
 #[test]
@@ -123,12 +141,18 @@ fn evidence_formats_escape_what_reports_and_operators_wrote() {
         9,
         "the URL's pipe does not add a cell: {row}"
     );
-    assert!(row.contains("``"), "a backtick in the URL widens the code span: {row}");
+    assert!(
+        row.contains("``"),
+        "a backtick in the URL widens the code span: {row}"
+    );
     assert!(row.contains("payment form \\| vendor=Acme"));
     let csv = csv(&scripts).unwrap();
     let mut r = ::csv::Reader::from_reader(csv.as_bytes());
     let rec = r.records().next().unwrap().unwrap();
     assert_eq!(&rec[0], url);
-    assert_eq!(&rec[9], "'=cmd|' /C calc'!A0", "no formula reaches a spreadsheet");
+    assert_eq!(
+        &rec[9], "'=cmd|' /C calc'!A0",
+        "no formula reaches a spreadsheet"
+    );
     assert_eq!(&rec[3], A);
 }

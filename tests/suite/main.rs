@@ -19,6 +19,7 @@ mod lambda_runtime;
 mod policy_browser;
 mod policy_cli;
 mod replay;
+mod scripts;
 mod serve_limits;
 mod snippets;
 mod store;

@@ -38,11 +38,12 @@ mod delivery;
 mod raise;
 mod scripts;
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::rules::SpikeRule;
+use super::scripts::ScriptContent;
 use super::sink::Sink;
 use super::{AlertState, Claim, DAY_MS, HOUR_MS, Outcome, Outgoing, Problem, StateError, Ticket};
 use crate::report::{Report, Timestamp};
@@ -129,8 +130,8 @@ pub struct Alerter {
     known: Mutex<HashSet<Problem>>,
     /// Script alerts' claim keys known to be claimed (by this process or another).
     known_claims: Mutex<HashSet<String>>,
-    /// Script contents recorded lately by this process: when, and the visitors recorded.
-    noted: Mutex<HashMap<(String, String, Option<String>), (Timestamp, BTreeSet<u8>)>>,
+    /// What this process last recorded of each script content (site, URL, hash).
+    noted: Mutex<HashMap<(String, String, Option<String>), ScriptContent>>,
 }
 
 /// What one call decided so far.

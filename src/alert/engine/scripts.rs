@@ -2,12 +2,11 @@
 //! state, its URL's contents read back and judged (`alert::scripts::judge`), a claim for each
 //! verdict not known to be claimed.
 //!
-//! A content recorded by this process within [`NOTE_EVERY`], whose visitors in the batch were
-//! all recorded then, is not recorded again: its last sighting lags by at most that much,
-//! well under the divergence overlap, and a busy page's scripts cost a write each per
-//! interval rather than per batch.
-
-use std::collections::BTreeSet;
+//! A sighting that would change nothing of what this process last recorded of its content but
+//! move the last sighting by less than [`NOTE_EVERY`] (no earlier first sighting, no new
+//! visitor) is not recorded: a content's last sighting lags by at most that much, well under
+//! the divergence overlap, and a busy page's scripts cost a write each per interval and
+//! process rather than per batch.
 
 use super::super::message::{Alert, AlertKind, Content, MAX_PREVIOUS, ScriptFacts};
 use super::super::scripts::{Authorization, ScriptContent, Sighting, Verdict, judge};
@@ -44,12 +43,12 @@ impl Alerter {
                 last: share.last,
                 visitors: share.visitors.clone(),
             };
-            if self.noted_lately(&sighting, now) {
+            if self.noted_lately(&sighting) {
                 continue;
             }
             let history = self.state.note_script(&sighting).await?;
             if let Some(this) = history.contents.iter().find(|c| c.hash == script.hash) {
-                self.note(&sighting, this.visitors.clone(), now);
+                self.note(&sighting, this.clone());
             }
             for verdict in judge(&script, &history, self.script_min_visitors, now) {
                 let key = verdict.claim_key(&script);
@@ -79,20 +78,23 @@ impl Alerter {
         Ok(claims)
     }
 
-    /// Whether `sighting` was recorded by this process lately, with every visitor it brings.
-    fn noted_lately(&self, sighting: &Sighting, now: Timestamp) -> bool {
+    /// Whether recording `sighting` would change nothing but move its last sighting by less
+    /// than [`NOTE_EVERY`], by what this process recorded last.
+    fn noted_lately(&self, sighting: &Sighting) -> bool {
         let noted = self.noted.lock().unwrap_or_else(|e| e.into_inner());
-        noted.get(&noted_key(sighting)).is_some_and(|(at, visitors)| {
-            now.millis() - at.millis() < NOTE_EVERY && sighting.visitors.is_subset(visitors)
+        noted.get(&noted_key(sighting)).is_some_and(|c| {
+            sighting.first >= c.first_seen
+                && sighting.last.millis() < c.last_seen.millis() + NOTE_EVERY
+                && sighting.visitors.is_subset(&c.visitors)
         })
     }
 
-    fn note(&self, sighting: &Sighting, visitors: BTreeSet<u8>, now: Timestamp) {
+    fn note(&self, sighting: &Sighting, recorded: ScriptContent) {
         let mut noted = self.noted.lock().unwrap_or_else(|e| e.into_inner());
         if noted.len() >= MAX_NOTED {
             noted.clear();
         }
-        noted.insert(noted_key(sighting), (now, visitors));
+        noted.insert(noted_key(sighting), recorded);
     }
 
     fn is_claimed(&self, key: &str) -> bool {
@@ -139,7 +141,13 @@ fn script_alert(
         Verdict::NewScript => (AlertKind::NewScript, Vec::new()),
         Verdict::Changed { previous } => (
             AlertKind::ScriptChanged,
-            previous.iter().rev().take(MAX_PREVIOUS).rev().map(content).collect(),
+            previous
+                .iter()
+                .rev()
+                .take(MAX_PREVIOUS)
+                .rev()
+                .map(content)
+                .collect(),
         ),
         Verdict::Divergent { with } => (AlertKind::ScriptDivergent, vec![content(with)]),
     };

@@ -202,13 +202,12 @@ impl Alert {
             Fact::reported("Script", &s.url),
             Fact::reported(
                 "Content (SHA-256 of its bytes)",
-                s.hash.as_deref().unwrap_or("no hash: loaded cross-origin without CORS"),
+                s.hash
+                    .as_deref()
+                    .unwrap_or("no hash: loaded cross-origin without CORS"),
             ),
             Fact::own("First seen", self.first_seen.to_string()),
-            Fact::own(
-                "Visitors (distinct networks)",
-                self.visitors.to_string(),
-            ),
+            Fact::own("Visitors (distinct networks)", self.visitors.to_string()),
         ];
         let label = match self.kind {
             AlertKind::ScriptDivergent => "Also served",

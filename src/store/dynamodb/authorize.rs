@@ -16,7 +16,10 @@ impl DynamoStore {
             .table_name(&self.settings.table)
             .item(PK, AttributeValue::S(auth_pk(&a.site)))
             .item(SK, AttributeValue::S(a.url.clone()))
-            .item(HASH, AttributeValue::S(a.hash.clone().unwrap_or_else(|| "-".into())))
+            .item(
+                HASH,
+                AttributeValue::S(a.hash.clone().unwrap_or_else(|| "-".into())),
+            )
             .item(REASON, AttributeValue::S(a.reason.clone()))
             .item(BY, AttributeValue::S(a.by.clone()))
             .item(AT, AttributeValue::N(a.at.millis().to_string()))

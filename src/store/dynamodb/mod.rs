@@ -12,8 +12,8 @@
 
 pub mod aggregate;
 mod aggregate_item;
-mod authorize;
 mod alerts;
+mod authorize;
 pub mod codec;
 mod day_key;
 mod expr;

@@ -26,10 +26,10 @@ mod row;
 mod schema;
 mod writer;
 
+pub(in crate::store) use aggregate::Visitors;
 /// A problem's reports received in `[from, to)`, from its hourly counts: what the alert state
 /// decides spikes by.
 pub(in crate::store) use aggregate::received_between;
-pub(in crate::store) use aggregate::Visitors;
 use row::{REPORT_COLUMNS, REPORT_JOINS, Row, columns_of, id_bytes, report_of};
 use schema::{migrate_rows, needs_migration, prepare_schema};
 use writer::{IDENTITY_STORED, MAX_GROUP, WriteJob, Writer, writer_loop};

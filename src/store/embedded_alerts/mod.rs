@@ -39,10 +39,10 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use super::StoreError;
 use super::embedded::{DB_FILE, NoStore};
+use crate::alert::scripts::{Authorization, ScriptHistory, Sighting};
 use crate::alert::{
     AlertState, Claim, HourBatch, Mute, MuteTarget, Outcome, Outgoing, Problem, StateError, Ticket,
 };
-use crate::alert::scripts::{Authorization, ScriptHistory, Sighting};
 use crate::report::Timestamp;
 
 /// A transaction that takes the write lock at once, so that what it reads stays true until it

@@ -12,10 +12,10 @@ use rusqlite::{OptionalExtension, params};
 use super::super::StoreError;
 use super::super::embedded::Visitors;
 use super::{EmbeddedAlertState, write};
+use crate::alert::DAY_MS;
 use crate::alert::scripts::{
     Authorization, MAX_CONTENTS_READ, SCRIPT_RECORD_DAYS, ScriptContent, ScriptHistory, Sighting,
 };
-use crate::alert::DAY_MS;
 use crate::report::Timestamp;
 
 /// The stored hash of a content reported without one.

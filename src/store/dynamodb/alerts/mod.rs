@@ -43,10 +43,10 @@ use aws_sdk_dynamodb::types::{AttributeValue, Select};
 
 use super::item::{self, PK, SK};
 use super::{DynamoStore, StoreError};
+use crate::alert::scripts::{Authorization, ScriptHistory, Sighting};
 use crate::alert::{
     AlertState, Claim, HourBatch, Mute, MuteTarget, Outcome, Outgoing, Problem, StateError, Ticket,
 };
-use crate::alert::scripts::{Authorization, ScriptHistory, Sighting};
 use crate::report::Timestamp;
 
 const DAY_S: i64 = 86_400;

@@ -125,10 +125,9 @@ impl DynamoStore {
         let out = match update(true).send().await {
             Ok(out) => out,
             // A sighting older than the last one: everything but the last sighting.
-            Err(e) if conditional_failed(&e) => update(false)
-                .send()
-                .await
-                .map_err(StoreError::backend)?,
+            Err(e) if conditional_failed(&e) => {
+                update(false).send().await.map_err(StoreError::backend)?
+            }
             Err(e) => return Err(StoreError::backend(e)),
         };
         let this = out.attributes().and_then(content_of);

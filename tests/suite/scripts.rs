@@ -1,0 +1,463 @@
+//! What ran on the page, in a real headless Chromium: a page under a report-only
+//! `script-src 'self' 'report-sha256'` loads three scripts, and Chromium reports each with the
+//! SHA-256 of its bytes (`csp-hash`). `lookout scripts --json` must list each with the hash of
+//! the bytes served; after one script's bytes change, exactly one `script_changed` alert names
+//! it and its new hash; a third visit raises nothing more. The same through `lookout serve`
+//! on the embedded store and on a DynamoDB table (whose stream the server reads, as the
+//! deployed function does).
+//!
+//! Divergence (two contents of one URL served side by side to different visitors) and the
+//! evidence a forger lacks are tested on both stores' alert state with decoded reports.
+
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::Path;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use base64::Engine as _;
+use lookout::alert::AlertState;
+use lookout::alert::engine::Alerter;
+use lookout::alert::rules::SpikeRule;
+use lookout::alert::sink::{Sink, Webhook};
+use lookout::cli::serve::{self, self_signed};
+use lookout::report::{Report, Timestamp};
+use lookout::store::ReportStore;
+use lookout::store::embedded::EmbeddedStore;
+use lookout::store::embedded_alerts::EmbeddedAlertState;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::emulator::{emulator, store_with, table_name};
+use crate::support::{chromium, decode_json, run_lookout, spawn_serve};
+
+/// The scripts the page loads, by name.
+const NAMES: [&str; 3] = ["a", "b", "c"];
+
+/// What each script is, by name.
+type Sources = Arc<Mutex<Vec<(String, String)>>>;
+
+fn sri(bytes: &str) -> String {
+    format!(
+        "sha256-{}",
+        base64::engine::general_purpose::STANDARD.encode(Sha256::digest(bytes.as_bytes()))
+    )
+}
+
+/// The site: `/visit/{n}` (a page of its own per visit: stored URLs keep no query) loads the three scripts under the report-only policy, `/s/{name}.js`
+/// serves each one's current bytes.
+fn site_router(endpoint: String, sources: Sources) -> Router {
+    let page = move || {
+        let endpoint = endpoint.clone();
+        async move {
+            let scripts: String = NAMES
+                .iter()
+                .map(|n| format!("<script src=\"/s/{n}.js?v=1\"></script>\n"))
+                .collect();
+            (
+                [
+                    (
+                        header::CONTENT_SECURITY_POLICY_REPORT_ONLY,
+                        "script-src 'self' 'report-sha256'; report-to lookout".to_owned(),
+                    ),
+                    (
+                        header::HeaderName::from_static("reporting-endpoints"),
+                        format!("lookout=\"{endpoint}\""),
+                    ),
+                    (header::CONTENT_TYPE, "text/html; charset=utf-8".to_owned()),
+                    (header::CACHE_CONTROL, "no-store".to_owned()),
+                ],
+                format!("<!doctype html><html><head><title>scripts</title></head><body>\n{scripts}</body></html>"),
+            )
+                .into_response()
+        }
+    };
+    let script = move |Path(file): Path<String>| {
+        let sources = sources.clone();
+        async move {
+            let name = file.trim_end_matches(".js");
+            let found = sources
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, s)| s.clone());
+            match found {
+                Some(body) => (
+                    [
+                        (header::CONTENT_TYPE, "text/javascript"),
+                        (header::CACHE_CONTROL, "no-store"),
+                    ],
+                    body,
+                )
+                    .into_response(),
+                None => StatusCode::NOT_FOUND.into_response(),
+            }
+        }
+    };
+    Router::new()
+        .route("/visit/{n}", get(page))
+        .route("/s/{file}", get(script))
+}
+
+/// A webhook receiver on loopback: the alerts it was sent.
+async fn receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let sink = got.clone();
+    let app = Router::new().route(
+        "/hook",
+        post(move |body: String| {
+            let sink = sink.clone();
+            async move {
+                sink.lock()
+                    .unwrap()
+                    .push(serde_json::from_str(&body).unwrap_or(Value::String(body)));
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, got)
+}
+
+/// `lookout scripts --json` for the site, one object per script.
+fn inventory(store: &[&str]) -> Vec<Value> {
+    let args = [&["scripts", "--site", "127.0.0.1", "--json"][..], store].concat();
+    let (ok, out, err) = run_lookout(&args);
+    assert!(ok, "lookout scripts: {err}");
+    out.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The latest hash of each script the inventory lists, by name.
+fn latest_hashes(inventory: &[Value], page: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = inventory
+        .iter()
+        .filter_map(|s| {
+            let name = s["url"]
+                .as_str()?
+                .strip_prefix(&format!("{page}/s/"))?
+                .trim_end_matches(".js")
+                .to_owned();
+            Some((name, s["hashes"][0]["hash"].as_str()?.to_owned()))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Loads `/visit/{visit}` in Chromium until the inventory lists `want` (each script's latest
+/// hash) and every script was reported from this visit's page (or 90 s pass).
+async fn visit(page: &str, visit: u32, want: &[(String, String)], store: &[&str]) {
+    let url = format!("{page}/visit/{visit}");
+    let (_browser, _profile) = chromium(&url, &["--short-reporting-delay"]);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let listed = inventory(store);
+        let reported = store_reports_of_visit(store, visit);
+        if latest_hashes(&listed, page) == want && reported >= NAMES.len() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "visit {visit}: after 90 s the inventory is {listed:#?}; want {want:?}; {reported} reports of this visit"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// How many `csp-hash` reports came from the page of visit `visit`.
+fn store_reports_of_visit(store: &[&str], visit: u32) -> usize {
+    let args = [
+        &[
+            "query",
+            "--site",
+            "127.0.0.1",
+            "--type",
+            "csp-hash",
+            "--json",
+            "--limit",
+            "500",
+        ][..],
+        store,
+    ]
+    .concat();
+    let (ok, out, err) = run_lookout(&args);
+    assert!(ok, "lookout query: {err}");
+    out.lines()
+        .filter(|l| l.contains(&format!("/visit/{visit}\"")))
+        .count()
+}
+
+/// Alerts received so far, after giving the server time to send any that are due (it looks
+/// at new reports every second or faster).
+async fn alerts_after_a_while(got: &Arc<Mutex<Vec<Value>>>, at_least: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while got.lock().unwrap().len() < at_least && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    got.lock().unwrap().clone()
+}
+
+/// The round trip on the store `store` names (`--data DIR` or `--table T --endpoint-url U`).
+async fn scripts_round_trip(store: &[&str]) {
+    let (hook, got) = receiver().await;
+    let serve_args = [
+        store,
+        &[
+            "--self-signed",
+            "--alert-webhook",
+            &hook,
+            "--script-min-visitors",
+            "1",
+        ][..],
+    ]
+    .concat();
+    let (_collector, collector_url) = spawn_serve(&serve_args);
+    let sources: Sources = Arc::new(Mutex::new(
+        NAMES
+            .iter()
+            .map(|n| (n.to_string(), format!("window.script_{n} = 1;\n")))
+            .collect(),
+    ));
+    let site = serve::start(
+        TcpListener::bind("127.0.0.1:0").unwrap(),
+        site_router(format!("{collector_url}/r/127.0.0.1"), sources.clone()),
+        Some(self_signed().unwrap()),
+    )
+    .await
+    .unwrap();
+    let page = site.url().trim_end_matches('/').to_owned();
+    let hashes = |sources: &Sources| -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = sources
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(n, s)| (n.clone(), sri(s)))
+            .collect();
+        v.sort();
+        v
+    };
+
+    // The first visit: the baseline. A site's first day of scripts raises nothing.
+    visit(&page, 1, &hashes(&sources), store).await;
+    let listed = inventory(store);
+    assert_eq!(listed.len(), 3, "{listed:#?}");
+    for s in &listed {
+        assert_eq!(s["destination"], "script");
+        assert_eq!(s["status"], "unreviewed");
+        assert_eq!(s["authorization"], Value::Null);
+        assert_eq!(s["hashes"].as_array().unwrap().len(), 1);
+        assert!(s["hashes"][0]["reports"].as_u64().unwrap() >= 1);
+        assert!(s["hashes"][0]["first_seen"].is_string());
+        assert_eq!(s["pages"], json!([format!("{page}/visit/1")]), "{s}");
+    }
+    let (ok, _, err) = run_lookout(
+        &[
+            &[
+                "scripts",
+                "authorize",
+                "--site",
+                "127.0.0.1",
+                "--all-current",
+                "--reason",
+                "baseline: first-party scripts",
+                "--by",
+                "release-manager",
+            ][..],
+            store,
+        ]
+        .concat(),
+    );
+    assert!(ok, "authorize: {err}");
+    assert!(err.contains("authorized"), "{err}");
+    assert!(
+        inventory(store).iter().all(|s| s["status"] == "authorized"),
+        "{:#?}",
+        inventory(store)
+    );
+    assert!(
+        alerts_after_a_while(&got, 0).await.is_empty(),
+        "{:#?}",
+        got.lock().unwrap()
+    );
+
+    // The second visit: b.js's bytes changed.
+    let old_b = sri("window.script_b = 1;\n");
+    sources.lock().unwrap()[1].1 = "window.script_b = 1; fetch('https://skim.example/');\n".into();
+    let new_b = sri(&sources.lock().unwrap()[1].1);
+    visit(&page, 2, &hashes(&sources), store).await;
+    let alerts = alerts_after_a_while(&got, 1).await;
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    let a = &alerts[0];
+    assert_eq!(a["kind"], "script_changed", "{a:#}");
+    assert_eq!(a["site"], "127.0.0.1");
+    assert_eq!(a["script"]["url"], format!("{page}/s/b.js"));
+    assert_eq!(a["script"]["hash"], new_b.as_str());
+    assert_eq!(a["script"]["previous"][0]["hash"], old_b.as_str());
+    assert_eq!(a["script"]["previous"][0]["authorized"], true);
+    assert_eq!(a["script"]["authorized_hash"], old_b.as_str());
+    let listed = inventory(store);
+    let b = listed
+        .iter()
+        .find(|s| s["url"] == format!("{page}/s/b.js"))
+        .unwrap();
+    assert_eq!(b["status"], "changed");
+    assert_eq!(b["hashes"][0]["hash"], new_b.as_str());
+    assert_eq!(b["hashes"][1]["hash"], old_b.as_str());
+    assert_eq!(
+        listed
+            .iter()
+            .filter(|s| s["status"] == "authorized")
+            .count(),
+        2
+    );
+
+    // The third visit: nothing new, nothing more.
+    visit(&page, 3, &hashes(&sources), store).await;
+    let alerts = alerts_after_a_while(&got, 2).await;
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+
+    // Evidence for an assessor: the authorization and every content with its sightings.
+    let md_args = [
+        &["scripts", "--site", "127.0.0.1", "--format", "markdown"][..],
+        store,
+    ]
+    .concat();
+    let (ok, md, err) = run_lookout(&md_args);
+    assert!(ok, "{err}");
+    assert!(md.contains("baseline: first-party scripts"), "{md}");
+    assert!(md.contains(&new_b) && md.contains(&old_b), "{md}");
+    let csv_args = [
+        &["scripts", "--site", "127.0.0.1", "--format", "csv"][..],
+        store,
+    ]
+    .concat();
+    let (ok, csv, err) = run_lookout(&csv_args);
+    assert!(ok, "{err}");
+    assert_eq!(
+        csv.lines().count(),
+        1 + 4,
+        "a header and one row per content: {csv}"
+    );
+
+    // Revoked: unreviewed again.
+    let url = format!("{page}/s/a.js?v=9");
+    let (ok, _, err) = run_lookout(
+        &[
+            &["scripts", "revoke", "--site", "127.0.0.1", &url][..],
+            store,
+        ]
+        .concat(),
+    );
+    assert!(ok && err.contains("revoked"), "{err}");
+    let a = inventory(store)
+        .into_iter()
+        .find(|s| s["url"] == format!("{page}/s/a.js"))
+        .unwrap();
+    assert_eq!(a["status"], "unreviewed");
+    site.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_reports_what_ran_and_a_changed_script_alerts_once() {
+    let data = tempfile::tempdir().unwrap();
+    scripts_round_trip(&["--data", data.path().to_str().unwrap()]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamo_chromium_reports_what_ran_and_a_changed_script_alerts_once() {
+    let em = emulator();
+    let table = table_name();
+    let (ok, _, err) = run_lookout(&["create-table", "--table", &table, "--endpoint-url", &em.url]);
+    assert!(ok, "{err}");
+    scripts_round_trip(&["--table", &table, "--endpoint-url", &em.url]).await;
+}
+
+const A: &str = "sha256-kXpLomJzl7/XaYNWb9qqrD03SIV3MeQ858OKe5bGOks=";
+const B: &str = "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=";
+const MIN: i64 = 60_000;
+
+/// A `csp-hash` report of checkout.js with `hash`, from visitor `visitor`, `ago` ms ago.
+fn sighting(hash: &str, visitor: u8, ago: i64, page: usize) -> Vec<Report> {
+    let mut r = decode_json(
+        &json!([{"type": "csp-hash", "age": 0, "url": format!("https://shop.example/p{page}"),
+                 "user_agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36",
+                 "body": {"documentURL": format!("https://shop.example/p{page}"),
+                          "subresourceURL": "https://shop.example/checkout.js",
+                          "hash": hash, "type": "subresource", "destination": "script"}}]),
+        "shop.example",
+        Timestamp(Timestamp::now().millis() - ago),
+    );
+    r[0].visitor = Some(visitor);
+    r
+}
+
+/// Reports of two contents of checkout.js: first a day of A (the baseline, two days ago),
+/// then, within the last half hour, A and B interleaved, each from its own visitors: one
+/// `script_changed` (B is new) and one `script_divergent` (both still served), and nothing
+/// more for more of the same. Before that, B from a single network (a forger's) raises nothing.
+async fn interleaved_contents(store: &dyn ReportStore, state: Arc<dyn AlertState>) {
+    let (hook, got) = receiver().await;
+    let sinks: Vec<Arc<dyn Sink>> = vec![Arc::new(Webhook::new(&hook).unwrap())];
+    let alerter = Alerter::new(state, sinks, SpikeRule::default()).with_script_min_visitors(2);
+    let deliver = async |reports: Vec<Report>| {
+        store.put(&reports).await.unwrap();
+        alerter.on_new_reports(&reports).await.unwrap();
+    };
+    let day = 86_400_000;
+    deliver(sighting(A, 1, 2 * day, 1)).await;
+    deliver(sighting(A, 2, 2 * day - MIN, 2)).await;
+    // A forger's network alone sends B, twice: not enough evidence.
+    deliver(sighting(B, 200, 40 * MIN, 3)).await;
+    deliver(sighting(B, 200, 39 * MIN, 4)).await;
+    assert!(got.lock().unwrap().is_empty(), "{:#?}", got.lock().unwrap());
+    // A second network sees B: B is a change. A and B keep coming, interleaved.
+    let mut page = 10;
+    for (hash, visitor, ago) in [
+        (B, 7, 30 * MIN),
+        (A, 1, 28 * MIN),
+        (B, 8, 20 * MIN),
+        (A, 2, 10 * MIN),
+        (B, 7, 2 * MIN),
+        (A, 3, MIN),
+    ] {
+        page += 1;
+        deliver(sighting(hash, visitor, ago, page)).await;
+    }
+    let alerts = got.lock().unwrap().clone();
+    let kinds: Vec<&str> = alerts.iter().map(|a| a["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["script_changed", "script_divergent"], "{alerts:#?}");
+    assert_eq!(alerts[0]["script"]["hash"], B);
+    assert_eq!(alerts[0]["script"]["previous"][0]["hash"], A);
+    let pair = [
+        alerts[1]["script"]["hash"].as_str().unwrap(),
+        alerts[1]["script"]["previous"][0]["hash"].as_str().unwrap(),
+    ];
+    assert!(pair.contains(&A) && pair.contains(&B), "{:#}", alerts[1]);
+    // More of both: claimed already.
+    deliver(sighting(B, 9, 0, 90)).await;
+    deliver(sighting(A, 4, 0, 91)).await;
+    assert_eq!(got.lock().unwrap().len(), 2, "{:#?}", got.lock().unwrap());
+}
+
+#[tokio::test]
+async fn interleaved_contents_of_one_script_are_divergent_on_the_embedded_store() {
+    let data = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(data.path()).unwrap();
+    let state = Arc::new(EmbeddedAlertState::open(data.path()).unwrap());
+    interleaved_contents(&store, state).await;
+}
+
+#[tokio::test]
+async fn dynamo_interleaved_contents_of_one_script_are_divergent() {
+    let (store, _client, _table) = store_with(2).await;
+    interleaved_contents(&store, Arc::new(store.clone())).await;
+}
