@@ -461,3 +461,91 @@ async fn dynamo_interleaved_contents_of_one_script_are_divergent() {
     let (store, _client, _table) = store_with(2).await;
     interleaved_contents(&store, Arc::new(store.clone())).await;
 }
+
+/// One page view's `csp-hash` reports: `scripts` scripts of shop.example, loaded by page
+/// `page`, from visitor `visitor`.
+fn page_view(scripts: usize, page: usize, visitor: u8) -> Vec<Report> {
+    let reports: Vec<Value> = (0..scripts)
+        .map(|i| {
+            json!({"type": "csp-hash", "age": 0, "url": format!("https://shop.example/p{page}"),
+                   "user_agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36",
+                   "body": {"documentURL": format!("https://shop.example/p{page}"),
+                            "subresourceURL": format!("https://shop.example/s/{i}.js?v=3"),
+                            "hash": sri(&format!("script {i}")), "type": "subresource",
+                            "destination": "script"}})
+        })
+        .collect();
+    let mut out = decode_json(&Value::Array(reports), "shop.example", Timestamp::now());
+    for r in &mut out {
+        r.visitor = Some(visitor);
+    }
+    out
+}
+
+/// DynamoDB calls by operation, as the fault proxy counted them, on one line.
+fn summary(seen: &serde_json::Map<String, Value>) -> String {
+    seen.iter()
+        .map(|(op, n)| format!("{op} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What a page view's 30 scripts cost on DynamoDB Local, counted at the fault proxy: storing
+/// the reports (one request), then the stream batch that counts them and judges the scripts,
+/// for the first page view (every content new: recorded and read back) and for the next one
+/// (nothing new: counted only). The figures of COST.md's script section.
+#[tokio::test]
+async fn dynamo_a_page_views_thirty_scripts_cost_one_stream_batch_of_counted_updates() {
+    let proxy = crate::emulator::FaultProxy::start();
+    let (store, _client, table) = crate::emulator::store_at(&proxy.url, 1).await;
+    let (hook, got) = receiver().await;
+    let sinks: Vec<Arc<dyn Sink>> = vec![Arc::new(Webhook::new(&hook).unwrap())];
+    let alerter = Alerter::new(Arc::new(store.clone()), sinks, SpikeRule::default());
+    let mut handled = 0;
+    let mut view = async |page: usize, visitor: u8| {
+        let reports = page_view(30, page, visitor);
+        let before = proxy.counters();
+        store.put(&reports).await.unwrap();
+        let put = crate::emulator::calls_since(&proxy, &before);
+        let mut event = crate::emulator::stream_event(&table).await;
+        event.records.drain(..handled);
+        handled += event.records.len();
+        let before = proxy.counters();
+        lookout::lambda::handle_stream(&store, Some(&alerter), &event)
+            .await
+            .unwrap();
+        (put, crate::emulator::calls_since(&proxy, &before))
+    };
+    let calls = crate::emulator::calls;
+    let (put, stream) = view(1, 1).await;
+    eprintln!(
+        "first page view: put {}; stream batch {}",
+        summary(&put),
+        summary(&stream)
+    );
+    // 25 items per BatchWriteItem; the adjacent identity windows' keys in one BatchGetItem.
+    assert_eq!(calls(&put, "BatchWriteItem"), 2, "{put:?}");
+    // Each content: its aggregate (1 update), its sighting (1 update and 1 query); the site's
+    // first sighting and the site's registration for the day once; the site's mutes and the
+    // outbox's due alerts, one query each.
+    assert_eq!(calls(&stream, "UpdateItem"), 30 + 30 + 2, "{stream:?}");
+    assert_eq!(calls(&stream, "Query"), 30 + 2, "{stream:?}");
+    let (put, stream) = view(2, 2).await;
+    eprintln!(
+        "second page view: put {}; stream batch {}",
+        summary(&put),
+        summary(&stream)
+    );
+    // A new visitor: each sighting recorded again (its visitor is new), nothing to claim.
+    assert_eq!(calls(&stream, "UpdateItem"), 30 + 30, "{stream:?}");
+    assert_eq!(calls(&stream, "Query"), 30 + 2, "{stream:?}");
+    let (_put, stream) = view(3, 1).await;
+    eprintln!("third page view: stream batch {}", summary(&stream));
+    // A visitor seen before, within minutes: counted only.
+    assert_eq!(calls(&stream, "UpdateItem"), 30, "{stream:?}");
+    assert_eq!(calls(&stream, "Query"), 2, "{stream:?}");
+    assert!(
+        got.lock().unwrap().is_empty(),
+        "a site's first day alerts nothing"
+    );
+}

@@ -81,6 +81,9 @@ pub struct DynamoStore {
     registered: Arc<sites::Registered>,
     /// Read units the reads consumed (`read.rs`), in thousandths, shared by clones.
     read_milliunits: Arc<AtomicU64>,
+    /// Each site's first script sighting, once this process read it (it never changes).
+    script_sites:
+        Arc<std::sync::Mutex<std::collections::HashMap<String, crate::report::Timestamp>>>,
 }
 
 impl DynamoStore {
@@ -91,6 +94,7 @@ impl DynamoStore {
             settings,
             registered: Default::default(),
             read_milliunits: Default::default(),
+            script_sites: Default::default(),
         }
     }
 

@@ -14,7 +14,7 @@
 
 use std::collections::BTreeSet;
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, Select};
 
 use super::super::item::{self, Item, PK, SK, TTL};
 use super::super::{DynamoStore, StoreError};
@@ -65,23 +65,7 @@ impl DynamoStore {
         s: &Sighting,
     ) -> Result<ScriptHistory, StoreError> {
         let pk = script_pk(&s.site);
-        let since = self
-            .client
-            .update_item()
-            .table_name(&self.settings.table)
-            .key(PK, AttributeValue::S(pk.clone()))
-            .key(SK, AttributeValue::S(SINCE.to_owned()))
-            .update_expression("SET #f = if_not_exists(#f, :f)")
-            .expression_attribute_names("#f", FIRST_SEEN)
-            .expression_attribute_values(":f", AttributeValue::N(s.first.millis().to_string()))
-            .return_values(ReturnValue::UpdatedNew)
-            .send()
-            .await
-            .map_err(StoreError::backend)?;
-        let since = since
-            .attributes()
-            .and_then(|a| item::n(a, FIRST_SEEN))
-            .map_or(s.first, Timestamp);
+        let since = self.script_site_since(&pk, s).await?;
         let id = url_id(&s.script.url);
         let hash = s.script.hash.as_deref().unwrap_or(NO_HASH);
         let expires = Timestamp::now().millis() / 1000 + SCRIPT_RECORD_DAYS * DAY_S;
@@ -140,6 +124,12 @@ impl DynamoStore {
             .expression_attribute_names("#sk", SK)
             .expression_attribute_values(":pk", AttributeValue::S(pk))
             .expression_attribute_values(":url", AttributeValue::S(format!("{id}#")))
+            .expression_attribute_names("#hash", HASH)
+            .expression_attribute_names("#f", FIRST_SEEN)
+            .expression_attribute_names("#l", LAST_SEEN)
+            .expression_attribute_names("#v", VISITORS)
+            .select(Select::SpecificAttributes)
+            .projection_expression("#hash, #f, #l, #v")
             .limit(MAX_CONTENTS_READ as i32)
             .send()
             .await
@@ -157,6 +147,43 @@ impl DynamoStore {
         })
     }
 
+    /// When the site's first script content was recorded: set by the first sighting, then
+    /// known to this process without a call (it never changes).
+    async fn script_site_since(&self, pk: &str, s: &Sighting) -> Result<Timestamp, StoreError> {
+        let known = self
+            .script_sites
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&s.site)
+            .copied();
+        if let Some(since) = known {
+            return Ok(since);
+        }
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.settings.table)
+            .key(PK, AttributeValue::S(pk.to_owned()))
+            .key(SK, AttributeValue::S(SINCE.to_owned()))
+            .update_expression("SET #f = if_not_exists(#f, :f)")
+            .expression_attribute_names("#f", FIRST_SEEN)
+            .expression_attribute_values(":f", AttributeValue::N(s.first.millis().to_string()))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(StoreError::backend)?;
+        let since = out
+            .attributes()
+            .and_then(|a| item::n(a, FIRST_SEEN))
+            .map_or(s.first, Timestamp);
+        let mut sites = self.script_sites.lock().unwrap_or_else(|e| e.into_inner());
+        if sites.len() >= 10_000 {
+            sites.clear();
+        }
+        sites.insert(s.site.clone(), since);
+        Ok(since)
+    }
+
     pub(super) async fn read_authorizations(
         &self,
         site: &str,
@@ -171,6 +198,13 @@ impl DynamoStore {
                 .key_condition_expression("#pk = :pk")
                 .expression_attribute_names("#pk", PK)
                 .expression_attribute_values(":pk", AttributeValue::S(auth_pk(site)))
+                .expression_attribute_names("#sk", SK)
+                .expression_attribute_names("#hash", HASH)
+                .expression_attribute_names("#reason", REASON)
+                .expression_attribute_names("#by", BY)
+                .expression_attribute_names("#at", AT)
+                .select(Select::SpecificAttributes)
+                .projection_expression("#sk, #hash, #reason, #by, #at")
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
