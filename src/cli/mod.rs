@@ -23,10 +23,12 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+use crate::alert::AlertState;
 use crate::config::DynamoArgs;
 use crate::report::{Classification, ReportType, Timestamp, parse_site};
 use crate::store::dynamodb::{DynamoStore, table};
 use crate::store::embedded::{EmbeddedOptions, EmbeddedStore};
+use crate::store::embedded_alerts::EmbeddedAlertState;
 use crate::store::{RecentQuery, ReportStore, TopQuery};
 
 /// Lookout: collect browser reports (CSP, Reporting API, NEL, certificate reports).
@@ -113,6 +115,15 @@ impl StoreArgs {
         let table = self.dynamodb.table.as_ref()?;
         let client = self.dynamodb.endpoint().dynamodb().await;
         Some(DynamoStore::new(client, self.kept.settings(table)))
+    }
+
+    /// The alert state beside the store (mutes, script authorizations): the table itself with
+    /// `--table`, else the embedded store's file, which must exist.
+    pub async fn alert_state(&self) -> CliResult<Arc<dyn AlertState>> {
+        Ok(match self.dynamo().await {
+            Some(d) => Arc::new(d),
+            None => Arc::new(EmbeddedAlertState::open(&self.data)?),
+        })
     }
 
     /// Opens the store.

@@ -1,13 +1,11 @@
 //! `lookout mute`: no more alerts for a problem, or for a whole report type, of a site.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::CliResult as Result;
 use super::StoreArgs;
-use crate::alert::{AlertState, Mute, MuteTarget};
+use crate::alert::{Mute, MuteTarget};
 use crate::report::{ReportType, Timestamp, parse_site};
-use crate::store::embedded_alerts::EmbeddedAlertState;
 
 /// Arguments of `lookout mute`.
 #[derive(Debug, clap::Args)]
@@ -37,10 +35,7 @@ pub struct MuteArgs {
 /// Runs `lookout mute`.
 pub async fn run(args: MuteArgs) -> Result<()> {
     let site = parse_site(&args.site)?;
-    let state: Arc<dyn AlertState> = match args.store.dynamo().await {
-        Some(d) => Arc::new(d),
-        None => Arc::new(EmbeddedAlertState::open(&args.store.data)?),
-    };
+    let state = args.store.alert_state().await?;
     if args.list {
         for m in state.mutes(&site).await? {
             println!("{}", serde_json::to_string(&m)?);

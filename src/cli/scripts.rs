@@ -1,17 +1,13 @@
 //! `lookout scripts`: the scripts a site's pages ran (from `csp-hash` reports), each with its
 //! contents and authorization; `authorize` and `revoke` record an operator's decision.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::{CliResult as Result, StoreArgs};
-use crate::alert::AlertState;
 use crate::alert::scripts::Authorization;
 use crate::report::script::{origin_and_path, valid_hash};
-use crate::report::{ReportType, Timestamp, parse_site};
-use crate::scripts::{self, MAX_CONTENTS, PAGE_SAMPLE, Script, Status, render};
-use crate::store::embedded_alerts::EmbeddedAlertState;
-use crate::store::{RecentQuery, ReportStore, TopQuery};
+use crate::report::{Timestamp, parse_site};
+use crate::scripts::{self, Status, render};
 
 /// The longest reason kept, in characters.
 const MAX_REASON_CHARS: usize = 1_000;
@@ -103,51 +99,8 @@ struct RevokeArgs {
     store: StoreArgs,
 }
 
-/// The alert state beside the store `args` names (where authorizations are kept).
-async fn state(store: &StoreArgs) -> Result<Arc<dyn AlertState>> {
-    Ok(match store.dynamo().await {
-        Some(d) => Arc::new(d),
-        None => Arc::new(EmbeddedAlertState::open(&store.data)?),
-    })
-}
-
 fn since(d: Duration) -> Timestamp {
     Timestamp(Timestamp::now().millis() - d.as_millis().min(i64::MAX as u128) as i64)
-}
-
-/// The inventory of `site` since `from`.
-async fn inventory(
-    store: &dyn ReportStore,
-    state: &dyn AlertState,
-    site: &str,
-    from: Timestamp,
-) -> Result<Vec<Script>> {
-    let top = |t: ReportType| TopQuery {
-        site: site.to_owned(),
-        report_type: Some(t),
-        since: from,
-        limit: MAX_CONTENTS,
-        classification: None,
-    };
-    let hashes = store.top(&top(ReportType::CspHash)).await?;
-    let integrity = store.top(&top(ReportType::IntegrityViolation)).await?;
-    let sample = store
-        .recent(&RecentQuery {
-            site: site.to_owned(),
-            report_type: Some(ReportType::CspHash),
-            since: from,
-            limit: PAGE_SAMPLE,
-            classification: None,
-            fingerprint: None,
-        })
-        .await?;
-    let authorizations = state.authorizations(site).await?;
-    Ok(scripts::build(
-        &hashes,
-        &sample,
-        &authorizations,
-        &integrity,
-    ))
 }
 
 /// Runs `lookout scripts`.
@@ -162,9 +115,9 @@ pub async fn run(args: ScriptsArgs) -> Result<()> {
 async fn list(args: ListArgs) -> Result<()> {
     let site = parse_site(args.site.as_deref().ok_or("--site is required")?)?;
     let store = args.store.open_for_reading().await?;
-    let state = state(&args.store).await?;
+    let state = args.store.alert_state().await?;
     let from = since(args.since);
-    let scripts = inventory(store.as_ref(), state.as_ref(), &site, from).await?;
+    let scripts = scripts::gather(store.as_ref(), state.as_ref(), &site, from).await?;
     let format = if args.json { Format::Json } else { args.format };
     let out = match format {
         Format::Text => render::text(&site, from, &scripts),
@@ -216,8 +169,8 @@ async fn authorize(args: AuthorizeArgs) -> Result<()> {
         })
         .transpose()?;
     let store = args.store.open_for_reading().await?;
-    let state = state(&args.store).await?;
-    let scripts = inventory(store.as_ref(), state.as_ref(), &site, since(args.since)).await?;
+    let state = args.store.alert_state().await?;
+    let scripts = scripts::gather(store.as_ref(), state.as_ref(), &site, since(args.since)).await?;
     let now = Timestamp::now();
     let chosen: Vec<(String, Option<String>)> = match &args.url {
         Some(url) => {
@@ -263,7 +216,7 @@ async fn authorize(args: AuthorizeArgs) -> Result<()> {
 
 async fn revoke(args: RevokeArgs) -> Result<()> {
     let site = parse_site(&args.site)?;
-    let state = state(&args.store).await?;
+    let state = args.store.alert_state().await?;
     let url = origin_and_path(&args.url);
     let removed = state.revoke(&site, &url).await?;
     eprintln!(

@@ -1,5 +1,6 @@
-//! `lookout ui`: the dashboard ([`crate::ui`]), a read-only web page over either store, on
-//! loopback. This file holds its flags and starts it; the views are `ui::routes`.
+//! `lookout ui`: the dashboard ([`crate::ui`]), a read-only web page over either store (and
+//! the alert state beside it, for the scripts' authorizations), on loopback. This file holds
+//! its flags and starts it; the views are `ui::routes`.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -57,6 +58,15 @@ pub async fn run(args: UiArgs) -> Result<()> {
         let data = args.store.data.to_string_lossy();
         store_args.push_str(&format!(" --data {}", shell_quote(&data)));
     }
+    // The scripts view reads authorizations from it (never writes); without it, the view
+    // shows the scripts without their authorizations.
+    let alert_state = match args.store.alert_state().await {
+        Ok(state) => Some(state),
+        Err(e) => {
+            tracing::warn!(error = %e, "the alert state did not open: the scripts view shows no authorizations");
+            None
+        }
+    };
     let listener = std::net::TcpListener::bind(args.addr)?;
     let dashboard = Dashboard {
         store,
@@ -64,6 +74,7 @@ pub async fn run(args: UiArgs) -> Result<()> {
         policy: args.policy,
         store_args,
         hosts: Hosts::new(listener.local_addr()?, &args.allowed_hosts),
+        alert_state,
     };
     let server = start_with(listener, router(dashboard), None, LIMITS).await?;
     eprintln!(

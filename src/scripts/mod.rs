@@ -7,6 +7,8 @@
 //! bounded sample of the latest reports), its authorization (`lookout scripts authorize`) and,
 //! from `integrity-violation` reports, whether it is still loaded without `integrity=`.
 //!
+//! - [`gather`]: reads those inputs from the store and the alert state, and builds the
+//!   inventory (what `lookout scripts` and the dashboard's Scripts view show);
 //! - [`build`]: the inventory from those inputs (pure);
 //! - [`render`]: as text, JSON lines, Markdown and CSV.
 
@@ -17,9 +19,10 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::alert::scripts::Authorization;
+use crate::alert::{AlertState, StateError};
 use crate::report::script::{ScriptRef, origin_and_path};
-use crate::report::{Report, Timestamp};
-use crate::store::GroupSummary;
+use crate::report::{Report, ReportType, Timestamp};
+use crate::store::{GroupSummary, RecentQuery, ReportStore, StoreError, TopQuery};
 
 /// Script contents (URL and hash pairs) read at most for one inventory.
 pub const MAX_CONTENTS: usize = 5_000;
@@ -119,6 +122,61 @@ impl Script {
 
 /// Advice for a script reported without a hash.
 pub const NO_HASH_NOTE: &str = "reported without a hash: a cross-origin script fetched without CORS cannot be hashed; load it with crossorigin=\"anonymous\" (its server must send Access-Control-Allow-Origin)";
+
+/// Why an inventory could not be gathered.
+#[derive(Debug, thiserror::Error)]
+pub enum GatherError {
+    /// The reports could not be read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The authorizations could not be read.
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// The inventory of `site` since `since`: its scripts from the store, with the authorizations
+/// the alert state keeps.
+pub async fn gather(
+    store: &dyn ReportStore,
+    state: &dyn AlertState,
+    site: &str,
+    since: Timestamp,
+) -> Result<Vec<Script>, GatherError> {
+    let authorizations = state.authorizations(site).await?;
+    Ok(gather_with(store, site, since, &authorizations).await?)
+}
+
+/// The inventory of `site` since `since`, with `authorizations` read already (or none, when
+/// the alert state cannot be read: the dashboard still shows the scripts). Reads the site's
+/// `csp-hash` and `integrity-violation` groups (at most [`MAX_CONTENTS`] each) and its
+/// [`PAGE_SAMPLE`] latest `csp-hash` reports.
+pub async fn gather_with(
+    store: &dyn ReportStore,
+    site: &str,
+    since: Timestamp,
+    authorizations: &[Authorization],
+) -> Result<Vec<Script>, StoreError> {
+    let top = |t: ReportType| TopQuery {
+        site: site.to_owned(),
+        report_type: Some(t),
+        since,
+        limit: MAX_CONTENTS,
+        classification: None,
+    };
+    let hashes = store.top(&top(ReportType::CspHash)).await?;
+    let integrity = store.top(&top(ReportType::IntegrityViolation)).await?;
+    let sample = store
+        .recent(&RecentQuery {
+            site: site.to_owned(),
+            report_type: Some(ReportType::CspHash),
+            since,
+            limit: PAGE_SAMPLE,
+            classification: None,
+            fingerprint: None,
+        })
+        .await?;
+    Ok(build(&hashes, &sample, authorizations, &integrity))
+}
 
 /// The inventory of a site: `hashes` are its `csp-hash` groups, `sample` its latest `csp-hash`
 /// reports, `authorizations` its authorizations and `integrity` its `integrity-violation`

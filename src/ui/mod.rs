@@ -1,6 +1,6 @@
 //! The dashboard (`lookout ui`): problems ranked with per-day charts, one problem's reports,
-//! the suggested policy. Read-only, rendered on the server: HTML and inline SVG from what the
-//! store returned, every value from a report escaped, no script.
+//! the suggested policy, the scripts inventory. Read-only, rendered on the server: HTML and
+//! inline SVG from what the store returned, every value from a report escaped, no script.
 //!
 //! - [`routes`]: the router and its views, each reading its [`filters`] once, then the store.
 //! - `guard`: in front of every view, the [`hosts`] the page answers for and no other site.

@@ -10,6 +10,7 @@ use super::shell::shell_quote;
 use serde_json::Value;
 
 use crate::report::{Classification, Report, ReportType, Timestamp};
+use crate::scripts::{Content, Script, Status};
 use crate::store::{GroupSummary, SiteSummary};
 
 /// Reports listed per page of one problem.
@@ -50,7 +51,7 @@ table{{border-collapse:collapse;width:100%}}th,td{{text-align:left;padding:3px 6
 td.n{{text-align:right;font-variant-numeric:tabular-nums}}.problem{{word-break:break-all}}
 form{{margin:.5em 0 1em}}label{{margin-right:1em}}code,pre{{background:#f4f4f5;padding:2px 4px}}
 pre{{white-space:pre-wrap;word-break:break-all;padding:8px}}.legend span{{margin-right:1em}}
-.muted{{color:#666}}nav a{{margin-right:1em}}
+.muted{{color:#666}}nav a{{margin-right:1em}}.changed{{color:#b91c1c;font-weight:600}}
 </style></head><body>
 <nav><a href="/">Lookout</a></nav>
 {body}
@@ -232,9 +233,10 @@ fn problems_in_the_terminal(c: &Context<'_>, listed: usize) -> String {
         " (the page keeps only the problems with reports of that browser family or disposition: `top --json` lists them in `browsers` and `dispositions`)"
     };
     format!(
-        r#"<h2>Problems</h2><p class="muted">In the terminal: {}{browser_note}. <a href="{}">Suggested policy</a></p>"#,
+        r#"<h2>Problems</h2><p class="muted">In the terminal: {}{browser_note}. <a href="{}">Suggested policy</a> · <a href="{}">Scripts</a></p>"#,
         cli(&top, c.store_args),
-        f.link("/policy", &[])
+        f.link("/policy", &[]),
+        f.link("/scripts", &[])
     )
 }
 
@@ -502,6 +504,143 @@ pub struct PolicyView {
     pub left_out: Vec<String>,
 }
 
+/// The scripts the site's pages loaded ([`crate::scripts`]), most reported first: each with
+/// its status, contents (the latest first), pages, authorization and what Integrity-Policy
+/// reports say of it. `unread`: why the authorizations are not shown, when they could not be
+/// read (every script then shows as unreviewed).
+pub fn scripts(f: &Filters, store_args: &str, scripts: &[Script], unread: Option<&str>) -> String {
+    let site = shell_quote(&f.site);
+    let mut body = format!(
+        r#"<p><a href="{}">← the problems of {}</a></p><h1>Scripts of {}</h1>"#,
+        f.link("/", &[]),
+        escape(&f.site),
+        escape(&f.site)
+    );
+    let list = format!(
+        "lookout scripts --site {site} --since {}",
+        f.window.as_str()
+    );
+    let authorize = format!("lookout scripts authorize --site {site} URL --reason '…'");
+    let _ = write!(
+        body,
+        r#"<p class="muted">From the <code>csp-hash</code> reports of the last {} (browsers send one for each script a page loads when its policy has <code>'report-sha256'</code> in <code>script-src</code>; <code>lookout headers --script-hashes</code> prints such headers); authorize a script in the terminal with {}. In the terminal: {}</p>"#,
+        f.window.as_str(),
+        cli(&authorize, store_args),
+        cli(&list, store_args),
+    );
+    if let Some(reason) = unread {
+        let _ = write!(
+            body,
+            r#"<p id="authorizations-unread">{}</p>"#,
+            escape(reason)
+        );
+    }
+    if scripts.is_empty() {
+        let headers = format!("lookout headers --endpoint URL --site {site} --script-hashes");
+        let _ = write!(
+            body,
+            r#"<p id="no-scripts">No script was reported in the last {}. Scripts are listed from <code>csp-hash</code> reports: send the headers {} prints (its CSP has <code>'report-sha256'</code> in <code>script-src</code>, for which Chrome 133 and later reports the SHA-256 of each script a page loads), then load a page.</p>"#,
+            f.window.as_str(),
+            cli(&headers, ""),
+        );
+        return layout(&format!("{} scripts · Lookout", f.site), &body);
+    }
+    body.push_str(
+        r#"<table id="scripts"><thead><tr><th>script</th><th>status</th><th>contents</th><th>pages</th><th>authorization</th><th>integrity</th></tr></thead><tbody>"#,
+    );
+    for s in scripts {
+        script_row(&mut body, f, s);
+    }
+    body.push_str("</tbody></table>");
+    layout(&format!("{} scripts · Lookout", f.site), &body)
+}
+
+/// One row of the scripts table.
+fn script_row(body: &mut String, f: &Filters, s: &Script) {
+    let status = match s.status {
+        Status::Changed => r#"<span class="changed">⚠ changed</span>"#.to_owned(),
+        other => other.as_str().to_owned(),
+    };
+    let authorized_hash = s.authorization.as_ref().map(|a| a.hash.as_deref());
+    let mut contents = String::new();
+    for c in &s.hashes {
+        content_line(
+            &mut contents,
+            f,
+            c,
+            authorized_hash == Some(c.hash.as_deref()),
+        );
+    }
+    let mut pages = String::new();
+    for p in &s.pages {
+        let _ = write!(pages, "<div>{}</div>", escape(p));
+    }
+    let authorization = match &s.authorization {
+        Some(a) => format!(
+            r#"<code>{}</code><div>{}</div><div class="muted">by {}, {}</div>"#,
+            escape(a.hash.as_deref().unwrap_or("no hash")),
+            escape(&a.reason),
+            escape(&a.by),
+            escape(&seconds(a.at)),
+        ),
+        None => r#"<span class="muted">none</span>"#.to_owned(),
+    };
+    let integrity = match &s.integrity {
+        Some(i) => {
+            let mut out = format!(
+                "loaded without <code>integrity</code>: {} report(s)",
+                i.missing_reports
+            );
+            if let Some(h) = &i.suggested {
+                let _ = write!(
+                    out,
+                    "<div>add <code>{}</code></div>",
+                    escape(&format!("integrity=\"{h}\""))
+                );
+            }
+            out
+        }
+        None => String::new(),
+    };
+    let note = s
+        .note
+        .as_deref()
+        .map(|n| format!(r#"<div class="muted">{}</div>"#, escape(n)))
+        .unwrap_or_default();
+    let _ = write!(
+        body,
+        r#"<tr data-url="{url}" data-status="{status_name}"><td class="problem">{url}<div class="muted">{destination}</div>{note}</td><td>{status}</td><td>{contents}</td><td class="problem">{pages}</td><td class="problem">{authorization}</td><td>{integrity}</td></tr>"#,
+        url = escape(&s.url),
+        status_name = s.status.as_str(),
+        destination = escape(&s.destination),
+    );
+}
+
+/// One content of a script: its hash, linked to its reports (the problem it is), and its
+/// figures; `authorized` when it is the content the authorization names.
+fn content_line(out: &mut String, f: &Filters, c: &Content, authorized: bool) {
+    let hash = match &c.hash {
+        Some(h) => format!("<code>{}</code>", escape(h)),
+        None => r#"<code>no hash</code>"#.to_owned(),
+    };
+    let link = f.link(
+        "/problem",
+        &[
+            ("type", ReportType::CspHash.to_string()),
+            ("fingerprint", c.fingerprint.clone()),
+        ],
+    );
+    let _ = write!(
+        out,
+        r#"<div class="content">{hash}{mark} <a href="{link}">{n} report(s)</a>, {visitors} visitor(s), {first} to {last}</div>"#,
+        mark = if authorized { " (authorized)" } else { "" },
+        n = c.reports,
+        visitors = c.visitors,
+        first = escape(&seconds(c.first_seen)),
+        last = escape(&seconds(c.last_seen)),
+    );
+}
+
 /// A short page saying what was wrong with a request.
 pub fn error(message: &str) -> String {
     layout(
@@ -610,6 +749,7 @@ mod tests {
         assert_eq!(first.matches(r#"<svg class="spark""#).count(), 100);
         assert!(first.contains(r#"<span id="total-problems">250</span>"#));
         assert!(first.contains(r#"id="next" href="/?site=a.example&amp;window=7d&amp;page=1""#));
+        assert!(first.contains(r#"<a href="/scripts?site=a.example&amp;window=7d">Scripts</a>"#));
         assert!(!first.contains(r#"id="previous""#));
         let last = page(2);
         assert_eq!(last.matches("<tr data-fingerprint=").count(), 50);
@@ -618,5 +758,87 @@ mod tests {
         let past = page(MAX_PAGE);
         assert_eq!(past.matches("<tr data-fingerprint=").count(), 0);
         assert!(past.contains("No problems on this page."));
+    }
+
+    #[test]
+    fn the_scripts_show_their_contents_and_authorizations_as_text() {
+        use crate::scripts::{Authorized, Integrity, NO_HASH_NOTE};
+        let f = Filters::from_query("site=shop.example&window=30d", "").unwrap();
+        let old = "sha256-kXpLomJzl7/XaYNWb9qqrD03SIV3MeQ858OKe5bGOks=";
+        let new = "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=";
+        let content = |hash: Option<&str>, last: i64| Content {
+            hash: hash.map(str::to_owned),
+            first_seen: Timestamp(0),
+            last_seen: Timestamp(last),
+            reports: 3,
+            visitors: 2,
+            browsers: vec!["Chrome 156".into()],
+            fingerprint: "0123456789abcdef".into(),
+        };
+        let inventory = [
+            Script {
+                url: "https://shop.example/s/<script>alert(1)</script>.js".into(),
+                destination: "script".into(),
+                pages: vec!["https://shop.example/checkout\"><img src=x>".into()],
+                hashes: vec![content(Some(new), 2_000), content(Some(old), 1_000)],
+                status: Status::Changed,
+                authorization: Some(Authorized {
+                    hash: Some(old.into()),
+                    reason: "the vendor's <b>widget</b>".into(),
+                    by: "ops".into(),
+                    at: Timestamp(1_500),
+                }),
+                integrity: Some(Integrity {
+                    missing_reports: 4,
+                    suggested: Some(old.into()),
+                }),
+                note: None,
+            },
+            Script {
+                url: "https://cdn.example/x.js".into(),
+                destination: "script".into(),
+                pages: Vec::new(),
+                hashes: vec![content(None, 0)],
+                status: Status::Unreviewed,
+                authorization: None,
+                integrity: None,
+                note: Some(NO_HASH_NOTE.into()),
+            },
+        ];
+        let page = scripts(&f, "", &inventory, None);
+        assert!(page.contains(
+            r#"<tr data-url="https://shop.example/s/&lt;script&gt;alert(1)&lt;/script&gt;.js" data-status="changed">"#
+        ), "{page}");
+        assert!(page.contains(r#"<span class="changed">⚠ changed</span>"#));
+        let newer = page.find(&format!("<code>{new}</code> <a")).unwrap();
+        let authorized = page
+            .find(&format!("<code>{old}</code> (authorized) <a"))
+            .unwrap();
+        assert!(newer < authorized, "the latest content first");
+        assert!(page.contains(
+            r#"<a href="/problem?site=shop.example&amp;window=30d&amp;type=csp-hash&amp;fingerprint=0123456789abcdef">3 report(s)</a>, 2 visitor(s), 1970-01-01 00:00:00 to 1970-01-01 00:00:02"#
+        ));
+        assert!(page.contains("https://shop.example/checkout&quot;&gt;&lt;img src=x&gt;"));
+        assert!(page.contains(&format!(
+            r#"<code>{old}</code><div>the vendor&#39;s &lt;b&gt;widget&lt;/b&gt;</div><div class="muted">by ops, 1970-01-01 00:00:01</div>"#
+        )));
+        assert!(page.contains(&format!(
+            "loaded without <code>integrity</code>: 4 report(s)<div>add <code>integrity=&quot;{old}&quot;</code></div>"
+        )));
+        assert!(
+            page.contains(r#"<tr data-url="https://cdn.example/x.js" data-status="unreviewed">"#)
+        );
+        assert!(page.contains("<code>no hash</code>"));
+        assert!(page.contains(&escape(NO_HASH_NOTE)));
+        assert!(page.contains("lookout scripts authorize --site shop.example URL"));
+        assert!(!page.contains("<script") && !page.contains("<img") && !page.contains("<b>"));
+        assert!(!page.contains("authorizations-unread") && !page.contains("no-scripts"));
+
+        let empty = scripts(&f, "", &[], Some("could not read <x>"));
+        assert!(empty.contains(r#"<p id="authorizations-unread">could not read &lt;x&gt;</p>"#));
+        assert!(empty.contains(r#"<p id="no-scripts">"#) && !empty.contains(r#"id="scripts""#));
+        assert!(
+            empty.contains("lookout headers --endpoint URL --site shop.example --script-hashes")
+        );
     }
 }

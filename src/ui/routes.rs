@@ -2,7 +2,8 @@
 //! store, and renders a page. Nothing here writes.
 //!
 //! Each view reads the site's aggregates (`top`) and, for an opened problem, that problem's
-//! reports only; the policy view reads what `lookout policy` reads.
+//! reports only; the policy view reads what `lookout policy` reads, the scripts view what
+//! `lookout scripts` reads (the authorizations from the alert state, never written here).
 
 use std::sync::Arc;
 
@@ -18,6 +19,7 @@ use super::guard::only_own_hosts;
 use super::hosts::Hosts;
 use super::page::{self, Context, MAX_PAGE, PAGE_SIZE, PolicyView};
 use super::response::{Refusal, html, panicked};
+use crate::alert::AlertState;
 use crate::policy::builder::{self, Rules};
 use crate::policy::suggest::{Suggested, suggest_for_site};
 use crate::report::{ReportType, Timestamp};
@@ -35,6 +37,9 @@ pub struct Dashboard {
     pub store_args: String,
     /// The names the page answers for.
     pub hosts: Hosts,
+    /// Where the scripts' authorizations are kept, only read; `None` when it could not be
+    /// opened (the scripts view then shows the scripts without them).
+    pub alert_state: Option<Arc<dyn AlertState>>,
 }
 
 /// The views, behind the host guard (`guard.rs`); a view that panics gets an error page.
@@ -44,6 +49,7 @@ pub fn router(dashboard: Dashboard) -> Router {
         .route("/", get(problems))
         .route("/problem", get(problem))
         .route("/policy", get(policy))
+        .route("/scripts", get(scripts))
         .fallback(|| async { html(StatusCode::NOT_FOUND, page::error("No such page.")) })
         .with_state(ui.clone())
         .layer(from_fn_with_state(ui, only_own_hosts))
@@ -227,4 +233,42 @@ fn policy_view(suggested: Suggested) -> PolicyView {
         diff: builder::diff(&s.base, &s.policy),
         left_out: s.left_out.iter().map(ToString::to_string).collect(),
     }
+}
+
+/// Said on the scripts view when `lookout ui` started without the alert state.
+const NO_ALERT_STATE: &str = "The authorizations could not be read (the alert state did not open when lookout ui started; its log says why): every script shows as unreviewed.";
+
+async fn scripts(State(ui): State<Arc<Dashboard>>, RawQuery(query): RawQuery) -> Response {
+    let view = match View::read(&ui, query) {
+        Ok(v) => v,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let f = &view.filters;
+    if f.site.is_empty() {
+        return html(StatusCode::BAD_REQUEST, page::error("Name a site."));
+    }
+    let (authorizations, unread) = match ui.alert_state.as_deref() {
+        Some(state) => match state.authorizations(&f.site).await {
+            Ok(a) => (a, None),
+            Err(e) => {
+                tracing::warn!(error = %e, "the authorizations could not be read");
+                let reason = format!(
+                    "The authorizations could not be read ({e}): every script shows as unreviewed."
+                );
+                (Vec::new(), Some(reason))
+            }
+        },
+        None => (Vec::new(), Some(NO_ALERT_STATE.to_owned())),
+    };
+    let since = view.since();
+    let inventory =
+        match crate::scripts::gather_with(ui.store.as_ref(), &f.site, since, &authorizations).await
+        {
+            Ok(i) => i,
+            Err(e) => return store_failed(e).into_response(),
+        };
+    html(
+        StatusCode::OK,
+        page::scripts(f, &ui.store_args, &inventory, unread.as_deref()),
+    )
 }

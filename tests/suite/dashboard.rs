@@ -6,7 +6,7 @@
 //! The guards (the names the page answers for, bounded pages, checked query values) are
 //! checked over plain sockets, with the headers a browser elsewhere would send.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
@@ -393,6 +393,37 @@ fn get(base: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
     )
 }
 
+/// One GET of `path` from the page at `base`, by its own address, over a plain socket: the
+/// status, the headers (names lowercased) and the body.
+fn get_with_headers(base: &str, path: &str) -> (u16, BTreeMap<String, String>, String) {
+    use std::io::{Read, Write};
+    let host = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let text = String::from_utf8(response).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    (status, headers, body.to_owned())
+}
+
 /// The port of `base` (`http://127.0.0.1:PORT`).
 fn port_of(base: &str) -> &str {
     base.rsplit(':').next().unwrap()
@@ -631,4 +662,107 @@ async fn the_problems_come_a_hundred_a_page() {
         shown, listed,
         "the three pages are every problem, each once"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scripts_view_lists_the_scripts_csp_hash_reports_name() {
+    const HASH: &str = "sha256-kXpLomJzl7/XaYNWb9qqrD03SIV3MeQ858OKe5bGOks=";
+    const CHROME: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
+    let report = |page: &str, script: &str| {
+        serde_json::json!({
+            "type": "csp-hash",
+            "age": 0,
+            "url": format!("https://shop.example/{page}"),
+            "user_agent": CHROME,
+            "body": {
+                "documentURL": format!("https://shop.example/{page}"),
+                "subresourceURL": script,
+                "hash": HASH,
+                "type": "subresource",
+                "destination": "script"
+            }
+        })
+    };
+    let body = serde_json::json!([
+        report("checkout", "https://shop.example/s/widget.js?v=3"),
+        report("cart", "https://shop.example/s/widget.js?v=3"),
+        report(
+            "checkout",
+            "https://shop.example/s/<script>alert(1)</script>.js?v=1"
+        ),
+    ]);
+    let reports = decode_json(&body, "shop.example", Timestamp::now());
+    assert_eq!(reports.len(), 3);
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        store.put(&reports).await.unwrap();
+    }
+    let data = dir.path().to_str().unwrap();
+    // One script authorized in the terminal: the page shows it, and never writes one.
+    let (ok, _, err) = run_lookout(&[
+        "scripts",
+        "authorize",
+        "--site",
+        "shop.example",
+        "https://shop.example/s/widget.js",
+        "--reason",
+        "the vendor's <b>widget</b>",
+        "--by",
+        "ops",
+        "--data",
+        data,
+    ]);
+    assert!(ok, "authorize: {err}");
+    let (_ui, base) = spawn_ui(&["--data", data]);
+
+    let (status, headers, page) = get_with_headers(&base, "/scripts?site=shop.example&window=24h");
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+    assert_eq!(
+        headers["content-security-policy"],
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
+    );
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert_eq!(headers["cache-control"], "no-store");
+
+    assert!(
+        page.contains(
+            r#"<tr data-url="https://shop.example/s/widget.js" data-status="authorized">"#
+        ),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!("<code>{HASH}</code> (authorized) <a href=")),
+        "its content, the one authorized: {page}"
+    );
+    assert!(page.contains("the vendor&#39;s &lt;b&gt;widget&lt;/b&gt;"));
+    assert!(
+        page.contains(
+            "<div>https://shop.example/cart</div><div>https://shop.example/checkout</div>"
+        )
+    );
+    assert!(page.contains("<code>csp-hash</code>") && page.contains("lookout scripts authorize"));
+    assert!(
+        page.contains(
+            r#"<tr data-url="https://shop.example/s/&lt;script&gt;alert(1)&lt;/script&gt;.js" data-status="unreviewed">"#
+        ),
+        "the hostile URL, as text: {page}"
+    );
+    assert!(!page.contains("<script") && !page.contains("</script") && !page.contains("<b>"));
+    assert!(!page.contains("authorizations-unread"), "{page}");
+
+    // Linked from the problems, with the site and the window.
+    let (status, _, problems) = get_with_headers(&base, "/?site=shop.example&window=24h");
+    assert_eq!(status, 200);
+    assert!(
+        problems.contains(r#"<a href="/scripts?site=shop.example&amp;window=24h">Scripts</a>"#)
+    );
+    // No site named, or another without scripts.
+    let (status, _, _) = get_with_headers(&base, "/scripts");
+    assert_eq!(status, 400);
+    let (status, _, empty) = get_with_headers(&base, "/scripts?site=other.example");
+    assert_eq!(status, 200);
+    assert!(empty.contains(r#"<p id="no-scripts">"#) && empty.contains("--script-hashes"));
 }
