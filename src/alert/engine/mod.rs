@@ -131,7 +131,7 @@ pub struct Alerter {
     /// Script alerts' claim keys known to be claimed (by this process or another).
     known_claims: Mutex<HashSet<String>>,
     /// What this process last recorded of each script content (site, URL, hash).
-    noted: Mutex<HashMap<(String, String, Option<String>), ScriptContent>>,
+    noted: Mutex<HashMap<scripts::NotedKey, ScriptContent>>,
 }
 
 /// What one call decided so far.

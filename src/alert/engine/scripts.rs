@@ -116,7 +116,8 @@ impl Alerter {
     }
 }
 
-type NotedKey = (String, String, Option<String>);
+/// A script content of a site: site, URL, hash.
+pub(super) type NotedKey = (String, String, Option<String>);
 
 fn noted_key(s: &Sighting) -> NotedKey {
     (s.site.clone(), s.script.url.clone(), s.script.hash.clone())
