@@ -548,4 +548,22 @@ async fn dynamo_a_page_views_thirty_scripts_cost_one_stream_batch_of_counted_upd
         got.lock().unwrap().is_empty(),
         "a site's first day alerts nothing"
     );
+
+    // The inventory over 30 days: the 30 contents' aggregates of each day, the latest 2,000
+    // reports for the pages, the site's authorizations.
+    let before = store.read_units();
+    let since = Timestamp(Timestamp::now().millis() - 30 * 86_400_000);
+    let scripts = lookout::scripts::gather(&store, &store, "shop.example", since)
+        .await
+        .unwrap();
+    let units = store.read_units() - before;
+    eprintln!("inventory of 30 scripts over 30 days: {units} read units");
+    assert_eq!(scripts.len(), 30);
+    for s in &scripts {
+        assert_eq!(s.hashes.len(), 1, "{s:?}");
+        assert_eq!(s.hashes[0].reports, 3, "one report per page view: {s:?}");
+        assert_eq!(s.hashes[0].visitors, 2, "{s:?}");
+        assert_eq!(s.pages.len(), 3, "{s:?}");
+    }
+    assert!(units > 0.0 && units < 100.0, "{units}");
 }

@@ -342,6 +342,10 @@ fn alerts_are_off_until_a_webhook_or_an_address_is_given() {
         params["SpikeMinReports"]["Default"].as_u64(),
         Some(lookout::alert::rules::SpikeRule::default().min_reports)
     );
+    assert_eq!(
+        params["ScriptMinVisitors"]["Default"].as_u64(),
+        Some(lookout::alert::scripts::SCRIPT_MIN_VISITORS)
+    );
     let resources = &doc["Resources"];
     assert_eq!(resources["AlertTopic"]["Condition"], "HasAlertTopic");
     let sub = &resources["AlertEmailSubscription"];
@@ -367,6 +371,7 @@ fn alerts_are_off_until_a_webhook_or_an_address_is_given() {
         "LOOKOUT_ALERT_TOPIC_ARN",
         "LOOKOUT_SPIKE_FACTOR",
         "LOOKOUT_SPIKE_MIN_REPORTS",
+        "LOOKOUT_SCRIPT_MIN_VISITORS",
     ] {
         assert!(env.get(var).is_some(), "{var}");
     }
