@@ -2,6 +2,8 @@
 //!
 //! - CSP: effective directive + blocked origin (or the `'unsafe-inline'` / `'unsafe-eval'`
 //!   keyword, or the scheme for `data:`/`blob:`) + document origin and path.
+//! - Scripts (`csp-hash`): destination + the script's origin and path + the hash of its bytes
+//!   (`report::script`), so that each content of a script is a problem of its own.
 //! - Certificate reports: type + host name.
 //! - NEL: error type + phase + host of the failing request.
 //! - Others: type + the field naming the problem (deprecation id, feature id, ...).

@@ -338,4 +338,28 @@ mod tests {
         assert_eq!(ReportType::from_name("a b"), None);
         assert_eq!(ReportType::from_name(""), None);
     }
+
+    /// Alerts print `lookout query --type NAME ...` for an operator to paste: a type name
+    /// from a report can carry nothing a shell would act on.
+    #[test]
+    fn a_type_name_holds_nothing_a_shell_would_act_on() {
+        for name in [
+            "x;rm -rf ~",
+            "$(id)",
+            "`id`",
+            "x'y",
+            "x\"y",
+            "x|y",
+            "x&&y",
+            "x>y",
+            "x\ny",
+            "x*",
+            "~x",
+            "x$HOME",
+            &"a".repeat(65),
+        ] {
+            assert_eq!(ReportType::from_name(name), None, "{name:?}");
+        }
+        assert!(ReportType::from_name(&"a".repeat(64)).is_some());
+    }
 }

@@ -222,17 +222,27 @@ pub fn build(
             script.pages.push(page);
         }
     }
+    // A script loaded without `integrity=` is listed even when no `csp-hash` report names it
+    // (a site with Integrity-Policy and without `'report-sha256'`): with no content known.
     for g in integrity {
-        let Some(url) = integrity_url(&g.group) else {
+        let Some((destination, url)) = integrity_script(&g.group) else {
             continue;
         };
-        if let Some(script) = scripts.get_mut(url) {
-            let i = script.integrity.get_or_insert(Integrity {
-                missing_reports: 0,
-                suggested: None,
-            });
-            i.missing_reports += g.count;
-        }
+        let script = scripts.entry(url.to_owned()).or_insert_with(|| Script {
+            url: url.to_owned(),
+            destination: destination.to_owned(),
+            pages: Vec::new(),
+            hashes: Vec::new(),
+            status: Status::Unreviewed,
+            authorization: None,
+            integrity: None,
+            note: None,
+        });
+        let i = script.integrity.get_or_insert(Integrity {
+            missing_reports: 0,
+            suggested: None,
+        });
+        i.missing_reports += g.count;
     }
     for script in scripts.values_mut() {
         script
@@ -281,12 +291,12 @@ fn page_of(r: &Report) -> String {
     origin_and_path(r.body.str_of("documentURL").unwrap_or(&r.url))
 }
 
-/// The script URL an `integrity-violation` group names (`integrity-violation {destination}
-/// {url}[ {reason}]`).
-fn integrity_url(group: &str) -> Option<&str> {
+/// The destination and script URL an `integrity-violation` group names
+/// (`integrity-violation {destination} {url}[ {reason}]`).
+fn integrity_script(group: &str) -> Option<(&str, &str)> {
     let rest = group.strip_prefix("integrity-violation ")?;
-    let (_destination, rest) = rest.split_once(' ')?;
-    rest.split(' ').next()
+    let (destination, rest) = rest.split_once(' ')?;
+    Some((destination, rest.split(' ').next()?))
 }
 
 #[cfg(test)]

@@ -196,16 +196,33 @@ pub fn csv(scripts: &[Script]) -> Result<String, csv::Error> {
             ),
             None => Default::default(),
         };
-        for c in &s.hashes {
+        // A script known only from Integrity-Policy reports has no content: one row still.
+        let none = [None];
+        let contents: Vec<Option<&Content>> = if s.hashes.is_empty() {
+            none.to_vec()
+        } else {
+            s.hashes.iter().map(Some).collect()
+        };
+        for c in contents {
+            let (hash, first, last, reports, visitors) = match c {
+                Some(c) => (
+                    c.hash.clone().unwrap_or_default(),
+                    c.first_seen.to_string(),
+                    c.last_seen.to_string(),
+                    c.reports.to_string(),
+                    c.visitors.to_string(),
+                ),
+                None => Default::default(),
+            };
             w.write_record([
                 csv_cell(&s.url),
                 csv_cell(&s.destination),
                 s.status.as_str().to_owned(),
-                csv_cell(c.hash.as_deref().unwrap_or("")),
-                c.first_seen.to_string(),
-                c.last_seen.to_string(),
-                c.reports.to_string(),
-                c.visitors.to_string(),
+                csv_cell(&hash),
+                first,
+                last,
+                reports,
+                visitors,
                 csv_cell(&a_hash),
                 csv_cell(&by),
                 at.clone(),

@@ -126,6 +126,29 @@ fn an_authorized_script_with_one_content_is_authorized_and_gets_its_integrity_va
 }
 
 #[test]
+fn a_script_known_only_from_integrity_policy_is_listed_without_contents() {
+    let url = "https://cdn.example/lib.js";
+    let scripts = build(
+        &[],
+        &[],
+        &[],
+        &[group(
+            ReportType::IntegrityViolation,
+            &format!("integrity-violation script {url}"),
+            4,
+            0,
+            DAY,
+        )],
+    );
+    assert_eq!(scripts.len(), 1);
+    assert!(scripts[0].hashes.is_empty());
+    assert_eq!(scripts[0].integrity.as_ref().unwrap().missing_reports, 4);
+    assert_eq!(scripts[0].integrity.as_ref().unwrap().suggested, None);
+    let csv = csv(&scripts).unwrap();
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+}
+
+#[test]
 fn evidence_formats_escape_what_reports_and_operators_wrote() {
     let url = "https://shop.example/a|b`c.js";
     let scripts = build(
