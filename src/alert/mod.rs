@@ -133,7 +133,7 @@ impl Problem {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Mute {
     pub site: String,
-    /// What is muted: `fingerprint:{f}` or `type:{t}`.
+    /// What is muted: a problem, a report type, or a script URL (every content of it).
     pub target: MuteTarget,
     /// Until when (`None`: until unmuted).
     pub until: Option<Timestamp>,
@@ -145,14 +145,17 @@ pub struct Mute {
 pub enum MuteTarget {
     Fingerprint(String),
     Type(String),
+    /// A script's origin and path: its `csp-hash` contents raise no script alert.
+    Script(String),
 }
 
 impl MuteTarget {
-    /// The stored key: `fingerprint#{f}` or `type#{t}`.
+    /// The stored key: `fingerprint#{f}`, `type#{t}` or `script#{url}`.
     pub fn key(&self) -> String {
         match self {
             MuteTarget::Fingerprint(f) => format!("fingerprint#{f}"),
             MuteTarget::Type(t) => format!("type#{t}"),
+            MuteTarget::Script(url) => format!("script#{url}"),
         }
     }
 
@@ -162,6 +165,7 @@ impl MuteTarget {
         match kind {
             "fingerprint" => Some(MuteTarget::Fingerprint(value.to_owned())),
             "type" => Some(MuteTarget::Type(value.to_owned())),
+            "script" => Some(MuteTarget::Script(value.to_owned())),
             _ => None,
         }
     }
@@ -175,7 +179,15 @@ impl Mute {
             && match &self.target {
                 MuteTarget::Fingerprint(f) => *f == problem.fingerprint,
                 MuteTarget::Type(t) => t == problem.report_type.as_str(),
+                MuteTarget::Script(_) => false,
             }
+    }
+
+    /// Whether this mute silences the script at `url` (origin and path) of `site` at `now`.
+    pub fn silences_script(&self, site: &str, url: &str, now: Timestamp) -> bool {
+        self.site == site
+            && self.until.is_none_or(|u| now < u)
+            && matches!(&self.target, MuteTarget::Script(u) if u == url)
     }
 }
 
@@ -390,6 +402,21 @@ pub trait AlertState: Send + Sync {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_script_mute_silences_its_url_only() {
+        let target = MuteTarget::Script("https://shop.example/a#b.js".into());
+        assert_eq!(MuteTarget::from_key(&target.key()), Some(target.clone()));
+        let m = Mute {
+            site: "shop.example".into(),
+            target,
+            until: Some(Timestamp(10)),
+        };
+        assert!(m.silences_script("shop.example", "https://shop.example/a#b.js", Timestamp(9)));
+        assert!(!m.silences_script("shop.example", "https://shop.example/a#b.js", Timestamp(10)));
+        assert!(!m.silences_script("shop.example", "https://shop.example/c.js", Timestamp(9)));
+        assert!(!m.silences_script("other.example", "https://shop.example/a#b.js", Timestamp(9)));
+    }
 
     #[test]
     fn a_batch_is_named_by_its_reports_whatever_their_order() {

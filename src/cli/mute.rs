@@ -14,8 +14,12 @@ pub struct MuteArgs {
     #[arg(long)]
     site: String,
     /// The problem to mute (a fingerprint from `lookout top` or an alert).
-    #[arg(required_unless_present_any = ["report_type", "list"], conflicts_with = "report_type")]
+    #[arg(required_unless_present_any = ["report_type", "script", "list"], conflicts_with_all = ["report_type", "script"])]
     fingerprint: Option<String>,
+    /// Mute a script's alerts instead (its URL; every content of it): for a script whose
+    /// bytes change on every load.
+    #[arg(long, conflicts_with = "report_type")]
+    script: Option<String>,
     /// Mute a whole report type instead (`deprecation`, ...).
     #[arg(long = "type", value_parser = super::report_type_arg)]
     report_type: Option<ReportType>,
@@ -26,7 +30,7 @@ pub struct MuteArgs {
     #[arg(long)]
     remove: bool,
     /// List the site's mutes.
-    #[arg(long, conflicts_with_all = ["fingerprint", "report_type", "remove"])]
+    #[arg(long, conflicts_with_all = ["fingerprint", "report_type", "script", "remove"])]
     list: bool,
     #[command(flatten)]
     store: StoreArgs,
@@ -43,12 +47,15 @@ pub async fn run(args: MuteArgs) -> Result<()> {
         return Ok(());
     }
     let target = match (&args.fingerprint, &args.report_type) {
+        _ if args.script.is_some() => MuteTarget::Script(crate::report::script::origin_and_path(
+            args.script.as_deref().unwrap_or_default(),
+        )),
         (Some(f), _) if f.len() == 16 && f.bytes().all(|b| b.is_ascii_hexdigit()) => {
             MuteTarget::Fingerprint(f.to_ascii_lowercase())
         }
         (Some(f), _) => return Err(format!("{f:?} is not a fingerprint (16 hex digits)").into()),
         (None, Some(t)) => MuteTarget::Type(t.as_str().to_owned()),
-        (None, None) => return Err("name a fingerprint or --type".into()),
+        (None, None) => return Err("name a fingerprint, --type or --script".into()),
     };
     if args.remove {
         let removed = state.unmute(&site, &target).await?;

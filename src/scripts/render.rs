@@ -48,7 +48,7 @@ pub fn text(site: &str, since: Timestamp, scripts: &[Script]) -> String {
         for c in &s.hashes {
             let _ = writeln!(
                 out,
-                "  {}  {} reports, {} visitors, {} .. {}",
+                "  {}  {} report(s), {} visitor(s), {} .. {}",
                 clean(hash_text(c)),
                 c.reports,
                 c.visitors,
@@ -62,7 +62,7 @@ pub fn text(site: &str, since: Timestamp, scripts: &[Script]) -> String {
         if let Some(i) = &s.integrity {
             let _ = writeln!(
                 out,
-                "  loaded without integrity= ({} reports){}",
+                "  loaded without integrity= ({} report(s)){}",
                 i.missing_reports,
                 i.suggested
                     .as_deref()

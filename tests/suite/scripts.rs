@@ -19,10 +19,10 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use base64::Engine as _;
-use lookout::alert::AlertState;
 use lookout::alert::engine::Alerter;
 use lookout::alert::rules::SpikeRule;
 use lookout::alert::sink::{Sink, Webhook};
+use lookout::alert::{AlertState, Mute, MuteTarget};
 use lookout::cli::serve::{self, self_signed};
 use lookout::report::{Report, Timestamp};
 use lookout::store::ReportStore;
@@ -403,11 +403,13 @@ fn sighting(hash: &str, visitor: u8, ago: i64, page: usize) -> Vec<Report> {
 /// Reports of two contents of checkout.js: first a day of A (the baseline, two days ago),
 /// then, within the last half hour, A and B interleaved, each from its own visitors: one
 /// `script_changed` (B is new) and one `script_divergent` (both still served), and nothing
-/// more for more of the same. Before that, B from a single network (a forger's) raises nothing.
+/// more for more of the same. Before that, B from a single network (a forger's) raises nothing;
+/// after it, a muted script raises nothing.
 async fn interleaved_contents(store: &dyn ReportStore, state: Arc<dyn AlertState>) {
     let (hook, got) = receiver().await;
     let sinks: Vec<Arc<dyn Sink>> = vec![Arc::new(Webhook::new(&hook).unwrap())];
-    let alerter = Alerter::new(state, sinks, SpikeRule::default()).with_script_min_visitors(2);
+    let alerter =
+        Alerter::new(state.clone(), sinks, SpikeRule::default()).with_script_min_visitors(2);
     let deliver = async |reports: Vec<Report>| {
         store.put(&reports).await.unwrap();
         alerter.on_new_reports(&reports).await.unwrap();
@@ -445,6 +447,19 @@ async fn interleaved_contents(store: &dyn ReportStore, state: Arc<dyn AlertState
     // More of both: claimed already.
     deliver(sighting(B, 9, 0, 90)).await;
     deliver(sighting(A, 4, 0, 91)).await;
+    assert_eq!(got.lock().unwrap().len(), 2, "{:#?}", got.lock().unwrap());
+    // A muted script raises nothing, whatever its new content.
+    state
+        .mute(&Mute {
+            site: "shop.example".into(),
+            target: MuteTarget::Script("https://shop.example/checkout.js".into()),
+            until: None,
+        })
+        .await
+        .unwrap();
+    let c = "sha256-rVr2RNeX6ejkjc52pDqgNS4DLGXt3Jh5t2Ddwg+W8FU=";
+    deliver(sighting(c, 11, 0, 92)).await;
+    deliver(sighting(c, 12, 0, 93)).await;
     assert_eq!(got.lock().unwrap().len(), 2, "{:#?}", got.lock().unwrap());
 }
 

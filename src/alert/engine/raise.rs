@@ -9,6 +9,7 @@ use super::super::{
     Claim, HOUR_MS, HourBatch, NEW_CLAIM_DAYS, Problem, SPIKE_CLAIM_DAYS, StateError,
 };
 use super::{Alerter, LEASE, Round, days_after, fresh, later};
+use crate::report::script::ScriptRef;
 use crate::report::{Classification, Report, ReportType, Timestamp};
 
 /// One problem's share of a batch.
@@ -101,7 +102,10 @@ impl Alerter {
             // A script's contents alert as scripts (new, changed, divergent), never as new
             // problems or spikes: a page view sends one report per script.
             if problem.report_type == ReportType::CspHash {
-                scripts.push(share);
+                let url = ScriptRef::of(&share.first.body).url;
+                if !mutes.iter().any(|m| m.silences_script(site, &url, now)) {
+                    scripts.push(share);
+                }
                 continue;
             }
             let browsers: Vec<String> = share.browsers.iter().cloned().collect();
