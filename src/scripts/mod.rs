@@ -109,6 +109,20 @@ pub struct Script {
 }
 
 impl Script {
+    /// A script with nothing known of it yet.
+    fn new(url: &str, destination: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+            destination: destination.to_owned(),
+            pages: Vec::new(),
+            hashes: Vec::new(),
+            status: Status::Unreviewed,
+            authorization: None,
+            integrity: None,
+            note: None,
+        }
+    }
+
     /// Reports of all its contents.
     pub fn reports(&self) -> u64 {
         self.hashes.iter().map(|c| c.reports).sum()
@@ -192,16 +206,9 @@ pub fn build(
         let Some(s) = ScriptRef::from_group(&g.group) else {
             continue;
         };
-        let script = scripts.entry(s.url.clone()).or_insert_with(|| Script {
-            url: s.url.clone(),
-            destination: s.destination.clone(),
-            pages: Vec::new(),
-            hashes: Vec::new(),
-            status: Status::Unreviewed,
-            authorization: None,
-            integrity: None,
-            note: None,
-        });
+        let script = scripts
+            .entry(s.url.clone())
+            .or_insert_with(|| Script::new(&s.url, &s.destination));
         script.hashes.push(Content {
             hash: s.hash,
             first_seen: g.first_seen,
@@ -228,16 +235,9 @@ pub fn build(
         let Some((destination, url)) = integrity_script(&g.group) else {
             continue;
         };
-        let script = scripts.entry(url.to_owned()).or_insert_with(|| Script {
-            url: url.to_owned(),
-            destination: destination.to_owned(),
-            pages: Vec::new(),
-            hashes: Vec::new(),
-            status: Status::Unreviewed,
-            authorization: None,
-            integrity: None,
-            note: None,
-        });
+        let script = scripts
+            .entry(url.to_owned())
+            .or_insert_with(|| Script::new(url, destination));
         let i = script.integrity.get_or_insert(Integrity {
             missing_reports: 0,
             suggested: None,

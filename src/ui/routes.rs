@@ -195,15 +195,21 @@ fn reports_of_page(page: usize) -> Option<(usize, usize)> {
     Some((skip, skip.checked_add(PAGE_SIZE)?))
 }
 
+/// The view of a page about one site: its filters read, and a site named (else a 400).
+fn site_view(ui: &Dashboard, query: Option<String>) -> Result<View, Refusal> {
+    let view = View::read(ui, query)?;
+    if view.filters.site.is_empty() {
+        return Err(Refusal(StatusCode::BAD_REQUEST, "Name a site.".into()));
+    }
+    Ok(view)
+}
+
 async fn policy(State(ui): State<Arc<Dashboard>>, RawQuery(query): RawQuery) -> Response {
-    let view = match View::read(&ui, query) {
+    let view = match site_view(&ui, query) {
         Ok(v) => v,
         Err(refusal) => return refusal.into_response(),
     };
     let f = &view.filters;
-    if f.site.is_empty() {
-        return html(StatusCode::BAD_REQUEST, page::error("Name a site."));
-    }
     let Some(from_policy) = ui.policy.as_deref() else {
         let reason = "Start lookout ui with --policy \"<your policy>\" (the policy your site sends): suggestions start from your policy, never from one a report carries.";
         return html(StatusCode::OK, page::policy(f, &ui.store_args, Err(reason)));
@@ -239,14 +245,11 @@ fn policy_view(suggested: Suggested) -> PolicyView {
 const NO_ALERT_STATE: &str = "The authorizations could not be read (the alert state did not open when lookout ui started; its log says why): every script shows as unreviewed.";
 
 async fn scripts(State(ui): State<Arc<Dashboard>>, RawQuery(query): RawQuery) -> Response {
-    let view = match View::read(&ui, query) {
+    let view = match site_view(&ui, query) {
         Ok(v) => v,
         Err(refusal) => return refusal.into_response(),
     };
     let f = &view.filters;
-    if f.site.is_empty() {
-        return html(StatusCode::BAD_REQUEST, page::error("Name a site."));
-    }
     let (authorizations, unread) = match ui.alert_state.as_deref() {
         Some(state) => match state.authorizations(&f.site).await {
             Ok(a) => (a, None),

@@ -17,7 +17,7 @@ use axum::Router;
 use axum::extract::Path;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::get;
 use base64::Engine as _;
 use lookout::alert::engine::Alerter;
 use lookout::alert::rules::SpikeRule;
@@ -32,7 +32,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::emulator::{emulator, store_with, table_name};
-use crate::support::{chromium, decode_json, run_lookout, spawn_serve};
+use crate::support::{chromium, decode_json, receiver, run_lookout, spawn_serve};
 
 /// The scripts the page loads, by name.
 const NAMES: [&str; 3] = ["a", "b", "c"];
@@ -101,28 +101,6 @@ fn site_router(endpoint: String, sources: Sources) -> Router {
     Router::new()
         .route("/visit/{n}", get(page))
         .route("/s/{file}", get(script))
-}
-
-/// A webhook receiver on loopback: the alerts it was sent.
-async fn receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let sink = got.clone();
-    let app = Router::new().route(
-        "/hook",
-        post(move |body: String| {
-            let sink = sink.clone();
-            async move {
-                sink.lock()
-                    .unwrap()
-                    .push(serde_json::from_str(&body).unwrap_or(Value::String(body)));
-                StatusCode::OK
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, got)
 }
 
 /// `lookout scripts --json` for the site, one object per script.
@@ -195,26 +173,15 @@ fn store_reports_of_visit(store: &[&str], visit: u32) -> usize {
         .count()
 }
 
-/// Alerts received so far, after giving the server time to send any that are due (it looks
-/// at new reports every second or faster).
-async fn alerts_after_a_while(got: &Arc<Mutex<Vec<Value>>>, at_least: usize) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while got.lock().unwrap().len() < at_least && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    got.lock().unwrap().clone()
-}
-
 /// The round trip on the store `store` names (`--data DIR` or `--table T --endpoint-url U`).
 async fn scripts_round_trip(store: &[&str]) {
-    let (hook, got) = receiver().await;
+    let hook = receiver(StatusCode::OK).await;
     let serve_args = [
         store,
         &[
             "--self-signed",
             "--alert-webhook",
-            &hook,
+            &hook.url,
             "--script-min-visitors",
             "1",
         ][..],
@@ -283,18 +250,14 @@ async fn scripts_round_trip(store: &[&str]) {
         "{:#?}",
         inventory(store)
     );
-    assert!(
-        alerts_after_a_while(&got, 0).await.is_empty(),
-        "{:#?}",
-        got.lock().unwrap()
-    );
+    assert!(hook.settle(0).await.is_empty(), "{:#?}", hook.alerts());
 
     // The second visit: b.js's bytes changed.
     let old_b = sri("window.script_b = 1;\n");
     sources.lock().unwrap()[1].1 = "window.script_b = 1; fetch('https://skim.example/');\n".into();
     let new_b = sri(&sources.lock().unwrap()[1].1);
     visit(&page, 2, &hashes(&sources), store).await;
-    let alerts = alerts_after_a_while(&got, 1).await;
+    let alerts = hook.settle(1).await;
     assert_eq!(alerts.len(), 1, "{alerts:#?}");
     let a = &alerts[0];
     assert_eq!(a["kind"], "script_changed", "{a:#}");
@@ -322,7 +285,7 @@ async fn scripts_round_trip(store: &[&str]) {
 
     // The third visit: nothing new, nothing more.
     visit(&page, 3, &hashes(&sources), store).await;
-    let alerts = alerts_after_a_while(&got, 2).await;
+    let alerts = hook.settle(2).await;
     assert_eq!(alerts.len(), 1, "{alerts:#?}");
 
     // Evidence for an assessor: the authorization and every content with its sightings.
@@ -406,8 +369,8 @@ fn sighting(hash: &str, visitor: u8, ago: i64, page: usize) -> Vec<Report> {
 /// more for more of the same. Before that, B from a single network (a forger's) raises nothing;
 /// after it, a muted script raises nothing.
 async fn interleaved_contents(store: &dyn ReportStore, state: Arc<dyn AlertState>) {
-    let (hook, got) = receiver().await;
-    let sinks: Vec<Arc<dyn Sink>> = vec![Arc::new(Webhook::new(&hook).unwrap())];
+    let hook = receiver(StatusCode::OK).await;
+    let sinks: Vec<Arc<dyn Sink>> = vec![Arc::new(Webhook::new(&hook.url).unwrap())];
     let alerter =
         Alerter::new(state.clone(), sinks, SpikeRule::default()).with_script_min_visitors(2);
     let deliver = async |reports: Vec<Report>| {
@@ -420,7 +383,7 @@ async fn interleaved_contents(store: &dyn ReportStore, state: Arc<dyn AlertState
     // A forger's network alone sends B, twice: not enough evidence.
     deliver(sighting(B, 200, 40 * MIN, 3)).await;
     deliver(sighting(B, 200, 39 * MIN, 4)).await;
-    assert!(got.lock().unwrap().is_empty(), "{:#?}", got.lock().unwrap());
+    assert!(hook.alerts().is_empty(), "{:#?}", hook.alerts());
     // A second network sees B: B is a change. A and B keep coming, interleaved.
     let mut page = 10;
     for (hash, visitor, ago) in [
@@ -434,7 +397,7 @@ async fn interleaved_contents(store: &dyn ReportStore, state: Arc<dyn AlertState
         page += 1;
         deliver(sighting(hash, visitor, ago, page)).await;
     }
-    let alerts = got.lock().unwrap().clone();
+    let alerts = hook.alerts();
     let kinds: Vec<&str> = alerts.iter().map(|a| a["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["script_changed", "script_divergent"], "{alerts:#?}");
     assert_eq!(alerts[0]["script"]["hash"], B);
@@ -447,7 +410,7 @@ async fn interleaved_contents(store: &dyn ReportStore, state: Arc<dyn AlertState
     // More of both: claimed already.
     deliver(sighting(B, 9, 0, 90)).await;
     deliver(sighting(A, 4, 0, 91)).await;
-    assert_eq!(got.lock().unwrap().len(), 2, "{:#?}", got.lock().unwrap());
+    assert_eq!(hook.alerts().len(), 2, "{:#?}", hook.alerts());
     // A muted script raises nothing, whatever its new content.
     state
         .mute(&Mute {
@@ -460,7 +423,7 @@ async fn interleaved_contents(store: &dyn ReportStore, state: Arc<dyn AlertState
     let c = "sha256-rVr2RNeX6ejkjc52pDqgNS4DLGXt3Jh5t2Ddwg+W8FU=";
     deliver(sighting(c, 11, 0, 92)).await;
     deliver(sighting(c, 12, 0, 93)).await;
-    assert_eq!(got.lock().unwrap().len(), 2, "{:#?}", got.lock().unwrap());
+    assert_eq!(hook.alerts().len(), 2, "{:#?}", hook.alerts());
 }
 
 #[tokio::test]
@@ -513,8 +476,8 @@ fn summary(seen: &serde_json::Map<String, Value>) -> String {
 async fn dynamo_a_page_views_thirty_scripts_cost_one_stream_batch_of_counted_updates() {
     let proxy = crate::emulator::FaultProxy::start();
     let (store, _client, table) = crate::emulator::store_at(&proxy.url, 1).await;
-    let (hook, got) = receiver().await;
-    let sinks: Vec<Arc<dyn Sink>> = vec![Arc::new(Webhook::new(&hook).unwrap())];
+    let hook = receiver(StatusCode::OK).await;
+    let sinks: Vec<Arc<dyn Sink>> = vec![Arc::new(Webhook::new(&hook.url).unwrap())];
     let alerter = Alerter::new(Arc::new(store.clone()), sinks, SpikeRule::default());
     let mut handled = 0;
     let mut view = async |page: usize, visitor: u8| {
@@ -560,7 +523,7 @@ async fn dynamo_a_page_views_thirty_scripts_cost_one_stream_batch_of_counted_upd
     assert_eq!(calls(&stream, "UpdateItem"), 30, "{stream:?}");
     assert_eq!(calls(&stream, "Query"), 2, "{stream:?}");
     assert!(
-        got.lock().unwrap().is_empty(),
+        hook.alerts().is_empty(),
         "a site's first day alerts nothing"
     );
 

@@ -6,7 +6,8 @@
 //! - `processes`: `lookout` and Chromium as processes, and plain HTTP to them;
 //! - `reports`: the request reports are decoded as, request bodies, the conformance fixtures;
 //! - `dynamodb`: a table's items, read back;
-//! - `template`: the SAM template.
+//! - `template`: the SAM template;
+//! - `webhook`: a webhook receiver for alerts.
 
 mod dynamodb;
 mod http;
@@ -15,6 +16,7 @@ mod processes;
 mod reports;
 mod store;
 mod template;
+mod webhook;
 
 pub use self::dynamodb::{report_items, scan_all};
 pub use self::http::{post, send, state, state_with, unbounded_budget};
@@ -26,3 +28,4 @@ pub use self::processes::{
 pub use self::reports::{batch, decode_json, decode_with, fixture_reports, fixtures, meta};
 pub use self::store::{Fault, FaultyStore, TempStore};
 pub use self::template::{application_log_level, lambda_keeps, template};
+pub use self::webhook::{receiver, scripted};
