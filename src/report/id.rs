@@ -48,16 +48,7 @@ impl Report {
     /// The identity of this report in the adjacent window, when it occurred within
     /// [`GRACE_MS`] of the edge between the two: a re-delivery stored there is this report.
     pub fn neighbour(&self) -> Option<Identity> {
-        let window = self.window();
-        let into = self.occurred_at.millis() - window.millis();
-        let other = if into < GRACE_MS {
-            window.millis().checked_sub(WINDOW_MS).filter(|w| *w >= 0)?
-        } else if into >= WINDOW_MS - GRACE_MS {
-            window.millis() + WINDOW_MS
-        } else {
-            return None;
-        };
-        let window = Timestamp(other);
+        let window = neighbour_window(self.occurred_at)?;
         Some(Identity {
             id: id_in(&content_digest(self), window),
             window,
@@ -68,6 +59,44 @@ impl Report {
     pub fn adopt(&mut self, identity: Identity) {
         self.id = identity.id;
     }
+}
+
+/// The adjacent window, when `t` falls within [`GRACE_MS`] of the edge between the two.
+fn neighbour_window(t: Timestamp) -> Option<Timestamp> {
+    let window = window_of(t);
+    let into = t.millis() - window.millis();
+    let other = if into < GRACE_MS {
+        window.millis().checked_sub(WINDOW_MS).filter(|w| *w >= 0)?
+    } else if into >= WINDOW_MS - GRACE_MS {
+        window.millis() + WINDOW_MS
+    } else {
+        return None;
+    };
+    Some(Timestamp(other))
+}
+
+/// The identity of reports delivered together and stored as one (a page view's `csp-hash`
+/// reports): their contents, in any order, in the window of the earliest; and, when the
+/// earliest occurred near its window's edge, their identity in the adjacent window. A
+/// re-delivery of the same reports has the same identity, as a single report's has.
+pub fn identity_of_together(reports: &[&Report]) -> Option<(Identity, Option<Identity>)> {
+    let earliest = reports.iter().map(|r| r.occurred_at).min()?;
+    let mut digests: Vec<[u8; 32]> = reports.iter().map(|r| content_digest(r)).collect();
+    digests.sort_unstable();
+    digests.dedup();
+    let mut h = Sha256::new();
+    for d in &digests {
+        h.update(d);
+    }
+    let content: [u8; 32] = h.finalize().into();
+    let identity = |window: Timestamp| Identity {
+        id: id_in(&content, window),
+        window,
+    };
+    Some((
+        identity(window_of(earliest)),
+        neighbour_window(earliest).map(identity),
+    ))
 }
 
 /// The start of the window `t` falls in.

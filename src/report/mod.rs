@@ -35,7 +35,7 @@ pub use classify::{Classification, classify};
 pub use error::{DecodeError, NoReport, RejectReason, Rejection};
 pub use filter::{InvalidPattern, NoiseFilter, SourcePattern};
 pub use fingerprint::{CspGroup, SAMPLE_PREFIX_CHARS, fingerprint, parse_csp_group, sample_prefix};
-pub use id::{GRACE_MS, Identity, WINDOW_MS, window_of};
+pub use id::{GRACE_MS, Identity, WINDOW_MS, identity_of_together, window_of};
 pub use model::{Disposition, Report, ReportType, SourceFormat, Timestamp};
 pub use privacy::SizeLimits;
 pub use replayable::Unreplayable;

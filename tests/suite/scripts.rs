@@ -26,6 +26,7 @@ use lookout::alert::{AlertState, Mute, MuteTarget};
 use lookout::cli::serve::{self, self_signed};
 use lookout::report::{Report, Timestamp};
 use lookout::store::ReportStore;
+use lookout::store::dynamodb::item;
 use lookout::store::embedded::EmbeddedStore;
 use lookout::store::embedded_alerts::EmbeddedAlertState;
 use serde_json::{Value, json};
@@ -475,7 +476,7 @@ fn summary(seen: &serde_json::Map<String, Value>) -> String {
 #[tokio::test]
 async fn dynamo_a_page_views_thirty_scripts_cost_one_stream_batch_of_counted_updates() {
     let proxy = crate::emulator::FaultProxy::start();
-    let (store, _client, table) = crate::emulator::store_at(&proxy.url, 1).await;
+    let (store, client, table) = crate::emulator::store_at(&proxy.url, 1).await;
     let hook = receiver(StatusCode::OK).await;
     let sinks: Vec<Arc<dyn Sink>> = vec![Arc::new(Webhook::new(&hook.url).unwrap())];
     let alerter = Alerter::new(Arc::new(store.clone()), sinks, SpikeRule::default());
@@ -501,8 +502,18 @@ async fn dynamo_a_page_views_thirty_scripts_cost_one_stream_batch_of_counted_upd
         summary(&put),
         summary(&stream)
     );
-    // 25 items per BatchWriteItem; the adjacent identity windows' keys in one BatchGetItem.
-    assert_eq!(calls(&put, "BatchWriteItem"), 2, "{put:?}");
+    // The page view's 30 reports are one upload item (`store::dynamodb::upload`), sometimes
+    // after one BatchGetItem (the adjacent identity window's key).
+    assert_eq!(calls(&put, "BatchWriteItem"), 1, "{put:?}");
+    let uploads: Vec<_> = crate::support::scan_all(&client, &table)
+        .await
+        .into_iter()
+        .filter(lookout::store::dynamodb::upload::is_upload)
+        .collect();
+    assert_eq!(uploads.len(), 1);
+    let (bytes, units) = (item::item_size(&uploads[0]), item::write_units(&uploads[0]));
+    eprintln!("first page view: one upload item of {bytes} bytes, {units} write units");
+    assert!(units <= 4, "{bytes} bytes");
     // Each content: its aggregate (1 update), its sighting (1 update and 1 query); the site's
     // first sighting and the site's registration for the day once; the site's mutes and the
     // outbox's due alerts, one query each.

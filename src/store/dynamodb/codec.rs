@@ -4,7 +4,8 @@
 //!   as its item holds them (numbers as `N`, objects as `M`, arrays as `L`; sets read back as
 //!   arrays);
 //! - DynamoDB's JSON ⇄ [`Item`] ([`item_of_dynamodb_json`], [`dynamodb_json_of_item`]): the
-//!   typed form (`{"pk": {"S": "..."}}`) in which Lambda's stream events carry images;
+//!   typed form (`{"pk": {"S": "..."}}`, binaries base64) in which Lambda's stream events
+//!   carry images;
 //! - a DynamoDB Streams API image → [`Item`] ([`item_of_stream_image`], feature `local`): the
 //!   local reader of the table's stream.
 //!
@@ -12,7 +13,10 @@
 //! needs, and they keep numbers as the decimal text DynamoDB sends, without a dependency more
 //! in the Lambda artifact.
 
+use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Number, Value};
 
 use super::item::Item;
@@ -96,12 +100,20 @@ fn av_of_dynamodb_json(v: &Value) -> Option<AttributeValue> {
                 .collect::<Option<_>>()?,
         ),
         "M" => AttributeValue::M(item_of_dynamodb_json(inner)?),
+        // Binaries come base64-encoded (an upload's reports, `upload.rs`).
+        "B" => AttributeValue::B(Blob::new(BASE64.decode(inner.as_str()?).ok()?)),
+        "BS" => AttributeValue::Bs(
+            inner
+                .as_array()?
+                .iter()
+                .map(|b| Some(Blob::new(BASE64.decode(b.as_str()?).ok()?)))
+                .collect::<Option<_>>()?,
+        ),
         _ => return None,
     })
 }
 
-/// An item in DynamoDB's JSON form (the inverse of [`item_of_dynamodb_json`]; binaries are
-/// left out, as report items have none).
+/// An item in DynamoDB's JSON form (the inverse of [`item_of_dynamodb_json`]).
 pub fn dynamodb_json_of_item(item: &Item) -> Value {
     Value::Object(
         item.iter()
@@ -123,6 +135,15 @@ fn dynamodb_json_of_av(v: &AttributeValue) -> Option<Value> {
             Value::Array(items.iter().filter_map(dynamodb_json_of_av).collect()),
         ),
         AttributeValue::M(m) => ("M", dynamodb_json_of_item(m)),
+        AttributeValue::B(b) => ("B", Value::from(BASE64.encode(b.as_ref()))),
+        AttributeValue::Bs(bs) => (
+            "BS",
+            Value::Array(
+                bs.iter()
+                    .map(|b| Value::from(BASE64.encode(b.as_ref())))
+                    .collect(),
+            ),
+        ),
         _ => return None,
     };
     Some(serde_json::json!({ tag: inner }))
@@ -201,10 +222,15 @@ mod tests {
         );
         assert_eq!(item_of_dynamodb_json(&json), Some(item));
         let binary = serde_json::json!({"pk": {"S": "KEY#visitor"}, "key": {"B": "AAE="}});
+        let read = item_of_dynamodb_json(&binary).expect("binaries are read");
         assert_eq!(
-            item_of_dynamodb_json(&binary),
-            None,
-            "binaries are not read"
+            read.get("key"),
+            Some(&AttributeValue::B(Blob::new(vec![0u8, 1])))
+        );
+        assert_eq!(dynamodb_json_of_item(&read), binary);
+        assert_eq!(
+            item_of_dynamodb_json(&serde_json::json!({"k": {"B": "not base64!"}})),
+            None
         );
     }
 

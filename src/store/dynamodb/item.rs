@@ -75,12 +75,15 @@ pub static BY_PROBLEM: Index = Index {
 /// A DynamoDB item.
 pub type Item = HashMap<String, AttributeValue>;
 
+/// An item's key: partition key and sort key.
+pub type ItemKey = (String, String);
+
 /// The write shard of a report: spread by its id, so a retry lands on the same shard.
 pub fn shard_of(report: &Report, shards: u16) -> u16 {
     shard_of_id(&report.id, shards)
 }
 
-fn shard_of_id(id: &str, shards: u16) -> u16 {
+pub(crate) fn shard_of_id(id: &str, shards: u16) -> u16 {
     let prefix = id.get(..4).unwrap_or("0");
     u16::from_str_radix(prefix, 16).unwrap_or(0) % shards.max(1)
 }
@@ -192,9 +195,17 @@ pub fn report_item(
     Ok(item)
 }
 
-/// Whether an item is a report's (not an aggregate's).
+/// Whether an item holds reports: a report's, or an upload's (not an aggregate's).
 pub fn is_report_item(item: &Item) -> bool {
     s(item, PK).is_some_and(|pk| !pk.starts_with("AGG#")) && item.contains_key("received_at")
+}
+
+/// The reports an item holds: a report item's one, or an upload's (`upload.rs`).
+pub fn reports_of(item: &Item) -> Result<Vec<Report>, serde_json::Error> {
+    if super::upload::is_upload(item) {
+        return super::upload::reports_of_upload(item);
+    }
+    report_of(item).map(|r| vec![r])
 }
 
 /// Attributes of a report item that are no field of its report: keys and the TTL.

@@ -24,6 +24,7 @@ mod sites;
 pub mod stream;
 #[cfg(feature = "local")]
 pub mod table;
+pub mod upload;
 mod write;
 
 use std::sync::Arc;

@@ -20,6 +20,10 @@ use crate::store::{GroupSummary, RecentQuery, TopQuery};
 /// Partitions queried at once when a read spans many (every type of a site).
 const READ_CONCURRENCY: usize = 8;
 
+/// Items of a `csp-hash` partition read, newest first, for one script content's reports (its
+/// reports in uploads are not in the index): about 3 KB each.
+const MAX_UPLOADS_READ: usize = 200;
+
 impl DynamoStore {
     /// Queries one partition of the table, or of `index` (its partition key `pk` is then the
     /// index's), from `since` (newest first unless `forward`), at most `limit` items whose
@@ -117,42 +121,51 @@ impl DynamoStore {
             filters.push(("classification", c.as_str()));
         }
         let types = self.types_of(q).await?;
-        let (index, partitions): (Option<&Index>, Vec<String>) = match &q.fingerprint {
-            Some(fingerprint) => (
-                Some(&item::BY_PROBLEM),
-                types
-                    .iter()
-                    .flat_map(|t| {
-                        (0..shards).map(move |s| item::problem_pk(&q.site, t, fingerprint, s))
-                    })
-                    .collect(),
-            ),
-            None => (
-                None,
-                types
-                    .iter()
-                    .flat_map(|t| (0..shards).map(move |s| item::report_pk(&q.site, t, s)))
-                    .collect(),
-            ),
-        };
+        // (whether in the index `by_problem`, partition, items read at most) of each `Query`.
+        let mut reads: Vec<(bool, String, usize)> = Vec::new();
+        for t in &types {
+            for s in 0..shards {
+                match &q.fingerprint {
+                    Some(fingerprint) => {
+                        let pk = item::problem_pk(&q.site, t, fingerprint, s);
+                        reads.push((true, pk, q.limit));
+                        // Script uploads are in no problem's partition: the latest are read
+                        // and their reports of the problem kept (`upload.rs`).
+                        if *t == ReportType::CspHash {
+                            let pk = item::report_pk(&q.site, t, s);
+                            reads.push((false, pk, MAX_UPLOADS_READ));
+                        }
+                    }
+                    None => reads.push((false, item::report_pk(&q.site, t, s), q.limit)),
+                }
+            }
+        }
         // Sort keys start with the identity window, which may begin before `since`.
         let since = crate::report::window_of(q.since).to_string();
         let (since, filters) = (&since, &filters);
-        let pages: Vec<Result<Vec<Item>, StoreError>> = futures_util::stream::iter(partitions)
-            .map(|pk| self.query_partition(index, pk, since, q.limit, filters, false))
+        let pages: Vec<Result<Vec<Item>, StoreError>> = futures_util::stream::iter(reads)
+            .map(|(by_problem, pk, limit)| {
+                let index = by_problem.then_some(&item::BY_PROBLEM);
+                self.query_partition(index, pk, since, limit, filters, false)
+            })
             .buffer_unordered(READ_CONCURRENCY)
             .collect()
             .await;
         let mut reports = Vec::new();
         for page in pages {
             for it in page? {
-                let r = item::report_of(&it).map_err(StoreError::backend)?;
-                if r.occurred_at >= q.since {
-                    reports.push(r);
+                for r in item::reports_of(&it).map_err(StoreError::backend)? {
+                    let wanted = q.fingerprint.as_ref().is_none_or(|f| *f == r.fingerprint)
+                        && q.classification.is_none_or(|c| r.classification == Some(c));
+                    if r.occurred_at >= q.since && wanted {
+                        reports.push(r);
+                    }
                 }
             }
         }
         reports.sort_by(|a, b| b.occurred_at.cmp(&a.occurred_at).then(a.id.cmp(&b.id)));
+        // A lone script report is read from the index and from its partition.
+        reports.dedup_by(|a, b| a.id == b.id && a.occurred_at == b.occurred_at);
         reports.truncate(q.limit);
         Ok(reports)
     }

@@ -33,23 +33,30 @@ pub struct NewReport {
 }
 
 impl NewReport {
-    /// A stream record's new image, if it is a report item.
-    pub fn from_image(image: &Item, sequence: &str) -> Option<Self> {
+    /// The reports of a stream record's new image, if it holds reports (a report item, or an
+    /// upload's: its reports share the record's sequence number).
+    pub fn from_image(image: &Item, sequence: &str) -> Vec<Self> {
         if !item::is_report_item(image) {
-            return None;
+            return Vec::new();
         }
-        let report = match item::report_of(image) {
+        let Some(partition) = item::s(image, PK) else {
+            return Vec::new();
+        };
+        let reports = match item::reports_of(image) {
             Ok(r) => r,
             Err(e) => {
-                tracing::warn!(error = %e, "a stream record's report does not read; not counted");
-                return None;
+                tracing::warn!(error = %e, "a stream record's reports do not read; not counted");
+                return Vec::new();
             }
         };
-        Some(Self {
-            partition: item::s(image, PK)?,
-            sequence: sequence.to_owned(),
-            report,
-        })
+        reports
+            .into_iter()
+            .map(|report| Self {
+                partition: partition.clone(),
+                sequence: sequence.to_owned(),
+                report,
+            })
+            .collect()
     }
 }
 
@@ -102,11 +109,14 @@ impl StreamEvent {
         self.records
             .iter()
             .filter(|r| r.event_name.as_deref() == Some("INSERT"))
-            .filter_map(|r| {
-                let change = r.dynamodb.as_ref()?;
-                let sequence = change.sequence_number.as_deref()?;
-                let image = codec::item_of_dynamodb_json(change.new_image.as_ref()?)?;
-                NewReport::from_image(&image, sequence)
+            .flat_map(|r| {
+                let new = || {
+                    let change = r.dynamodb.as_ref()?;
+                    let sequence = change.sequence_number.as_deref()?;
+                    let image = codec::item_of_dynamodb_json(change.new_image.as_ref()?)?;
+                    Some(NewReport::from_image(&image, sequence))
+                };
+                new().unwrap_or_default()
             })
             .collect()
     }

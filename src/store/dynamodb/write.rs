@@ -26,6 +26,7 @@ use futures_util::StreamExt;
 use tokio::time::Instant;
 
 use super::item::{self, Item, PK, SK};
+use super::upload;
 use super::{DynamoStore, StoreError};
 use crate::report::Report;
 use crate::store::PutError;
@@ -39,7 +40,7 @@ const GET_BATCH: usize = 100;
 /// `BatchWriteItem` calls in flight at once for one request.
 const CHUNKS_IN_FLIGHT: usize = 4;
 
-type Key = (String, String);
+type Key = item::ItemKey;
 
 /// What became of one request's items.
 #[derive(Default)]
@@ -55,7 +56,24 @@ impl DynamoStore {
     /// Stores a batch: see the module's documentation.
     pub(super) async fn write_reports(&self, reports: &[Report]) -> Result<(), PutError> {
         let shards = self.settings.shards;
-        let stored_neighbours = self.stored_neighbours(reports).await;
+        let uploads = upload::uploads_of(reports);
+        let in_upload: HashSet<usize> = uploads.iter().flatten().copied().collect();
+        let upload_keys: Vec<(Key, Option<Key>)> = uploads
+            .iter()
+            .filter_map(|members| {
+                let rs: Vec<&Report> = members.iter().map(|&i| &reports[i]).collect();
+                upload::upload_keys(&rs, shards)
+            })
+            .collect();
+        let neighbours: BTreeSet<Key> = reports
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !in_upload.contains(i))
+            .filter_map(|(_, r)| item::neighbour_key(r, shards))
+            .map(|(pk, sk, _)| (pk, sk))
+            .chain(upload_keys.iter().filter_map(|(_, n)| n.clone()))
+            .collect();
+        let stored_neighbours = self.stored_neighbours(neighbours).await;
 
         // One item per distinct key (a batch may not name an item twice); a report whose
         // neighbour is in this batch or already stored is that report.
@@ -64,6 +82,9 @@ impl DynamoStore {
         let mut slot_of: HashMap<Key, usize> = HashMap::new();
         let mut unstorable: Vec<(usize, serde_json::Error)> = Vec::new();
         for (i, r) in reports.iter().enumerate() {
+            if in_upload.contains(&i) {
+                continue;
+            }
             let key = item::report_key(r, shards);
             if let Some(&slot) = slot_of.get(&key) {
                 positions[slot].push(i);
@@ -86,6 +107,33 @@ impl DynamoStore {
                     positions.push(vec![i]);
                 }
                 Err(e) => unstorable.push((i, e)),
+            }
+        }
+
+        // A page view's script reports: one item (`upload.rs`).
+        for (members, (key, neighbour)) in uploads.iter().zip(&upload_keys) {
+            if let Some(&slot) = slot_of.get(key) {
+                positions[slot].extend(members);
+                continue;
+            }
+            if neighbour
+                .as_ref()
+                .is_some_and(|n| stored_neighbours.contains(n))
+            {
+                continue;
+            }
+            let rs: Vec<&Report> = members.iter().map(|&i| &reports[i]).collect();
+            match upload::upload_item(&rs, shards, self.settings.retention_days) {
+                Ok(it) => {
+                    slot_of.insert(key.clone(), items.len());
+                    items.push(it);
+                    positions.push(members.clone());
+                }
+                Err(e) => {
+                    for &i in members {
+                        unstorable.push((i, serde::ser::Error::custom(&e)));
+                    }
+                }
             }
         }
 
@@ -123,12 +171,7 @@ impl DynamoStore {
     /// The keys of reports stored in the adjacent identity window of reports that occurred
     /// near their window's edge. A failed lookup is logged and treated as "none": the worst
     /// it can do is store a re-delivery twice.
-    async fn stored_neighbours(&self, reports: &[Report]) -> HashSet<Key> {
-        let keys: BTreeSet<Key> = reports
-            .iter()
-            .filter_map(|r| item::neighbour_key(r, self.settings.shards))
-            .map(|(pk, sk, _)| (pk, sk))
-            .collect();
+    async fn stored_neighbours(&self, keys: BTreeSet<Key>) -> HashSet<Key> {
         let mut found = HashSet::new();
         let keys: Vec<Key> = keys.into_iter().collect();
         let deadline = Instant::now() + self.settings.write_deadline / 2;
@@ -146,7 +189,7 @@ impl DynamoStore {
     /// Whether each report is stored, under its own key or its neighbour's.
     pub(super) async fn stored_already(&self, reports: &[Report]) -> Result<Vec<bool>, StoreError> {
         let shards = self.settings.shards;
-        let candidates: Vec<Vec<Key>> = reports
+        let mut candidates: Vec<Vec<Key>> = reports
             .iter()
             .map(|r| {
                 let mut keys = vec![item::report_key(r, shards)];
@@ -154,6 +197,16 @@ impl DynamoStore {
                 keys
             })
             .collect();
+        // Script reports that `put` stores as one upload are stored when their upload is.
+        for members in upload::uploads_of(reports) {
+            let rs: Vec<&Report> = members.iter().map(|&i| &reports[i]).collect();
+            if let Some((key, neighbour)) = upload::upload_keys(&rs, shards) {
+                let keys: Vec<Key> = std::iter::once(key).chain(neighbour).collect();
+                for i in members {
+                    candidates[i] = keys.clone();
+                }
+            }
+        }
         let unique: Vec<Key> = candidates
             .iter()
             .flatten()

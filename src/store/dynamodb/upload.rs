@@ -1,0 +1,228 @@
+//! Script uploads: a page view's `csp-hash` reports stored as one item.
+//!
+//! A page under `'report-sha256'` sends one `csp-hash` report per script it loads, and the
+//! browser delivers them together: 30 scripts, 30 reports in one request. As 30 items (and 30
+//! copies in the index `by_problem`) they would cost 60 write units; as one item holding them
+//! all, compressed, a few. The `csp-hash` reports of one request that share their page,
+//! User-Agent and visitor (two or more) are one upload item:
+//!
+//! - its key: the reports' partition (`{site}#csp-hash#{shard}`, the shard from the upload's
+//!   id) and `{window}#u{id}`, the identity of the reports together
+//!   (`report::identity_of_together`: their contents in any order, the window of the
+//!   earliest). The same reports delivered again overwrite their item (no stream record, no
+//!   count); an upload near its window's edge is looked up in the adjacent window first, as a
+//!   single report is.
+//! - `upload`: the reports as JSON, gzip-compressed; `received_at`: when they came.
+//! - no `pp`: an upload is in no problem's partition of the index; a script content's reports
+//!   are read from the site's uploads (`read.rs`).
+//!
+//! The stream handler, the archive and every read expand an upload into its reports, so counts,
+//! alerts and lists are those of the reports. What changes is what a re-delivery is: the same
+//! upload, not the same report. A browser retries an upload only when it got no 2xx answer; if
+//! the reports were stored and the answer lost, and the retry carries newer reports too, the
+//! retried ones are stored (and counted) a second time.
+
+use std::io::{Read as _, Write as _};
+
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::AttributeValue;
+use flate2::Compression;
+use flate2::read::GzDecoder;
+use flate2::write::GzEncoder;
+
+use super::item::{self, Item, ItemKey, PK, SK, TTL};
+use crate::report::{Identity, Report, ReportType, identity_of_together};
+
+/// The attribute holding an upload's reports.
+pub const UPLOAD: &str = "upload";
+
+/// The attribute holding when an upload was received (epoch ms).
+const RECEIVED_AT: &str = "received_at";
+
+/// The most reports one upload item holds (a page with more scripts is several items).
+pub const MAX_UPLOAD_REPORTS: usize = 100;
+
+/// The reports of a request that are stored as uploads, as positions in `reports`: each
+/// group two or more `csp-hash` reports of one site, page, User-Agent, visitor and receipt
+/// (and policy version and endpoint), distinct (a report given twice is in its group once),
+/// at most [`MAX_UPLOAD_REPORTS`].
+pub fn uploads_of(reports: &[Report]) -> Vec<Vec<usize>> {
+    type Key<'a> = (
+        &'a str,
+        &'a str,
+        Option<&'a str>,
+        Option<u8>,
+        i64,
+        Option<&'a str>,
+        Option<&'a str>,
+    );
+    let mut groups: Vec<(Key<'_>, Vec<usize>)> = Vec::new();
+    for (i, r) in reports.iter().enumerate() {
+        if r.report_type != ReportType::CspHash {
+            continue;
+        }
+        let key: Key<'_> = (
+            &r.site,
+            &r.url,
+            r.user_agent.as_deref(),
+            r.visitor,
+            r.received_at.millis(),
+            r.policy_version.as_deref(),
+            r.endpoint.as_deref(),
+        );
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, members)) => {
+                if !members.iter().any(|&m| reports[m].id == r.id) {
+                    members.push(i);
+                }
+            }
+            None => groups.push((key, vec![i])),
+        }
+    }
+    groups
+        .into_iter()
+        .flat_map(|(_, members)| {
+            members
+                .chunks(MAX_UPLOAD_REPORTS)
+                .map(<[usize]>::to_vec)
+                .collect::<Vec<_>>()
+        })
+        .filter(|members| members.len() >= 2)
+        .collect()
+}
+
+/// An upload's key and, near its window's edge, the key it would have in the adjacent window.
+pub fn upload_keys(reports: &[&Report], shards: u16) -> Option<(ItemKey, Option<ItemKey>)> {
+    let (identity, neighbour) = identity_of_together(reports)?;
+    let key = |i: &Identity| {
+        let first = reports[0];
+        (
+            item::report_pk(
+                &first.site,
+                &first.report_type,
+                item::shard_of_id(&i.id, shards),
+            ),
+            format!("{}#u{}", i.window, i.id),
+        )
+    };
+    Some((key(&identity), neighbour.as_ref().map(key)))
+}
+
+/// An upload as an item (see the module's documentation).
+pub fn upload_item(
+    reports: &[&Report],
+    shards: u16,
+    retention_days: u32,
+) -> Result<Item, serde_json::Error> {
+    let ((pk, sk), _) = upload_keys(reports, shards)
+        .ok_or_else(|| serde::ser::Error::custom("an upload has no reports"))?;
+    let received = reports
+        .iter()
+        .map(|r| r.received_at)
+        .min()
+        .unwrap_or_default();
+    let json = serde_json::to_vec(reports)?;
+    let mut gz = GzEncoder::new(Vec::with_capacity(json.len() / 4), Compression::best());
+    gz.write_all(&json).map_err(serde_json::Error::io)?;
+    let bytes = gz.finish().map_err(serde_json::Error::io)?;
+    Ok(Item::from([
+        (PK.to_owned(), AttributeValue::S(pk)),
+        (SK.to_owned(), AttributeValue::S(sk)),
+        (UPLOAD.to_owned(), AttributeValue::B(Blob::new(bytes))),
+        (
+            RECEIVED_AT.to_owned(),
+            AttributeValue::N(received.millis().to_string()),
+        ),
+        (
+            TTL.to_owned(),
+            AttributeValue::N(item::expiry(received, retention_days).to_string()),
+        ),
+    ]))
+}
+
+/// Whether an item is an upload.
+pub fn is_upload(item: &Item) -> bool {
+    matches!(item.get(UPLOAD), Some(AttributeValue::B(_)))
+}
+
+/// The reports an upload item holds.
+pub fn reports_of_upload(item: &Item) -> Result<Vec<Report>, serde_json::Error> {
+    let Some(AttributeValue::B(blob)) = item.get(UPLOAD) else {
+        return Err(serde::de::Error::custom("not an upload"));
+    };
+    let mut json = Vec::new();
+    GzDecoder::new(blob.as_ref())
+        .read_to_end(&mut json)
+        .map_err(serde_json::Error::io)?;
+    serde_json::from_slice(&json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{Options, RequestMeta, Timestamp, decode};
+
+    fn page_view(scripts: usize, received: i64) -> Vec<Report> {
+        let reports: Vec<serde_json::Value> = (0..scripts)
+            .map(|i| {
+                serde_json::json!({"type": "csp-hash", "age": 10, "url": "https://shop.example/p",
+                    "user_agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36",
+                    "body": {"documentURL": "https://shop.example/p",
+                             "subresourceURL": format!("https://shop.example/s/{i}.js"),
+                             "hash": "sha256-kXpLomJzl7/XaYNWb9qqrD03SIV3MeQ858OKe5bGOks=",
+                             "type": "subresource", "destination": "script"}})
+            })
+            .collect();
+        let body = serde_json::to_vec(&reports).unwrap();
+        let meta = RequestMeta {
+            site: Some("shop.example"),
+            user_agent: None,
+            received_at: Timestamp(received),
+            endpoint: None,
+            policy_version: None,
+        };
+        decode(&body, &meta, &Options::default()).unwrap().reports
+    }
+
+    #[test]
+    fn a_page_views_scripts_are_one_item_of_a_few_write_units_that_reads_back_exactly() {
+        let reports = page_view(30, 1_796_000_000_500);
+        let groups = uploads_of(&reports);
+        assert_eq!(groups, vec![(0..30).collect::<Vec<_>>()]);
+        let members: Vec<&Report> = groups[0].iter().map(|&i| &reports[i]).collect();
+        let it = upload_item(&members, 2, 30).unwrap();
+        assert!(is_upload(&it));
+        let units = item::write_units(&it);
+        assert!(units <= 3, "{} bytes: {units} units", item::item_size(&it));
+        assert_eq!(reports_of_upload(&it).unwrap(), reports);
+    }
+
+    #[test]
+    fn the_same_reports_delivered_again_have_the_same_key_in_any_order() {
+        let first = page_view(5, 1_796_000_000_500);
+        // Delivered again 300 ms later with a larger age: the same occurrences.
+        let mut again = page_view(5, 1_796_000_000_800);
+        for r in &mut again {
+            r.occurred_at = Timestamp(r.occurred_at.millis() - 300);
+        }
+        again.reverse();
+        let keys = |rs: &[Report]| upload_keys(&rs.iter().collect::<Vec<_>>(), 4).unwrap().0;
+        assert_eq!(keys(&first), keys(&again));
+        assert_ne!(keys(&first), keys(&page_view(4, 1_796_000_000_500)));
+    }
+
+    #[test]
+    fn a_lone_script_report_and_other_types_stay_reports() {
+        assert!(uploads_of(&page_view(1, 1_796_000_000_500)).is_empty());
+        let mut two = page_view(2, 1_796_000_000_500);
+        two[1].visitor = Some(7);
+        assert!(uploads_of(&two).is_empty(), "two visitors, two page views");
+        let mut twice = page_view(2, 1_796_000_000_500);
+        twice.push(twice[0].clone());
+        assert_eq!(
+            uploads_of(&twice),
+            vec![vec![0, 1]],
+            "a report given twice is in it once"
+        );
+    }
+}
