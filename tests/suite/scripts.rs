@@ -24,11 +24,11 @@ use lookout::alert::rules::SpikeRule;
 use lookout::alert::sink::{Sink, Webhook};
 use lookout::alert::{AlertState, Mute, MuteTarget};
 use lookout::cli::serve::{self, self_signed};
-use lookout::report::{Report, Timestamp};
-use lookout::store::ReportStore;
+use lookout::report::{Report, ReportType, Timestamp};
 use lookout::store::dynamodb::item;
 use lookout::store::embedded::EmbeddedStore;
 use lookout::store::embedded_alerts::EmbeddedAlertState;
+use lookout::store::{GroupSummary, RecentQuery, ReportStore, TopQuery};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -444,9 +444,20 @@ async fn dynamo_interleaved_contents_of_one_script_are_divergent() {
 /// One page view's `csp-hash` reports: `scripts` scripts of shop.example, loaded by page
 /// `page`, from visitor `visitor`.
 fn page_view(scripts: usize, page: usize, visitor: u8) -> Vec<Report> {
+    page_view_received(scripts, page, visitor, Timestamp::now(), 0)
+}
+
+/// [`page_view`] received at `received`, each report `age` ms old.
+fn page_view_received(
+    scripts: usize,
+    page: usize,
+    visitor: u8,
+    received: Timestamp,
+    age: u64,
+) -> Vec<Report> {
     let reports: Vec<Value> = (0..scripts)
         .map(|i| {
-            json!({"type": "csp-hash", "age": 0, "url": format!("https://shop.example/p{page}"),
+            json!({"type": "csp-hash", "age": age, "url": format!("https://shop.example/p{page}"),
                    "user_agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36",
                    "body": {"documentURL": format!("https://shop.example/p{page}"),
                             "subresourceURL": format!("https://shop.example/s/{i}.js?v=3"),
@@ -454,11 +465,95 @@ fn page_view(scripts: usize, page: usize, visitor: u8) -> Vec<Report> {
                             "destination": "script"}})
         })
         .collect();
-    let mut out = decode_json(&Value::Array(reports), "shop.example", Timestamp::now());
+    let mut out = decode_json(&Value::Array(reports), "shop.example", received);
     for r in &mut out {
         r.visitor = Some(visitor);
     }
     out
+}
+
+/// The `csp-hash` groups of shop.example since `since`, by fingerprint.
+async fn scripts_top(store: &dyn ReportStore, since: Timestamp) -> Vec<GroupSummary> {
+    let q = TopQuery {
+        site: "shop.example".into(),
+        report_type: Some(ReportType::CspHash),
+        since,
+        limit: 100,
+        classification: None,
+    };
+    let mut groups = store.top(&q).await.unwrap();
+    groups.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
+    groups
+}
+
+/// One script content's reports of shop.example since `since`.
+async fn content_reports(
+    store: &dyn ReportStore,
+    fingerprint: &str,
+    since: Timestamp,
+) -> Vec<Report> {
+    let q = RecentQuery {
+        site: "shop.example".into(),
+        report_type: Some(ReportType::CspHash),
+        since,
+        limit: 10,
+        classification: None,
+        fingerprint: Some(fingerprint.to_owned()),
+    };
+    store.recent(&q).await.unwrap()
+}
+
+/// A page view's upload delivered again (later, with a larger age: the same occurrences), in
+/// the middle of an identity window and across a window's edge, counts once on DynamoDB, with
+/// the figures and reports the embedded store has for the same deliveries.
+#[tokio::test]
+async fn dynamo_a_page_view_delivered_again_counts_once_as_on_the_embedded_store() {
+    let (dynamo, _client, table) = store_with(2).await;
+    let data = tempfile::tempdir().unwrap();
+    let embedded = EmbeddedStore::open(data.path()).unwrap();
+    let window = lookout::report::WINDOW_MS;
+    let now = Timestamp::now().millis();
+    let start = now - now.rem_euclid(window) - 10 * window;
+    let deliveries = [
+        // The middle of a window, delivered again 300 ms later.
+        (1, Timestamp(start + 5_000), 0),
+        (1, Timestamp(start + 5_300), 300),
+        // 100 ms before a window's edge, delivered again 700 ms later: 200 ms past it.
+        (2, Timestamp(start + 2 * window - 100), 0),
+        (2, Timestamp(start + 2 * window + 600), 500),
+    ];
+    for (page, received, age) in deliveries {
+        let reports = page_view_received(30, page, 1, received, age);
+        dynamo.put(&reports).await.unwrap();
+        embedded.put(&reports).await.unwrap();
+    }
+    let event = crate::emulator::stream_event(&table).await;
+    lookout::lambda::handle_stream(&dynamo, None, &event)
+        .await
+        .unwrap();
+    let since = Timestamp(start - 86_400_000);
+    let (on_dynamo, on_embedded) = (
+        scripts_top(&dynamo, since).await,
+        scripts_top(&embedded, since).await,
+    );
+    assert_eq!(on_dynamo.len(), 30);
+    assert!(on_dynamo.iter().all(|g| g.count == 2), "{on_dynamo:#?}");
+    assert_eq!(on_dynamo, on_embedded);
+    // One content's reports: read from the uploads on DynamoDB, as stored on both.
+    let fingerprint = &on_dynamo[0].fingerprint;
+    let (on_dynamo, on_embedded) = (
+        content_reports(&dynamo, fingerprint, since).await,
+        content_reports(&embedded, fingerprint, since).await,
+    );
+    assert_eq!(on_dynamo.len(), 2, "{on_dynamo:#?}");
+    // The same reports; when each was received differs: DynamoDB keeps a window's last
+    // delivery (an overwrite), the embedded store its first.
+    let same = |rs: &[Report]| -> Vec<(String, Timestamp, String, String)> {
+        rs.iter()
+            .map(|r| (r.id.clone(), r.occurred_at, r.url.clone(), r.group.clone()))
+            .collect()
+    };
+    assert_eq!(same(&on_dynamo), same(&on_embedded));
 }
 
 /// DynamoDB calls by operation, as the fault proxy counted them, on one line.
