@@ -42,10 +42,13 @@ const RECEIVED_AT: &str = "received_at";
 /// The most reports one upload item holds (a page with more scripts is several items).
 pub const MAX_UPLOAD_REPORTS: usize = 100;
 
+/// The most bytes of JSON one upload item holds, before compression.
+pub const MAX_UPLOAD_JSON_BYTES: usize = 192 * 1024;
+
 /// The reports of a request that are stored as uploads, as positions in `reports`: each
 /// group two or more `csp-hash` reports of one site, page, User-Agent, visitor and receipt
 /// (and policy version and endpoint), distinct (a report given twice is in its group once),
-/// at most [`MAX_UPLOAD_REPORTS`].
+/// at most [`MAX_UPLOAD_REPORTS`] and [`MAX_UPLOAD_JSON_BYTES`].
 pub fn uploads_of(reports: &[Report]) -> Vec<Vec<usize>> {
     type Key<'a> = (
         &'a str,
@@ -81,14 +84,37 @@ pub fn uploads_of(reports: &[Report]) -> Vec<Vec<usize>> {
     }
     groups
         .into_iter()
-        .flat_map(|(_, members)| {
-            members
-                .chunks(MAX_UPLOAD_REPORTS)
-                .map(<[usize]>::to_vec)
-                .collect::<Vec<_>>()
-        })
+        .flat_map(|(_, members)| chunks(reports, members))
         .filter(|members| members.len() >= 2)
         .collect()
+}
+
+/// `members` (positions in `reports`) cut into uploads of at most [`MAX_UPLOAD_REPORTS`] reports and
+/// [`MAX_UPLOAD_JSON_BYTES`] of JSON (compressed, always under DynamoDB's 400 KB an item, however
+/// little the reports compress).
+fn chunks(reports: &[Report], mut members: Vec<usize>) -> Vec<Vec<usize>> {
+    // In the order of their ids: the same reports delivered again in another order are cut
+    // the same way, into the same uploads.
+    members.sort_by(|&a, &b| reports[a].id.cmp(&reports[b].id));
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    let mut bytes: usize = 0;
+    for i in members {
+        let size = serde_json::to_vec(&reports[i]).map_or(usize::MAX, |j| j.len());
+        match out.last_mut() {
+            Some(last)
+                if last.len() < MAX_UPLOAD_REPORTS
+                    && bytes.saturating_add(size) <= MAX_UPLOAD_JSON_BYTES =>
+            {
+                last.push(i);
+                bytes += size;
+            }
+            _ => {
+                out.push(vec![i]);
+                bytes = size;
+            }
+        }
+    }
+    out
 }
 
 /// An upload's key and, near its window's edge, the key it would have in the adjacent window.
@@ -188,13 +214,20 @@ mod tests {
     fn a_page_views_scripts_are_one_item_of_a_few_write_units_that_reads_back_exactly() {
         let reports = page_view(30, 1_796_000_000_500);
         let groups = uploads_of(&reports);
-        assert_eq!(groups, vec![(0..30).collect::<Vec<_>>()]);
+        assert_eq!(groups.len(), 1);
+        let mut members = groups[0].clone();
+        members.sort_unstable();
+        assert_eq!(members, (0..30).collect::<Vec<_>>());
         let members: Vec<&Report> = groups[0].iter().map(|&i| &reports[i]).collect();
         let it = upload_item(&members, 2, 30).unwrap();
         assert!(is_upload(&it));
         let units = item::write_units(&it);
         assert!(units <= 3, "{} bytes: {units} units", item::item_size(&it));
-        assert_eq!(reports_of_upload(&it).unwrap(), reports);
+        let mut back = reports_of_upload(&it).unwrap();
+        let mut sent = reports.clone();
+        back.sort_by(|a, b| a.id.cmp(&b.id));
+        sent.sort_by(|a, b| a.id.cmp(&b.id));
+        assert_eq!(back, sent);
     }
 
     #[test]
@@ -219,10 +252,41 @@ mod tests {
         assert!(uploads_of(&two).is_empty(), "two visitors, two page views");
         let mut twice = page_view(2, 1_796_000_000_500);
         twice.push(twice[0].clone());
-        assert_eq!(
-            uploads_of(&twice),
-            vec![vec![0, 1]],
-            "a report given twice is in it once"
-        );
+        let groups = uploads_of(&twice);
+        assert_eq!(groups.len(), 1);
+        let mut members = groups[0].clone();
+        members.sort_unstable();
+        assert_eq!(members, [0, 1], "a report given twice is in it once");
+    }
+
+    #[test]
+    fn an_upload_stays_under_dynamodbs_item_size_whatever_its_reports_hold() {
+        // Reports with 60 KB of incompressible text each (a forger's): several uploads, each
+        // item under 400 KB.
+        let mut reports = page_view(12, 1_796_000_000_500);
+        let mut seed: u64 = 7;
+        for r in &mut reports {
+            let noise: String = (0..60_000)
+                .map(|_| {
+                    seed = seed
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1_442_695_040_888_963_407);
+                    char::from(b'!' + (seed >> 58) as u8)
+                })
+                .collect();
+            r.body.insert("noise", serde_json::Value::String(noise));
+        }
+        let groups = uploads_of(&reports);
+        assert!(groups.len() >= 4, "{groups:?}");
+        assert_eq!(groups.iter().map(Vec::len).sum::<usize>(), 12);
+        for g in &groups {
+            let members: Vec<&Report> = g.iter().map(|&i| &reports[i]).collect();
+            let it = upload_item(&members, 1, 30).unwrap();
+            assert!(
+                item::item_size(&it) < 400 * 1024,
+                "{}",
+                item::item_size(&it)
+            );
+        }
     }
 }
