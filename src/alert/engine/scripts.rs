@@ -4,7 +4,7 @@
 //!
 //! A sighting that would change nothing of what this process last recorded of its content but
 //! move the last sighting by less than [`NOTE_EVERY`] (no earlier first sighting, no new
-//! visitor) is not recorded: a content's last sighting lags by at most that much, well under
+//! visitor), and whose verdicts were all claimed, is not recorded: a content's last sighting lags by at most that much, well under
 //! the divergence overlap, and a busy page's scripts cost a write each per interval and
 //! process rather than per batch.
 
@@ -47,10 +47,17 @@ impl Alerter {
                 continue;
             }
             let history = self.state.note_script(&sighting).await?;
-            if let Some(this) = history.contents.iter().find(|c| c.hash == script.hash) {
+            let verdicts = judge(&script, &history, self.script_min_visitors, now);
+            // Remembered as recorded only when nothing is left to claim: a verdict whose claim
+            // this call does not get to make (an error before it) is judged again next time.
+            if verdicts
+                .iter()
+                .all(|v| self.is_claimed(&v.claim_key(&script)))
+                && let Some(this) = history.contents.iter().find(|c| c.hash == script.hash)
+            {
                 self.note(&sighting, this.clone());
             }
-            for verdict in judge(&script, &history, self.script_min_visitors, now) {
+            for verdict in verdicts {
                 let key = verdict.claim_key(&script);
                 if self.is_claimed(&key) || claims.iter().any(|c: &Claim| c.key == key) {
                     continue;
