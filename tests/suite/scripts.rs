@@ -651,3 +651,37 @@ async fn dynamo_a_page_views_thirty_scripts_cost_one_stream_batch_of_counted_upd
     }
     assert!(units > 0.0 && units < 100.0, "{units}");
 }
+
+/// Once a content has 32 visitors recorded, a new visitor alone does not make a function
+/// instance record its sighting again: a busy page's scripts cost their aggregates only.
+#[tokio::test]
+async fn dynamo_a_content_seen_by_32_visitors_is_not_recorded_again_for_each_new_one() {
+    let proxy = crate::emulator::FaultProxy::start();
+    let (store, _client, table) = crate::emulator::store_at(&proxy.url, 1).await;
+    let hook = receiver(StatusCode::OK).await;
+    let sinks: Vec<Arc<dyn Sink>> = vec![Arc::new(Webhook::new(&hook.url).unwrap())];
+    let alerter = Alerter::new(Arc::new(store.clone()), sinks, SpikeRule::default());
+    let mut handled = 0;
+    let mut updates = Vec::new();
+    for visitor in 1..=34u8 {
+        store
+            .put(&page_view(2, usize::from(visitor), visitor))
+            .await
+            .unwrap();
+        let mut event = crate::emulator::stream_event(&table).await;
+        event.records.drain(..handled);
+        handled += event.records.len();
+        let before = proxy.counters();
+        lookout::lambda::handle_stream(&store, Some(&alerter), &event)
+            .await
+            .unwrap();
+        let seen = crate::emulator::calls_since(&proxy, &before);
+        updates.push(crate::emulator::calls(&seen, "UpdateItem"));
+    }
+    // The first batch also records the site's first sighting and registers it for the day.
+    assert_eq!(updates[0], 2 + 2 + 2, "{updates:?}");
+    // Visitors 2 to 32: aggregates and sightings.
+    assert!(updates[1..32].iter().all(|&n| n == 2 + 2), "{updates:?}");
+    // Visitors 33 and 34: the aggregates only.
+    assert_eq!(&updates[32..], &[2, 2], "{updates:?}");
+}

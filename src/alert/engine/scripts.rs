@@ -4,7 +4,8 @@
 //!
 //! A sighting that would change nothing of what this process last recorded of its content but
 //! move the last sighting by less than [`NOTE_EVERY`] (no earlier first sighting, no new
-//! visitor), and whose verdicts were all claimed, is not recorded: a content's last sighting lags by at most that much, well under
+//! visitor while it has fewer than [`SIGHTING_VISITORS`]), and whose verdicts were all claimed,
+//! is not recorded: a content's last sighting lags by at most that much, well under
 //! the divergence overlap, and a busy page's scripts cost a write each per interval and
 //! process rather than per batch.
 
@@ -19,6 +20,11 @@ use crate::report::script::ScriptRef;
 /// How long a content recorded by this process is not recorded again (unless new visitors
 /// report it).
 pub const NOTE_EVERY: i64 = 5 * 60_000;
+
+/// Visitors past which a content's new visitors alone do not make this process record it again
+/// (at least the evidence alerts need): they no longer change a verdict, and a busy page's
+/// every new visitor would otherwise cost a write per script.
+pub const SIGHTING_VISITORS: u64 = 32;
 
 /// Contents this process remembers having recorded, at most (then it forgets them all).
 const MAX_NOTED: usize = 100_000;
@@ -89,10 +95,11 @@ impl Alerter {
     /// than [`NOTE_EVERY`], by what this process recorded last.
     fn noted_lately(&self, sighting: &Sighting) -> bool {
         let noted = self.noted.lock().unwrap_or_else(|e| e.into_inner());
+        let enough = SIGHTING_VISITORS.max(self.script_min_visitors);
         noted.get(&noted_key(sighting)).is_some_and(|c| {
             sighting.first >= c.first_seen
                 && sighting.last.millis() < c.last_seen.millis() + NOTE_EVERY
-                && sighting.visitors.is_subset(&c.visitors)
+                && (sighting.visitors.is_subset(&c.visitors) || c.visitors.len() as u64 >= enough)
         })
     }
 
