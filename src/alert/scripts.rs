@@ -35,7 +35,8 @@ pub const SCRIPT_MIN_VISITORS: u64 = 2;
 /// How long two contents of one URL must be seen side by side to be divergent.
 pub const DIVERGENCE_OVERLAP_MS: i64 = 15 * 60_000;
 
-/// The most contents of one URL read back to judge a new one (the most recently seen).
+/// The most other contents of one URL read back to judge a content (the embedded store reads
+/// the latest seen, DynamoDB the first in key order); the content itself is always read.
 pub const MAX_CONTENTS_READ: usize = 100;
 
 /// Days a content's record is kept after it was last seen.
@@ -66,8 +67,7 @@ pub struct Sighting {
 /// A script URL's contents after a sighting, as the alert state reads them back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScriptHistory {
-    /// Every content of the URL kept (the sighting's included), at most
-    /// [`MAX_CONTENTS_READ`].
+    /// The sighting's content and at most [`MAX_CONTENTS_READ`] others of the URL.
     pub contents: Vec<ScriptContent>,
     /// When the site's first script content was first recorded.
     pub site_since: Timestamp,

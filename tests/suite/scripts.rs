@@ -685,3 +685,55 @@ async fn dynamo_a_content_seen_by_32_visitors_is_not_recorded_again_for_each_new
     // Visitors 33 and 34: the aggregates only.
     assert_eq!(&updates[32..], &[2, 2], "{updates:?}");
 }
+
+/// 120 made-up contents of checkout.js, all fresher, do not push the content just recorded
+/// out of what the alert state reads back: it is always there to be judged.
+async fn a_flood_of_contents_does_not_hide_the_one_recorded(state: &dyn AlertState) {
+    use lookout::alert::scripts::Sighting;
+    use lookout::report::script::ScriptRef;
+    let now = Timestamp::now().millis();
+    let sighting = |hash: String, at: i64| Sighting {
+        site: "shop.example".into(),
+        script: ScriptRef {
+            destination: "script".into(),
+            url: "https://shop.example/checkout.js".into(),
+            hash: Some(hash),
+        },
+        first: Timestamp(at),
+        last: Timestamp(at),
+        visitors: [7u8].into(),
+    };
+    for i in 0..120 {
+        state
+            .note_script(&sighting(sri(&format!("made up {i}")), now))
+            .await
+            .unwrap();
+    }
+    let real = sri("the real new content");
+    let history = state
+        .note_script(&sighting(real.clone(), now - 3_600_000))
+        .await
+        .unwrap();
+    assert!(history.contents.len() <= 101, "{}", history.contents.len());
+    assert!(
+        history
+            .contents
+            .iter()
+            .any(|c| c.hash.as_deref() == Some(&*real)),
+        "the content recorded is read back"
+    );
+}
+
+#[tokio::test]
+async fn a_flood_of_contents_does_not_hide_the_one_recorded_on_the_embedded_store() {
+    let data = tempfile::tempdir().unwrap();
+    let _store = EmbeddedStore::open(data.path()).unwrap();
+    let state = EmbeddedAlertState::open(data.path()).unwrap();
+    a_flood_of_contents_does_not_hide_the_one_recorded(&state).await;
+}
+
+#[tokio::test]
+async fn dynamo_a_flood_of_contents_does_not_hide_the_one_recorded() {
+    let (store, _client, _table) = store_with(1).await;
+    a_flood_of_contents_does_not_hide_the_one_recorded(&store).await;
+}

@@ -81,9 +81,12 @@ impl EmbeddedAlertState {
             let contents = {
                 let mut stmt = tx.prepare_cached(
                     "SELECT hash, first_seen, last_seen, visitors FROM script_contents
-                     WHERE site = ?1 AND url = ?2 ORDER BY last_seen DESC LIMIT ?3",
+                     WHERE site = ?1 AND url = ?2
+                     ORDER BY hash = ?3 DESC, last_seen DESC LIMIT ?4",
                 )?;
-                let rows = stmt.query_map(params![site, url, MAX_CONTENTS_READ as i64], |r| {
+                // The sighting's own content first, whatever else the URL has.
+                let limit = MAX_CONTENTS_READ as i64 + 1;
+                let rows = stmt.query_map(params![site, url, hash, limit], |r| {
                     Ok(ScriptContent {
                         hash: read_hash(r.get(0)?),
                         first_seen: Timestamp(r.get(1)?),
