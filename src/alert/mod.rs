@@ -174,8 +174,7 @@ impl MuteTarget {
 impl Mute {
     /// Whether this mute silences `problem` at `now`.
     pub fn silences(&self, problem: &Problem, now: Timestamp) -> bool {
-        self.site == problem.site
-            && self.until.is_none_or(|u| now < u)
+        self.holds(&problem.site, now)
             && match &self.target {
                 MuteTarget::Fingerprint(f) => *f == problem.fingerprint,
                 MuteTarget::Type(t) => t == problem.report_type.as_str(),
@@ -185,9 +184,12 @@ impl Mute {
 
     /// Whether this mute silences the script at `url` (origin and path) of `site` at `now`.
     pub fn silences_script(&self, site: &str, url: &str, now: Timestamp) -> bool {
-        self.site == site
-            && self.until.is_none_or(|u| now < u)
-            && matches!(&self.target, MuteTarget::Script(u) if u == url)
+        self.holds(site, now) && matches!(&self.target, MuteTarget::Script(u) if u == url)
+    }
+
+    /// Whether this mute is `site`'s and still in force at `now`.
+    fn holds(&self, site: &str, now: Timestamp) -> bool {
+        self.site == site && self.until.is_none_or(|u| now < u)
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{CliResult as Result, StoreArgs};
+use super::{CliResult as Result, StoreArgs, since};
 use crate::alert::scripts::Authorization;
 use crate::report::script::{origin_and_path, valid_hash};
 use crate::report::{Timestamp, parse_site};
@@ -97,10 +97,6 @@ struct RevokeArgs {
     url: String,
     #[command(flatten)]
     store: StoreArgs,
-}
-
-fn since(d: Duration) -> Timestamp {
-    Timestamp(Timestamp::now().millis() - d.as_millis().min(i64::MAX as u128) as i64)
 }
 
 /// Runs `lookout scripts`.

@@ -54,12 +54,13 @@ impl Alerter {
             }
             let history = self.state.note_script(&sighting).await?;
             let verdicts = judge(&script, &history, self.script_min_visitors, now);
+            let this = history.contents.iter().find(|c| c.hash == script.hash);
             // Remembered as recorded only when nothing is left to claim: a verdict whose claim
             // this call does not get to make (an error before it) is judged again next time.
             if verdicts
                 .iter()
                 .all(|v| self.is_claimed(&v.claim_key(&script)))
-                && let Some(this) = history.contents.iter().find(|c| c.hash == script.hash)
+                && let Some(this) = this
             {
                 self.note(&sighting, this.clone());
             }
@@ -71,14 +72,12 @@ impl Alerter {
                 if authorizations.is_none() {
                     authorizations = Some(self.state.authorizations(site).await?);
                 }
-                let authorized = authorizations
+                let authorization = authorizations
                     .as_deref()
                     .unwrap_or_default()
                     .iter()
-                    .find(|a| a.url == script.url)
-                    .map(|a| a.hash.clone());
-                let this = history.contents.iter().find(|c| c.hash == script.hash);
-                let mut alert = script_alert(share, &script, &verdict, authorized);
+                    .find(|a| a.url == script.url);
+                let mut alert = script_alert(share, &script, &verdict, authorization);
                 alert.visitors = this.map_or(0, |c| c.visitors.len() as u64);
                 claims.push(Claim {
                     key,
@@ -137,20 +136,20 @@ fn noted_key(s: &Sighting) -> NotedKey {
     (s.site.clone(), s.script.url.clone(), s.script.hash.clone())
 }
 
-/// The alert of `verdict` on `script`, from its share of the batch.
+/// The alert of `verdict` on `script`, from its share of the batch, with the URL's
+/// authorization if it has one.
 fn script_alert(
     share: &Share<'_>,
     script: &ScriptRef,
     verdict: &Verdict,
-    authorized: Option<Option<String>>,
+    authorization: Option<&Authorization>,
 ) -> Alert {
-    let authorized_hash = authorized.clone().flatten();
     let content = |c: &ScriptContent| Content {
         hash: c.hash.clone(),
         first_seen: c.first_seen,
         last_seen: c.last_seen,
         visitors: c.visitors.len() as u64,
-        authorized: authorized.as_ref().is_some_and(|a| *a == c.hash),
+        authorized: authorization.is_some_and(|a| a.hash == c.hash),
     };
     let (kind, previous) = match verdict {
         Verdict::NewScript => (AlertKind::NewScript, Vec::new()),
@@ -177,7 +176,7 @@ fn script_alert(
             destination: script.destination.clone(),
             hash: script.hash.clone(),
             previous,
-            authorized_hash,
+            authorized_hash: authorization.and_then(|a| a.hash.clone()),
         },
     )
 }

@@ -31,7 +31,7 @@ use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 
 use super::item::{self, Item, ItemKey, PK, SK, TTL};
-use crate::report::{Identity, Report, ReportType, identity_of_together};
+use crate::report::{Identity, Report, ReportType, Timestamp, identity_of_together};
 
 /// The attribute holding an upload's reports.
 pub const UPLOAD: &str = "upload";
@@ -45,11 +45,26 @@ pub const MAX_UPLOAD_REPORTS: usize = 100;
 /// The most bytes of JSON one upload item holds, before compression.
 pub const MAX_UPLOAD_JSON_BYTES: usize = 192 * 1024;
 
-/// The reports of a request that are stored as uploads, as positions in `reports`: each
-/// group two or more `csp-hash` reports of one site, page, User-Agent, visitor and receipt
-/// (and policy version and endpoint), distinct (a report given twice is in its group once),
-/// at most [`MAX_UPLOAD_REPORTS`] and [`MAX_UPLOAD_JSON_BYTES`].
-pub fn uploads_of(reports: &[Report]) -> Vec<Vec<usize>> {
+/// One upload of a request: its reports, its key, and its JSON as its item holds it.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    /// Positions of its reports in the request's batch.
+    pub members: Vec<usize>,
+    pub key: ItemKey,
+    /// Its key in the adjacent identity window, near its window's edge: an item there is this
+    /// upload, delivered before.
+    pub neighbour: Option<ItemKey>,
+    /// Its reports as a JSON array (before compression).
+    json: Vec<u8>,
+    /// When the earliest of its reports was received.
+    received: Timestamp,
+}
+
+/// The uploads of a request's reports: each two or more `csp-hash` reports of one site, page,
+/// User-Agent, visitor and receipt (and policy version and endpoint), distinct (a report given
+/// twice is in its upload once), at most [`MAX_UPLOAD_REPORTS`] and [`MAX_UPLOAD_JSON_BYTES`].
+/// The other reports (and one that does not serialize) stay reports.
+pub fn uploads_of(reports: &[Report], shards: u16) -> Vec<Upload> {
     type Key<'a> = (
         &'a str,
         &'a str,
@@ -85,40 +100,61 @@ pub fn uploads_of(reports: &[Report]) -> Vec<Vec<usize>> {
     groups
         .into_iter()
         .flat_map(|(_, members)| chunks(reports, members))
-        .filter(|members| members.len() >= 2)
+        .filter(|(members, _)| members.len() >= 2)
+        .filter_map(|(members, json)| upload(reports, members, json, shards))
         .collect()
 }
 
-/// `members` (positions in `reports`) cut into uploads of at most [`MAX_UPLOAD_REPORTS`] reports and
-/// [`MAX_UPLOAD_JSON_BYTES`] of JSON (compressed, always under DynamoDB's 400 KB an item, however
-/// little the reports compress).
-fn chunks(reports: &[Report], mut members: Vec<usize>) -> Vec<Vec<usize>> {
+/// `members` (positions in `reports`) cut into uploads of at most [`MAX_UPLOAD_REPORTS`]
+/// reports and [`MAX_UPLOAD_JSON_BYTES`] of JSON (compressed, always under DynamoDB's 400 KB an
+/// item, however little the reports compress), each with its JSON array.
+fn chunks(reports: &[Report], mut members: Vec<usize>) -> Vec<(Vec<usize>, Vec<u8>)> {
     // In the order of their ids: the same reports delivered again in another order are cut
     // the same way, into the same uploads.
     members.sort_by(|&a, &b| reports[a].id.cmp(&reports[b].id));
-    let mut out: Vec<Vec<usize>> = Vec::new();
-    let mut bytes: usize = 0;
+    let mut out: Vec<(Vec<usize>, Vec<u8>)> = Vec::new();
     for i in members {
-        let size = serde_json::to_vec(&reports[i]).map_or(usize::MAX, |j| j.len());
+        let Ok(json) = serde_json::to_vec(&reports[i]) else {
+            continue;
+        };
         match out.last_mut() {
-            Some(last)
+            Some((last, array))
                 if last.len() < MAX_UPLOAD_REPORTS
-                    && bytes.saturating_add(size) <= MAX_UPLOAD_JSON_BYTES =>
+                    && array.len() + 1 + json.len() < MAX_UPLOAD_JSON_BYTES =>
             {
                 last.push(i);
-                bytes += size;
+                array.push(b',');
+                array.extend(json);
             }
             _ => {
-                out.push(vec![i]);
-                bytes = size;
+                let mut array = vec![b'['];
+                array.extend(json);
+                out.push((vec![i], array));
             }
         }
+    }
+    for (_, array) in &mut out {
+        array.push(b']');
     }
     out
 }
 
+/// The upload of `members`, whose JSON array is `json`.
+fn upload(reports: &[Report], members: Vec<usize>, json: Vec<u8>, shards: u16) -> Option<Upload> {
+    let rs: Vec<&Report> = members.iter().map(|&i| &reports[i]).collect();
+    let (key, neighbour) = upload_keys(&rs, shards)?;
+    let received = rs.iter().map(|r| r.received_at).min()?;
+    Some(Upload {
+        members,
+        key,
+        neighbour,
+        json,
+        received,
+    })
+}
+
 /// An upload's key and, near its window's edge, the key it would have in the adjacent window.
-pub fn upload_keys(reports: &[&Report], shards: u16) -> Option<(ItemKey, Option<ItemKey>)> {
+fn upload_keys(reports: &[&Report], shards: u16) -> Option<(ItemKey, Option<ItemKey>)> {
     let (identity, neighbour) = identity_of_together(reports)?;
     let key = |i: &Identity| {
         let first = reports[0];
@@ -134,36 +170,27 @@ pub fn upload_keys(reports: &[&Report], shards: u16) -> Option<(ItemKey, Option<
     Some((key(&identity), neighbour.as_ref().map(key)))
 }
 
-/// An upload as an item (see the module's documentation).
-pub fn upload_item(
-    reports: &[&Report],
-    shards: u16,
-    retention_days: u32,
-) -> Result<Item, serde_json::Error> {
-    let ((pk, sk), _) = upload_keys(reports, shards)
-        .ok_or_else(|| serde::ser::Error::custom("an upload has no reports"))?;
-    let received = reports
-        .iter()
-        .map(|r| r.received_at)
-        .min()
-        .unwrap_or_default();
-    let json = serde_json::to_vec(reports)?;
-    let mut gz = GzEncoder::new(Vec::with_capacity(json.len() / 4), Compression::best());
-    gz.write_all(&json).map_err(serde_json::Error::io)?;
-    let bytes = gz.finish().map_err(serde_json::Error::io)?;
-    Ok(Item::from([
-        (PK.to_owned(), AttributeValue::S(pk)),
-        (SK.to_owned(), AttributeValue::S(sk)),
-        (UPLOAD.to_owned(), AttributeValue::B(Blob::new(bytes))),
-        (
-            RECEIVED_AT.to_owned(),
-            AttributeValue::N(received.millis().to_string()),
-        ),
-        (
-            TTL.to_owned(),
-            AttributeValue::N(item::expiry(received, retention_days).to_string()),
-        ),
-    ]))
+impl Upload {
+    /// The upload as an item (see the module's documentation).
+    pub fn item(&self, retention_days: u32) -> std::io::Result<Item> {
+        let mut gz = GzEncoder::new(Vec::with_capacity(self.json.len() / 4), Compression::best());
+        gz.write_all(&self.json)?;
+        let bytes = gz.finish()?;
+        let (pk, sk) = self.key.clone();
+        Ok(Item::from([
+            (PK.to_owned(), AttributeValue::S(pk)),
+            (SK.to_owned(), AttributeValue::S(sk)),
+            (UPLOAD.to_owned(), AttributeValue::B(Blob::new(bytes))),
+            (
+                RECEIVED_AT.to_owned(),
+                AttributeValue::N(self.received.millis().to_string()),
+            ),
+            (
+                TTL.to_owned(),
+                AttributeValue::N(item::expiry(self.received, retention_days).to_string()),
+            ),
+        ]))
+    }
 }
 
 /// Whether an item is an upload.
@@ -186,7 +213,7 @@ pub fn reports_of_upload(item: &Item) -> Result<Vec<Report>, serde_json::Error> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{Options, RequestMeta, Timestamp, decode};
+    use crate::report::{Options, RequestMeta, decode};
 
     fn page_view(scripts: usize, received: i64) -> Vec<Report> {
         let reports: Vec<serde_json::Value> = (0..scripts)
@@ -213,13 +240,12 @@ mod tests {
     #[test]
     fn a_page_views_scripts_are_one_item_of_a_few_write_units_that_reads_back_exactly() {
         let reports = page_view(30, 1_796_000_000_500);
-        let groups = uploads_of(&reports);
-        assert_eq!(groups.len(), 1);
-        let mut members = groups[0].clone();
+        let uploads = uploads_of(&reports, 2);
+        assert_eq!(uploads.len(), 1);
+        let mut members = uploads[0].members.clone();
         members.sort_unstable();
         assert_eq!(members, (0..30).collect::<Vec<_>>());
-        let members: Vec<&Report> = groups[0].iter().map(|&i| &reports[i]).collect();
-        let it = upload_item(&members, 2, 30).unwrap();
+        let it = uploads[0].item(30).unwrap();
         assert!(is_upload(&it));
         let units = item::write_units(&it);
         assert!(units <= 3, "{} bytes: {units} units", item::item_size(&it));
@@ -246,15 +272,18 @@ mod tests {
 
     #[test]
     fn a_lone_script_report_and_other_types_stay_reports() {
-        assert!(uploads_of(&page_view(1, 1_796_000_000_500)).is_empty());
+        assert!(uploads_of(&page_view(1, 1_796_000_000_500), 1).is_empty());
         let mut two = page_view(2, 1_796_000_000_500);
         two[1].visitor = Some(7);
-        assert!(uploads_of(&two).is_empty(), "two visitors, two page views");
+        assert!(
+            uploads_of(&two, 1).is_empty(),
+            "two visitors, two page views"
+        );
         let mut twice = page_view(2, 1_796_000_000_500);
         twice.push(twice[0].clone());
-        let groups = uploads_of(&twice);
-        assert_eq!(groups.len(), 1);
-        let mut members = groups[0].clone();
+        let uploads = uploads_of(&twice, 1);
+        assert_eq!(uploads.len(), 1);
+        let mut members = uploads[0].members.clone();
         members.sort_unstable();
         assert_eq!(members, [0, 1], "a report given twice is in it once");
     }
@@ -276,12 +305,11 @@ mod tests {
                 .collect();
             r.body.insert("noise", serde_json::Value::String(noise));
         }
-        let groups = uploads_of(&reports);
-        assert!(groups.len() >= 4, "{groups:?}");
-        assert_eq!(groups.iter().map(Vec::len).sum::<usize>(), 12);
-        for g in &groups {
-            let members: Vec<&Report> = g.iter().map(|&i| &reports[i]).collect();
-            let it = upload_item(&members, 1, 30).unwrap();
+        let uploads = uploads_of(&reports, 1);
+        assert!(uploads.len() >= 4, "{uploads:?}");
+        assert_eq!(uploads.iter().map(|u| u.members.len()).sum::<usize>(), 12);
+        for u in &uploads {
+            let it = u.item(30).unwrap();
             assert!(
                 item::item_size(&it) < 400 * 1024,
                 "{}",

@@ -56,14 +56,10 @@ impl DynamoStore {
     /// Stores a batch: see the module's documentation.
     pub(super) async fn write_reports(&self, reports: &[Report]) -> Result<(), PutError> {
         let shards = self.settings.shards;
-        let uploads = upload::uploads_of(reports);
-        let in_upload: HashSet<usize> = uploads.iter().flatten().copied().collect();
-        let upload_keys: Vec<(Key, Option<Key>)> = uploads
+        let uploads = upload::uploads_of(reports, shards);
+        let in_upload: HashSet<usize> = uploads
             .iter()
-            .filter_map(|members| {
-                let rs: Vec<&Report> = members.iter().map(|&i| &reports[i]).collect();
-                upload::upload_keys(&rs, shards)
-            })
+            .flat_map(|u| u.members.iter().copied())
             .collect();
         let neighbours: BTreeSet<Key> = reports
             .iter()
@@ -71,7 +67,7 @@ impl DynamoStore {
             .filter(|(i, _)| !in_upload.contains(i))
             .filter_map(|(_, r)| item::neighbour_key(r, shards))
             .map(|(pk, sk, _)| (pk, sk))
-            .chain(upload_keys.iter().filter_map(|(_, n)| n.clone()))
+            .chain(uploads.iter().filter_map(|u| u.neighbour.clone()))
             .collect();
         let stored_neighbours = self.stored_neighbours(neighbours).await;
 
@@ -111,26 +107,25 @@ impl DynamoStore {
         }
 
         // A page view's script reports: one item (`upload.rs`).
-        for (members, (key, neighbour)) in uploads.iter().zip(&upload_keys) {
-            if let Some(&slot) = slot_of.get(key) {
-                positions[slot].extend(members);
+        for u in &uploads {
+            if let Some(&slot) = slot_of.get(&u.key) {
+                positions[slot].extend(&u.members);
                 continue;
             }
-            if neighbour
+            if u.neighbour
                 .as_ref()
                 .is_some_and(|n| stored_neighbours.contains(n))
             {
                 continue;
             }
-            let rs: Vec<&Report> = members.iter().map(|&i| &reports[i]).collect();
-            match upload::upload_item(&rs, shards, self.settings.retention_days) {
+            match u.item(self.settings.retention_days) {
                 Ok(it) => {
-                    slot_of.insert(key.clone(), items.len());
+                    slot_of.insert(u.key.clone(), items.len());
                     items.push(it);
-                    positions.push(members.clone());
+                    positions.push(u.members.clone());
                 }
                 Err(e) => {
-                    for &i in members {
+                    for &i in &u.members {
                         unstorable.push((i, serde::ser::Error::custom(&e)));
                     }
                 }
@@ -198,13 +193,10 @@ impl DynamoStore {
             })
             .collect();
         // Script reports that `put` stores as one upload are stored when their upload is.
-        for members in upload::uploads_of(reports) {
-            let rs: Vec<&Report> = members.iter().map(|&i| &reports[i]).collect();
-            if let Some((key, neighbour)) = upload::upload_keys(&rs, shards) {
-                let keys: Vec<Key> = std::iter::once(key).chain(neighbour).collect();
-                for i in members {
-                    candidates[i] = keys.clone();
-                }
+        for u in upload::uploads_of(reports, shards) {
+            let keys: Vec<Key> = std::iter::once(u.key).chain(u.neighbour).collect();
+            for i in u.members {
+                candidates[i] = keys.clone();
             }
         }
         let unique: Vec<Key> = candidates
