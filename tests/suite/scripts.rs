@@ -556,12 +556,62 @@ async fn dynamo_a_page_view_delivered_again_counts_once_as_on_the_embedded_store
     assert_eq!(same(&on_dynamo), same(&on_embedded));
 }
 
+/// DynamoDB calls by operation, as the fault proxy counted them.
+type Calls = serde_json::Map<String, Value>;
+
 /// DynamoDB calls by operation, as the fault proxy counted them, on one line.
-fn summary(seen: &serde_json::Map<String, Value>) -> String {
+fn summary(seen: &Calls) -> String {
     seen.iter()
         .map(|(op, n)| format!("{op} {n}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// A table behind the fault proxy, with an alerter: page views stored, then their stream
+/// batch handled as the function does, each step's calls counted.
+struct Metered {
+    proxy: crate::emulator::FaultProxy,
+    store: lookout::store::dynamodb::DynamoStore,
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+    hook: crate::support::Receiver,
+    alerter: Alerter,
+    /// Stream records handled so far.
+    handled: usize,
+}
+
+impl Metered {
+    async fn start() -> Self {
+        let proxy = crate::emulator::FaultProxy::start();
+        let (store, client, table) = crate::emulator::store_at(&proxy.url, 1).await;
+        let hook = receiver(StatusCode::OK).await;
+        let sinks: Vec<Arc<dyn Sink>> = vec![Arc::new(Webhook::new(&hook.url).unwrap())];
+        let alerter = Alerter::new(Arc::new(store.clone()), sinks, SpikeRule::default());
+        Self {
+            proxy,
+            store,
+            client,
+            table,
+            hook,
+            alerter,
+            handled: 0,
+        }
+    }
+
+    /// Stores `reports`, then handles the stream batch of what that added: the calls of each.
+    async fn view(&mut self, reports: &[Report]) -> (Calls, Calls) {
+        let before = self.proxy.counters();
+        self.store.put(reports).await.unwrap();
+        let put = crate::emulator::calls_since(&self.proxy, &before);
+        let mut event = crate::emulator::stream_event(&self.table).await;
+        event.records.drain(..self.handled);
+        self.handled += event.records.len();
+        let before = self.proxy.counters();
+        lookout::lambda::handle_stream(&self.store, Some(&self.alerter), &event)
+            .await
+            .unwrap();
+        (put, crate::emulator::calls_since(&self.proxy, &before))
+    }
 }
 
 /// What a page view's 30 scripts cost on DynamoDB Local, counted at the fault proxy: storing
@@ -570,26 +620,9 @@ fn summary(seen: &serde_json::Map<String, Value>) -> String {
 /// (nothing new: counted only). The figures of COST.md's script section.
 #[tokio::test]
 async fn dynamo_a_page_views_thirty_scripts_cost_one_stream_batch_of_counted_updates() {
-    let proxy = crate::emulator::FaultProxy::start();
-    let (store, client, table) = crate::emulator::store_at(&proxy.url, 1).await;
-    let hook = receiver(StatusCode::OK).await;
-    let sinks: Vec<Arc<dyn Sink>> = vec![Arc::new(Webhook::new(&hook.url).unwrap())];
-    let alerter = Alerter::new(Arc::new(store.clone()), sinks, SpikeRule::default());
-    let mut handled = 0;
-    let mut view = async |page: usize, visitor: u8| {
-        let reports = page_view(30, page, visitor);
-        let before = proxy.counters();
-        store.put(&reports).await.unwrap();
-        let put = crate::emulator::calls_since(&proxy, &before);
-        let mut event = crate::emulator::stream_event(&table).await;
-        event.records.drain(..handled);
-        handled += event.records.len();
-        let before = proxy.counters();
-        lookout::lambda::handle_stream(&store, Some(&alerter), &event)
-            .await
-            .unwrap();
-        (put, crate::emulator::calls_since(&proxy, &before))
-    };
+    let mut m = Metered::start().await;
+    let (store, client, table) = (m.store.clone(), m.client.clone(), m.table.clone());
+    let mut view = async |page: usize, visitor: u8| m.view(&page_view(30, page, visitor)).await;
     let calls = crate::emulator::calls;
     let (put, stream) = view(1, 1).await;
     eprintln!(
@@ -629,7 +662,7 @@ async fn dynamo_a_page_views_thirty_scripts_cost_one_stream_batch_of_counted_upd
     assert_eq!(calls(&stream, "UpdateItem"), 30, "{stream:?}");
     assert_eq!(calls(&stream, "Query"), 2, "{stream:?}");
     assert!(
-        hook.alerts().is_empty(),
+        m.hook.alerts().is_empty(),
         "a site's first day alerts nothing"
     );
 
@@ -656,27 +689,11 @@ async fn dynamo_a_page_views_thirty_scripts_cost_one_stream_batch_of_counted_upd
 /// instance record its sighting again: a busy page's scripts cost their aggregates only.
 #[tokio::test]
 async fn dynamo_a_content_seen_by_32_visitors_is_not_recorded_again_for_each_new_one() {
-    let proxy = crate::emulator::FaultProxy::start();
-    let (store, _client, table) = crate::emulator::store_at(&proxy.url, 1).await;
-    let hook = receiver(StatusCode::OK).await;
-    let sinks: Vec<Arc<dyn Sink>> = vec![Arc::new(Webhook::new(&hook.url).unwrap())];
-    let alerter = Alerter::new(Arc::new(store.clone()), sinks, SpikeRule::default());
-    let mut handled = 0;
+    let mut m = Metered::start().await;
     let mut updates = Vec::new();
     for visitor in 1..=34u8 {
-        store
-            .put(&page_view(2, usize::from(visitor), visitor))
-            .await
-            .unwrap();
-        let mut event = crate::emulator::stream_event(&table).await;
-        event.records.drain(..handled);
-        handled += event.records.len();
-        let before = proxy.counters();
-        lookout::lambda::handle_stream(&store, Some(&alerter), &event)
-            .await
-            .unwrap();
-        let seen = crate::emulator::calls_since(&proxy, &before);
-        updates.push(crate::emulator::calls(&seen, "UpdateItem"));
+        let (_put, stream) = m.view(&page_view(2, usize::from(visitor), visitor)).await;
+        updates.push(crate::emulator::calls(&stream, "UpdateItem"));
     }
     // The first batch also records the site's first sighting and registers it for the day.
     assert_eq!(updates[0], 2 + 2 + 2, "{updates:?}");

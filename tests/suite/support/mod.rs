@@ -28,4 +28,4 @@ pub use self::processes::{
 pub use self::reports::{batch, decode_json, decode_with, fixture_reports, fixtures, meta};
 pub use self::store::{Fault, FaultyStore, TempStore};
 pub use self::template::{application_log_level, lambda_keeps, template};
-pub use self::webhook::{receiver, scripted};
+pub use self::webhook::{Receiver, receiver, scripted};
