@@ -109,15 +109,13 @@ impl StreamEvent {
         self.records
             .iter()
             .filter(|r| r.event_name.as_deref() == Some("INSERT"))
-            .flat_map(|r| {
-                let new = || {
-                    let change = r.dynamodb.as_ref()?;
-                    let sequence = change.sequence_number.as_deref()?;
-                    let image = codec::item_of_dynamodb_json(change.new_image.as_ref()?)?;
-                    Some(NewReport::from_image(&image, sequence))
-                };
-                new().unwrap_or_default()
+            .filter_map(|r| {
+                let change = r.dynamodb.as_ref()?;
+                let sequence = change.sequence_number.as_deref()?;
+                let image = codec::item_of_dynamodb_json(change.new_image.as_ref()?)?;
+                Some(NewReport::from_image(&image, sequence))
             })
+            .flatten()
             .collect()
     }
 }
