@@ -102,9 +102,12 @@ impl Alerter {
             // A script's contents alert as scripts (new, changed, divergent), never as new
             // problems or spikes: a page view sends one report per script.
             if problem.report_type == ReportType::CspHash {
-                let url = ScriptRef::of(&share.first.body).url;
-                if !mutes.iter().any(|m| m.silences_script(site, &url, now)) {
-                    scripts.push(share);
+                let script = ScriptRef::of(&share.first.body);
+                if !mutes
+                    .iter()
+                    .any(|m| m.silences_script(site, &script.url, now))
+                {
+                    scripts.push((script, share));
                 }
                 continue;
             }

@@ -31,17 +31,16 @@ const MAX_NOTED: usize = 100_000;
 
 impl Alerter {
     /// The claims of the script alerts `shares` (one per script content of `site` in the
-    /// batch, mutes already applied) raise.
+    /// batch, with the script its reports name; mutes already applied) raise.
     pub(super) async fn script_claims(
         &self,
         site: &str,
-        shares: &[Share<'_>],
+        shares: &[(ScriptRef, Share<'_>)],
         now: Timestamp,
     ) -> Result<Vec<Claim>, StateError> {
         let mut claims = Vec::new();
         let mut authorizations: Option<Vec<Authorization>> = None;
-        for share in shares {
-            let script = ScriptRef::of(&share.first.body);
+        for (script, share) in shares {
             let sighting = Sighting {
                 site: site.to_owned(),
                 script: script.clone(),
@@ -53,19 +52,19 @@ impl Alerter {
                 continue;
             }
             let history = self.state.note_script(&sighting).await?;
-            let verdicts = judge(&script, &history, self.script_min_visitors, now);
+            let verdicts = judge(script, &history, self.script_min_visitors, now);
             let this = history.contents.iter().find(|c| c.hash == script.hash);
             // Remembered as recorded only when nothing is left to claim: a verdict whose claim
             // this call does not get to make (an error before it) is judged again next time.
             if verdicts
                 .iter()
-                .all(|v| self.is_claimed(&v.claim_key(&script)))
+                .all(|v| self.is_claimed(&v.claim_key(script)))
                 && let Some(this) = this
             {
                 self.note(&sighting, this.clone());
             }
             for verdict in verdicts {
-                let key = verdict.claim_key(&script);
+                let key = verdict.claim_key(script);
                 if self.is_claimed(&key) || claims.iter().any(|c: &Claim| c.key == key) {
                     continue;
                 }
@@ -77,7 +76,7 @@ impl Alerter {
                     .unwrap_or_default()
                     .iter()
                     .find(|a| a.url == script.url);
-                let mut alert = script_alert(share, &script, &verdict, authorization);
+                let mut alert = script_alert(share, script, &verdict, authorization);
                 alert.visitors = this.map_or(0, |c| c.visitors.len() as u64);
                 claims.push(Claim {
                     key,
